@@ -1,0 +1,45 @@
+# Two commands to start: `make serve` and `make test`. Everything else builds on them.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+LISTEN ?=
+
+.PHONY: help venv test validate compile serve publish plan hooks bench-compile bench-serve clean
+
+help:
+	@echo "make serve          compile the sample lists and serve them on 127.0.0.1:5353 and [::1]:5353"
+	@echo "make test           run the whole test suite (creates .venv on first use)"
+	@echo "make validate       check lists/ and print located problems"
+	@echo "make compile        compile lists/ (work tree) into zones/"
+	@echo "make bench-compile  1M-entry compile benchmark -> bench/results/compile.md"
+	@echo "make bench-serve    dnsperf against our server and rbldnsd -> bench/results/serve.md"
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+validate: $(STAMP)
+	$(PY) -m publisher validate
+
+compile: $(STAMP)
+	$(PY) -m publisher compile
+
+serve: compile
+	$(PY) -m publisher serve $(foreach l,$(LISTEN),--listen $(l))
+
+bench-compile: $(STAMP)
+	$(PY) bench/bench_compile.py --out bench/results/compile.md
+
+bench-serve: $(STAMP)
+	$(PY) bench/bench_serve.py --out bench/results/serve.md
+
+clean:
+	rm -rf zones/gen-* zones/.tmp-* zones/current zones/*.zone zones/*.snap zones/*.rbldnsd zones/manifest.json

@@ -1,0 +1,306 @@
+"""Addresses, prefixes, domains and return codes: parsing, formatting, DNS names.
+
+Pure functions over plain ints: an IPv4 address is an int below 2**32, an IPv6
+address an int below 2**128. Parsing errors raise `AddressError` whose message
+says what is wrong and whose `fix` says what to do; callers attach the location.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+V4_BITS = 32
+V6_BITS = 128
+V4_MAX = (1 << 32) - 1
+V6_MAX = (1 << 128) - 1
+#: ::ffff:0:0/96, IPv4-mapped IPv6 addresses; their nibble names answer from IPv4 data.
+V4_MAPPED_START = 0xFFFF << 32
+V4_MAPPED_END = V4_MAPPED_START + V4_MAX
+
+#: RFC 5782 test points.
+TEST_LISTED_V4 = 0x7F000002  # 127.0.0.2
+TEST_UNLISTED_V4 = 0x7F000001  # 127.0.0.1
+TEST_LISTED_V6 = V4_MAPPED_START + TEST_LISTED_V4  # ::ffff:127.0.0.2
+TEST_UNLISTED_V6 = V4_MAPPED_START + TEST_UNLISTED_V4
+TEST_LISTED_DOMAIN = "test"
+TEST_UNLISTED_DOMAIN = "invalid"
+
+#: Return codes live in 127.0.0.0/8; 127.255.255.0/24 is kept for error signals.
+CODE_NET_START = 0x7F000000
+CODE_NET_END = 0x7FFFFFFF
+CODE_RESERVED_START = 0x7FFFFF00
+
+
+class AddressError(ValueError):
+    """A malformed address, prefix, domain or code. `fix` tells how to correct it."""
+
+    def __init__(self, message: str, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fix = fix
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A contiguous block of addresses of one family (an inclusive interval)."""
+
+    family: int  # 4 or 6
+    start: int
+    end: int
+
+    @property
+    def bits(self) -> int:
+        return V4_BITS if self.family == 4 else V6_BITS
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start + 1
+
+    @property
+    def prefixlen(self) -> int | None:
+        """The prefix length if this block is exactly one CIDR, else None."""
+        size = self.size
+        if size & (size - 1) or self.start % size:
+            return None
+        return self.bits - (size.bit_length() - 1)
+
+    def __str__(self) -> str:
+        fmt = format_v4 if self.family == 4 else format_v6
+        plen = self.prefixlen
+        if plen == self.bits:
+            return fmt(self.start)
+        if plen is not None:
+            return f"{fmt(self.start)}/{plen}"
+        return f"{fmt(self.start)}-{fmt(self.end)}"
+
+
+def format_v4(addr: int) -> str:
+    return socket.inet_ntop(socket.AF_INET, addr.to_bytes(4, "big"))
+
+
+def format_v6(addr: int) -> str:
+    return socket.inet_ntop(socket.AF_INET6, addr.to_bytes(16, "big"))
+
+
+def format_addr(family: int, addr: int) -> str:
+    return format_v4(addr) if family == 4 else format_v6(addr)
+
+
+def _v4_detail(text: str) -> str:
+    parts = text.split(".")
+    if len(parts) != 4:
+        return f"'{text}' is not an IPv4 address: it has {len(parts)} parts, not 4"
+    for part in parts:
+        if not part.isdigit():
+            return f"'{text}' is not an IPv4 address: '{part}' is not a number"
+        if int(part) > 255:
+            return f"'{text}' is not an IPv4 address: octet {part} is out of range 0-255"
+        if len(part) > 1 and part[0] == "0":
+            return f"'{text}' is not an IPv4 address: octet '{part}' has a leading zero"
+    return f"'{text}' is not an IPv4 address"
+
+
+def parse_v4(text: str) -> int:
+    """A dotted-quad IPv4 address, strictly (no leading zeros, four octets)."""
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except OSError:
+        raise AddressError(_v4_detail(text), "write four decimal octets 0-255, like 192.0.2.7") from None
+
+
+def parse_v6(text: str) -> int:
+    try:
+        return int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+    except OSError:
+        raise AddressError(
+            f"'{text}' is not a valid IPv6 address",
+            "write it like 2001:db8::7 (hex groups, at most one '::')",
+        ) from None
+
+
+def parse_addr(text: str) -> tuple[int, int]:
+    """(family, address) of a single address of either family."""
+    if ":" in text:
+        return 6, parse_v6(text)
+    return 4, parse_v4(text)
+
+
+def parse_network(text: str) -> Network:
+    """`ADDR` or `ADDR/LEN` (either family), refusing host bits set below the prefix."""
+    text = text.strip()
+    addr_text, slash, len_text = text.partition("/")
+    family, addr = parse_addr(addr_text)
+    bits = V4_BITS if family == 4 else V6_BITS
+    if not slash:
+        return Network(family, addr, addr)
+    if not len_text.isdigit() or int(len_text) > bits:
+        raise AddressError(
+            f"'{text}' has a bad prefix length '{len_text}'",
+            f"use a length between 0 and {bits}",
+        )
+    plen = int(len_text)
+    size = 1 << (bits - plen)
+    if addr % size:
+        base = addr - addr % size
+        raise AddressError(
+            f"'{text}' has host bits set below /{plen}",
+            f"write {format_addr(family, base)}/{plen}, or the single address without /{plen}",
+        )
+    return Network(family, addr, addr + size - 1)
+
+
+def parse_range(text: str) -> Network:
+    """`A-B` (both ends inclusive, same family), or anything `parse_network` takes."""
+    if "-" not in text:
+        return parse_network(text)
+    left, _, right = text.partition("-")
+    lfam, start = parse_addr(left.strip())
+    rfam, end = parse_addr(right.strip())
+    if lfam != rfam:
+        raise AddressError(f"'{text}' mixes IPv4 and IPv6", "use two addresses of one family")
+    if end < start:
+        raise AddressError(f"'{text}' ends before it starts", "write the lower address first")
+    return Network(lfam, start, end)
+
+
+def range_to_cidrs(start: int, end: int, bits: int) -> list[tuple[int, int]]:
+    """The fewest CIDR blocks (start, prefixlen) that exactly cover [start, end]."""
+    out: list[tuple[int, int]] = []
+    while start <= end:
+        size = start & -start if start else 1 << bits
+        while size > end - start + 1:
+            size >>= 1
+        out.append((start, bits - (size.bit_length() - 1)))
+        start += size
+    return out
+
+
+# --- DNS names of addresses (RFC 5782 section 2.1 and 2.4) -----------------
+
+
+def v4_name(addr: int) -> str:
+    """192.0.2.7 -> '7.2.0.192' (the part of the query name before the zone)."""
+    b = addr.to_bytes(4, "big")
+    return f"{b[3]}.{b[2]}.{b[1]}.{b[0]}"
+
+
+def v6_name(addr: int) -> str:
+    """32 reversed nibbles, dot separated."""
+    return ".".join(reversed(f"{addr:032x}"))
+
+
+_DEC = {str(i): i for i in range(256)}
+_HEX = {c: int(c, 16) for c in "0123456789abcdef"}
+
+
+def labels_to_v4(labels: list[str]) -> int | None:
+    """Labels left to right (`['7','2','0','192']`) -> address, None if not a canonical name."""
+    if len(labels) != 4:
+        return None
+    try:
+        d, c, b, a = (_DEC[x] for x in labels)
+    except KeyError:
+        return None
+    return (a << 24) | (b << 16) | (c << 8) | d
+
+
+def labels_to_v6(labels: list[str]) -> int | None:
+    """32 lower-case nibble labels, least significant first -> address."""
+    if len(labels) != 32:
+        return None
+    try:
+        return int("".join(reversed(labels)), 16) if all(x in _HEX for x in labels) else None
+    except ValueError:
+        return None
+
+
+def partial_v4(labels: list[str]) -> tuple[int, int] | None:
+    """A name with 1-3 octet labels is the block it prefixes: inclusive (start, end)."""
+    n = len(labels)
+    if not 1 <= n <= 3:
+        return None
+    value = 0
+    for label in reversed(labels):
+        octet = _DEC.get(label)
+        if octet is None:
+            return None
+        value = (value << 8) | octet
+    shift = 8 * (4 - n)
+    return value << shift, (value << shift) | ((1 << shift) - 1)
+
+
+def partial_v6(labels: list[str]) -> tuple[int, int] | None:
+    """A name with 1-31 nibble labels is the block it prefixes: inclusive (start, end)."""
+    n = len(labels)
+    if not 1 <= n <= 31 or not all(x in _HEX for x in labels):
+        return None
+    shift = 4 * (32 - n)
+    value = int("".join(reversed(labels)), 16)
+    return value << shift, (value << shift) | ((1 << shift) - 1)
+
+
+# --- domains ----------------------------------------------------------------
+
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def normalize_domain(text: str) -> tuple[str, bool]:
+    """'*.Example.COM.' -> ('example.com', True). Raises AddressError when malformed.
+
+    A leading `*.` (or rbldnsd's leading `.`) means "every subdomain"; the
+    wildcard flag is returned and the suffix is the name stored.
+    """
+    raw = text.strip()
+    wildcard = False
+    if raw.startswith("*."):
+        wildcard, raw = True, raw[2:]
+    elif raw.startswith("."):
+        wildcard, raw = True, raw[1:]
+    raw = raw.rstrip(".") if raw.endswith(".") and not raw.endswith("..") else raw
+    if not raw:
+        raise AddressError(f"'{text}' is not a domain name", "write a name like spam.example")
+    try:
+        name = raw.encode("idna").decode("ascii").lower() if not raw.isascii() else raw.lower()
+    except UnicodeError:
+        raise AddressError(f"'{text}' is not a valid internationalised domain name", None) from None
+    if len(name) > 253:
+        raise AddressError(f"'{text}' is longer than 253 characters", "shorten the name")
+    for label in name.split("."):
+        if not label:
+            raise AddressError(f"'{text}' has an empty label", "remove the doubled or stray dot")
+        if len(label) > 63:
+            raise AddressError(f"'{text}' has a label longer than 63 characters", None)
+        bad = set(label) - _LABEL_CHARS
+        if "*" in bad:
+            raise AddressError(
+                f"'{text}' has a '*' that is not the leading label",
+                "use '*.domain' to list every subdomain of domain",
+            )
+        if bad:
+            shown = "".join(sorted(bad))
+            raise AddressError(f"'{text}' has characters not allowed in a host name: {shown!r}", None)
+        if label.startswith("-") or label.endswith("-"):
+            raise AddressError(f"'{text}' has a label that starts or ends with '-'", None)
+    return name, wildcard
+
+
+# --- return codes -----------------------------------------------------------
+
+
+def parse_code(text: str) -> int:
+    """A return code '127.0.0.X' -> int, refusing what RFC 5782 and practice forbid."""
+    value = parse_v4(text)
+    if not CODE_NET_START <= value <= CODE_NET_END:
+        raise AddressError(f"return code {text} is outside 127.0.0.0/8", "use an address like 127.0.0.2")
+    if value == TEST_UNLISTED_V4:
+        raise AddressError(
+            "return code 127.0.0.1 is forbidden (it is what resolvers see for localhost)",
+            "use 127.0.0.2 or higher",
+        )
+    if value >= CODE_RESERVED_START:
+        raise AddressError(
+            f"return code {text} is inside 127.255.255.0/24, reserved for error signals",
+            "use a code below 127.255.255.0",
+        )
+    return value

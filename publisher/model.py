@@ -1,0 +1,156 @@
+"""The data the pipeline passes along: zone configuration and parsed sources.
+
+Configuration objects are frozen. A parsed source file is columnar (parallel
+arrays, one row per entry) so that a bulk feed of millions of lines costs a few
+bytes per entry instead of a Python object each; curated YAML entries also keep
+their full metadata (`EntryMeta`) for plan, explain and lookup.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from array import array
+from dataclasses import dataclass, field
+from typing import Literal
+
+from publisher.errors import Location, Problem
+
+Kind = Literal["ip", "domain"]
+Role = Literal["block", "allow"]
+
+DEFAULT_LISTEN = ("127.0.0.1:5353", "[::1]:5353")
+
+
+@dataclass(frozen=True, slots=True)
+class Soa:
+    mname: str
+    rname: str
+    refresh: int = 3600
+    retry: int = 600
+    expire: int = 604800
+    minimum: int = 300
+
+
+@dataclass(frozen=True, slots=True)
+class NameServer:
+    name: str
+    addresses: tuple[str, ...] = ()  # glue, only used when the NS is inside the zone
+
+
+@dataclass(frozen=True, slots=True)
+class Secondary:
+    """A secondary server: gets NOTIFY after each new serial, may AXFR the zone."""
+
+    address: str
+    port: int = 53
+    notify: bool = True
+    tsig_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Guards:
+    """Guard-rail thresholds for publishing (see plan.py)."""
+
+    max_removed_share: float = 0.25
+    min_listings_for_share: int = 50
+    max_growth_factor: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneConfig:
+    name: str
+    kind: Kind
+    role: Role
+    sources: tuple[str, ...]
+    code: int  # default return code, as an int (127.0.0.2 == 0x7F000002)
+    txt: str  # TXT template with {ip} / {domain}, {code}, {reason}, {zone}
+    ttl: int = 2100
+    soa: Soa = Soa("ns1.example.test", "hostmaster.example.test")
+    ns: tuple[NameServer, ...] = ()
+    protect: tuple[str, ...] = ()
+    max_prefix_v4: int = 16
+    max_prefix_v6: int = 32
+    secondaries: tuple[Secondary, ...] = ()
+    allow_transfer: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    guards: Guards = Guards()
+    location: Location = Location("zones.yaml")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    zones: tuple[ZoneConfig, ...]
+    listen: tuple[str, ...] = DEFAULT_LISTEN
+    path: str = "zones.yaml"
+
+    def zone(self, name: str) -> ZoneConfig | None:
+        for zone in self.zones:
+            if zone.name == name:
+                return zone
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    """What one entry says: its code, its reason, when it stops counting, or a hole."""
+
+    code: int
+    reason: str = ""
+    expires: dt.datetime | None = None  # aware UTC; the entry counts until then
+    exclude: bool = False
+
+
+@dataclass(slots=True)
+class EntryMeta:
+    """Everything a curated YAML entry said, for plan, explain and lookup."""
+
+    line: int
+    col: int
+    text: str  # the ip / domain as written
+    value: int  # index into SourceData.values
+    added: str | None = None
+    by: str | None = None
+    ticket: str | None = None
+    owner: str | None = None
+    contact: str | None = None
+    allow_broad: bool = False
+
+
+def _u32() -> array[int]:
+    return array("I")
+
+
+def _i32() -> array[int]:
+    return array("i")
+
+
+@dataclass(slots=True)
+class SourceData:
+    """One parsed list file. Row i of each family's arrays is one entry.
+
+    `*_value` indexes `values`; `*_line` is the 1-based line the entry came from.
+    IPv6 bounds are Python ints (128 bits do not fit an array).
+    """
+
+    path: str  # relative to the lists root, e.g. "bl/abuse.yaml"
+    values: list[Value] = field(default_factory=list)
+    v4_start: array[int] = field(default_factory=_u32)
+    v4_end: array[int] = field(default_factory=_u32)
+    v4_value: array[int] = field(default_factory=_i32)
+    v4_line: array[int] = field(default_factory=_u32)
+    v6_start: list[int] = field(default_factory=list)
+    v6_end: list[int] = field(default_factory=list)
+    v6_value: array[int] = field(default_factory=_i32)
+    v6_line: array[int] = field(default_factory=_u32)
+    dom_name: list[str] = field(default_factory=list)
+    dom_wild: bytearray = field(default_factory=bytearray)
+    dom_value: array[int] = field(default_factory=_i32)
+    dom_line: array[int] = field(default_factory=_u32)
+    entries: dict[int, EntryMeta] = field(default_factory=dict)  # by line, curated only
+    problems: list[Problem] = field(default_factory=list)  # warnings and errors found while reading
+
+    def __len__(self) -> int:
+        return len(self.v4_start) + len(self.v6_start) + len(self.dom_name)
+
+    def add_value(self, value: Value) -> int:
+        self.values.append(value)
+        return len(self.values) - 1

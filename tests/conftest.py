@@ -1,0 +1,49 @@
+"""Shared fixtures: real Debian tools are required under CI, skipped elsewhere."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LISTS = ROOT / "lists"
+DATA = Path(__file__).resolve().parent / "data"
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+_SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+
+
+def require_tool(name: str) -> str:
+    """The full path of a Debian tool; skip the test without it, fail under CI."""
+    path = shutil.which(name) or shutil.which(name, path=os.pathsep.join(_SBIN))
+    if path:
+        return path
+    message = f"{name} is not installed (apt-get install the package that ships it)"
+    if IN_CI:
+        pytest.fail(f"{message}; CI=true requires it", pytrace=False)
+    pytest.skip(message)
+
+
+def free_port(family: int = socket.AF_INET, host: str = "127.0.0.1") -> int:
+    """An ephemeral port free for both UDP and TCP at the moment of the call."""
+    for _ in range(50):
+        with socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.bind((host, 0))
+            port = int(udp.getsockname()[1])
+            with socket.socket(family, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind((host, port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free port found")
+
+
+@pytest.fixture
+def lists_dir() -> Path:
+    return LISTS
