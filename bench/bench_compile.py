@@ -1,0 +1,142 @@
+"""`make bench-compile`: 1M /32 + 10k CIDR + 100k IPv6 feed -> validate, compile, artifacts.
+
+Reports wall times per phase, peak RSS of the compile, snapshot size, snapshot
+load time and the memory the loaded zone adds to the interpreter, with rbldnsd
+loading the same data (our .rbldnsd rendering of it) in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import DATA, ZONE, free_port, generate, machine, rss_kib, run_child, table, wait_udp_answer  # noqa: E402
+
+LISTS = DATA / "lists"
+ZONES = DATA / "zones"
+
+
+def child_compile() -> None:
+    from publisher.build import compile_tree, write_build
+    from publisher.tree import DirTree
+    from publisher.loader import load_lists, require_clean
+    from publisher.compiler import compile_zone
+
+    now = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    loaded = load_lists(DirTree(LISTS), as_of=now)
+    require_clean(loaded)
+    t1 = time.perf_counter()
+    assert loaded.config is not None
+    cfg = loaded.config.zones[0]
+    zone = compile_zone(cfg, loaded.sources[cfg.name], as_of=now)
+    t2 = time.perf_counter()
+    from publisher.build import Build
+    build = Build(loaded.config, loaded, {cfg.name: zone}, now)
+    shutil.rmtree(ZONES, ignore_errors=True)
+    write_build(ZONES, build, source={"kind": "bench"}, now=now)
+    t3 = time.perf_counter()
+    print(json.dumps({"load_validate": t1 - t0, "compile": t2 - t1, "write": t3 - t2,
+                      "intervals": zone.interval_count}))
+
+
+def child_load() -> None:
+    from publisher import snapshot  # noqa: F401  (imports before the baseline)
+    from publisher.artifacts import load_published
+
+    gc.collect()
+    base = rss_kib(_self())
+    t0 = time.perf_counter()
+    published = load_published(ZONES)
+    t1 = time.perf_counter()
+    gc.collect()
+    after = rss_kib(_self())
+    zone = published.zones[ZONE]
+    assert zone.lookup_v4(0x7F000002) >= 0
+    print(json.dumps({"load": t1 - t0, "zone_kib": after - base}))
+
+
+def _self() -> int:
+    import os
+    return os.getpid()
+
+
+def rbldnsd_load() -> dict[str, float]:
+    exe = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
+    if not Path(exe).exists():
+        return {}
+    from publisher.render import rbldnsd_zone_arg
+
+    port = free_port()
+    rbl = (ZONES / "current" / f"{ZONE}.rbldnsd").resolve()
+    t0 = time.monotonic()
+    proc = subprocess.Popen([exe, "-n", "-f", "-q", "-b", f"127.0.0.1/{port}", "-w", str(rbl.parent),
+                             rbldnsd_zone_arg(ZONE, rbl.name)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_udp_answer(port, f"2.0.0.127.{ZONE}", timeout=60)
+        ready = time.monotonic() - t0
+        return {"start": ready, "rss_kib": rss_kib(proc.pid)}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--child", choices=["compile", "load"])
+    args = parser.parse_args()
+    if args.child == "compile":
+        return child_compile()
+    if args.child == "load":
+        return child_load()
+    t0 = time.perf_counter()
+    counts = generate(LISTS)
+    gen_time = time.perf_counter() - t0
+    comp, comp_rss = run_child(["bench/bench_compile.py", "--child", "compile"])
+    base, base_rss = run_child(["-c", "import json, publisher.artifacts, publisher.snapshot; print(json.dumps({}))"])
+    load, load_rss = run_child(["bench/bench_compile.py", "--child", "load"])
+    snap = (ZONES / "current" / f"{ZONE}.snap").resolve()
+    rbl = rbldnsd_load()
+    total = comp["load_validate"] + comp["compile"]
+    rows = [
+        ("input", f"{counts['lines']:,} lines: {counts['v4_32']:,} IPv4 /32, {counts['v4_cidr']:,} IPv4 CIDRs, {counts['v6']:,} IPv6 prefixes", "", ""),
+        ("read + validate", f"{comp['load_validate']:.2f} s", "", ""),
+        ("compile", f"{comp['compile']:.2f} s ({comp['intervals']:,} intervals)", "", ""),
+        ("validate + compile", f"{total:.2f} s", "<= 10 s", "ok" if total <= 10 else "MISSED"),
+        ("write artifacts (snapshot, BIND, rbldnsd, manifest)", f"{comp['write']:.2f} s", "", ""),
+        ("peak RSS of the whole compile", f"{comp_rss / 1024:.0f} MiB", "", ""),
+        ("snapshot size", f"{snap.stat().st_size / 1e6:.1f} MB", "", ""),
+        ("snapshot load (sha256 + arrays)", f"{load['load']:.3f} s", "<= 0.5 s", "ok" if load["load"] <= 0.5 else "MISSED"),
+        ("loaded zone above the interpreter", f"{load['zone_kib'] / 1024:.1f} MiB", "<= 25 MB", "ok" if load["zone_kib"] / 1024 <= 25 else "MISSED"),
+    ]
+    if rbl:
+        rows += [
+            ("rbldnsd: start until answering (same data)", f"{rbl['start']:.2f} s", "", ""),
+            ("rbldnsd: RSS", f"{rbl['rss_kib'] / 1024:.1f} MiB", "", ""),
+        ]
+    text = "\n".join([
+        "# bench-compile",
+        "",
+        f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; data generated in {gen_time:.1f} s (seed 5782).",
+        "",
+        table(rows, ("measure", "value", "target", "")),
+        "",
+    ])
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

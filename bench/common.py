@@ -1,0 +1,110 @@
+"""Shared helpers for the benchmarks: data generation, child processes, tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "bench" / "data"
+ZONE = "bench.example.test"
+
+ZONES_YAML = f"""\
+zones:
+  - name: {ZONE}
+    kind: ip
+    role: block
+    sources: [feed.txt]
+    code: 127.0.0.2
+    txt: "Listed by {ZONE}: {{reason}}"
+    max_prefix: {{ipv4: 8, ipv6: 16}}
+"""
+
+
+def generate(lists: Path, n32: int = 1_000_000, ncidr: int = 10_000, nv6: int = 100_000, seed: int = 5782) -> dict[str, int]:
+    """A bulk feed like a real one: 1M random /32s, 10k CIDRs, 100k IPv6 prefixes."""
+    rng = random.Random(seed)
+    lists.mkdir(parents=True, exist_ok=True)
+    (lists / "zones.yaml").write_text(ZONES_YAML)
+    lines = ["# generated benchmark feed", ":127.0.0.2:Listed: see https://bl.example.test/$"]
+    ntoa = socket.inet_ntoa
+    pack = struct.pack
+    for _ in range(n32):
+        a = rng.randrange(0x01000000, 0x7F000000) if rng.random() < 0.5 else rng.randrange(0x80000000, 0xE0000000)
+        lines.append(ntoa(pack("!I", a)))
+    for _ in range(ncidr):
+        plen = rng.choice((24, 24, 24, 23, 22, 20, 28, 29))
+        a = rng.randrange(0x80000000, 0xE0000000) >> (32 - plen) << (32 - plen)
+        lines.append(f"{ntoa(pack('!I', a))}/{plen}")
+    for _ in range(nv6):
+        plen = rng.choice((48, 56, 64))
+        a = (0x2001 << 112 | rng.getrandbits(112)) >> (128 - plen) << (128 - plen)
+        lines.append(f"{socket.inet_ntop(socket.AF_INET6, a.to_bytes(16, 'big'))}/{plen}")
+    (lists / "feed.txt").write_text("\n".join(lines) + "\n")
+    return {"v4_32": n32, "v4_cidr": ncidr, "v6": nv6, "lines": len(lines)}
+
+
+def run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[dict[str, Any], int]:
+    """Run a Python child that prints JSON on its last line; return it and its peak RSS (KiB)."""
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, env=env, cwd=ROOT)
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"child {args} failed with {proc.returncode}")
+    return json.loads(out.decode().strip().splitlines()[-1]), usage.ru_maxrss
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wait_udp_answer(port: int, name: str, timeout: float = 30.0) -> float:
+    """Seconds until a server on 127.0.0.1:port answers an A query for name."""
+    q = b"\x12\x34\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00"
+    q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\x00\x00\x01\x00\x01"
+    start = time.monotonic()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(0.05)
+        while time.monotonic() - start < timeout:
+            s.sendto(q, ("127.0.0.1", port))
+            try:
+                s.recv(512)
+                return time.monotonic() - start
+            except OSError:
+                continue
+    raise SystemExit(f"no answer on port {port} within {timeout}s")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    def line(r: tuple[str, ...]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+def machine() -> str:
+    cpu = "unknown cpu"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return f"{os.cpu_count()} cores, {cpu}, Python {sys.version.split()[0]}"

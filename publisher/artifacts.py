@@ -1,0 +1,283 @@
+"""The zones/ folder: generations written atomically, the manifest, serials.
+
+Layout (everything the server and secondaries read):
+
+    zones/current            -> gen-20261127T101500Z-3f2a   (symlink, swapped atomically)
+    zones/gen-.../manifest.json, <zone>.snap, <zone>.zone, <zone>.rbldnsd
+    zones/manifest.json      -> current/manifest.json       (stable convenience links)
+    zones/<zone>.zone        -> current/<zone>.zone
+    zones/history.jsonl      one line per publish
+
+A publish writes a whole new generation into a temporary folder, fsyncs it,
+renames it into place and only then swaps the `current` link with one
+rename(2). A crash at any step leaves `current` on the last complete publish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from publisher import render, snapshot
+from publisher.errors import ArtifactError, PublisherError
+from publisher.zone import CompiledZone
+
+FORMAT = 1
+CURRENT = "current"
+MANIFEST = "manifest.json"
+HISTORY = "history.jsonl"
+KEEP_GENERATIONS = 4
+
+#: Test hook: called with the name of each write step; raising there simulates a crash.
+StepHook = Callable[[str], None]
+
+
+def _noop(step: str) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """One complete generation as loaded by a reader (the server, plan, explain)."""
+
+    generation: str
+    directory: Path
+    manifest: dict[str, Any]
+    zones: dict[str, CompiledZone]
+
+
+def serial_gt(a: int, b: int) -> bool:
+    """RFC 1982 serial number arithmetic: is a greater than b?"""
+    return a != b and ((a - b) % (1 << 32)) < (1 << 31)
+
+
+def next_serial(previous: int | None, today: dt.date) -> int:
+    """Date-based YYYYMMDDnn, always strictly greater (RFC 1982) than the previous serial."""
+    candidate = int(today.strftime("%Y%m%d")) * 100
+    if previous is None or serial_gt(candidate, previous):
+        return candidate
+    return (previous + 1) % (1 << 32) or 1
+
+
+def content_digest(zone: CompiledZone) -> str:
+    """A digest of what the zone answers, independent of its serial."""
+    blank = replace(zone, info=replace(zone.info, serial=0))
+    return hashlib.sha256(snapshot.dump_snapshot(blank)).hexdigest()
+
+
+def file_names(zone_name: str) -> dict[str, str]:
+    return {
+        "snapshot": f"{zone_name}.snap",
+        "bind": f"{zone_name}.zone",
+        "rbldnsd": f"{zone_name}.rbldnsd",
+    }
+
+
+def current_generation(zones_dir: Path) -> Path | None:
+    link = zones_dir / CURRENT
+    try:
+        target = os.readlink(link)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ArtifactError(f"{link}: cannot read the current-generation link: {exc}") from exc
+    return zones_dir / target
+
+
+def read_manifest(zones_dir: Path) -> dict[str, Any] | None:
+    """The manifest of the current generation, or None when nothing was published yet."""
+    gen = current_generation(zones_dir)
+    if gen is None:
+        return None
+    path = gen / MANIFEST
+    try:
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: unreadable manifest: {exc}") from exc
+    if data.get("format") != FORMAT:
+        raise ArtifactError(f"{path}: manifest format {data.get('format')!r}, expected {FORMAT}")
+    return data
+
+
+def load_published(zones_dir: Path) -> Published:
+    """Load every zone of the current generation, checking each snapshot's sha256."""
+    gen = current_generation(zones_dir)
+    if gen is None:
+        raise ArtifactError(f"{zones_dir}: nothing published yet (run `make compile` or `make publish`)")
+    manifest = read_manifest(zones_dir)
+    assert manifest is not None
+    zones: dict[str, CompiledZone] = {}
+    for name, meta in manifest["zones"].items():
+        path = gen / meta["files"]["snapshot"]
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ArtifactError(f"{path}: cannot read snapshot: {exc}") from exc
+        want = meta["sha256"][meta["files"]["snapshot"]]
+        got = hashlib.sha256(data).hexdigest()
+        if got != want:
+            raise ArtifactError(f"{path}: sha256 {got[:12]}... does not match the manifest ({want[:12]}...)")
+        zone = snapshot.load_snapshot(data)
+        if zone.info.name != name or zone.info.serial != meta["serial"]:
+            raise ArtifactError(f"{path}: holds {zone.info.name} serial {zone.info.serial}, manifest says {name} {meta['serial']}")
+        zones[name] = zone
+    return Published(gen.name, gen, manifest, zones)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, writer: Callable[[Any], None], text: bool) -> str:
+    """Write through `writer`, fsync, and return the sha256 of what was written."""
+    if text:
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            writer(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    else:
+        with open(path, "wb") as fh:
+            writer(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _wrap_os_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except PublisherError:
+        raise
+    except OSError as exc:
+        raise ArtifactError(f"{what}: {exc.strerror or exc} ({exc.filename or ''})".rstrip(" ()")) from exc
+
+
+def write_generation(
+    zones_dir: Path,
+    zones: dict[str, CompiledZone],
+    zone_meta: dict[str, dict[str, Any]],
+    meta: dict[str, Any],
+    *,
+    step: StepHook = _noop,
+) -> Path:
+    """Write a complete generation and make it current. Returns the generation folder.
+
+    `zones` carry their final serials. `zone_meta[name]` is merged into the
+    manifest entry of each zone (counts, secondaries, commit, ...); `meta` into
+    the top level (source, listen, published_at).
+    """
+    now = dt.datetime.now(dt.timezone.utc)
+    gen_name = f"gen-{now.strftime('%Y%m%dT%H%M%S')}Z-{secrets.token_hex(3)}"
+    tmp = zones_dir / f".tmp-{gen_name}"
+    with _wrap_os_errors(f"cannot write {zones_dir}"):
+        zones_dir.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        try:
+            manifest: dict[str, Any] = {"format": FORMAT, "generation": gen_name, **meta, "zones": {}}
+            for name, zone in sorted(zones.items()):
+                files = file_names(name)
+                sums = {
+                    files["snapshot"]: _write_file(
+                        tmp / files["snapshot"], lambda fh, z=zone: fh.write(snapshot.dump_snapshot(z)), False
+                    ),
+                    files["bind"]: _write_file(tmp / files["bind"], lambda fh, z=zone: render.render_bind(z, fh), True),
+                    files["rbldnsd"]: _write_file(
+                        tmp / files["rbldnsd"], lambda fh, z=zone: render.render_rbldnsd(z, fh), True
+                    ),
+                }
+                step(f"wrote {name}")
+                manifest["zones"][name] = {
+                    "serial": zone.info.serial,
+                    "kind": zone.info.kind,
+                    "role": zone.info.role,
+                    "files": files,
+                    "sha256": sums,
+                    **zone_meta.get(name, {}),
+                }
+            _write_file(tmp / MANIFEST, lambda fh: fh.write(json.dumps(manifest, indent=2, sort_keys=True) + "\n"), True)
+            _fsync_dir(tmp)
+            step("wrote generation")
+            final = zones_dir / gen_name
+            os.rename(tmp, final)
+            _fsync_dir(zones_dir)
+            step("renamed generation")
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        link_tmp = zones_dir / f".{CURRENT}.{gen_name}"
+        os.symlink(gen_name, link_tmp)
+        try:
+            os.rename(link_tmp, zones_dir / CURRENT)
+        except BaseException:
+            link_tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(zones_dir)
+        step("swapped current")
+    _refresh_links(zones_dir, manifest)
+    _prune(zones_dir, keep=gen_name)
+    return final
+
+
+def _refresh_links(zones_dir: Path, manifest: dict[str, Any]) -> None:
+    """Stable names (zones/<zone>.zone, zones/manifest.json) pointing through `current`."""
+    wanted = {MANIFEST}
+    for meta in manifest["zones"].values():
+        wanted.update(meta["files"].values())
+    with contextlib.suppress(OSError):
+        for entry in zones_dir.iterdir():
+            if entry.is_symlink() and entry.name != CURRENT and entry.name not in wanted:
+                entry.unlink()
+        for name in wanted:
+            link = zones_dir / name
+            if not link.is_symlink():
+                if link.exists():
+                    continue  # a real file the user put there: leave it alone
+                os.symlink(f"{CURRENT}/{name}", link)
+
+
+def _prune(zones_dir: Path, keep: str) -> None:
+    gens = sorted(p for p in zones_dir.iterdir() if p.name.startswith("gen-") and p.is_dir())
+    for old in gens[:-KEEP_GENERATIONS]:
+        if old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
+    for junk in zones_dir.glob(".tmp-gen-*"):
+        shutil.rmtree(junk, ignore_errors=True)
+
+
+def append_history(zones_dir: Path, record: dict[str, Any]) -> None:
+    with _wrap_os_errors(f"cannot append to {zones_dir / HISTORY}"):
+        with open(zones_dir / HISTORY, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def read_history(zones_dir: Path) -> list[dict[str, Any]]:
+    path = zones_dir / HISTORY
+    if not path.exists():
+        return []
+    out = []
+    with _wrap_os_errors(f"cannot read {path}"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                with contextlib.suppress(ValueError):
+                    out.append(json.loads(line))
+    return out
