@@ -12,6 +12,9 @@ help:
 	@echo "make test           run the whole test suite (creates .venv on first use)"
 	@echo "make validate       check lists/ and print located problems"
 	@echo "make compile        compile lists/ (work tree) into zones/"
+	@echo "make plan           what a publish of HEAD would change (COMMIT=rev to pick another)"
+	@echo "make publish        publish the committed lists (COMMIT=rev, FORCE=1 past guard rails)"
+	@echo "make hooks          install the git pre-commit hook that validates staged lists"
 	@echo "make bench-compile  1M-entry compile benchmark -> bench/results/compile.md"
 	@echo "make bench-serve    dnsperf against our server and rbldnsd -> bench/results/serve.md"
 
@@ -34,6 +37,15 @@ compile: $(STAMP)
 
 serve: compile
 	$(PY) -m publisher serve $(foreach l,$(LISTEN),--listen $(l))
+
+publish: $(STAMP)
+	$(PY) -m publisher publish $(if $(COMMIT),--commit $(COMMIT)) $(if $(FORCE),--force)
+
+plan: $(STAMP)
+	$(PY) -m publisher plan $(if $(COMMIT),--commit $(COMMIT))
+
+hooks: $(STAMP)
+	$(PY) -m publisher install-hook
 
 bench-compile: $(STAMP)
 	$(PY) bench/bench_compile.py --out bench/results/compile.md

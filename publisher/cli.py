@@ -112,9 +112,23 @@ def cmd_lookup(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import threading
+
     from publisher.server import serve
 
-    return serve(args.zones, args.listen or None, log_queries=args.log_queries)
+    stop = threading.Event()
+    if args.watch:
+        from publisher.watch import watch
+
+        thread = threading.Thread(
+            target=watch, args=(args.lists, args.zones), kwargs={"interval": args.interval, "stop": stop},
+            name="watch", daemon=True,
+        )
+        thread.start()
+    try:
+        return serve(args.zones, args.listen or None, log_queries=args.log_queries)
+    finally:
+        stop.set()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -142,7 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", action="append", default=[], metavar="ADDR:PORT",
                    help="address to listen on, repeatable (default: manifest's, else 127.0.0.1:5353 and [::1]:5353)")
     p.add_argument("--log-queries", action="store_true", help="log every query")
+    p.add_argument("--watch", action="store_true", help="also publish new commits of the lists (see `watch`)")
+    p.add_argument("--interval", type=float, default=60.0, help="with --watch: seconds between checks")
     p.set_defaults(func=cmd_serve)
+
+    from publisher import cli_git
+
+    cli_git.register(sub)
     return parser
 
 

@@ -365,12 +365,12 @@ def _domains(
         return pairs.answer(ids) if ids else HOLE
 
     exact_out: dict[str, int] = {}
-    for name in {n for ex in exact_by_src for n in ex}:
+    for name in sorted({n for ex in exact_by_src for n in ex}):
         exact_out[name] = combine(
             [ex[name] if name in ex else best_wild(w, name, False) for ex, w in zip(exact_by_src, wild_by_src)]
         )
     wild_out: dict[str, int] = {}
-    for name in {n for w in wild_by_src for n in w}:
+    for name in sorted({n for w in wild_by_src for n in w}):
         wild_out[name] = combine([best_wild(w, name, True) for w in wild_by_src])
     ents: set[str] = set()
 

@@ -14,7 +14,7 @@ from publisher.build import assign_serials
 from publisher.compiler import compile_zone
 from publisher.errors import ArtifactError
 from publisher.model import ZoneConfig
-from tests.test_compiler import IP_ZONE, NOW, source
+from test_compiler import IP_ZONE, NOW, source
 from publisher.model import Value
 from publisher.addresses import parse_code
 

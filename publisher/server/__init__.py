@@ -1,0 +1,70 @@
+"""The authoritative DNS server for the published zones (issue 3; DESIGN.md "Semantics").
+
+Place in the flow: artifacts (zones/) -> **server**. Modules:
+  zoneset  the immutable served state (ZoneSet, ServedZone, ZoneSettings)
+  wire     the fast path: common queries answered with hand-built wire bytes
+  slow     everything else, through dnslib (FORMERR, NOTIMP, NOTIFY, BADVERS, AXFR ACL)
+  xfr      AXFR message stream from publisher.render.iter_records
+  core     Responder: fast/slow dispatch, SERVFAIL on internal errors, query log, UDP loop
+  net      listen addresses, binding, UDP threads
+  mmsg     batched UDP (recvmmsg/sendmmsg) for the hot loop, Linux
+  tcp      DNS over TCP (RFC 7766) on one selectors loop
+  notify   NOTIFY to secondaries
+  stats    per-zone counters
+  app      Server: start, reload (SIGHUP, manifest watch), stats (SIGUSR1), stop
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from publisher.server.app import Server
+from publisher.server.zoneset import ServedZone, ZoneSet, ZoneSettings
+
+__all__ = ["Server", "ServedZone", "ZoneSet", "ZoneSettings", "serve"]
+
+log = logging.getLogger("publisher.server")
+
+
+def _ensure_logging() -> None:
+    """Log to stderr unless the caller (the CLI) already set logging up."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        )
+
+
+def serve(
+    zones_dir: Path,
+    listen: list[str] | None,
+    *,
+    log_queries: bool = False,
+    watch_manifest: bool = True,
+    tcp_idle_timeout: float = 10.0,
+    max_tcp_connections: int = 128,
+    batch: bool = True,
+) -> int:
+    """Serve the zones of `zones_dir` in the foreground until SIGTERM/SIGINT; returns 0.
+
+    `listen`: ADDR:PORT / [v6]:PORT strings; None takes the manifest's, else
+    127.0.0.1:5353 and [::1]:5353. Port 0 picks a free port, logged as
+    "listening udp ADDR:PORT". Raises ServerError when it cannot start.
+    """
+    _ensure_logging()
+    server = Server(
+        zones_dir,
+        listen,
+        log_queries=log_queries,
+        watch_manifest=watch_manifest,
+        tcp_idle_timeout=tcp_idle_timeout,
+        max_tcp_connections=max_tcp_connections,
+        batch=batch,
+    )
+    server.start()
+    try:
+        server.run_forever()
+    finally:
+        server.stop()
+    return 0

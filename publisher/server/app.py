@@ -1,0 +1,221 @@
+"""The server process: load, bind, serve, reload, report, stop.
+
+Place in the flow: `serve()` (the CLI's entry) -> `Server`. The server holds the current
+`ZoneSet` in one attribute that every responder reads per query; `reload()` builds a new
+set (snapshot sha256 checked by artifacts.load_published) and replaces it with a single
+assignment, so queries in flight finish on the old set. A set that fails to load is
+refused and logged while the old one keeps serving. The main thread waits on signals
+(SIGHUP reload, SIGUSR1 counters, SIGTERM/SIGINT stop) through a wake-up socket, and
+polls zones/manifest.json and the zones/current link twice a second for publishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from publisher.errors import PublisherError, ServerError
+from publisher.model import DEFAULT_LISTEN
+from publisher.server import net, notify
+from publisher.server.core import Responder
+from publisher.server.stats import Stats
+from publisher.server.tcp import TcpServer
+from publisher.server.zoneset import ZoneSet
+
+log = logging.getLogger("publisher.server")
+
+POLL_SECONDS = 0.5
+
+Loader = Callable[[Path], ZoneSet]
+
+
+def load_zoneset(zones_dir: Path) -> ZoneSet:
+    """The published zones of `zones_dir` as a ZoneSet (raises ArtifactError/SnapshotError)."""
+    from publisher.artifacts import load_published
+
+    return ZoneSet.from_published(load_published(zones_dir))
+
+
+def _warn_unsupported(zoneset: ZoneSet) -> None:
+    for sz in zoneset.zones.values():
+        for sec in sz.settings.secondaries:
+            if sec.tsig_key:
+                log.warning(
+                    "zone %s: secondary %s has tsig_key %r, but this server does not sign: NOTIFY "
+                    "and transfers to it go unsigned (restrict them with allow_transfer)",
+                    sz.name, sec.address, sec.tsig_key,
+                )  # fmt: skip
+
+
+class Server:
+    """One serving process. `zones` is the reference swapped on reload."""
+
+    def __init__(
+        self,
+        zones_dir: Path | None,
+        listen: list[str] | None = None,
+        *,
+        log_queries: bool = False,
+        watch_manifest: bool = True,
+        tcp_idle_timeout: float = 10.0,
+        max_tcp_connections: int = 128,
+        zoneset: ZoneSet | None = None,
+        loader: Loader = load_zoneset,
+        send_notify: bool = True,
+        batch: bool = True,
+    ) -> None:
+        self.zones_dir = zones_dir
+        self.loader = loader
+        self.log_queries = log_queries
+        self.watch_manifest = watch_manifest and zones_dir is not None
+        self.tcp_idle_timeout = tcp_idle_timeout
+        self.max_tcp_connections = max_tcp_connections
+        self.send_notify = send_notify
+        self.batch = batch
+        self.stats = Stats()
+        self._reload_lock = threading.Lock()
+        self._signature = self._manifest_signature()
+        if zoneset is None:
+            if zones_dir is None:
+                raise ServerError("no zones: give a zones folder or a zone set")
+            try:
+                zoneset = loader(zones_dir)
+            except PublisherError as exc:
+                raise ServerError(f"cannot load the zones: {exc}") from exc
+        self.zones: ZoneSet = zoneset
+        _warn_unsupported(zoneset)
+        wanted = listen or list(zoneset.listen) or list(DEFAULT_LISTEN)
+        self.endpoints = [net.parse_listen(text) for text in wanted]
+        self.bound: list[net.Endpoint] = []
+        self._udp: list[net.UdpThread] = []
+        self._tcp: TcpServer | None = None
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._flags: set[str] = set()
+
+    # --- life cycle ----------------------------------------------------------------
+
+    def start(self) -> list[net.Endpoint]:
+        def make() -> Responder:
+            return Responder(self, self.stats.new(), log_queries=self.log_queries)
+
+        self._udp, self._tcp, self.bound = net.start_all(
+            self.endpoints,
+            make,
+            idle_timeout=self.tcp_idle_timeout,
+            max_connections=self.max_tcp_connections,
+            batch=self.batch,
+        )
+        names = ", ".join(sorted(self.zones.zones))
+        log.info(
+            "serving %d zones on %s (%s)", len(self.zones.zones), ", ".join(str(ep) for ep in self.bound), names
+        )
+        if self.send_notify:
+            notify.notify_in_background(list(self.zones.zones.values()))
+        return self.bound
+
+    def stop(self) -> None:
+        for worker in self._udp:
+            worker.stop()
+        if self._tcp is not None:
+            self._tcp.stop()
+        self._udp, self._tcp = [], None
+        self.log_stats()
+
+    def request(self, what: str) -> None:
+        """Ask the main loop for 'reload', 'stats' or 'stop' (safe from signal handlers)."""
+        self._flags.add(what)
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:
+            pass
+
+    def run_forever(self) -> None:
+        """Serve until SIGTERM/SIGINT or request('stop'); handles reload and stats requests."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGHUP, lambda *_: self.request("reload"))
+            signal.signal(signal.SIGUSR1, lambda *_: self.request("stats"))
+            signal.signal(signal.SIGTERM, lambda *_: self.request("stop"))
+            signal.signal(signal.SIGINT, lambda *_: self.request("stop"))
+        while "stop" not in self._flags:
+            try:
+                select.select([self._wake_r], [], [], POLL_SECONDS)
+                while self._wake_r.recv(4096):
+                    pass
+            except (BlockingIOError, InterruptedError):
+                pass
+            flags, self._flags = self._flags, set()
+            if "stop" in flags:
+                self._flags.add("stop")
+                break
+            if "stats" in flags:
+                self.log_stats()
+            if "reload" in flags:
+                log.info("reload requested")
+                self.reload()
+            elif self.watch_manifest and self._manifest_signature() != self._signature:
+                log.info("zones/manifest.json changed: reloading")
+                self.reload()
+        log.info("stopping")
+
+    # --- reload ----------------------------------------------------------------------
+
+    def _manifest_signature(self) -> tuple[object, ...]:
+        if self.zones_dir is None:
+            return ()
+        parts: list[object] = []
+        try:
+            parts.append(os.readlink(self.zones_dir / "current"))
+        except OSError:
+            parts.append(None)
+        try:
+            st = os.stat(self.zones_dir / "manifest.json")
+            parts.append((st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
+        except OSError:
+            parts.append(None)
+        return tuple(parts)
+
+    def reload(self) -> bool:
+        """Load the zones again and swap them in; False (old zones kept) when loading fails."""
+        if self.zones_dir is None:
+            return False
+        with self._reload_lock:
+            # Taken before loading: a publish landing during the load is noticed next poll.
+            signature = self._manifest_signature()
+            old = self.zones
+            try:
+                new = self.loader(self.zones_dir)
+            except PublisherError as exc:
+                self._signature = signature
+                log.error("reload refused, still serving generation %s: %s", old.generation or "?", exc)
+                return False
+            except Exception:
+                self._signature = signature
+                log.exception("reload failed, still serving generation %s", old.generation or "?")
+                return False
+            self.zones = new  # the swap: one reference assignment
+            _warn_unsupported(new)
+            self._signature = signature
+        changed = [sz for name, sz in new.zones.items() if name not in old.zones or old.zones[name].serial != sz.serial]
+        for name in sorted(set(old.zones) - set(new.zones)):
+            log.info("zone %s is no longer served", name)
+        for sz in changed:
+            log.info("zone %s now serial %d", sz.name, sz.serial)
+        log.info("reloaded generation %s: %d zones, %d changed", new.generation or "?", len(new.zones), len(changed))
+        if set(new.listen) and new.listen != old.listen:
+            log.warning("the listen addresses changed in the manifest; restart the server to use them")
+        if self.send_notify:
+            notify.notify_in_background(changed)
+        return True
+
+    def log_stats(self) -> None:
+        serials = {name: sz.serial for name, sz in self.zones.zones.items()}
+        for line in self.stats.report(serials):
+            log.info("%s", line)

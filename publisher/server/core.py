@@ -1,0 +1,169 @@
+"""The responder: one query in, the reply out, whatever happens inside.
+
+Place in the flow: serving loops (net.py) -> `Responder` -> wire.fast() / slow.handle().
+It owns one thread's counters, reads the current `ZoneSet` once per query (so a reload
+never mixes two sets within one answer), turns any internal error into SERVFAIL plus a
+log line, and logs queries when asked. The UDP loop lives here too because it is the
+hot path: its locals are bound once and each datagram costs one recvfrom and one sendto.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from publisher.server import mmsg, slow, xfr
+from publisher.server.stats import NO_ZONE, SERVFAIL, Counters, bump
+from publisher.server.wire import fast
+from publisher.server.zoneset import ZoneSet
+
+log = logging.getLogger("publisher.server")
+qlog = logging.getLogger("publisher.server.queries")
+
+RCODES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED", 9: "NOTAUTH"}
+#: Largest datagram read: bigger queries are not DNS queries anyone sends.
+RECV_BYTES = 4096
+
+
+class HasZones(Protocol):
+    """What the responder needs from the server: the current zone set (swapped on reload)."""
+
+    zones: ZoneSet
+
+
+def describe(data: bytes) -> str:
+    """'name TYPE' of a query for log lines, best effort."""
+    try:
+        labels, pos = [], 12
+        while data[pos]:
+            ln = data[pos]
+            labels.append(data[pos + 1 : pos + 1 + ln].decode("ascii", "backslashreplace"))
+            pos += ln + 1
+        qtype = (data[pos + 1] << 8) | data[pos + 2]
+        from dnslib import QTYPE
+
+        return f"{'.'.join(labels) or '.'} {QTYPE.get(qtype, str(qtype))}"
+    except (IndexError, ValueError):
+        return f"<{len(data)} bytes unparsable>"
+
+
+class Responder:
+    """Answers queries for one serving thread."""
+
+    def __init__(self, state: HasZones, counts: Counters, *, log_queries: bool = False) -> None:
+        self.state = state
+        self.counts = counts
+        self.log_queries = log_queries
+
+    def answer(self, data: bytes, client: Any, tcp: bool = False) -> bytes | None:
+        """The reply to one UDP (or non-transfer TCP) message; None means drop."""
+        zs = self.state.zones
+        try:
+            resp = fast(zs, data, tcp, self.counts)
+            if resp is None:
+                got = slow.handle(zs, data, _ip(client), tcp, self.counts)
+                resp = self._transfer_over_udp(data) if isinstance(got, xfr.TransferRequest) else got
+        except Exception:
+            resp = self._failed(data, client)
+        if self.log_queries:
+            self._log(data, resp, client, tcp)
+        return resp
+
+    def answer_tcp(self, data: bytes, client: Any) -> Iterator[bytes]:
+        """Every message of the reply to one TCP query: one, or a whole zone transfer."""
+        zs = self.state.zones
+        try:
+            resp = fast(zs, data, True, self.counts)
+            got = slow.handle(zs, data, _ip(client), True, self.counts) if resp is None else resp
+        except Exception:
+            got = self._failed(data, client)
+        if self.log_queries:
+            self._log(data, got if not isinstance(got, xfr.TransferRequest) else None, client, True)
+        if isinstance(got, xfr.TransferRequest):
+            try:
+                yield from xfr.messages(got)
+            except Exception:
+                # The secondary sees a transfer without its closing SOA and retries later.
+                log.exception("transfer of %s to %s failed midway", got.zone.name, _ip(client))
+                bump(self.counts, got.zone.name, SERVFAIL)
+        elif got is not None:
+            yield got
+
+    def serve_udp(self, sock: socket.socket, stopping: list[bool]) -> None:
+        """Answer datagrams on `sock` until `stopping[0]` is set (then one wake-up datagram)."""
+        recv, send, counts, state = sock.recvfrom, sock.sendto, self.counts, self.state
+        answer = self.answer
+        while True:
+            try:
+                data, addr = recv(RECV_BYTES)
+            except OSError:
+                if stopping[0]:
+                    return
+                continue
+            if stopping[0]:
+                return
+            if self.log_queries:
+                resp = answer(data, addr)
+            else:
+                try:
+                    resp = fast(state.zones, data, False, counts)
+                except Exception:
+                    resp = self._failed(data, addr)
+                if resp is None:
+                    resp = self._slow_udp(data, addr)
+            if resp is not None:
+                try:
+                    send(resp, addr)
+                except OSError as exc:  # an unreachable client must not stop the loop
+                    log.debug("sendto %s failed: %s", addr, exc)
+
+    def serve_udp_batched(self, sock: socket.socket, stopping: list[bool]) -> None:
+        """Like serve_udp, through recvmmsg/sendmmsg (see mmsg.py); falls back to it on failure."""
+        try:
+            mmsg.BatchLoop(sock).run(self._quick, self._slow_udp, stopping)
+        except Exception:
+            # The batch loop only moves bytes; if it breaks, serving on must not depend on it.
+            log.exception("batched UDP loop failed; continuing with recvfrom/sendto")
+            self.serve_udp(sock, stopping)
+
+    def _quick(self, data: bytes) -> bytes | None:
+        try:
+            return fast(self.state.zones, data, False, self.counts)
+        except Exception:
+            return self._failed(data, ("?", 0))
+
+    def _slow_udp(self, data: bytes, client: Any) -> bytes | None:
+        try:
+            got = slow.handle(self.state.zones, data, _ip(client), False, self.counts)
+            return self._transfer_over_udp(data) if isinstance(got, xfr.TransferRequest) else got
+        except Exception:
+            return self._failed(data, client)
+
+    def _transfer_over_udp(self, data: bytes) -> bytes | None:
+        log.error("a transfer was granted over UDP; answering SERVFAIL")
+        return slow.servfail(data)
+
+    def _failed(self, data: bytes, client: Any) -> bytes | None:
+        log.exception("internal error answering %s from %s; sent SERVFAIL", describe(data), _ip(client))
+        bump(self.counts, NO_ZONE, SERVFAIL)
+        try:
+            return slow.servfail(data)
+        except Exception:  # noqa: BLE001 - last resort: a bare header still beats silence
+            log.exception("could not even build SERVFAIL")
+            return data[:2] + b"\x80\x02" + b"\x00" * 8 if len(data) >= 12 else None
+
+    def _log(self, data: bytes, resp: bytes | None, client: Any, tcp: bool) -> None:
+        if resp is None:
+            outcome = "dropped" if not tcp else "transfer"
+        else:
+            rcode = RCODES.get(resp[3] & 0x0F, str(resp[3] & 0x0F)) if len(resp) >= 12 else "?"
+            ancount = (resp[6] << 8) | resp[7] if len(resp) >= 12 else 0
+            tc = " TC" if len(resp) >= 12 and resp[2] & 0x02 else ""
+            outcome = f"{rcode} an={ancount}{tc}"
+        qlog.info("query %s %s %s -> %s", _ip(client), "tcp" if tcp else "udp", describe(data), outcome)
+
+
+def _ip(client: Any) -> str:
+    return str(client[0]) if isinstance(client, tuple) else str(client)

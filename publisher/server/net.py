@@ -1,0 +1,173 @@
+"""Sockets: listen addresses, binding, and the UDP threads.
+
+Place in the flow: app.Server binds here, then every socket feeds a `Responder`. UDP is
+one thread per socket in a blocking loop: batched through recvmmsg/sendmmsg where Linux
+has them (mmsg.py), else recvfrom/sendto (no selector, no timeout poll per datagram).
+TCP sockets go to the one `tcp.TcpServer` thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from publisher.errors import ServerError
+from publisher.server import mmsg
+from publisher.server.core import Responder
+from publisher.server.tcp import TcpServer
+
+log = logging.getLogger("publisher.server")
+
+SOCKET_BUFFER = 4 << 20  # absorbs bursts from load generators without drops
+BIND_TRIES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    host: str
+    port: int
+
+    @property
+    def family(self) -> socket.AddressFamily:
+        return socket.AF_INET6 if ":" in self.host else socket.AF_INET
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_listen(text: str) -> Endpoint:
+    """'127.0.0.1:5353' or '[::1]:5353' (a bare address means port 53)."""
+    raw = text.strip()
+    if raw.startswith("["):
+        host, sep, rest = raw[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ("53" if not rest else "")
+        if not sep:
+            port_text = ""
+    elif raw.count(":") == 1:
+        host, _, port_text = raw.partition(":")
+    elif raw.count(":") == 0:
+        host, port_text = raw, "53"
+    else:
+        host, port_text = raw, "53"  # a bare IPv6 address
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise ServerError(f"listen address {text!r}: want ADDR:PORT or [IPv6]:PORT, e.g. 127.0.0.1:5353")
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    except OSError:
+        raise ServerError(f"listen address {text!r}: {host!r} is not an IP address") from None
+    return Endpoint(host, int(port_text))
+
+
+def _udp(ep: Endpoint, port: int) -> socket.socket:
+    sock = socket.socket(ep.family, socket.SOCK_DGRAM)
+    try:
+        if ep.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, opt, SOCKET_BUFFER)
+            except OSError:
+                pass
+        sock.bind((ep.host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _tcp(ep: Endpoint, port: int) -> socket.socket:
+    sock = socket.socket(ep.family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if ep.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((ep.host, port))
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_pair(ep: Endpoint) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket on the same port; port 0 picks one free for both."""
+    last: OSError | None = None
+    for _ in range(BIND_TRIES if ep.port == 0 else 1):
+        try:
+            udp = _udp(ep, ep.port)
+        except OSError as exc:
+            raise ServerError(f"cannot listen on udp {ep}: {exc.strerror or exc}") from exc
+        port = udp.getsockname()[1]
+        try:
+            return udp, _tcp(ep, port)
+        except OSError as exc:
+            udp.close()
+            last = exc
+    raise ServerError(f"cannot listen on tcp {ep}: {last.strerror if last else 'no free port'}")
+
+
+class UdpThread:
+    """One socket, one thread, one Responder."""
+
+    def __init__(self, sock: socket.socket, responder: Responder, *, batch: bool = True) -> None:
+        self.sock = sock
+        self.responder = responder
+        self._stopping = [False]
+        # Batching needs Linux's recvmmsg; the query log wants one address per line anyway.
+        batched = batch and mmsg.available() and not responder.log_queries
+        loop = responder.serve_udp_batched if batched else responder.serve_udp
+        self.thread = threading.Thread(
+            target=loop, args=(sock, self._stopping), name=f"udp-{sock.getsockname()[1]}", daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stopping[0] = True
+        # A blocking recvfrom does not notice close(): wake it with one datagram to itself.
+        try:
+            with socket.socket(self.sock.family, socket.SOCK_DGRAM) as poke:
+                poke.sendto(b"", self.sock.getsockname()[:2])
+        except OSError:
+            pass
+        self.thread.join(timeout=2)
+        self.sock.close()
+
+
+def start_all(
+    endpoints: list[Endpoint],
+    make_responder: Callable[[], Responder],
+    *,
+    idle_timeout: float,
+    max_connections: int,
+    batch: bool = True,
+) -> tuple[list[UdpThread], TcpServer, list[Endpoint]]:
+    """Bind every endpoint (skipping unavailable ones when another works) and start serving."""
+    pairs: list[tuple[Endpoint, socket.socket, socket.socket]] = []
+    errors: list[str] = []
+    for ep in endpoints:
+        try:
+            udp, tcp = bind_pair(ep)
+        except ServerError as exc:
+            errors.append(str(exc))
+            log.warning("%s", exc)
+            continue
+        pairs.append((Endpoint(ep.host, udp.getsockname()[1]), udp, tcp))
+    if not pairs:
+        raise ServerError("; ".join(errors) or "no listen address")
+    udps = [UdpThread(udp, make_responder(), batch=batch) for _, udp, _ in pairs]
+    tcp_server = TcpServer(
+        [tcp for _, _, tcp in pairs], make_responder(), idle_timeout=idle_timeout, max_connections=max_connections
+    )
+    tcp_server.start()
+    for worker in udps:
+        worker.start()
+    for ep, _, _ in pairs:
+        log.info("listening udp %s", ep)
+        log.info("listening tcp %s", ep)
+    return udps, tcp_server, [ep for ep, _, _ in pairs]

@@ -1,0 +1,159 @@
+"""The slow path: every query the fast path declines, parsed with dnslib.
+
+Place in the flow: serving loops -> wire.fast() -> here. Rare and unusual packets land
+here: malformed ones (FORMERR when the 12-byte header is readable, dropped otherwise),
+replies (QR set: dropped, never answered, so two servers cannot ping-pong), unknown
+opcodes (NOTIMP), NOTIFY, EDNS versions above 0 (BADVERS), other classes (REFUSED),
+AXFR/IXFR (a `TransferRequest` for the TCP loop to stream, after the ACL check), and
+well-formed queries in an unusual layout, which are re-encoded in the canonical layout
+and answered by the fast path so that the answer semantics live in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from typing import Any
+
+from publisher.server.stats import FORMERR, NO_ZONE, OTHER, REFUSED, Counters, bump
+from publisher.server.wire import FORMERR_RC, NOTIMP_RC, REFUSED_RC, SERVFAIL_RC, UDP_MAX, fast
+from publisher.server.xfr import TransferRequest
+from publisher.server.zoneset import ServedZone, ZoneSet
+
+log = logging.getLogger("publisher.server")
+
+OPCODE_QUERY, OPCODE_NOTIFY = 0, 4
+QTYPE_SOA, QTYPE_OPT, QTYPE_IXFR, QTYPE_AXFR = 6, 41, 251, 252
+NOTAUTH_RC = 9
+BADVERS = 16
+_HDR = struct.Struct(">2sBBHHHH")
+
+
+def _opt(do: bool, ext_rcode: int = 0) -> bytes:
+    return b"\x00\x00\x29" + struct.pack(">HBBHH", UDP_MAX, ext_rcode, 0, 0x8000 if do else 0, 0)
+
+
+def _question(rec: Any) -> bytes:
+    q = rec.q
+    out = bytearray()
+    for label in q.qname.label:
+        out.append(len(label))
+        out += label
+    out.append(0)
+    return bytes(out) + struct.pack(">HH", q.qtype, q.qclass)
+
+
+def reply(
+    data: bytes, rcode: int, *, question: bytes = b"", aa: bool = False, opt: bytes = b"", tc: bool = False
+) -> bytes:
+    """A reply with no records: header fields copied from `data`, the given question echoed."""
+    opcode_rd = data[2] & 0x79  # opcode and RD
+    f1 = 0x80 | opcode_rd | (0x04 if aa else 0) | (0x02 if tc else 0)
+    f2 = (data[3] & 0x10) | (rcode & 0x0F)
+    return _HDR.pack(data[:2], f1, f2, 1 if question else 0, 0, 0, 1 if opt else 0) + question + opt
+
+
+def servfail(data: bytes) -> bytes | None:
+    """SERVFAIL for a query whose answering failed; the question is echoed when it parses."""
+    if len(data) < 12:
+        return None
+    from dnslib import DNSRecord
+
+    try:
+        rec = DNSRecord.parse(data)
+        question = _question(rec) if rec.questions else b""
+    except Exception:  # noqa: BLE001 - the reply must go out even when the packet is bad
+        question = b""
+    return reply(data, SERVFAIL_RC, question=question)
+
+
+def handle(zs: ZoneSet, data: bytes, client: str, tcp: bool, counts: Counters) -> bytes | TransferRequest | None:
+    """The reply to an unusual packet, a transfer to stream, or None to drop it."""
+    if len(data) < 12 or data[2] & 0x80:
+        return None  # no header to answer, or a reply: never answer a reply
+    # dnslib is imported on first use: most servers never need it, and it costs memory.
+    from dnslib import DNSError, DNSRecord
+
+    try:
+        rec = DNSRecord.parse(data)
+    except (DNSError, ValueError, IndexError, struct.error, UnicodeError):
+        bump(counts, NO_ZONE, FORMERR)
+        return reply(data, FORMERR_RC)
+    header = rec.header
+    opts = [r for r in rec.ar if r.rtype == QTYPE_OPT]
+    question = _question(rec) if len(rec.questions) == 1 else b""
+    if len(opts) > 1 or (opts and opts[0].rname.label):
+        bump(counts, NO_ZONE, FORMERR)
+        return reply(data, FORMERR_RC, question=question)
+    opt_rr = opts[0] if opts else None
+    do = bool(opt_rr is not None and opt_rr.ttl & 0x8000)
+    opt = _opt(do) if opt_rr is not None else b""
+    if opt_rr is not None and (opt_rr.ttl >> 16) & 0xFF:
+        # RFC 6891 6.1.3: BADVERS is extended rcode 16: 1 in the OPT's upper bits, 0 in the header.
+        bump(counts, NO_ZONE, FORMERR)
+        return reply(data, 0, question=question, opt=_opt(do, BADVERS >> 4))
+    if header.opcode not in (OPCODE_QUERY, OPCODE_NOTIFY):
+        bump(counts, NO_ZONE, OTHER)
+        return reply(data, NOTIMP_RC, question=question, opt=opt)
+    if len(rec.questions) != 1:
+        bump(counts, NO_ZONE, FORMERR)
+        return reply(data, FORMERR_RC, opt=opt)
+    q = rec.q
+    qname = b".".join(q.qname.label).decode("latin-1")
+    found = zs.find(qname)
+    if q.qclass != 1 or found is None:
+        bump(counts, NO_ZONE, REFUSED)
+        return reply(data, REFUSED_RC, question=question, opt=opt)
+    sz, rel = found
+    if header.opcode == OPCODE_NOTIFY:
+        # We are the primary: a NOTIFY for our own zone needs no action, only an ack.
+        log.info("notify for %s from %s ignored: this server is the primary", sz.name, client)
+        bump(counts, sz.name, OTHER)
+        return reply(data, 0 if rel == "" else NOTAUTH_RC, question=question, aa=True, opt=opt)
+    if q.qtype in (QTYPE_AXFR, QTYPE_IXFR):
+        return _transfer(data, sz, rel, q.qtype, question, client, tcp, counts, opt)
+    if q.qtype in (QTYPE_OPT, 249, 250):
+        bump(counts, sz.name, FORMERR)
+        return reply(data, FORMERR_RC, question=question, opt=opt)
+    # A well-formed query in an odd layout (extra records, a compressed question, trailing
+    # bytes): re-encode it canonically so the one fast path decides the answer.
+    canonical = (
+        _HDR.pack(data[:2], data[2] & 0x01, data[3] & 0x10, 1, 0, 0, 1 if opt_rr is not None else 0)
+        + question
+        + (b"\x00\x00\x29" + struct.pack(">HIH", opt_rr.rclass, opt_rr.ttl & 0x8000, 0) if opt_rr is not None else b"")
+    )
+    resp = fast(zs, canonical, tcp, counts)
+    if resp is None:
+        log.error("fast path declined a canonical query for %s from %s", qname, client)
+        return servfail(data)
+    return resp
+
+
+def _transfer(
+    data: bytes,
+    sz: ServedZone,
+    rel: str,
+    qtype: int,
+    question: bytes,
+    client: str,
+    tcp: bool,
+    counts: Counters,
+    opt: bytes,
+) -> bytes | TransferRequest:
+    kind = "AXFR" if qtype == QTYPE_AXFR else "IXFR"
+    if rel:
+        bump(counts, sz.name, REFUSED)
+        return reply(data, NOTAUTH_RC, question=question, opt=opt)
+    if not sz.allows_transfer(client):
+        log.warning("%s of %s refused to %s: not in allow_transfer", kind, sz.name, client)
+        bump(counts, sz.name, REFUSED)
+        return reply(data, REFUSED_RC, question=question, opt=opt)
+    bump(counts, sz.name, OTHER)
+    if not tcp:
+        if qtype == QTYPE_AXFR:  # RFC 5936: AXFR is TCP only
+            return reply(data, FORMERR_RC, question=question, opt=opt)
+        # RFC 1995 section 2: over UDP, the current SOA alone tells the client to use TCP.
+        f1 = 0x84 | (data[2] & 0x01)
+        return _HDR.pack(data[:2], f1, data[3] & 0x10, 1, 1, 0, 1 if opt else 0) + question + sz.soa_answer + opt
+    log.info("%s of %s serial %d to %s", kind, sz.name, sz.serial, client)
+    return TransferRequest(sz, data[:2], question)

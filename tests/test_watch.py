@@ -1,0 +1,113 @@
+"""watch: new commits and expiries published unattended; failures logged, the loop goes on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import pytest
+
+from publisher import artifacts
+from publisher.watch import Watcher, run, watch
+from tests.test_publish import ABUSE, FILES, NOW, answer, commit_file, run_cli, serials
+from tests.test_vcs import BOB, commit_all, git, init_repo, write
+
+
+class Clock:
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def test_watch_publishes_new_commits_and_expiries(tmp_path: Path) -> None:
+    lists = init_repo(tmp_path / "repo", FILES)
+    zones = tmp_path / "zones"
+    clock = Clock(NOW)
+    watcher = Watcher(lists, zones, clock=clock)
+    assert watcher.check() == "published"
+    first = serials(zones)["bl.example.test"]
+    assert watcher.check() == "up to date"
+    temp = "  - ip: 203.0.113.77\n    reason: temporary block\n    expires: 2026-11-27T12:00:00Z\n"
+    commit_file(lists, "bl/abuse.yaml", ABUSE + temp, "block 203.0.113.77 for two hours", BOB)
+    clock.now = NOW + dt.timedelta(minutes=1)
+    assert watcher.check() == "published"
+    second = serials(zones)["bl.example.test"]
+    assert artifacts.serial_gt(second, first) and answer(zones, "bl.example.test", "203.0.113.77")
+    clock.now = dt.datetime(2026, 11, 27, 11, 59, tzinfo=dt.timezone.utc)
+    assert watcher.check() == "up to date"
+    clock.now = dt.datetime(2026, 11, 27, 12, 0, 1, tzinfo=dt.timezone.utc)
+    assert watcher.check() == "published"
+    assert answer(zones, "bl.example.test", "203.0.113.77") == []
+    assert artifacts.serial_gt(serials(zones)["bl.example.test"], second)
+    history = artifacts.read_history(zones)
+    assert [r["action"] for r in history] == ["watch", "watch", "expiry"]
+    zone = history[-1]["zones"]["bl.example.test"]
+    assert zone["listings_expired"] == 1 and zone["ipv4"]["removed"] == 1
+    assert watcher.check() == "up to date"
+
+
+def test_a_refused_commit_is_logged_once_and_leaves_the_last_good_publish(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    lists = init_repo(tmp_path / "repo", FILES)
+    zones = tmp_path / "zones"
+    watcher = Watcher(lists, zones, clock=Clock(NOW))
+    watcher.check()
+    good = artifacts.current_generation(zones)
+    commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.0/24\n    reason: far too wide\n", "oops")
+    with caplog.at_level(logging.ERROR, logger="publisher.watch"):
+        assert watcher.check() == "refused"
+        assert watcher.check() == "unchanged since the last attempt"
+    assert "covers-protected" in caplog.text and caplog.text.count("not published") == 1
+    commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 192.0.2.1000\n", "worse")
+    assert watcher.check() == "invalid"
+    assert artifacts.current_generation(zones) == good
+    commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.99\n    reason: fixed\n", "fixed")
+    assert watcher.check() == "published"
+    assert answer(zones, "bl.example.test", "203.0.113.99")
+
+
+def test_watch_pulls_from_the_remote_fast_forward_only(tmp_path: Path) -> None:
+    init_repo(tmp_path / "origin", FILES)
+    git(tmp_path, "clone", "-q", "--bare", str(tmp_path / "origin"), str(tmp_path / "origin.git"))
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(tmp_path / "served"))
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(tmp_path / "work"))
+    zones = tmp_path / "zones"
+    watcher = Watcher(tmp_path / "served" / "lists", zones, clock=Clock(NOW))
+    assert watcher.check() == "published"
+    write(tmp_path / "work" / "lists", {"bl/abuse.yaml": ABUSE + "  - ip: 203.0.113.99\n    reason: pushed\n"})
+    pushed = commit_all(tmp_path / "work", "pushed upstream", BOB)
+    git(tmp_path / "work", "push", "-q", "origin", "main")
+    assert watcher.check() == "published"
+    manifest = artifacts.read_manifest(zones)
+    assert manifest is not None and manifest["source"]["commit"] == pushed
+    assert answer(zones, "bl.example.test", "203.0.113.99")
+
+
+def test_one_failing_job_never_stops_the_loop(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def job() -> None:
+        calls.append(len(calls))
+        if len(calls) % 2:
+            raise RuntimeError("boom")
+
+    assert run(job, interval=0.01, iterations=4) == 4
+    assert calls == [0, 1, 2, 3]
+    # the Watcher's own job never raises: a broken lists folder is logged and counted
+    watcher = Watcher(tmp_path / "missing", tmp_path / "zones")
+    watcher.job()
+    watcher.job()
+    assert (watcher.runs, watcher.failures) == (2, 2)
+
+
+def test_watch_loop_and_cli_once(tmp_path: Path) -> None:
+    lists = init_repo(tmp_path / "repo", FILES)
+    zones = tmp_path / "zones"
+    watcher = watch(lists, zones, interval=0.01, iterations=3)
+    assert (watcher.runs, watcher.failures) == (3, 0)
+    assert len(artifacts.read_history(zones)) == 1
+    commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.99\n    reason: cli\n", "cli")
+    code, _, _ = run_cli("--lists", str(lists), "--zones", str(zones), "watch", "--once")
+    assert code == 0 and answer(zones, "bl.example.test", "203.0.113.99")
