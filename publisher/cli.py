@@ -160,9 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--interval", type=float, default=60.0, help="with --watch: seconds between checks")
     p.set_defaults(func=cmd_serve)
 
-    from publisher import cli_git
+    from publisher import cli_git, cli_import
 
     cli_git.register(sub)
+    cli_import.register(sub)
     return parser
 
 
