@@ -29,9 +29,25 @@ def _err(text: str) -> None:
     print(text, file=sys.stderr)
 
 
+#: The lists folder as the user named it, so that printed locations open as they are.
+_ROOT = ""
+
+
+def display_root(lists: Path) -> str:
+    """How to show the lists folder in locations: relative to the current folder if inside it."""
+    try:
+        return lists.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(lists)
+
+
+def show(problem: Problem) -> str:
+    return problem.format(_ROOT)
+
+
 def _print_problems(problems: Sequence[Problem]) -> None:
     for problem in problems:
-        _err(problem.format())
+        _err(show(problem))
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -178,6 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     handler: Handler = args.func
+    global _ROOT
+    _ROOT = display_root(args.lists)
     try:
         return handler(args)
     except ValidationFailed as exc:

@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from publisher import report
+from publisher.cli import show
 from publisher.errors import Problem, ValidationFailed
 
 
@@ -30,7 +31,7 @@ def _err(text: str) -> None:
 def _warnings(problems: list[Problem]) -> None:
     for problem in problems:
         if not problem.is_error:
-            _err(problem.format())
+            _err(show(problem))
 
 
 def _publish_and_report(args: argparse.Namespace, rev: str, action: str, intro: list[str] = ()) -> int:  # type: ignore[assignment]
@@ -139,7 +140,7 @@ def cmd_validate_staged(args: argparse.Namespace) -> int:
     blocking = [p for p in problems if p.is_error and p.code not in OVERRIDABLE_PROBLEMS]
     for problem in problems:
         note = "  (a guard rail: publish will need --force)" if problem.is_error and problem.code in OVERRIDABLE_PROBLEMS else ""
-        _err(problem.format() + note)
+        _err(show(problem) + note)
     if blocking:
         raise ValidationFailed(blocking)
     return 0

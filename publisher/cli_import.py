@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from publisher.cli import show
 from publisher.errors import UsageError
 from publisher.importer import DATASET_TYPES, import_rbldnsd
 
@@ -55,7 +56,7 @@ def cmd_import_rbldnsd(args: argparse.Namespace) -> int:
     rel = _relative(args.import_out, lists) if args.import_out else f"imported/{args.zone.rstrip('.')}.txt"
     result = import_rbldnsd(text, zone=args.zone, out=rel, dataset=args.type, source=str(path), role=args.role)
     for problem in result.problems:
-        _err(problem.format())
+        _err(show(problem))
     files = [f for z in result.zones for f in z.files]
     unique = {f.path: f for f in files}
     if args.import_out:

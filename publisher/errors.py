@@ -21,7 +21,11 @@ class Location:
     col: int | None = None
 
     def __str__(self) -> str:
-        text = self.path
+        return self.shown()
+
+    def shown(self, root: str = "") -> str:
+        """`path:line:col`, the path under `root` (the lists folder as the user named it)."""
+        text = f"{root.rstrip('/')}/{self.path}" if root and root != "." else self.path
         if self.line is not None:
             text += f":{self.line}"
             if self.col is not None:
@@ -49,11 +53,12 @@ class Problem:
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
 
-    def format(self) -> str:
+    def format(self, root: str = "") -> str:
+        """The problem as printed: `where: what [code]`, related places, then `fix:`."""
         prefix = "" if self.is_error else "warning: "
-        lines = [f"{self.location}: {prefix}{self.message} [{self.code}]"]
+        lines = [f"{self.location.shown(root)}: {prefix}{self.message} [{self.code}]"]
         for label, where in self.related:
-            lines.append(f"  {label}: {where}")
+            lines.append(f"  {label}: {where.shown(root)}")
         if self.fix:
             lines.append(f"  fix: {self.fix}")
         return "\n".join(lines)

@@ -71,7 +71,14 @@ def check_paths(instance: Any, marks: Marks, schema: str) -> tuple[list[Problem]
         problems.extend(_rewrite(error, marks, unknown))
     # jsonschema reports `required` once per missing key but our rewrite names them all.
     unique = list(dict.fromkeys(problems))
-    paths = {tuple(e.absolute_path) for e in errors}
+    # An unknown key in an entry does not make it unreadable (readers ignore
+    # unknown keys), so its other values are still checked and reported too.
+    # In `defaults` it may be a misspelt default that every entry would miss.
+    paths = {
+        tuple(e.absolute_path)
+        for e in errors
+        if e.validator != "additionalProperties" or tuple(e.absolute_path)[:1] == ("defaults",)
+    }
     return sorted(unique, key=lambda p: (p.location.line or 0, p.location.col or 0)), paths
 
 
