@@ -145,7 +145,7 @@ def iter_records(zone: CompiledZone) -> Iterator[Record]:
         answer = answers[idx]
         for code in answer.codes:
             yield Record(owner, "A", ttl, code)
-        for txt in answer.txts:
+        for txt in answer.distinct_txts:
             yield Record(owner, "TXT", ttl, txt.replace(SUBST, subst))
 
 
@@ -186,7 +186,7 @@ class _BindBlocks:
     @staticmethod
     def _build(answer: Answer, subst_len: int) -> str | None:
         lines = [f"\tA\t{format_v4(code)}\n" for code in answer.codes]
-        for txt in answer.txts:
+        for txt in answer.distinct_txts:
             parts = txt.split(SUBST)
             if sum(len(p.encode("utf-8")) for p in parts) + (len(parts) - 1) * subst_len > 255:
                 return None
@@ -199,7 +199,7 @@ class _BindBlocks:
         if tmpl is None:  # long TXT: cut the substituted text into character-strings
             answer = self._answers[idx]
             lines = [f"\tA\t{format_v4(code)}\n" for code in answer.codes]
-            for txt in answer.txts:
+            for txt in answer.distinct_txts:
                 strings = " ".join(_quote(s) for s in txt_strings(txt.replace(SUBST, subst)))
                 lines.append(f"\tTXT\t{strings}\n")
             tmpl = "".join(lines)

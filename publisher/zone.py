@@ -29,7 +29,13 @@ class Answer:
     """What a listed name answers: one A per code, and one TXT per A (same order)."""
 
     codes: tuple[int, ...]
-    txts: tuple[str, ...]
+    txts: tuple[str, ...]  # txts[i] is the text of codes[i]
+
+    @property
+    def distinct_txts(self) -> tuple[str, ...]:
+        """The TXT records to send: two codes with the same text make one record, since
+        an RRset never holds the same data twice (RFC 2181 section 5)."""
+        return tuple(dict.fromkeys(self.txts))
 
 
 @dataclass(frozen=True, slots=True)

@@ -536,3 +536,30 @@ def test_counters_per_zone(zones: ZoneSet) -> None:
     assert f"stats {BL} (serial {SERIAL}): queries 3 listed 1 not_listed 1 nodata 1 refused 0" in text
     assert f"stats {DBL} (serial {SERIAL}): queries 1 listed 1" in text
     assert "stats no zone (not served): queries 2 listed 0 not_listed 0 nodata 0 refused 1 formerr 1" in text
+
+
+def test_two_codes_with_one_text_send_that_txt_once() -> None:
+    """An RRset never holds the same data twice (RFC 2181 section 5): two codes whose
+    texts are equal give two A records but one TXT record."""
+    import datetime as dt
+
+    from publisher.compiler import compile_zone
+    from publisher.model import SourceData, Value, ZoneConfig
+
+    cfg = ZoneConfig("dup.example.test", "ip", "block", ("x/*.txt",), 0x7F000002, "Listed: {reason}")
+    sources = []
+    for n, code in enumerate((0x7F000003, 0x7F000004)):
+        src = SourceData(f"x/{n}.txt")
+        src.v4_value.append(src.add_value(Value(code, "same reason")))
+        src.v4_start.append(parse_v4("192.0.2.9"))
+        src.v4_end.append(parse_v4("192.0.2.9"))
+        src.v4_line.append(1)
+        sources.append(src)
+    zone = compile_zone(cfg, sources, as_of=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
+    responder = Responder(_State(ZoneSet.build([zone])), Stats().new())
+    name = f"{v4_name(parse_v4('192.0.2.9'))}.dup.example.test"
+    reply = ask(responder, query(name, "ANY"))
+    assert sorted(rdatas(reply.rr, "A")) == ["127.0.0.3", "127.0.0.4"]
+    assert rdatas(reply.rr, "TXT") == ['"Listed: same reason"']
+    records = [r for r in iter_records(zone) if r.owner == name]
+    assert [r.rtype for r in records] == ["A", "A", "TXT"]

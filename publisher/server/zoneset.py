@@ -210,7 +210,8 @@ class ServedZone:
     def _build(self, answer: Answer) -> Prebuilt:
         a_head = PTR_QNAME + _TYPE_CLASS[QTYPE_A] + self._ttl4 + b"\x00\x04"
         a_rrs = b"".join(a_head + code.to_bytes(4, "big") for code in answer.codes)
-        txts = tuple(t.encode("utf-8") for t in answer.txts)
+        distinct = answer.distinct_txts
+        txts = tuple(t.encode("utf-8") for t in distinct)
         head = PTR_QNAME + _TYPE_CLASS[QTYPE_TXT] + self._ttl4
         one = None
         if len(txts) == 1 and txts[0].count(b"\x00") == 1 and len(txts[0]) < 190:
@@ -221,7 +222,7 @@ class ServedZone:
             a_count=len(answer.codes),
             txt_head=head,
             txts=txts,
-            has_subst=tuple(SUBST in t for t in answer.txts),
+            has_subst=tuple(SUBST in t for t in distinct),
             txt_one=one,
         )
 
