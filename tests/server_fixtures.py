@@ -13,6 +13,7 @@ from publisher.addresses import parse_code, parse_network
 from publisher.compiler import compile_zone
 from publisher.model import NameServer, SourceData, Soa, Value, ZoneConfig
 from publisher.zone import CompiledZone
+from builders import source
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
 SOA = Soa("ns1.bl.example.test", "hostmaster.example.test", refresh=3600, retry=600, expire=604800, minimum=300)
@@ -67,31 +68,6 @@ DBL_ROWS: list[tuple[str, Value]] = [
     ("*.bad.example", Value(parse_code("127.0.1.3"), "every subdomain")),
     ("deep.sub.evil.example", Value(parse_code("127.0.1.2"), "deep")),
 ]
-
-
-def source(path: str, rows: list[tuple[str, Value]]) -> SourceData:
-    src = SourceData(path)
-    for line, (text, value) in enumerate(rows, start=1):
-        vid = src.add_value(value)
-        if not text[0].isdigit() and ":" not in text:
-            wild = text.startswith("*.")
-            src.dom_name.append(text[2:] if wild else text)
-            src.dom_wild.append(1 if wild else 0)
-            src.dom_value.append(vid)
-            src.dom_line.append(line)
-            continue
-        net = parse_network(text)
-        if net.family == 4:
-            src.v4_start.append(net.start)
-            src.v4_end.append(net.end)
-            src.v4_value.append(vid)
-            src.v4_line.append(line)
-        else:
-            src.v6_start.append(net.start)
-            src.v6_end.append(net.end)
-            src.v6_value.append(vid)
-            src.v6_line.append(line)
-    return src
 
 
 def with_serial(zone: CompiledZone, serial: int) -> CompiledZone:

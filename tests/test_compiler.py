@@ -11,6 +11,7 @@ from publisher.addresses import V4_MAPPED_START, parse_code, parse_network
 from publisher.compiler import compile_zone, listing_count, next_expiry
 from publisher.model import SourceData, Value, ZoneConfig
 from publisher.zone import SUBST
+from builders import source
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
 IP_ZONE = ZoneConfig(
@@ -29,32 +30,6 @@ DOM_ZONE = ZoneConfig(
     code=parse_code("127.0.1.2"),
     txt="{domain}: {reason}",
 )
-
-
-def source(path: str, rows: list[tuple[str, Value]]) -> SourceData:
-    src = SourceData(path)
-    for line, (text, value) in enumerate(rows, start=1):
-        vid = src.add_value(value)
-        if text.startswith("dom:"):
-            name = text[4:]
-            wild = name.startswith("*.")
-            src.dom_name.append(name[2:] if wild else name)
-            src.dom_wild.append(1 if wild else 0)
-            src.dom_value.append(vid)
-            src.dom_line.append(line)
-            continue
-        net = parse_network(text)
-        if net.family == 4:
-            src.v4_start.append(net.start)
-            src.v4_end.append(net.end)
-            src.v4_value.append(vid)
-            src.v4_line.append(line)
-        else:
-            src.v6_start.append(net.start)
-            src.v6_end.append(net.end)
-            src.v6_value.append(vid)
-            src.v6_line.append(line)
-    return src
 
 
 def answer_of(zone, idx):  # type: ignore[no-untyped-def]
