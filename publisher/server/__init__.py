@@ -10,6 +10,9 @@ Place in the flow: artifacts (zones/) -> **server**. Modules:
   mmsg     batched UDP (recvmmsg/sendmmsg) for the hot loop, Linux
   tcp      DNS over TCP (RFC 7766) on one selectors loop
   notify   NOTIFY to secondaries
+  tsig     TSIG keys, verifying and signing (AXFR, NOTIFY), through dnspython
+  rrl      response-rate limiting per client network (UDP, opt-in)
+  options  the hardening flags of `serve` (--tsig-keys, --rrl-*)
   stats    per-zone counters
   app      Server: start, reload (SIGHUP, manifest watch), stats (SIGUSR1), stop
 """
@@ -21,6 +24,7 @@ import sys
 from pathlib import Path
 
 from publisher.server.app import Server
+from publisher.server.rrl import RrlSettings
 from publisher.server.zoneset import ServedZone, ZoneSet, ZoneSettings
 
 __all__ = ["Server", "ServedZone", "ZoneSet", "ZoneSettings", "serve"]
@@ -45,12 +49,18 @@ def serve(
     tcp_idle_timeout: float = 10.0,
     max_tcp_connections: int = 128,
     batch: bool = True,
+    metrics: str | None = None,
+    tsig_keys: Path | None = None,
+    rrl: RrlSettings | None = None,
 ) -> int:
     """Serve the zones of `zones_dir` in the foreground until SIGTERM/SIGINT; returns 0.
 
     `listen`: ADDR:PORT / [v6]:PORT strings; None takes the manifest's, else
     127.0.0.1:5353 and [::1]:5353. Port 0 picks a free port, logged as
-    "listening udp ADDR:PORT". Raises ServerError when it cannot start.
+    "listening udp ADDR:PORT". `metrics`: ADDR:PORT for Prometheus (GET /metrics), logged as
+    "metrics on http://ADDR:PORT/metrics"; None loads no metrics code at all. `tsig_keys`:
+    the TSIG key file for AXFR/NOTIFY (tsig.py); `rrl`: UDP response-rate limiting (rrl.py).
+    Raises ServerError when it cannot start.
     """
     _ensure_logging()
     server = Server(
@@ -61,6 +71,9 @@ def serve(
         tcp_idle_timeout=tcp_idle_timeout,
         max_tcp_connections=max_tcp_connections,
         batch=batch,
+        metrics=metrics,
+        tsig_keys=tsig_keys,
+        rrl=rrl,
     )
     server.start()
     try:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from publisher.errors import PublisherError
-from publisher.server import _ensure_logging, serve
+from publisher.server import _ensure_logging, options, serve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tcp-idle-timeout", type=float, default=10.0, help="seconds (RFC 7766)")
     parser.add_argument("--max-tcp", type=int, default=128, help="concurrent TCP connections")
     parser.add_argument("--no-batch", action="store_true", help="plain recvfrom/sendto instead of recvmmsg")
+    parser.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics on http://ADDR:PORT/metrics")
+    options.add_arguments(parser)
     args = parser.parse_args(argv)
     _ensure_logging()
     try:
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
             tcp_idle_timeout=args.tcp_idle_timeout,
             max_tcp_connections=args.max_tcp,
             batch=not args.no_batch,
+            metrics=args.metrics,
+            **options.from_args(args),
         )
     except PublisherError as exc:
         logging.getLogger("publisher.server").error("%s", exc)

@@ -17,16 +17,23 @@ import select
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from publisher.errors import PublisherError, ServerError
 from publisher.model import DEFAULT_LISTEN
-from publisher.server import net, notify
+from publisher.server import net, notify, tsig
 from publisher.server.core import Responder
+from publisher.server.rrl import RateLimiter, RrlSettings
 from publisher.server.stats import Stats
 from publisher.server.tcp import TcpServer
 from publisher.server.zoneset import ZoneSet
+
+if TYPE_CHECKING:
+    from publisher.metrics import Exporter  # prometheus-client is imported only under --metrics
 
 log = logging.getLogger("publisher.server")
 
@@ -42,13 +49,14 @@ def load_zoneset(zones_dir: Path) -> ZoneSet:
     return ZoneSet.from_published(load_published(zones_dir))
 
 
-def _warn_unsupported(zoneset: ZoneSet) -> None:
+def _check_keys(zoneset: ZoneSet) -> None:
+    """Log every secondary whose tsig_key is not in the key file: it is refused, not served unsigned."""
     for sz in zoneset.zones.values():
         for sec in sz.settings.secondaries:
-            if sec.tsig_key:
-                log.warning(
-                    "zone %s: secondary %s has tsig_key %r, but this server does not sign: NOTIFY "
-                    "and transfers to it go unsigned (restrict them with allow_transfer)",
+            if sec.tsig_key and (zoneset.tsig is None or zoneset.tsig.get(sec.tsig_key) is None):
+                log.error(
+                    "zone %s: secondary %s names tsig_key %r, which is not in the --tsig-keys file: "
+                    "its transfers and NOTIFYs are refused until the key is there",
                     sz.name, sec.address, sec.tsig_key,
                 )  # fmt: skip
 
@@ -69,8 +77,13 @@ class Server:
         loader: Loader = load_zoneset,
         send_notify: bool = True,
         batch: bool = True,
+        metrics: str | None = None,
+        tsig_keys: Path | None = None,
+        rrl: RrlSettings | None = None,
     ) -> None:
         self.zones_dir = zones_dir
+        self.tsig_keys = tsig_keys  # the key file (outside git), re-read on every reload
+        self.rrl = rrl  # response-rate limiting for UDP; None: off
         self.loader = loader
         self.log_queries = log_queries
         self.watch_manifest = watch_manifest and zones_dir is not None
@@ -78,6 +91,8 @@ class Server:
         self.max_tcp_connections = max_tcp_connections
         self.send_notify = send_notify
         self.batch = batch
+        self.metrics = metrics  # ADDR:PORT of the Prometheus endpoint, None: no metrics at all
+        self._exporter: Exporter | None = None
         self.stats = Stats()
         self._reload_lock = threading.Lock()
         self._signature = self._manifest_signature()
@@ -88,8 +103,13 @@ class Server:
                 zoneset = loader(zones_dir)
             except PublisherError as exc:
                 raise ServerError(f"cannot load the zones: {exc}") from exc
+        zoneset = self._with_keys(zoneset)
         self.zones: ZoneSet = zoneset
-        _warn_unsupported(zoneset)
+        # For the metrics: (when, succeeded) of the last load or reload attempt, and counts.
+        self.last_reload: tuple[float, bool] = (time.time(), True)
+        self.last_good_reload = self.last_reload[0]
+        self.reloads = {"success": 0, "failure": 0}
+        _check_keys(zoneset)
         wanted = listen or list(zoneset.listen) or list(DEFAULT_LISTEN)
         self.endpoints = [net.parse_listen(text) for text in wanted]
         self.bound: list[net.Endpoint] = []
@@ -104,8 +124,16 @@ class Server:
 
     def start(self) -> list[net.Endpoint]:
         def make() -> Responder:
-            return Responder(self, self.stats.new(), log_queries=self.log_queries)
+            latency = self.stats.new_latency() if self.metrics else None
+            limiter = RateLimiter(self.rrl) if self.rrl is not None else None
+            return Responder(self, self.stats.new(), log_queries=self.log_queries, latency=latency, limiter=limiter)
 
+        if self.metrics:
+            try:
+                from publisher import metrics  # imports prometheus-client: only when asked for
+            except ImportError as exc:
+                raise ServerError(f"--metrics needs prometheus-client ({exc}): pip install prometheus-client") from exc
+            self._exporter = metrics.start(self.metrics, self)
         self._udp, self._tcp, self.bound = net.start_all(
             self.endpoints,
             make,
@@ -118,7 +146,7 @@ class Server:
             "serving %d zones on %s (%s)", len(self.zones.zones), ", ".join(str(ep) for ep in self.bound), names
         )
         if self.send_notify:
-            notify.notify_in_background(list(self.zones.zones.values()))
+            notify.notify_in_background(list(self.zones.zones.values()), self.zones.tsig)
         return self.bound
 
     def stop(self) -> None:
@@ -127,6 +155,9 @@ class Server:
         if self._tcp is not None:
             self._tcp.stop()
         self._udp, self._tcp = [], None
+        if self._exporter is not None:
+            self._exporter.stop()
+            self._exporter = None
         self.log_stats()
 
     def request(self, what: str) -> None:
@@ -191,17 +222,20 @@ class Server:
             signature = self._manifest_signature()
             old = self.zones
             try:
-                new = self.loader(self.zones_dir)
+                new = self._with_keys(self.loader(self.zones_dir))
             except PublisherError as exc:
                 self._signature = signature
+                self._note_reload(False)
                 log.error("reload refused, still serving generation %s: %s", old.generation or "?", exc)
                 return False
             except Exception:
                 self._signature = signature
+                self._note_reload(False)
                 log.exception("reload failed, still serving generation %s", old.generation or "?")
                 return False
             self.zones = new  # the swap: one reference assignment
-            _warn_unsupported(new)
+            self._note_reload(True)
+            _check_keys(new)
             self._signature = signature
         changed = [sz for name, sz in new.zones.items() if name not in old.zones or old.zones[name].serial != sz.serial]
         for name in sorted(set(old.zones) - set(new.zones)):
@@ -212,8 +246,20 @@ class Server:
         if set(new.listen) and new.listen != old.listen:
             log.warning("the listen addresses changed in the manifest; restart the server to use them")
         if self.send_notify:
-            notify.notify_in_background(changed)
+            notify.notify_in_background(changed, new.tsig)
         return True
+
+    def _with_keys(self, zoneset: ZoneSet) -> ZoneSet:
+        """The zone set with the TSIG keys of `--tsig-keys` (read now: a reload takes new keys)."""
+        if self.tsig_keys is None:
+            return zoneset
+        return replace(zoneset, tsig=tsig.load_keys(self.tsig_keys))
+
+    def _note_reload(self, ok: bool) -> None:
+        self.last_reload = (time.time(), ok)
+        if ok:
+            self.last_good_reload = self.last_reload[0]
+        self.reloads["success" if ok else "failure"] += 1
 
     def log_stats(self) -> None:
         serials = {name: sz.serial for name, sz in self.zones.zones.items()}

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from publisher.server import mmsg, slow, xfr
-from publisher.server.stats import NO_ZONE, SERVFAIL, Counters, bump
+from publisher.server import mmsg, slow, tsig, xfr
+from publisher.server.rrl import RateLimiter, key_of_addr
+from publisher.server.stats import NO_ZONE, SERVFAIL, Counters, Latency, bump
 from publisher.server.wire import fast
 from publisher.server.zoneset import ZoneSet
 
@@ -52,10 +54,22 @@ def describe(data: bytes) -> str:
 class Responder:
     """Answers queries for one serving thread."""
 
-    def __init__(self, state: HasZones, counts: Counters, *, log_queries: bool = False) -> None:
+    def __init__(
+        self,
+        state: HasZones,
+        counts: Counters,
+        *,
+        log_queries: bool = False,
+        latency: Latency | None = None,
+        limiter: RateLimiter | None = None,
+    ) -> None:
         self.state = state
         self.counts = counts
         self.log_queries = log_queries
+        #: Response-rate limiting for UDP (--rrl-qps); None, the default, costs one test per datagram.
+        self.limiter = limiter
+        #: The UDP processing-time histogram, only under --metrics (TCP is not timed).
+        self.latency = latency
 
     def answer(self, data: bytes, client: Any, tcp: bool = False) -> bytes | None:
         """The reply to one UDP (or non-transfer TCP) message; None means drop."""
@@ -83,7 +97,8 @@ class Responder:
             self._log(data, got if not isinstance(got, xfr.TransferRequest) else None, client, True)
         if isinstance(got, xfr.TransferRequest):
             try:
-                yield from xfr.messages(got)
+                stream = xfr.messages(got)
+                yield from (tsig.sign_stream(stream, got.signed) if got.signed is not None else stream)
             except Exception:
                 # The secondary sees a transfer without its closing SOA and retries later.
                 log.exception("transfer of %s to %s failed midway", got.zone.name, _ip(client))
@@ -95,6 +110,8 @@ class Responder:
         """Answer datagrams on `sock` until `stopping[0]` is set (then one wake-up datagram)."""
         recv, send, counts, state = sock.recvfrom, sock.sendto, self.counts, self.state
         answer = self.answer
+        latency, clock = self.latency, time.perf_counter_ns
+        limiter = self.limiter
         while True:
             try:
                 data, addr = recv(RECV_BYTES)
@@ -104,6 +121,16 @@ class Responder:
                 continue
             if stopping[0]:
                 return
+            if limiter is not None:
+                over = limiter.check(data, key_of_addr(addr))
+                if over is not None:
+                    if over:
+                        try:
+                            send(over, addr)
+                        except OSError:
+                            pass
+                    continue
+            t0 = clock() if latency is not None else 0
             if self.log_queries:
                 resp = answer(data, addr)
             else:
@@ -113,6 +140,8 @@ class Responder:
                     resp = self._failed(data, addr)
                 if resp is None:
                     resp = self._slow_udp(data, addr)
+            if latency is not None:
+                latency.observe(clock() - t0, 1)
             if resp is not None:
                 try:
                     send(resp, addr)
@@ -122,7 +151,8 @@ class Responder:
     def serve_udp_batched(self, sock: socket.socket, stopping: list[bool]) -> None:
         """Like serve_udp, through recvmmsg/sendmmsg (see mmsg.py); falls back to it on failure."""
         try:
-            mmsg.BatchLoop(sock).run(self._quick, self._slow_udp, stopping)
+            limit = self.limiter.check_sockaddr if self.limiter is not None else None
+            mmsg.BatchLoop(sock).run(self._quick, self._slow_udp, stopping, self.latency, limit)
         except Exception:
             # The batch loop only moves bytes; if it breaks, serving on must not depend on it.
             log.exception("batched UDP loop failed; continuing with recvfrom/sendto")

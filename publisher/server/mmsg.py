@@ -16,7 +16,9 @@ import ctypes.util
 import logging
 import socket
 import struct
+import time
 from collections.abc import Callable
+from typing import Protocol
 
 log = logging.getLogger("publisher.server")
 
@@ -81,6 +83,16 @@ Quick = Callable[[bytes], "bytes | None"]
 Full = Callable[[bytes, tuple[str, int]], "bytes | None"]
 
 
+#: Rate limiting: (datagram, sender's raw sockaddr) -> None to answer, else the reply (b'': none).
+Limit = Callable[[bytes, memoryview], "bytes | None"]
+
+
+class Observer(Protocol):
+    """Takes (ns spent answering a batch, datagrams in it): stats.Latency under --metrics."""
+
+    def observe(self, ns: int, n: int) -> None: ...
+
+
 class BatchLoop:
     """Fixed buffers for BATCH datagrams in and out of one socket."""
 
@@ -106,8 +118,18 @@ class BatchLoop:
             rh.msg_iov, rh.msg_iovlen = ctypes.addressof(self.riov[i]), 1
             sh.msg_iov, sh.msg_iovlen = ctypes.addressof(self.siov[i]), 1
 
-    def run(self, quick: Quick, full: Full, stopping: list[bool]) -> None:
-        """Answer datagrams until `stopping[0]` (checked after every batch)."""
+    def run(
+        self, quick: Quick, full: Full, stopping: list[bool], latency: Observer | None = None, limit: Limit | None = None
+    ) -> None:
+        """Answer datagrams until `stopping[0]` (checked after every batch).
+
+        `limit` (rate limiting only, rrl.py) sees each datagram with its sender's raw
+        sockaddr before anything else: None lets it through, bytes replace the answer
+        (b'': send nothing).
+
+        `latency` (metrics only) gets each batch's answering time: two clock reads per
+        batch; without it, two `is None` tests per batch.
+        """
         assert _LIBC is not None
         recvmmsg, sendmmsg = _LIBC.recvmmsg, _LIBC.sendmmsg
         fd = self.sock.fileno()
@@ -123,6 +145,8 @@ class BatchLoop:
         names = memoryview(self.names).cast("B")
         u32 = struct.Struct("@I")
         usize = struct.Struct("@N")
+        clock = time.perf_counter_ns
+        observe = latency.observe if latency is not None else None
         while not stopping[0]:
             n = recvmmsg(fd, rptr, BATCH, MSG_WAITFORONE, None)
             if n <= 0:
@@ -131,14 +155,19 @@ class BatchLoop:
                 continue
             if stopping[0]:
                 return
+            t0 = clock() if observe is not None else 0
             out = 0  # replies are packed into the first slots, each keeping its sender's name
             for i in range(n):
                 length = u32.unpack_from(rmsgs, i * size + len_at)[0]
                 at = i * SLOT
                 data = rbuf[at : at + length].tobytes()
-                resp = quick(data)
-                if resp is None:
-                    resp = full(data, sockaddr_to_tuple(names[i * NAME : i * NAME + NAME].tobytes()))
+                over = limit(data, names[i * NAME : i * NAME + NAME]) if limit is not None else None
+                if over is not None:
+                    resp = over or None
+                else:
+                    resp = quick(data)
+                    if resp is None:
+                        resp = full(data, sockaddr_to_tuple(names[i * NAME : i * NAME + NAME].tobytes()))
                 if resp is None or len(resp) > SLOT:
                     continue
                 if out != i:
@@ -147,6 +176,8 @@ class BatchLoop:
                 sbuf[dst : dst + len(resp)] = resp
                 usize.pack_into(siov, out * iov_size + iov_len_at, len(resp))
                 out += 1
+            if observe is not None:
+                observe(clock() - t0, n)
             sent = 0
             while sent < out:
                 done = sendmmsg(fd, sptr + sent * size, out - sent, 0)

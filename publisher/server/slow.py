@@ -3,8 +3,10 @@
 Place in the flow: serving loops -> wire.fast() -> here. Rare and unusual packets land
 here: malformed ones (FORMERR when the 12-byte header is readable, dropped otherwise),
 replies (QR set: dropped, never answered, so two servers cannot ping-pong), unknown
-opcodes (NOTIMP), NOTIFY, EDNS versions above 0 (BADVERS), other classes (REFUSED),
-AXFR/IXFR (a `TransferRequest` for the TCP loop to stream, after the ACL check), and
+opcodes (NOTIMP), NOTIFY (acknowledged from allowed addresses, REFUSED otherwise), EDNS
+versions above 0 (BADVERS), other classes (REFUSED), TSIG-signed requests (verified by
+tsig.py; their replies signed), AXFR/IXFR (a `TransferRequest` for the TCP loop to
+stream, after the ACL check), and
 well-formed queries in an unusual layout, which are re-encoded in the canonical layout
 and answered by the fast path so that the answer semantics live in one place.
 """
@@ -13,8 +15,10 @@ from __future__ import annotations
 
 import logging
 import struct
+from dataclasses import replace
 from typing import Any
 
+from publisher.server import tsig
 from publisher.server.stats import FORMERR, NO_ZONE, OTHER, REFUSED, Counters, bump
 from publisher.server.wire import FORMERR_RC, NOTIMP_RC, REFUSED_RC, SERVFAIL_RC, UDP_MAX, fast
 from publisher.server.xfr import TransferRequest
@@ -41,6 +45,11 @@ def _question(rec: Any) -> bytes:
         out += label
     out.append(0)
     return bytes(out) + struct.pack(">HH", q.qtype, q.qclass)
+
+
+def _legal_name(labels: tuple[bytes, ...]) -> bool:
+    """Every label at most 63 bytes, the whole name at most 255 (RFC 1035 2.3.4)."""
+    return all(len(label) <= 63 for label in labels) and sum(len(label) + 1 for label in labels) < 255
 
 
 def reply(
@@ -79,7 +88,49 @@ def handle(zs: ZoneSet, data: bytes, client: str, tcp: bool, counts: Counters) -
     except (DNSError, ValueError, IndexError, struct.error, UnicodeError):
         bump(counts, NO_ZONE, FORMERR)
         return reply(data, FORMERR_RC)
+    if not all(_legal_name(q.qname.label) for q in rec.questions):
+        # dnslib takes label lengths up to 191 (0x40-0xBF are extended label types, RFC
+        # 6891 section 5): echoing such a question would put an illegal name on the wire.
+        bump(counts, NO_ZONE, FORMERR)
+        return reply(data, FORMERR_RC)
+    signed = None
+    tsig_at = [i for i, r in enumerate(rec.ar) if r.rtype == tsig.QTYPE_TSIG]
+    if tsig_at:
+        question = _question(rec) if len(rec.questions) == 1 else b""
+        got = (
+            tsig.verify(data, zs.tsig, lambda rc: reply(data, rc, question=question), client)
+            if tsig_at == [len(rec.ar) - 1]  # RFC 8945 5.1: one TSIG, the very last record
+            else b""
+        )
+        if isinstance(got, bytes):
+            bump(counts, NO_ZONE, FORMERR if not got else REFUSED)
+            return got or reply(data, FORMERR_RC)
+        signed = got
+    resp = _answer(zs, data, rec, client, tcp, counts, signed)
+    if signed is None or resp is None:
+        return resp
+    if isinstance(resp, TransferRequest):
+        return replace(resp, signed=signed)
+    # Every reply to a signed request is signed (RFC 8945 5.3), within the UDP size it allows.
+    out, _ = tsig.sign(resp, signed)
+    if not tcp and len(out) > _udp_limit(rec):
+        question = _question(rec) if len(rec.questions) == 1 else b""
+        cut = reply(data, resp[3] & 0x0F, question=question, aa=bool(resp[2] & 0x04), tc=True)
+        out, _ = tsig.sign(cut, signed)
+    return out
+
+
+def _udp_limit(rec: Any) -> int:
+    opts = [r for r in rec.ar if r.rtype == QTYPE_OPT]
+    return min(max(opts[0].rclass, 512), UDP_MAX) if opts else 512
+
+
+def _answer(
+    zs: ZoneSet, data: bytes, rec: Any, client: str, tcp: bool, counts: Counters, signed: tsig.Signed | None
+) -> bytes | TransferRequest | None:
+    """`handle` after the TSIG check: `signed` is the verified signer, if the request had one."""
     header = rec.header
+    key = signed.key_name if signed is not None else None
     opts = [r for r in rec.ar if r.rtype == QTYPE_OPT]
     question = _question(rec) if len(rec.questions) == 1 else b""
     if len(opts) > 1 or (opts and opts[0].rname.label):
@@ -106,12 +157,17 @@ def handle(zs: ZoneSet, data: bytes, client: str, tcp: bool, counts: Counters) -
         return reply(data, REFUSED_RC, question=question, opt=opt)
     sz, rel = found
     if header.opcode == OPCODE_NOTIFY:
+        if not sz.allows_transfer(client, key):
+            # Debug only: spoofed NOTIFYs must not turn into a log flood.
+            log.debug("notify for %s from %s refused: not a secondary nor in allow_transfer", sz.name, client)
+            bump(counts, sz.name, REFUSED)
+            return reply(data, REFUSED_RC, question=question, opt=opt)
         # We are the primary: a NOTIFY for our own zone needs no action, only an ack.
         log.info("notify for %s from %s ignored: this server is the primary", sz.name, client)
         bump(counts, sz.name, OTHER)
         return reply(data, 0 if rel == "" else NOTAUTH_RC, question=question, aa=True, opt=opt)
     if q.qtype in (QTYPE_AXFR, QTYPE_IXFR):
-        return _transfer(data, sz, rel, q.qtype, question, client, tcp, counts, opt)
+        return _transfer(data, sz, rel, q.qtype, question, client, tcp, counts, opt, key)
     if q.qtype in (QTYPE_OPT, 249, 250):
         bump(counts, sz.name, FORMERR)
         return reply(data, FORMERR_RC, question=question, opt=opt)
@@ -139,13 +195,17 @@ def _transfer(
     tcp: bool,
     counts: Counters,
     opt: bytes,
+    key: str | None = None,
 ) -> bytes | TransferRequest:
     kind = "AXFR" if qtype == QTYPE_AXFR else "IXFR"
     if rel:
         bump(counts, sz.name, REFUSED)
         return reply(data, NOTAUTH_RC, question=question, opt=opt)
-    if not sz.allows_transfer(client):
-        log.warning("%s of %s refused to %s: not in allow_transfer", kind, sz.name, client)
+    if not sz.allows_transfer(client, key):
+        why = f"signed with key {key}, not one of the zone's secondaries' keys" if key else "not in allow_transfer"
+        if key is None and any(s.tsig_key for s in sz.settings.secondaries):
+            why += " (or unsigned from a secondary that has a tsig_key)"
+        log.warning("%s of %s refused to %s: %s", kind, sz.name, client, why)
         bump(counts, sz.name, REFUSED)
         return reply(data, REFUSED_RC, question=question, opt=opt)
     bump(counts, sz.name, OTHER)
@@ -155,5 +215,5 @@ def _transfer(
         # RFC 1995 section 2: over UDP, the current SOA alone tells the client to use TCP.
         f1 = 0x84 | (data[2] & 0x01)
         return _HDR.pack(data[:2], f1, data[3] & 0x10, 1, 1, 0, 1 if opt else 0) + question + sz.soa_answer + opt
-    log.info("%s of %s serial %d to %s", kind, sz.name, sz.serial, client)
+    log.info("%s of %s serial %d to %s%s", kind, sz.name, sz.serial, client, f" (TSIG {key})" if key else "")
     return TransferRequest(sz, data[:2], question)

@@ -8,6 +8,7 @@ list increment with no lock and no lost updates; only the report walks them all.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left
 from collections import defaultdict
 
 CATEGORIES = ("listed", "not_listed", "nodata", "refused", "formerr", "servfail", "other")
@@ -31,18 +32,60 @@ def bump(counters: Counters, zone: str, category: int) -> None:
     counters[zone][category] += 1
 
 
+#: Upper bounds (ns, inclusive) of the processing-time histogram; one more bucket takes the rest.
+LATENCY_BOUNDS_NS = (1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000, 10_000_000)
+
+
+class Latency:
+    """One UDP thread's histogram of per-query processing time; exists only under --metrics.
+
+    The batched loop reads the clock twice per recvmmsg batch, not per query: a batch of n
+    datagrams answered in t ns counts as n queries of t/n ns each. Owned by one thread,
+    like `Counters`; a scrape reads it without a lock (the count is the buckets' sum).
+    """
+
+    __slots__ = ("buckets", "total_ns")
+
+    def __init__(self) -> None:
+        self.buckets = [0] * (len(LATENCY_BOUNDS_NS) + 1)
+        self.total_ns = 0
+
+    def observe(self, ns: int, n: int) -> None:
+        self.buckets[bisect_left(LATENCY_BOUNDS_NS, ns // n)] += n
+        self.total_ns += ns
+
+
 class Stats:
     """The registry of every thread's counters."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._all: list[Counters] = []
+        self._latency: list[Latency] = []
 
     def new(self) -> Counters:
         counters = new_counters()
         with self._lock:
             self._all.append(counters)
         return counters
+
+    def new_latency(self) -> Latency:
+        latency = Latency()
+        with self._lock:
+            self._latency.append(latency)
+        return latency
+
+    def latency_totals(self) -> tuple[list[int], int]:
+        """(count per LATENCY_BOUNDS_NS bucket plus the overflow bucket, total ns) of every thread."""
+        buckets = [0] * (len(LATENCY_BOUNDS_NS) + 1)
+        total = 0
+        with self._lock:
+            recorders = list(self._latency)
+        for rec in recorders:
+            total += rec.total_ns
+            for i, value in enumerate(list(rec.buckets)):
+                buckets[i] += value
+        return buckets, total
 
     def totals(self) -> dict[str, list[int]]:
         out: dict[str, list[int]] = {}

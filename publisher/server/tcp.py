@@ -3,9 +3,12 @@
 Place in the flow: net.start_all -> `TcpServer` -> Responder.answer_tcp. Messages are
 2-byte length prefixed; several queries per connection are answered in order (a zone
 transfer streams to its end before the next query of that connection is read); a
-connection idle for `idle_timeout` (nothing to read, nothing left to send) is closed, as
-is one whose peer stops reading for that long; beyond `max_connections` new connections
-are closed at once (RFC 7766 section 6.2.2). Transfers are pulled from their generator
+connection idle for `idle_timeout` (no query answered, nothing sent; bytes of an
+unfinished frame do not count) is closed, as is one whose peer stops reading for that
+long; at `max_connections` a new connection evicts the one idle longest, or is closed at
+once when every connection is busy (RFC 7766 section 6.2.2). A connection whose peer
+does not read its answers is not read from either (TCP flow control does the rest), so
+no client grows our buffers past one message in and LOW_WATER out. Transfers are pulled from their generator
 only as fast as the peer reads, so a slow secondary never holds a whole zone in memory.
 No asyncio: its import (with ssl) would cost more memory than the zone data of a big list.
 """
@@ -26,6 +29,12 @@ log = logging.getLogger("publisher.server")
 #: Refill a connection's output from its transfer below this many bytes.
 LOW_WATER = 1 << 16
 MAX_MESSAGE = 65535
+#: Connections taken per wake-up of a listening socket.
+ACCEPT_BATCH = 64
+#: A connection idle this long (or half the idle timeout, if less) may make room for a new one.
+EVICT_AFTER = 1.0
+#: At most one "connection closed" warning per this many seconds.
+SHED_LOG_SECONDS = 10.0
 
 
 class _Conn:
@@ -59,6 +68,9 @@ class TcpServer:
         self.conns: dict[int, _Conn] = {}
         self._wake_r, self._wake_w = socket.socketpair()
         self._stopping = False
+        self.shed = 0  # connections closed at once: every slot busy
+        self.evicted = 0  # idle connections closed to make room
+        self._shed_logged = -SHED_LOG_SECONDS
         self.thread = threading.Thread(target=self._run, name="tcp", daemon=True)
 
     @property
@@ -103,25 +115,54 @@ class TcpServer:
                     if mask & selectors.EVENT_READ:
                         self._read(conn)
                     if mask & selectors.EVENT_WRITE and conn.sock.fileno() in self.conns:
-                        self._write(conn)
+                        self._pump(conn)
                 self._expire()
             except Exception:
                 # One bad connection must not take TCP down for everyone.
                 log.exception("tcp loop error; continuing")
 
     def _accept(self, lsock: socket.socket) -> None:
-        try:
-            sock, peer = lsock.accept()
-        except OSError:
-            return
-        if len(self.conns) >= self.max_connections:
-            log.warning("tcp connection from %s closed: %d connections open", peer[0], len(self.conns))
-            sock.close()
-            return
-        sock.setblocking(False)
-        conn = _Conn(sock, peer)
-        self.conns[sock.fileno()] = conn
-        self.sel.register(sock, selectors.EVENT_READ, conn)
+        for _ in range(ACCEPT_BATCH):  # a burst of connections costs one wake-up, not one each
+            try:
+                sock, peer = lsock.accept()
+            except OSError:  # nothing left (EAGAIN), or the peer already gave up
+                return
+            if len(self.conns) >= self.max_connections and not self._evict_idlest():
+                self._shed(peer[0])
+                sock.close()
+                continue
+            sock.setblocking(False)
+            conn = _Conn(sock, peer)
+            self.conns[sock.fileno()] = conn
+            self.sel.register(sock, selectors.EVENT_READ, conn)
+
+    def _evict_idlest(self) -> bool:
+        """Close the connection idle longest, if it has been idle a while; False if none may go.
+
+        Without this, whoever holds `max_connections` idle connections (a slowloris) locks
+        every other TCP client out until the idle timeout; with it, a fresh client takes the
+        place of the stalest one. Connections still sending or streaming are never evicted,
+        and neither is one younger than EVICT_AFTER, so an honest client always gets the
+        time to send its query.
+        """
+        limit = time.monotonic() - min(EVICT_AFTER, self.idle_timeout / 2)
+        idle = [c for c in self.conns.values() if not c.outbuf and c.stream is None and c.last < limit]
+        if not idle:
+            return False
+        self._close(min(idle, key=lambda c: c.last))
+        self.evicted += 1
+        return True
+
+    def _shed(self, peer: str) -> None:
+        # Logged once per SHED_LOG_SECONDS: a connection flood must not become a log flood.
+        self.shed += 1
+        now = time.monotonic()
+        if now - self._shed_logged >= SHED_LOG_SECONDS:
+            self._shed_logged = now
+            log.warning(
+                "tcp connection from %s closed: %d connections open (%d shed, %d idle evicted so far)",
+                peer, len(self.conns), self.shed, self.evicted,
+            )  # fmt: skip
 
     def _close(self, conn: _Conn) -> None:
         fd = conn.sock.fileno()
@@ -134,7 +175,8 @@ class TcpServer:
 
     def _read(self, conn: _Conn) -> None:
         try:
-            chunk = conn.sock.recv(MAX_MESSAGE + 2)
+            # Never more than one whole message ahead: the rest waits in the peer's kernel.
+            chunk = conn.sock.recv(max(1, 2 + MAX_MESSAGE - len(conn.inbuf)))
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -143,28 +185,68 @@ class TcpServer:
         if not chunk:
             self._close(conn)
             return
-        conn.last = time.monotonic()
+        # Receiving bytes does not reset the idle clock: a peer dribbling a frame a byte at
+        # a time is as idle as a silent one. Only answered queries and sent bytes count.
         conn.inbuf += chunk
-        self._process(conn)
+        self._pump(conn)
 
-    def _process(self, conn: _Conn) -> None:
-        """Answer the complete queries buffered, in order, until a transfer is streaming."""
-        buf = conn.inbuf
-        while conn.stream is None and len(buf) >= 2:
-            size = (buf[0] << 8) | buf[1]
-            if len(buf) < 2 + size:
-                break
-            data = bytes(buf[2 : 2 + size])
-            del buf[: 2 + size]
-            replies = self.responder.answer_tcp(data, conn.peer)
-            first = next(replies, None)
-            if first is None:
-                self._close(conn)  # nothing to say to garbage: close, as UDP would drop
-                return
-            conn.outbuf += len(first).to_bytes(2, "big") + first
-            conn.stream = replies  # a transfer has more; a plain answer ends at once
+    def _pump(self, conn: _Conn) -> None:
+        """Answer buffered queries and send, in order, until the socket or the queries run out.
+
+        A loop, not mutual recursion: a partial frame must cost one pass, not a stack.
+        New queries are taken only while less than LOW_WATER bytes wait to be sent and no
+        transfer is streaming, so a peer that sends without reading is slowed by TCP flow
+        control instead of growing our buffers.
+        """
+        while True:
             self._fill(conn)
-        self._write(conn)
+            while conn.stream is None and len(conn.outbuf) < LOW_WATER:
+                data = self._next_message(conn)
+                if data is None:
+                    break
+                if not self._answer(conn, data):
+                    return
+                self._fill(conn)
+            if not conn.outbuf:
+                break
+            try:
+                sent = conn.sock.send(conn.outbuf)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self._close(conn)
+                return
+            if not sent:
+                break
+            del conn.outbuf[:sent]
+            conn.last = time.monotonic()
+            if conn.outbuf:
+                break  # the socket's buffer is full: EVENT_WRITE brings us back
+        self._interest(conn)
+
+    @staticmethod
+    def _next_message(conn: _Conn) -> bytes | None:
+        buf = conn.inbuf
+        if len(buf) < 2:
+            return None
+        size = (buf[0] << 8) | buf[1]
+        if len(buf) < 2 + size:
+            return None
+        data = bytes(buf[2 : 2 + size])
+        del buf[: 2 + size]
+        return data
+
+    def _answer(self, conn: _Conn, data: bytes) -> bool:
+        """Queue the reply (or start the transfer) for one query; False when the connection closed."""
+        replies = self.responder.answer_tcp(data, conn.peer)
+        first = next(replies, None)
+        if first is None:
+            self._close(conn)  # nothing to say to garbage: close, as UDP would drop
+            return False
+        conn.outbuf += len(first).to_bytes(2, "big") + first
+        conn.stream = replies  # a transfer has more; a plain answer ends at once
+        conn.last = time.monotonic()
+        return True
 
     def _fill(self, conn: _Conn) -> None:
         stream = conn.stream
@@ -175,25 +257,18 @@ class TcpServer:
                 break
             conn.outbuf += len(msg).to_bytes(2, "big") + msg
 
-    def _write(self, conn: _Conn) -> None:
-        if conn.outbuf:
-            try:
-                sent = conn.sock.send(conn.outbuf)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError:
-                self._close(conn)
-                return
-            if sent:
-                del conn.outbuf[:sent]
-                conn.last = time.monotonic()
-        self._fill(conn)
-        if not conn.outbuf and conn.stream is None and conn.inbuf:
-            self._process(conn)  # queries that waited behind a transfer
-            return
+    def _interest(self, conn: _Conn) -> None:
         if conn.sock.fileno() not in self.conns:
             return
-        want = selectors.EVENT_READ | (selectors.EVENT_WRITE if conn.outbuf else 0)
+        busy = bool(conn.outbuf) or conn.stream is not None
+        want = 0
+        if not busy and len(conn.inbuf) < 2 + MAX_MESSAGE:
+            want |= selectors.EVENT_READ
+        if conn.outbuf:
+            want |= selectors.EVENT_WRITE
+        if not want:  # cannot happen (a full buffer holds a whole query); never stall silently
+            self._close(conn)
+            return
         try:
             self.sel.modify(conn.sock, want, conn)
         except (KeyError, ValueError):
@@ -204,4 +279,3 @@ class TcpServer:
         for conn in list(self.conns.values()):
             if now - conn.last > self.idle_timeout:
                 self._close(conn)
-

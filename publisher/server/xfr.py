@@ -40,6 +40,7 @@ class TransferRequest:
     zone: ServedZone
     query_id: bytes
     question: bytes  # as echoed: its name is the zone apex, so 0xC00C points at the apex
+    signed: Any = None  # tsig.Signed when the request was signed: every message gets signed
 
 
 def _encode(sz: ServedZone, rec: Any, owner: bytes) -> bytes | None:

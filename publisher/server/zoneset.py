@@ -226,14 +226,36 @@ class ServedZone:
             txt_one=one,
         )
 
-    def allows_transfer(self, client_ip: str) -> bool:
+    def allows_transfer(self, client_ip: str, key: str | None = None) -> bool:
+        """May `client_ip` (whose request verified with TSIG `key`, if any) AXFR or NOTIFY?
+
+        A secondary with a `tsig_key` must sign with that key: its address alone no longer
+        suffices. Otherwise the address must be in `allow_transfer` or be a secondary's;
+        a signed request must in addition use a key of one of the zone's secondaries.
+        """
         try:
             family, addr = parse_addr(client_ip.split("%", 1)[0])
         except ValueError:
             return False
         if family == 6 and (addr >> 32) == 0xFFFF:  # v4-mapped peer on a dual-stack socket
             family, addr = 4, addr & 0xFFFFFFFF
-        return any(n.family == family and n.start <= addr <= n.end for n in self.settings.allow_transfer)
+        key = key.lower().rstrip(".") if key else None
+        secondaries = [s for s in self.settings.secondaries if _addr_or_none(s.address) == (family, addr)]
+        required = {s.tsig_key.lower().rstrip(".") for s in secondaries if s.tsig_key}
+        if required:
+            return key in required
+        if key is not None and key not in {s.tsig_key.lower().rstrip(".") for s in self.settings.secondaries if s.tsig_key}:
+            return False
+        return bool(secondaries) or any(
+            n.family == family and n.start <= addr <= n.end for n in self.settings.allow_transfer
+        )
+
+
+def _addr_or_none(text: str) -> tuple[int, int] | None:
+    try:
+        return parse_addr(text)
+    except ValueError:
+        return None
 
 
 #: The hot query, matched whole by one regex in C (wire.fast): header with QR=0, opcode 0,
@@ -271,6 +293,10 @@ class ZoneSet:
     #: root, checked in C by one regex (see wire.fast). None when zones nest.
     hot_v4: re.Pattern[bytes] | None = None
     hot_table: dict[bytes, ServedZone] = field(default_factory=dict)
+    #: The generation's manifest.json (counts, source commit) for the metrics; {} when built directly.
+    manifest: Mapping[str, Any] = field(default_factory=dict)
+    #: TSIG keys (tsig.Keyring) from `serve --tsig-keys`, set by the server after loading; None: no keys.
+    tsig: Any = None
 
     @classmethod
     def build(
@@ -280,6 +306,7 @@ class ZoneSet:
         *,
         generation: str = "",
         listen: Iterable[str] = (),
+        manifest: Mapping[str, Any] | None = None,
     ) -> ZoneSet:
         settings = settings or {}
         served = {}
@@ -298,6 +325,7 @@ class ZoneSet:
             by_count=by_count,
             hot_v4=hot_v4,
             hot_table=hot_table,
+            manifest=dict(manifest or {}),
         )
 
     @classmethod
@@ -316,6 +344,7 @@ class ZoneSet:
             settings,
             generation=str(published.generation),
             listen=tuple(manifest.get("listen") or ()),
+            manifest=manifest,
         )
 
     def find(self, qname: str) -> tuple[ServedZone, str] | None:

@@ -1,0 +1,203 @@
+"""Prometheus metrics of the server (`serve --metrics ADDR:PORT`), computed at scrape time.
+
+Place in the flow: app.Server (its per-thread counters, the served ZoneSet and its
+manifest, the reload record) -> `ServerCollector` -> prometheus-client's text format on
+an HTTP thread (`Exporter`). Nothing here runs per query: the serving threads keep
+bumping their plain integer counters (stats.py) and this module sums them when
+Prometheus asks. Only imported when --metrics is given, so a server without it neither
+loads prometheus-client nor pays its memory.
+
+Metrics (every zone label is a served zone's name; "-" counts queries for no zone):
+  dnsbl_queries_total{zone,result}          queries by outcome (stats.CATEGORIES)
+  dnsbl_query_processing_seconds            UDP answering time per query (histogram, per batch)
+  dnsbl_zone_serial{zone}                   SOA serial being served
+  dnsbl_zone_entries{zone}                  listing entries (manifest counts.listings)
+  dnsbl_zone_entries_expiring_7d{zone}      entries whose `expires` is within 7 days of the publish
+  dnsbl_reload_timestamp_seconds            when zones were last (re)loaded or a reload was tried
+  dnsbl_reload_success                      1 when that load succeeded, 0 when it was refused
+  dnsbl_reload_last_success_timestamp_seconds
+  dnsbl_reloads_total{result}               reloads since start, success / failure
+  dnsbl_publish_info{generation,source,commit}  always 1: what is served and where it came from
+  dnsbl_publish_timestamp_seconds           the served generation's published_at
+plus prometheus-client's process_*, python_gc_* and python_info.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Iterator
+from socketserver import ThreadingMixIn
+from typing import Any, Protocol
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, make_wsgi_app
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from publisher.errors import ServerError
+from publisher.server.net import parse_listen
+from publisher.server.stats import CATEGORIES, LATENCY_BOUNDS_NS, Stats
+from publisher.server.zoneset import ZoneSet
+
+log = logging.getLogger("publisher.server")
+
+PREFIX = "dnsbl"
+
+
+class Observed(Protocol):
+    """What the collector reads from the server (app.Server)."""
+
+    stats: Stats
+    zones: ZoneSet
+    last_reload: tuple[float, bool]
+    last_good_reload: float
+    reloads: dict[str, int]
+
+
+def _timestamp(text: object) -> float | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+class ServerCollector(Collector):
+    """Turns the server's state into metric families on each scrape."""
+
+    def __init__(self, server: Observed) -> None:
+        self.server = server
+
+    def collect(self) -> Iterator[Metric]:
+        server = self.server
+        zs = server.zones  # one read: a reload during the scrape does not mix two sets
+        yield self._queries(server.stats, zs)
+        yield self._latency(server.stats)
+        yield from self._zones(zs)
+        yield from self._reloads(server)
+        yield from self._publish(zs)
+
+    def _queries(self, stats: Stats, zs: ZoneSet) -> Metric:
+        fam = CounterMetricFamily(
+            f"{PREFIX}_queries", "DNS queries answered, by zone and outcome (zone '-': no served zone)",
+            labels=["zone", "result"],
+        )  # fmt: skip
+        totals = stats.totals()
+        for zone in sorted(set(zs.zones) | set(totals)):
+            row = totals.get(zone, [0] * len(CATEGORIES))
+            for name, value in zip(CATEGORIES, row):
+                fam.add_metric([zone, name], value)
+        return fam
+
+    def _latency(self, stats: Stats) -> Metric:
+        buckets, total_ns = stats.latency_totals()
+        cumulative, running = [], 0
+        for bound, count in zip([*LATENCY_BOUNDS_NS, None], buckets):
+            running += count
+            cumulative.append(("+Inf" if bound is None else repr(bound / 1e9), running))
+        return HistogramMetricFamily(
+            f"{PREFIX}_query_processing_seconds",
+            "Time to answer a UDP query inside the server, averaged over each receive batch",
+            buckets=cumulative, sum_value=total_ns / 1e9,
+        )  # fmt: skip
+
+    def _zones(self, zs: ZoneSet) -> Iterator[Metric]:
+        serial = GaugeMetricFamily(f"{PREFIX}_zone_serial", "SOA serial being served", labels=["zone"])
+        entries = GaugeMetricFamily(f"{PREFIX}_zone_entries", "Listing entries in the served zone", labels=["zone"])
+        expiring = GaugeMetricFamily(
+            f"{PREFIX}_zone_entries_expiring_7d",
+            "Entries whose expires falls within 7 days of the served generation's publish", labels=["zone"],
+        )  # fmt: skip
+        meta: dict[str, Any] = dict(zs.manifest.get("zones") or {})
+        for name in sorted(zs.zones):
+            serial.add_metric([name], zs.zones[name].serial)
+            counts = (meta.get(name) or {}).get("counts") or {}
+            if "listings" in counts:
+                entries.add_metric([name], int(counts["listings"]))
+            if "expiring_7d" in counts:
+                expiring.add_metric([name], int(counts["expiring_7d"]))
+        yield from (serial, entries, expiring)
+
+    def _reloads(self, server: Observed) -> Iterator[Metric]:
+        when, ok = server.last_reload
+        yield GaugeMetricFamily(
+            f"{PREFIX}_reload_timestamp_seconds", "When the zones were last loaded, or a reload last tried", value=when
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_reload_success", "1 when the last load succeeded, 0 when it was refused", value=int(ok)
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_reload_last_success_timestamp_seconds", "When the served zones were loaded",
+            value=server.last_good_reload,
+        )  # fmt: skip
+        fam = CounterMetricFamily(f"{PREFIX}_reloads", "Reloads since start, by result", labels=["result"])
+        for result in ("success", "failure"):
+            fam.add_metric([result], server.reloads.get(result, 0))
+        yield fam
+
+    def _publish(self, zs: ZoneSet) -> Iterator[Metric]:
+        source = zs.manifest.get("source") or {}
+        info = GaugeMetricFamily(
+            f"{PREFIX}_publish_info", "The served generation and the commit it was published from",
+            labels=["generation", "source", "commit"],
+        )  # fmt: skip
+        info.add_metric([zs.generation, str(source.get("kind", "")), str(source.get("commit", ""))], 1)
+        yield info
+        stamp = _timestamp(zs.manifest.get("published_at"))
+        if stamp is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_publish_timestamp_seconds", "When the served generation was published", value=stamp
+            )
+
+
+class _HttpServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass  # a scrape every few seconds would drown the server's own log
+
+
+class Exporter:
+    """The /metrics HTTP endpoint on its own daemon thread."""
+
+    def __init__(self, listen: str, server: Observed) -> None:
+        ep = parse_listen(listen)
+        self.registry = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        self.registry.register(ServerCollector(server))
+        server_class = type("_Http", (_HttpServer,), {"address_family": ep.family})
+        try:
+            self.httpd = make_server(
+                ep.host, ep.port, make_wsgi_app(self.registry), server_class=server_class, handler_class=_QuietHandler
+            )
+        except OSError as exc:
+            raise ServerError(f"cannot serve metrics on {ep}: {exc.strerror or exc}") from exc
+        host = ep.host
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.httpd.server_port}/metrics"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="metrics", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        log.info("metrics on %s", self.url)
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def start(listen: str, server: Observed) -> Exporter:
+    """Serve the metrics of `server` on `listen` (ADDR:PORT, [v6]:PORT; port 0 picks one)."""
+    exporter = Exporter(listen, server)
+    exporter.start()
+    return exporter
+
+
+__all__ = ["Exporter", "ServerCollector", "start"]
