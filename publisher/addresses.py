@@ -92,9 +92,9 @@ def _v4_detail(text: str) -> str:
     if len(parts) != 4:
         return f"'{text}' is not an IPv4 address: it has {len(parts)} parts, not 4"
     for part in parts:
-        if not part.isdigit():
+        if not (part.isascii() and part.isdigit()):
             return f"'{text}' is not an IPv4 address: '{part}' is not a number"
-        if int(part) > 255:
+        if len(part) > 3 or int(part) > 255:
             return f"'{text}' is not an IPv4 address: octet {part} is out of range 0-255"
         if len(part) > 1 and part[0] == "0":
             return f"'{text}' is not an IPv4 address: octet '{part}' has a leading zero"
@@ -134,7 +134,7 @@ def parse_network(text: str) -> Network:
     bits = V4_BITS if family == 4 else V6_BITS
     if not slash:
         return Network(family, addr, addr)
-    if not len_text.isdigit() or int(len_text) > bits:
+    if not (len_text.isascii() and len_text.isdigit()) or len(len_text) > 3 or int(len_text) > bits:
         raise AddressError(
             f"'{text}' has a bad prefix length '{len_text}'",
             f"use a length between 0 and {bits}",

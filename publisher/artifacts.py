@@ -11,17 +11,30 @@ Layout (everything the server and secondaries read):
 A publish writes a whole new generation into a temporary folder, fsyncs it,
 renames it into place and only then swaps the `current` link with one
 rename(2). A crash at any step leaves `current` on the last complete publish.
+Writers take `zones/.lock` (flock) so that the leftovers of a dead writer
+(`.tmp-gen-*`, `.current.*`) can be removed without touching a live one's.
+
+Test hook: with `PUBLISHER_TEST_PAUSE_AT=<step>` in the environment, the
+default step hook stops the process at that step (it logs "paused at step"
+and waits for a signal), so that tests/test_crash_publish.py can kill -9 a real
+publish at exactly that point. The steps, in order: `validated` (publish.py),
+`writing <file>` (the file partly written, nothing fsynced), `wrote <zone>`,
+`wrote generation`, `renamed generation`, `linked current`, `swapped current`,
+`published` (links refreshed; the history line is not yet written).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import secrets
 import shutil
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,14 +48,26 @@ FORMAT = 1
 CURRENT = "current"
 MANIFEST = "manifest.json"
 HISTORY = "history.jsonl"
+LOCK = ".lock"
 KEEP_GENERATIONS = 4
+#: The end of an error message when writing failed before the `current` swap.
+NOTHING_PUBLISHED = "; nothing was published, the previous publish stays current"
+#: See the module docstring; never set in production.
+PAUSE_ENV = "PUBLISHER_TEST_PAUSE_AT"
 
 #: Test hook: called with the name of each write step; raising there simulates a crash.
 StepHook = Callable[[str], None]
 
 
-def _noop(step: str) -> None:
-    return None
+def default_step(step: str) -> None:
+    """Nothing, unless the PAUSE_ENV test hook names this step: then wait to be killed."""
+    if os.environ.get(PAUSE_ENV) == step:
+        logging.getLogger(__name__).warning("paused at step %r (%s is set); waiting for a signal", step, PAUSE_ENV)
+        while True:
+            signal.pause()
+
+
+_noop = default_step  # the default that build.py and publish.py name
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,18 +166,29 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _write_file(path: Path, writer: Callable[[Any], None], text: bool) -> str:
+class _FirstWriteStep:
+    """Passes writes through; after the first one it flushes and calls the step hook, so that
+    a crash at `writing <file>` leaves a real half file: its head on disk, its tail not."""
+
+    def __init__(self, fh: Any, step: Callable[[], None]) -> None:
+        self._fh = fh
+        self._step: Callable[[], None] | None = step
+
+    def write(self, data: Any) -> int:
+        n: int = self._fh.write(data)
+        if self._step is not None:
+            step, self._step = self._step, None
+            self._fh.flush()
+            step()
+        return n
+
+
+def _write_file(path: Path, writer: Callable[[Any], None], text: bool, step: StepHook = default_step) -> str:
     """Write through `writer`, fsync, and return the sha256 of what was written."""
-    if text:
-        with open(path, "w", encoding="utf-8", newline="\n") as fh:
-            writer(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-    else:
-        with open(path, "wb") as fh:
-            writer(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with open(path, "w", encoding="utf-8", newline="\n") if text else open(path, "wb") as fh:
+        writer(_FirstWriteStep(fh, lambda: step(f"writing {path.name}")))
+        fh.flush()
+        os.fsync(fh.fileno())
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -161,13 +197,25 @@ def _write_file(path: Path, writer: Callable[[Any], None], text: bool) -> str:
 
 
 @contextlib.contextmanager
-def _wrap_os_errors(what: str) -> Iterator[None]:
+def _locked(zones_dir: Path) -> Iterator[None]:
+    """One writer at a time (released by the kernel even on kill -9)."""
+    fd = os.open(zones_dir / LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _wrap_os_errors(what: str, outcome: str = "") -> Iterator[None]:
     try:
         yield
     except PublisherError:
         raise
     except OSError as exc:
-        raise ArtifactError(f"{what}: {exc.strerror or exc} ({exc.filename or ''})".rstrip(" ()")) from exc
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ArtifactError(f"{what}: {exc.strerror or exc}{where}{outcome}") from exc
 
 
 def write_generation(
@@ -187,53 +235,90 @@ def write_generation(
     now = dt.datetime.now(dt.timezone.utc)
     gen_name = f"gen-{now.strftime('%Y%m%dT%H%M%S')}Z-{secrets.token_hex(3)}"
     tmp = zones_dir / f".tmp-{gen_name}"
-    with _wrap_os_errors(f"cannot write {zones_dir}"):
+    with _wrap_os_errors(f"cannot write {zones_dir}", NOTHING_PUBLISHED):
         zones_dir.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()
-        try:
-            manifest: dict[str, Any] = {"format": FORMAT, "generation": gen_name, **meta, "zones": {}}
-            for name, zone in sorted(zones.items()):
-                files = file_names(name)
-                sums = {
-                    files["snapshot"]: _write_file(
-                        tmp / files["snapshot"], lambda fh, z=zone: fh.write(snapshot.dump_snapshot(z)), False
-                    ),
-                    files["bind"]: _write_file(tmp / files["bind"], lambda fh, z=zone: render.render_bind(z, fh), True),
-                    files["rbldnsd"]: _write_file(
-                        tmp / files["rbldnsd"], lambda fh, z=zone: render.render_rbldnsd(z, fh), True
-                    ),
-                }
-                step(f"wrote {name}")
-                manifest["zones"][name] = {
-                    "serial": zone.info.serial,
-                    "kind": zone.info.kind,
-                    "role": zone.info.role,
-                    "files": files,
-                    "sha256": sums,
-                    **zone_meta.get(name, {}),
-                }
-            _write_file(tmp / MANIFEST, lambda fh: fh.write(json.dumps(manifest, indent=2, sort_keys=True) + "\n"), True)
-            _fsync_dir(tmp)
-            step("wrote generation")
-            final = zones_dir / gen_name
-            os.rename(tmp, final)
-            _fsync_dir(zones_dir)
-            step("renamed generation")
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        link_tmp = zones_dir / f".{CURRENT}.{gen_name}"
-        os.symlink(gen_name, link_tmp)
-        try:
-            os.rename(link_tmp, zones_dir / CURRENT)
-        except BaseException:
-            link_tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(zones_dir)
-        step("swapped current")
-    _refresh_links(zones_dir, manifest)
-    _prune(zones_dir, keep=gen_name)
+        with _locked(zones_dir):
+            final, manifest = _write_and_swap(zones_dir, gen_name, tmp, zones, zone_meta, meta, step)
+            with contextlib.suppress(OSError):  # published already: tidying up is best effort
+                _refresh_links(zones_dir, manifest)
+                _prune(zones_dir, keep=gen_name)
+            step("published")
     return final
+
+
+def _write_and_swap(
+    zones_dir: Path,
+    gen_name: str,
+    tmp: Path,
+    zones: dict[str, CompiledZone],
+    zone_meta: dict[str, dict[str, Any]],
+    meta: dict[str, Any],
+    step: StepHook,
+) -> tuple[Path, dict[str, Any]]:
+    tmp.mkdir()
+    try:
+        manifest: dict[str, Any] = {"format": FORMAT, "generation": gen_name, **meta, "zones": {}}
+        for name, zone in sorted(zones.items()):
+            files = file_names(name)
+            sums = {
+                files["snapshot"]: _write_file(
+                    tmp / files["snapshot"], lambda fh, z=zone: fh.write(snapshot.dump_snapshot(z)), False, step
+                ),
+                files["bind"]: _write_file(tmp / files["bind"], lambda fh, z=zone: render.render_bind(z, fh), True, step),
+                files["rbldnsd"]: _write_file(
+                    tmp / files["rbldnsd"], lambda fh, z=zone: render.render_rbldnsd(z, fh), True, step
+                ),
+            }
+            step(f"wrote {name}")
+            manifest["zones"][name] = {
+                "serial": zone.info.serial,
+                "kind": zone.info.kind,
+                "role": zone.info.role,
+                "files": files,
+                "sha256": sums,
+                **zone_meta.get(name, {}),
+            }
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        _write_file(tmp / MANIFEST, lambda fh: fh.write(text), True, step)
+        _fsync_dir(tmp)
+        step("wrote generation")
+        final = zones_dir / gen_name
+        os.rename(tmp, final)
+        _fsync_dir(zones_dir)
+        step("renamed generation")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    link_tmp = zones_dir / f".{CURRENT}.{gen_name}"
+    os.symlink(gen_name, link_tmp)
+    try:
+        step("linked current")
+        os.rename(link_tmp, zones_dir / CURRENT)
+    except BaseException:
+        link_tmp.unlink(missing_ok=True)
+        raise
+    with _wrap_os_errors(f"published {gen_name}, but cannot flush {zones_dir} to disk"):
+        _fsync_dir(zones_dir)
+    step("swapped current")
+    return final, manifest
+
+
+def tidy(zones_dir: Path) -> None:
+    """Finish what a writer killed after its swap left undone; remove a dead writer's leftovers.
+
+    Best effort: a read-only zones/ is no error here, and while another writer
+    holds the lock nothing is touched.
+    """
+    with contextlib.suppress(OSError, ArtifactError):
+        fd = os.open(zones_dir / LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            manifest = read_manifest(zones_dir)
+            if manifest is not None:
+                _refresh_links(zones_dir, manifest)
+                _prune(zones_dir, keep=str(manifest.get("generation")))
+        finally:
+            os.close(fd)
 
 
 def _refresh_links(zones_dir: Path, manifest: dict[str, Any]) -> None:
@@ -241,19 +326,22 @@ def _refresh_links(zones_dir: Path, manifest: dict[str, Any]) -> None:
     wanted = {MANIFEST}
     for meta in manifest["zones"].values():
         wanted.update(meta["files"].values())
-    with contextlib.suppress(OSError):
-        for entry in zones_dir.iterdir():
-            if entry.is_symlink() and entry.name != CURRENT and entry.name not in wanted:
+    # Under the lock: a `.current.*` link here is a dead writer's, and goes with the stale links.
+    for entry in zones_dir.iterdir():
+        if entry.is_symlink() and entry.name != CURRENT and entry.name not in wanted:
+            with contextlib.suppress(OSError):
                 entry.unlink()
-        for name in wanted:
-            link = zones_dir / name
-            if not link.is_symlink():
-                if link.exists():
-                    continue  # a real file the user put there: leave it alone
+    for name in wanted:
+        link = zones_dir / name
+        if not link.is_symlink():
+            if link.exists():
+                continue  # a real file the user put there: leave it alone
+            with contextlib.suppress(OSError):
                 os.symlink(f"{CURRENT}/{name}", link)
 
 
 def _prune(zones_dir: Path, keep: str) -> None:
+    """Old generations beyond KEEP_GENERATIONS, and (under the lock) a dead writer's temporary folders."""
     gens = sorted(p for p in zones_dir.iterdir() if p.name.startswith("gen-") and p.is_dir())
     for old in gens[:-KEEP_GENERATIONS]:
         if old.name != keep:
@@ -281,3 +369,23 @@ def read_history(zones_dir: Path) -> list[dict[str, Any]]:
                 with contextlib.suppress(ValueError):
                     out.append(json.loads(line))
     return out
+
+
+def last_history(zones_dir: Path, tail: int = 1 << 20) -> dict[str, Any] | None:
+    """The last record of the history, reading only the end of the file (watch asks every run)."""
+    path = zones_dir / HISTORY
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - tail))
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    for line in reversed(lines):
+        with contextlib.suppress(ValueError):
+            record = json.loads(line)
+            if isinstance(record, dict):
+                return record
+    return None

@@ -42,6 +42,10 @@ _PLAIN_NAME = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9
 
 #: Past this many bad lines in one file the rest are counted, not listed (a wrong file).
 MAX_LINE_PROBLEMS = 1000
+#: Longer lines are refused: no entry and TXT needs them, and messages quote the line.
+MAX_LINE_CHARS = 4096
+#: Control characters (tab and the line ends aside): the sign of a binary or UTF-16 file.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 _IGNORED_SPECIALS = {
     "SOA": "zones.yaml decides the zone's SOA",
@@ -55,6 +59,17 @@ _IGNORED_SPECIALS = {
 def read_bulk_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
     """Parse one bulk file for `zone`. Bad lines become problems; good lines become rows."""
     source = SourceData(path)
+    if not data:
+        # A feed whose download failed often arrives empty: publishing it would delist everything.
+        source.problems.append(
+            Problem(
+                Location(path, 1),
+                "empty-file",
+                "the file is empty (0 bytes); a feed that failed to download?",
+                "if the list is meant to be empty, write a comment line (# no entries) in it",
+            )
+        )
+        return source
     text, problem = decode_text(path, data)
     if text is None:
         assert problem is not None
@@ -142,6 +157,23 @@ class _State:
 
     def entry(self, line: str, lineno: int) -> tuple[str, int, bool, int] | None:
         """A line -> (token, column, exclusion, value id), or None for anything that is no entry."""
+        if len(line) > MAX_LINE_CHARS:
+            self.problem(
+                Location(self.source.path, lineno, 1),
+                "line-too-long",
+                f"the line is {len(line)} characters long; the limit is {MAX_LINE_CHARS}",
+                "is this the right file? an entry and its TXT fit on a short line",
+            )
+            return None
+        bad = _CONTROL.search(line)
+        if bad is not None:
+            self.problem(
+                Location(self.source.path, lineno, bad.start() + 1),
+                "control-character",
+                f"the line holds the control character U+{ord(bad.group()):04X}",
+                "remove it (is this a binary file, or a UTF-16 file?)",
+            )
+            return None
         text = line.strip()
         if not text:
             return None
@@ -249,7 +281,7 @@ class _State:
         except (OSError, ValueError):
             return False
         if slash:
-            if not (len_text.isascii() and len_text.isdigit()) or int(len_text) > bits:
+            if not (len_text.isascii() and len_text.isdigit()) or len(len_text) > 3 or int(len_text) > bits:
                 return False
             plen = int(len_text)
         else:
@@ -320,7 +352,7 @@ def _parse_domains(lines: list[str], state: _State, first: int) -> None:
     add_v, add_l = source.dom_value.append, source.dom_line.append
     for lineno, line in enumerate(lines, first):
         # Fast path: a lower-case name with a dot and nothing else on the line (no rule applies).
-        if plain(line) and len(line) <= 253 and not line[0].isdigit():
+        if len(line) <= 253 and plain(line) and not line[0].isdigit():
             add_n(line)
             add_w(0)
             add_v(state.current)

@@ -54,7 +54,7 @@ def _v4_octets(text: str, whole: str) -> list[int]:
             raise AddressError(f"'{whole}' has an empty octet", "remove the doubled or stray dot")
         if not (part.isascii() and part.isdigit()):
             raise AddressError(f"'{whole}' is not an IPv4 address: '{part}' is not a number", "write decimal octets, like 192.0.2.7")
-        value = int(part)
+        value = int(part) if len(part) <= 3 else 256  # no int() of a thousand digits
         if value > 255:
             raise AddressError(f"'{whole}' is not an IPv4 address: octet {part} is out of range 0-255", "octets are 0-255")
         out.append(value)
@@ -88,7 +88,7 @@ def parse_v4_token(token: str) -> Network:
     octets = _v4_octets(addr_text, token)
     start = _pad(octets, 0)
     if slash:
-        if not (len_text.isascii() and len_text.isdigit()) or int(len_text) > 32:
+        if not (len_text.isascii() and len_text.isdigit()) or len(len_text) > 2 or int(len_text) > 32:
             raise AddressError(f"'{token}' has a bad prefix length '{len_text}'", "use a length between 0 and 32")
         plen = int(len_text)
     elif len(octets) == 1:
@@ -127,7 +127,7 @@ def parse_v6_token(token: str) -> Network:
         addr = int("".join(g.zfill(4) for g in groups), 16) << (16 * (8 - len(groups)))
         implied = 16 * len(groups)
     if slash:
-        if not (len_text.isascii() and len_text.isdigit()) or int(len_text) > 128:
+        if not (len_text.isascii() and len_text.isdigit()) or len(len_text) > 3 or int(len_text) > 128:
             raise AddressError(f"'{token}' has a bad prefix length '{len_text}'", "use a length between 0 and 128")
         plen = int(len_text)
     else:

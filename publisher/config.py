@@ -44,7 +44,8 @@ def load_config_marked(tree: Tree) -> tuple[Config | None, list[Problem], GlobLo
     try:
         data = tree.read(CONFIG_PATH)
     except TreeError as exc:
-        return None, [Problem(Location(CONFIG_PATH), "read-error", str(exc), "check the file's permissions")], {}
+        message = str(exc).removeprefix(f"{CONFIG_PATH}: ")
+        return None, [Problem(Location(CONFIG_PATH), "read-error", message, "check the file's permissions")], {}
     loaded = load_yaml(CONFIG_PATH, data)
     problems = list(loaded.problems)
     if loaded.data is None:
@@ -243,7 +244,7 @@ class _Builder:
             host = host[1:-1]
         elif ":" in host:
             host = ""  # a bare IPv6 address needs brackets to tell it from the port
-        ok = bool(sep) and port.isascii() and port.isdigit() and int(port) <= 65535 and bool(host)
+        ok = bool(sep) and port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535 and bool(host)
         if ok:
             try:
                 parse_addr(host)

@@ -75,6 +75,32 @@ def record(
     }
 
 
+def recovered_record(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The record of a publish that was killed between its swap and its history line,
+    rebuilt from its manifest (`recovered: true`; listing counts are not known)."""
+    source = manifest.get("source") or {}
+    zones = {
+        name: {
+            "serial": z.get("serial"),
+            "changed": z.get("commit") == source.get("commit"),
+            # an unchanged zone kept its serial: find_serial must not credit this commit with it
+            "previous_serial": None if z.get("commit") == source.get("commit") else z.get("serial"),
+            "listings": (z.get("counts") or {}).get("listings"),
+        }
+        for name, z in sorted((manifest.get("zones") or {}).items())
+    }
+    return {
+        "published_at": manifest.get("published_at"),
+        "action": manifest.get("action", "publish"),
+        **{k: source.get(k) for k in ("commit", "author", "email", "committed_at", "summary", "head")},
+        "generation": manifest.get("generation"),
+        "forced": [],
+        "dropped": [],
+        "zones": zones,
+        "recovered": True,
+    }
+
+
 def read(zones_dir: Path) -> list[dict[str, Any]]:
     return artifacts.read_history(zones_dir)
 

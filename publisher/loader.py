@@ -69,7 +69,8 @@ def load_lists(tree: Tree, *, as_of: dt.datetime) -> Loaded:
                 source = read_source(path, tree.read(path), zone)
             except TreeError as exc:
                 source = SourceData(path)
-                source.problems.append(Problem(Location(path), "read-error", str(exc), "check the file and its permissions"))
+                message = str(exc).removeprefix(f"{path}: ")  # the location names the file already
+                source.problems.append(Problem(Location(path), "read-error", message, "check the file and its permissions"))
             problems.extend(source.problems)
             zone_sources.append(source)
         sources[zone.name] = zone_sources

@@ -223,12 +223,15 @@ def apply(
     """Enforce the guard rails and write the generation (unless nothing changed or dry run)."""
     p = prepared
     if p.nothing_to_publish:
+        if not dry_run:
+            _finish_interrupted(zones_dir, p.previous.manifest)
         return Outcome(p, False, p.previous.manifest, [])
     if p.violations and not force:
         raise refusal(p.violations)
     forced = list(p.violations)
     if dry_run:
         return Outcome(p, False, p.previous.manifest, forced)
+    step("validated")
     source = {**p.commit.source(p.where), "head": p.head}
     meta = zone_meta(p.build, p.digests)
     prev_zones = (p.previous.manifest or {}).get("zones", {})
@@ -250,6 +253,18 @@ def apply(
     ))
     notify_server(zones_dir)
     return Outcome(p, True, artifacts.read_manifest(zones_dir), forced)
+
+
+def _finish_interrupted(zones_dir: Path, manifest: dict[str, Any] | None) -> None:
+    """A publish killed after its swap is published, but its links and history line may be
+    missing: complete them (best effort; a read-only zones/ is no error when nothing changes)."""
+    artifacts.tidy(zones_dir)
+    if manifest is None:
+        return
+    with contextlib.suppress(ArtifactError):
+        last = artifacts.last_history(zones_dir)
+        if last is None or last.get("generation") != manifest.get("generation"):
+            artifacts.append_history(zones_dir, history.recovered_record(manifest))
 
 
 def publish(

@@ -191,6 +191,9 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
         hint = f"did you mean `{guess}`?" if guess else f"use one of: {', '.join(choices)}"
         return [Problem(loc, "bad-value", f"{_shown(value)} is not a valid `{name}`; it is one of: {', '.join(choices)}", hint)]
 
+    if kind in ("oneOf", "anyOf") and not isinstance(value, dict) and schema.get("type") == "object":
+        return []  # the `type` error on the same value says it better
+
     if kind in ("oneOf", "anyOf") and isinstance(value, dict):
         names = [r for sub in limit for r in sub.get("required", [])]
         present = [n for n in names if n in value]
@@ -214,7 +217,16 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
             return [Problem(loc, "bad-value", f"`{name}` must not be empty", fix or f"give at least one {'item' if what == 'list' else 'character'}")]
         return [Problem(loc, "bad-value", f"`{name}` is too short (at least {limit})", fix or "add to it")]
 
-    return [Problem(loc, "schema", f"`{name}`: {error.message}", fix or "see the schema named in the file's first line")]
+    if kind in ("maxLength", "maxItems"):
+        size = f"{len(value)} characters" if kind == "maxLength" else f"{len(value)} items"
+        return [Problem(loc, "too-long", f"`{name}` is {size} long; the limit is {limit}", fix or "shorten it")]
+
+    if kind == "pattern" and "x-message" in schema:
+        return [Problem(loc, "bad-value", f"`{name}` {schema['x-message']}", fix or "remove it; write plain text")]
+
+    # jsonschema's message quotes the value in full: never echo a huge one
+    message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
+    return [Problem(loc, "schema", f"`{name}`: {message}", fix or "see the schema named in the file's first line")]
 
 
 def _numeric(text: str) -> bool:

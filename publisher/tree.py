@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Protocol
 
@@ -41,12 +43,10 @@ class Tree(Protocol):
 def glob(tree: Tree, pattern: str) -> list[str]:
     """Files matching a glob relative to the root; `*` does not cross '/', `**` does."""
     if "**" in pattern:
-        regex = fnmatch.translate(pattern.replace("**/", "\x00").replace("**", "\x00"))
-        regex = regex.replace("\x00", ".*")
-        import re
-
-        rx = re.compile(regex)
-        return [p for p in tree.files() if rx.match(p)]
+        # fnmatch's own `*` already crosses '/', and its translation does not backtrack without
+        # end (a hand-made `.*` per `**` did: a glob of many stars hung the load).
+        flat = re.sub(r"\*\*/?", "*", pattern)
+        return [p for p in tree.files() if fnmatch.fnmatchcase(p, flat)]
     depth = pattern.count("/")
     return [p for p in tree.files() if p.count("/") == depth and fnmatch.fnmatchcase(p, pattern)]
 
@@ -79,8 +79,13 @@ class DirTree:
             real = full.resolve(strict=True)
             if not real.is_relative_to(self.root.resolve()):
                 raise TreeError(f"{path}: is a link that points outside {self.root}")
-            if real.stat().st_size > MAX_FILE_BYTES:
+            info = real.stat()
+            if not stat.S_ISREG(info.st_mode):  # a FIFO would block the read for ever
+                raise TreeError(f"{path}: is not a regular file")
+            if info.st_size > MAX_FILE_BYTES:
                 raise TreeError(f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
             return real.read_bytes()
         except OSError as exc:
             raise TreeError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        except RuntimeError as exc:  # Python 3.11's resolve() on a symlink loop
+            raise TreeError(f"{path}: is a link that loops ({exc})") from exc
