@@ -1,0 +1,268 @@
+"""deploy/: the files docs/scaling.md tells an operator to copy are ones the real tools accept.
+
+NSD's and BIND's own checkers read the example secondary configurations (with the
+placeholders an operator replaces filled in, and paths moved into a tmp dir), and refuse
+an unedited copy, naming the secret; `systemd-analyze verify` reads the unit (its paths
+moved onto this checkout's virtualenv), and `systemd-analyze security` rates its
+sandboxing. The secondaries ask for exactly the sample zones, and the unit runs
+`serve --watch`. And the walk-through of docs/scaling.md on one machine: a real NSD with
+deploy/nsd-secondary.conf (filled in) takes the sample zones from our server, AXFR after
+NOTIFY, TSIG-signed with `xfr-key`, and answers with the publisher's serial.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from publisher.build import compile_tree, write_build
+from publisher.tree import DirTree
+from tests.conftest import LISTS, ROOT, free_port, require_tool
+
+DEPLOY = ROOT / "deploy"
+SECRET_PLACEHOLDER = "REPLACE-WITH-THE-XFR-KEY-SECRET"
+PUBLISHER = "192.0.2.10"  # the documentation address the examples use for the publisher
+SAMPLE_ZONES = re.findall(r"^  - name: (\S+)$", (LISTS / "zones.yaml").read_text(), re.M)
+#: `systemd-analyze security` exposure (0 safest .. 10); the unit rates 1.9 "OK" today.
+MAX_EXPOSURE = 3.0
+
+
+def secret() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def filled(name: str, paths: dict[str, str], tmp_path: Path) -> Path:
+    """deploy/NAME with the secret set and the system paths moved under tmp_path."""
+    text = (DEPLOY / name).read_text().replace(SECRET_PLACEHOLDER, secret())
+    for old, new in paths.items():
+        text = text.replace(old, new)
+    out = tmp_path / name
+    out.write_text(text)
+    return out
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/")
+
+
+def test_sample_zones_were_found() -> None:
+    assert SAMPLE_ZONES == ["bl.example.test", "wl.example.test", "dbl.example.test"]
+
+
+def test_the_zones_yaml_of_the_scaling_guide_is_valid(tmp_path: Path) -> None:
+    """The `listen` / `ns` / `secondaries` block of docs/scaling.md, merged into the sample
+    zones.yaml, validates, and every zone gets the two secondaries with their key."""
+    from publisher.loader import load_lists
+
+    block = re.search(r"```yaml\n(.*?)```", (ROOT / "docs" / "scaling.md").read_text(), re.S)
+    assert block is not None
+    doc = yaml.safe_load(block[1])
+    lists = tmp_path / "lists"
+    shutil.copytree(LISTS, lists)
+    config = yaml.safe_load((lists / "zones.yaml").read_text())
+    config["listen"] = doc["listen"]
+    config["defaults"].update(doc["defaults"])
+    (lists / "zones.yaml").write_text(yaml.safe_dump(config))
+    loaded = load_lists(DirTree(lists), as_of=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc))
+    assert not loaded.errors, [p.format() for p in loaded.errors]
+    assert loaded.config is not None
+    for zone in loaded.config.zones:
+        assert [(s.address, s.tsig_key) for s in zone.secondaries] == [("192.0.2.53", "xfr-key"), ("198.51.100.53", "xfr-key")]
+        assert [n.name for n in zone.ns] == ["ns1.example.test", "ns2.example.test"]
+
+
+# --- NSD --------------------------------------------------------------------------------
+
+
+def test_nsd_checkconf_accepts_the_secondary_example(tmp_path: Path) -> None:
+    checkconf = require_tool("nsd-checkconf")
+    conf = filled("nsd-secondary.conf", {"/var/lib/nsd": str(tmp_path)}, tmp_path)
+    done = run(checkconf, str(conf))
+    assert done.returncode == 0, done.stdout + done.stderr
+    zones = run(checkconf, "-o", "zones", str(conf)).stdout.split()
+    assert sorted(zones) == sorted(SAMPLE_ZONES)
+    for zone in SAMPLE_ZONES:
+        # (nsd-checkconf prints request-xfr without its AXFR flag)
+        assert run(checkconf, "-z", zone, "-o", "request-xfr", str(conf)).stdout.strip() == f"{PUBLISHER}@53 xfr-key"
+        assert run(checkconf, "-z", zone, "-o", "allow-notify", str(conf)).stdout.strip() == f"{PUBLISHER} xfr-key"
+    assert run(checkconf, "-s", "xfr-key", str(conf)).returncode == 0  # the key is defined
+
+
+def test_nsd_refuses_the_example_until_the_secret_is_set() -> None:
+    checkconf = require_tool("nsd-checkconf")
+    done = run(checkconf, str(DEPLOY / "nsd-secondary.conf"))
+    assert done.returncode != 0 and "xfr-key" in done.stdout + done.stderr
+
+
+NSD_SERVER = """server:
+    ip-address: 127.0.0.1@{port}
+    do-ip6: no
+    username: ""
+    chroot: ""
+    zonesdir: "{dir}"
+    database: ""
+    zonelistfile: "{dir}/zone.list"
+    pidfile: "{dir}/nsd.pid"
+    xfrdfile: "{dir}/xfrd.state"
+    xfrdir: "{dir}"
+    logfile: "{dir}/nsd.log"
+    verbosity: 2
+    server-count: 1
+remote-control:
+    control-enable: no
+"""
+
+
+def test_the_nsd_example_takes_the_sample_zones_from_the_publisher_with_tsig(tmp_path: Path) -> None:
+    """docs/scaling.md on one machine: zones.yaml names the secondary and its key, the
+    server gets the key file, NSD gets deploy/nsd-secondary.conf with the three REPLACE
+    spots filled in (and a `server:` clause for a private instance on a free port)."""
+    # the server tests' helpers, imported here so that only this test depends on them
+    from tests.test_server import dig, start_server
+    from tests.test_server_secondary import _wait_transferred
+
+    nsd = require_tool("nsd")
+    require_tool("dig")
+    key_secret = secret()
+    keyfile = tmp_path / "xfr-key.conf"
+    keyfile.write_text(f'key "xfr-key" {{\n\talgorithm hmac-sha256;\n\tsecret "{key_secret}";\n}};\n')
+    keyfile.chmod(0o600)
+    nsd_port = free_port()
+    lists = tmp_path / "lists"
+    shutil.copytree(LISTS, lists)
+    config = yaml.safe_load((lists / "zones.yaml").read_text())
+    config["defaults"]["secondaries"] = [{"address": "127.0.0.1", "port": nsd_port, "notify": True, "tsig_key": "xfr-key"}]
+    (lists / "zones.yaml").write_text(yaml.safe_dump(config))
+    now = dt.datetime.now(dt.timezone.utc)
+    manifest, _ = write_build(tmp_path / "zones", compile_tree(DirTree(lists), as_of=now), source={"kind": "test"}, now=now)
+    serial = manifest["zones"]["bl.example.test"]["serial"]
+
+    primary = start_server(tmp_path / "zones", "--tsig-keys", str(keyfile))
+    nsd_dir = tmp_path / "nsd"
+    nsd_dir.mkdir()
+    example = (DEPLOY / "nsd-secondary.conf").read_text()
+    example = (example.replace(SECRET_PLACEHOLDER, key_secret).replace("/var/lib/nsd", str(nsd_dir))
+               .replace(f"{PUBLISHER}@53", f"127.0.0.1@{primary.port}").replace(PUBLISHER, "127.0.0.1"))
+    (nsd_dir / "nsd.conf").write_text(NSD_SERVER.format(port=nsd_port, dir=nsd_dir) + example)
+    proc = subprocess.Popen([nsd, "-d", "-c", str(nsd_dir / "nsd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for zone in SAMPLE_ZONES:
+            primary.wait_for(rf"AXFR of {re.escape(zone)} serial {serial} to 127\.0\.0\.1 \(TSIG xfr-key\)")
+        _wait_transferred(nsd_port, serial)
+        # what `dig` shows a new user: the secondary's serial is the publisher's
+        for zone in SAMPLE_ZONES:
+            assert dig(nsd_port, zone, "SOA").answer[0][3].split()[2] == str(serial)
+        txt = dig(nsd_port, "2.0.0.127.bl.example.test", "TXT").answer[0][3]
+        assert txt == '"Listed by bl.example.test: RFC 5782 test point"', txt
+        # the secondary's address alone no longer gets the zone: it has to sign
+        digp = require_tool("dig")
+        unsigned = run(digp, "-p", str(primary.port), "@127.0.0.1", "bl.example.test", "AXFR")
+        assert "Transfer failed" in unsigned.stdout
+        signed = run(digp, "-k", str(keyfile), "-p", str(primary.port), "@127.0.0.1", "bl.example.test", "AXFR")
+        assert "Transfer failed" not in signed.stdout and signed.stdout.count("\tSOA\t") == 2
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        primary.stop()
+
+
+# --- BIND -------------------------------------------------------------------------------
+
+
+def test_named_checkconf_accepts_the_secondary_example(tmp_path: Path) -> None:
+    checkconf = require_tool("named-checkconf")
+    conf = filled("named-secondary.conf", {"/var/cache/bind": str(tmp_path)}, tmp_path)
+    done = run(checkconf, str(conf))
+    assert done.returncode == 0, done.stdout + done.stderr
+    canonical = run(checkconf, "-p", str(conf)).stdout  # the configuration as named reads it
+    zones = re.findall(r'^zone "([^"]+)" \{\n\ttype secondary;', canonical, re.M)
+    assert zones == SAMPLE_ZONES
+    assert re.search(rf'primaries "dnsbl-publisher" \{{\n\t{re.escape(PUBLISHER)} port 53 key "xfr-key";', canonical)
+    assert canonical.count('primaries {\n\t\t"dnsbl-publisher";') == len(SAMPLE_ZONES)
+
+
+def test_named_refuses_the_example_until_the_secret_is_set() -> None:
+    checkconf = require_tool("named-checkconf")
+    done = run(checkconf, str(DEPLOY / "named-secondary.conf"))
+    assert done.returncode != 0 and "secret" in done.stdout + done.stderr
+
+
+# --- systemd ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def unit(tmp_path: Path) -> Path:
+    """The unit, its /srv/dnsbl moved to a folder whose .venv/bin/python is this Python."""
+    clone = tmp_path / "srv"
+    (clone / ".venv" / "bin").mkdir(parents=True)
+    (clone / ".venv" / "bin" / "python").symlink_to(sys.executable)
+    text = (DEPLOY / "publisher.service").read_text().replace("/srv/dnsbl", str(clone))
+    path = tmp_path / "dnsbl-publisher.service"
+    path.write_text(text)
+    return path
+
+
+def _systemd_analyze() -> str:
+    # optional even under CI: a machine without systemd has no use for the unit
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed (package systemd): the unit is not checked")
+    probe = run(tool, "verify", "--help")
+    if probe.returncode != 0:
+        pytest.skip(f"this systemd-analyze has no `verify`: {probe.stderr.strip()}")
+    return tool
+
+
+def test_systemd_analyze_verify_accepts_the_unit(unit: Path) -> None:
+    tool = _systemd_analyze()
+    done = run(tool, "verify", "--man=no", str(unit))
+    # verify only warns (exit 0) about a misspelt value: any output is a failure
+    assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
+
+
+def test_the_unit_is_sandboxed(unit: Path) -> None:
+    tool = _systemd_analyze()
+    done = run(tool, "security", "--offline=true", "--no-pager", str(unit))
+    if done.returncode != 0 and "offline" in done.stderr:
+        pytest.skip(f"systemd-analyze security has no --offline here: {done.stderr.strip()}")
+    m = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", done.stdout)
+    assert m, done.stdout + done.stderr
+    assert float(m[1]) <= MAX_EXPOSURE, done.stdout
+
+
+def test_the_unit_runs_serve_watch_with_the_key_and_port_53_rights() -> None:
+    text = (DEPLOY / "publisher.service").read_text()
+    exec_start = re.search(r"^ExecStart=(.*)$", text, re.M)
+    assert exec_start is not None
+    argv = exec_start[1].split()
+    assert argv[1:3] == ["-m", "publisher"] and "serve" in argv and "--watch" in argv
+    assert argv[argv.index("--tsig-keys") + 1] == "%d/xfr-key.conf"
+    assert "LoadCredential=xfr-key.conf:/etc/dnsbl/xfr-key.conf" in text
+    for line in ("AmbientCapabilities=CAP_NET_BIND_SERVICE", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                 "ReadWritePaths=/srv/dnsbl", "Restart=on-failure"):
+        assert re.search(rf"^{re.escape(line)}$", text, re.M), line
+
+
+def test_the_serve_command_of_the_unit_parses() -> None:
+    """The flags of ExecStart are ones `publisher serve` knows (checked by its own parser)."""
+    from publisher.cli import build_parser
+
+    text = (DEPLOY / "publisher.service").read_text()
+    exec_start = re.search(r"^ExecStart=\S+ -m publisher (.*)$", text, re.M)
+    assert exec_start is not None
+    argv = [a.replace("%d", "/run/credentials/x") for a in exec_start[1].split() if a != "$PUBLISHER_OPTS"]
+    args = build_parser().parse_args(argv)
+    assert args.command == "serve" and args.watch and args.interval == 60
+    assert str(args.tsig_keys) == "/run/credentials/x/xfr-key.conf"
