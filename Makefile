@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 LISTEN ?=
 
-.PHONY: help venv test validate compile serve publish plan hooks bench-compile bench-serve clean
+.PHONY: help venv test validate compile serve publish plan hooks bench-compile bench-serve clean fuzz soak
 
 help:
 	@echo "make serve          compile the sample lists and serve them on 127.0.0.1:5353 and [::1]:5353"
@@ -17,6 +17,8 @@ help:
 	@echo "make hooks          install the git pre-commit hook that validates staged lists"
 	@echo "make bench-compile  1M-entry compile benchmark -> bench/results/compile.md"
 	@echo "make bench-serve    dnsperf against our server and rbldnsd -> bench/results/serve.md"
+	@echo "make fuzz           1M hostile UDP packets + TCP abuse at the server (<= 5 min) -> bench/results/fuzz.md"
+	@echo "make soak           dnsperf 60 s at full rate while republishing 20+ times -> bench/results/soak.md"
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,3 +57,9 @@ bench-serve: $(STAMP)
 
 clean:
 	rm -rf zones/gen-* zones/.tmp-* zones/current zones/*.zone zones/*.snap zones/*.rbldnsd zones/manifest.json
+
+fuzz: $(STAMP)
+	$(PY) bench/fuzz_net.py --out bench/results/fuzz.md
+
+soak: $(STAMP)
+	$(PY) bench/soak.py --out bench/results/soak.md

@@ -16,7 +16,7 @@ from publisher import artifacts
 from publisher.compiler import compile_zone, listing_count, next_expiry
 from publisher.errors import Problem
 from publisher.loader import Loaded, load_lists, require_clean
-from publisher.model import Config
+from publisher.model import Config, SourceData
 from publisher.tree import Tree
 from publisher.zone import CompiledZone
 
@@ -72,6 +72,20 @@ def assign_serials(
     return out, digests, changed
 
 
+#: How far ahead `counts.expiring_7d` in the manifest looks (the metrics' expiring-soon gauge).
+EXPIRING_SOON = dt.timedelta(days=7)
+
+
+def expiring_count(sources: list[SourceData], as_of: dt.datetime, within: dt.timedelta = EXPIRING_SOON) -> int:
+    """Listing entries (not exclusions) whose `expires` falls in (as_of, as_of + within]."""
+    total = 0
+    for src in sources:
+        soon = [not v.exclude and v.expires is not None and as_of < v.expires <= as_of + within for v in src.values]
+        if any(soon):
+            total += sum(1 for column in (src.v4_value, src.v6_value, src.dom_value) for v in column if soon[v])
+    return total
+
+
 def zone_meta(build: Build, digests: dict[str, str], extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     """Per-zone manifest fields: counts, sources, serving settings."""
     out: dict[str, dict[str, Any]] = {}
@@ -87,6 +101,7 @@ def zone_meta(build: Build, digests: dict[str, str], extra: dict[str, Any] | Non
                 "v4_addresses": zone.v4_addresses,
                 "v6_addresses": str(zone.v6_addresses),
                 "domains": sum(1 for v in zone.dom_exact.values() if v >= 0) + sum(1 for v in zone.dom_wild.values() if v >= 0),
+                "expiring_7d": expiring_count(sources, build.as_of),
             },
             "sources": [s.path for s in sources],
             "next_expiry": expiry.isoformat() if expiry else None,

@@ -142,7 +142,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         thread.start()
     try:
-        return serve(args.zones, args.listen or None, log_queries=args.log_queries)
+        from publisher.server import options
+
+        return serve(
+            args.zones, args.listen or None, log_queries=args.log_queries, metrics=args.metrics, **options.from_args(args)
+        )
     finally:
         stop.set()
 
@@ -172,8 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listen", action="append", default=[], metavar="ADDR:PORT",
                    help="address to listen on, repeatable (default: manifest's, else 127.0.0.1:5353 and [::1]:5353)")
     p.add_argument("--log-queries", action="store_true", help="log every query")
+    p.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics on http://ADDR:PORT/metrics")
     p.add_argument("--watch", action="store_true", help="also publish new commits of the lists (see `watch`)")
     p.add_argument("--interval", type=float, default=60.0, help="with --watch: seconds between checks")
+    from publisher.server import options
+
+    options.add_arguments(p)
     p.set_defaults(func=cmd_serve)
 
     from publisher import cli_git, cli_import
