@@ -31,7 +31,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 
 from publisher import artifacts, cli
 from publisher.errors import ArtifactError
-from tests.conftest import ROOT
+from tests.conftest import ROOT, stop_process
 from tests.test_vcs import commit_all, init_repo, write
 
 TIMEOUT = 60.0
@@ -191,12 +191,7 @@ def serving(zones: Path) -> Iterator[int]:
         yield port
     finally:
         watchdog.cancel()
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
 
 
 def ask(port: int, name: str, qtype: str) -> DNSRecord:

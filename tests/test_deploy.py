@@ -26,7 +26,7 @@ import yaml
 
 from publisher.build import compile_tree, write_build
 from publisher.tree import DirTree
-from tests.conftest import LISTS, ROOT, free_port, require_tool
+from tests.conftest import LISTS, ROOT, free_port, require_tool, stop_process
 
 DEPLOY = ROOT / "deploy"
 SECRET_PLACEHOLDER = "REPLACE-WITH-THE-XFR-KEY-SECRET"
@@ -170,11 +170,7 @@ def test_the_nsd_example_takes_the_sample_zones_from_the_publisher_with_tsig(tmp
         signed = run(digp, "-k", str(keyfile), "-p", str(primary.port), "@127.0.0.1", "bl.example.test", "AXFR")
         assert "Transfer failed" not in signed.stdout and signed.stdout.count("\tSOA\t") == 2
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         primary.stop()
 
 

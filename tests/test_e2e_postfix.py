@@ -63,7 +63,7 @@ from typing import IO, NoReturn
 import pytest
 
 from publisher import artifacts
-from tests.conftest import IN_CI, LISTS, ROOT, require_tool
+from tests.conftest import IN_CI, LISTS, ROOT, require_tool, stop_process
 from tests.doc_snippets import snippet
 from tests.test_vcs import BOB, commit_all, init_repo, write
 
@@ -251,13 +251,7 @@ class Lab:
 
     def stop(self) -> None:
         for proc in reversed([*self.procs, *([self.holder] if self.holder else [])]):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=10)
+            stop_process(proc)
 
     # --- what the tests do -----------------------------------------------------------
 

@@ -38,7 +38,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from conftest import free_port, require_tool
+from conftest import free_port, require_tool, stop_process
 from dnslib import QTYPE
 from test_interop import _user_exists, _wait_ready, ask, expected, qname
 
@@ -261,12 +261,7 @@ def serve_originals(files: dict[str, tuple[str, str]]) -> Iterator[tuple[str, in
         yield "127.0.0.1", port
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -25,7 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import LISTS, free_port, require_tool
+from conftest import LISTS, free_port, require_tool, stop_process
 from dnslib import QTYPE, RCODE, DNSRecord
 from test_render import golden_domain_zone, golden_ip_zone, make_zone, unescape
 
@@ -264,12 +264,7 @@ def rbldnsd(zones: list[CompiledZone]) -> Iterator[tuple[str, int]]:
         yield "127.0.0.1", port
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
         shutil.rmtree(directory, ignore_errors=True)
 
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import free_port, require_tool
+from conftest import free_port, require_tool, stop_process
 from test_server import BL, DBL, SERIAL, WL, Served, dig, start_server, v4q, v6q
 from server_fixtures import publish, sample_zones
 
@@ -61,11 +61,7 @@ def primary_and_secondary(tmp_path: Path) -> Iterator[tuple[Served, int]]:
     try:
         yield primary, nsd_port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
         primary.stop()
 
 

@@ -23,7 +23,7 @@ import dns.rcode
 import dns.tsig
 import dns.tsigkeyring
 import pytest
-from conftest import free_port, require_tool
+from conftest import free_port, require_tool, stop_process
 from server_fixtures import publish, sample_zones
 from test_server import BL, SERIAL, Served, dig, start_server
 from test_server_secondary import NSD_CONF
@@ -221,12 +221,7 @@ def _soa_serial(port: int) -> int | None:
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc)
 
 
 def _wait_serial(port: int, serial: int, timeout: float, log: Served) -> None:
