@@ -27,6 +27,7 @@ import yaml
 from publisher.build import compile_tree, write_build
 from publisher.tree import DirTree
 from tests.conftest import LISTS, ROOT, free_port, require_tool, stop_process
+from test_server_secondary import NSD_CONF
 
 DEPLOY = ROOT / "deploy"
 SECRET_PLACEHOLDER = "REPLACE-WITH-THE-XFR-KEY-SECRET"
@@ -103,23 +104,8 @@ def test_nsd_refuses_the_example_until_the_secret_is_set() -> None:
     assert done.returncode != 0 and "xfr-key" in done.stdout + done.stderr
 
 
-NSD_SERVER = """server:
-    ip-address: 127.0.0.1@{port}
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{dir}"
-    database: ""
-    zonelistfile: "{dir}/zone.list"
-    pidfile: "{dir}/nsd.pid"
-    xfrdfile: "{dir}/xfrd.state"
-    xfrdir: "{dir}"
-    logfile: "{dir}/nsd.log"
-    verbosity: 2
-    server-count: 1
-remote-control:
-    control-enable: no
-"""
+# The test-only server part of an NSD config (ports, no chroot, files in a temp dir).
+NSD_SERVER = NSD_CONF
 
 
 def test_the_nsd_example_takes_the_sample_zones_from_the_publisher_with_tsig(tmp_path: Path) -> None:
