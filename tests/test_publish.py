@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from publisher.addresses import parse_v4
 from publisher.errors import GuardRailError, PublisherError, ValidationFailed
 from publisher.lookup import parse_query, zone_answer
 from publisher.publish import publish
-from tests.conftest import LISTS, ROOT, free_port, require_tool
+from tests.conftest import LISTS, ROOT, free_port, require_tool, stop_process
 from tests.test_vcs import ALICE, BOB, commit_all, git, init_repo, write
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.timezone.utc)
@@ -431,3 +432,42 @@ def test_end_to_end_a_running_server_answers_the_new_entry(tmp_path: Path) -> No
         with pytest.raises(ValidationFailed):
             publish(lists, zones)
         assert dig(port, "bl.example.test", "SOA").split()[2] == str(serial)
+
+
+def test_serve_watch_publishes_a_new_commit_and_serves_it_in_one_process(tmp_path: Path) -> None:
+    """`publisher serve --watch`: nobody runs publish; the watch thread does, the server reloads."""
+    require_tool("dig")
+    lists = init_repo(tmp_path / "repo", lists_from=LISTS) if (LISTS / "zones.yaml").exists() else init_repo(tmp_path / "repo", FILES)
+    zones = tmp_path / "zones"
+    publish(lists, zones)
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "--lists", str(lists), "--zones", str(zones), "serve", "--watch",
+         "--interval", "0.5", "--listen", f"127.0.0.1:{port}"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )
+    assert proc.stderr is not None
+    lines = iter(proc.stderr.readline, "")
+    watchdog = threading.Timer(60, proc.kill)  # bounds the log reads below: a kill ends them
+    watchdog.start()
+    try:
+        for line in lines:
+            if "serving" in line:
+                break
+        else:
+            pytest.fail("the server did not start")
+        name = "10.100.51.198.bl.example.test"
+        assert dig(port, name) == ""
+        write(lists, {"bl/watch.yaml": entries(["198.51.100.10"], reason="seen by watch")})
+        commit_all(lists, "watch entry")
+        for line in lines:  # the watch thread publishes, then the server reloads that serial
+            if "zone bl.example.test now serial" in line:
+                break
+        else:
+            pytest.fail("the new commit was never served")
+        assert dig(port, name) == "127.0.0.2"
+        assert "seen by watch" in dig(port, name, "TXT")
+    finally:
+        watchdog.cancel()
+        stop_process(proc)
