@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 LISTEN ?=
 
-.PHONY: help venv test validate compile serve publish plan hooks bench-compile bench-serve clean fuzz soak
+.PHONY: help venv test typecheck validate compile serve publish plan hooks bench-compile bench-serve clean fuzz soak
 
 help:
 	@echo "make serve          compile the sample lists and serve them on 127.0.0.1:5353 and [::1]:5353"
@@ -29,7 +29,11 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 test: $(STAMP)
+	$(PY) -m mypy
 	$(PY) -m pytest -q
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
 
 validate: $(STAMP)
 	$(PY) -m publisher validate

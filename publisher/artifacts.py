@@ -37,8 +37,9 @@ import shutil
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from publisher import render, snapshot
 from publisher.errors import ArtifactError, PublisherError
@@ -158,6 +159,10 @@ def load_published(zones_dir: Path) -> Published:
     return Published(gen.name, gen, manifest, zones)
 
 
+def _write_snapshot(zone: CompiledZone, fh: BinaryIO) -> None:
+    fh.write(snapshot.dump_snapshot(zone))
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -261,13 +266,9 @@ def _write_and_swap(
         for name, zone in sorted(zones.items()):
             files = file_names(name)
             sums = {
-                files["snapshot"]: _write_file(
-                    tmp / files["snapshot"], lambda fh, z=zone: fh.write(snapshot.dump_snapshot(z)), False, step
-                ),
-                files["bind"]: _write_file(tmp / files["bind"], lambda fh, z=zone: render.render_bind(z, fh), True, step),
-                files["rbldnsd"]: _write_file(
-                    tmp / files["rbldnsd"], lambda fh, z=zone: render.render_rbldnsd(z, fh), True, step
-                ),
+                files["snapshot"]: _write_file(tmp / files["snapshot"], partial(_write_snapshot, zone), False, step),
+                files["bind"]: _write_file(tmp / files["bind"], partial(render.render_bind, zone), True, step),
+                files["rbldnsd"]: _write_file(tmp / files["rbldnsd"], partial(render.render_rbldnsd, zone), True, step),
             }
             step(f"wrote {name}")
             manifest["zones"][name] = {

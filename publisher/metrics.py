@@ -175,7 +175,7 @@ class Exporter:
         self.registry.register(ServerCollector(server))
         server_class = type("_Http", (_HttpServer,), {"address_family": ep.family})
         try:
-            self.httpd = make_server(
+            self.httpd: WSGIServer = make_server(
                 ep.host, ep.port, make_wsgi_app(self.registry), server_class=server_class, handler_class=_QuietHandler
             )
         except OSError as exc:

@@ -183,7 +183,7 @@ def verify(data: bytes, keyring: Keyring | None, error_reply: Any, client: str =
         return _unsigned_error(error_reply(NOTAUTH), name, rdata, BADSIG)
     except dns.exception.DNSException:
         return b""
-    return Signed(key, msg.mac, rdata.original_id)
+    return Signed(key, bytes(msg.mac or b""), rdata.original_id)
 
 
 def _unsigned_error(wire: bytes, name: Any, req: Any, error: int) -> bytes:
@@ -194,7 +194,7 @@ def _unsigned_error(wire: bytes, name: Any, req: Any, error: int) -> bytes:
     rdata = TSIG(
         dns.rdataclass.ANY, dns.rdatatype.TSIG, req.algorithm, int(time.time()), req.fudge, b"", req.original_id, error, b""
     )
-    rd = rdata.to_wire()
+    rd = rdata.to_wire() or b""
     record = name.to_wire() + struct.pack(">HHIH", QTYPE_TSIG, 255, 0, len(rd)) + rd
     arcount = ((wire[10] << 8) | wire[11]) + 1
     return wire[:10] + arcount.to_bytes(2, "big") + wire[12:] + record
