@@ -249,17 +249,7 @@ class _State:
         return self.current
 
     def store(self, family: int, start: int, end: int, value: int, lineno: int, excl: bool = False) -> None:
-        src = self.source
-        if family == 4:
-            src.v4_start.append(start)
-            src.v4_end.append(end)
-            src.v4_value.append(value)
-            src.v4_line.append(lineno)
-        else:
-            src.v6_start.append(start)
-            src.v6_end.append(end)
-            src.v6_value.append(value)
-            src.v6_line.append(lineno)
+        self.source.add_network(family, start, end, value, lineno)
         if excl:
             return
         if start == end:
@@ -381,7 +371,4 @@ def _parse_domains(lines: list[str], state: _State, first: int) -> None:
         if findings:
             continue
         for n, w in rows:
-            source.dom_name.append(n)
-            source.dom_wild.append(1 if w else 0)
-            source.dom_value.append(value)
-            source.dom_line.append(lineno)
+            source.add_domain(n, w, value, lineno)

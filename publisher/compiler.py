@@ -104,15 +104,11 @@ class _Pairs:
         return idx
 
 
-def _live(value: Value, as_of: dt.datetime) -> bool:
-    return value.expires is None or value.expires > as_of
-
-
 def _value_map(source: SourceData, pairs: _Pairs, as_of: dt.datetime) -> list[int | None]:
     """Per source value: a pair id, HOLE for exclusions, None when expired."""
     out: list[int | None] = []
     for value in source.values:
-        if not _live(value, as_of):
+        if not value.live(as_of):
             out.append(None)
         elif value.exclude:
             out.append(HOLE)
@@ -435,7 +431,7 @@ def listing_count(sources: Iterable[SourceData], as_of: dt.datetime) -> int:
     """Entries that list something (not exclusions, not expired)."""
     total = 0
     for src in sources:
-        live = [_live(v, as_of) and not v.exclude for v in src.values]
+        live = [v.live(as_of) and not v.exclude for v in src.values]
         for column in (src.v4_value, src.v6_value, src.dom_value):
             total += sum(1 for v in column if live[v])
     return total

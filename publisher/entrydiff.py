@@ -62,11 +62,6 @@ def _rows(src_i: int, src: SourceData) -> Iterator[_Row]:
         yield src_i, 0, name, wild, v, line
 
 
-def live(value: Value, as_of: dt.datetime) -> bool:
-    """Does the entry count at `as_of` (not expired)?"""
-    return value.expires is None or value.expires > as_of
-
-
 def _expired_between(value: Value, since: dt.datetime, until: dt.datetime) -> bool:
     return value.expires is not None and since < value.expires <= until
 
@@ -156,7 +151,7 @@ def entry_changes(
             if gone:
                 found.extend((EXPIRED, r, None) for r in _rows(i, src) if r[4] in gone)
             continue
-        old_rows.extend(r for r in _rows(i, src) if live(vals[r[4]], before_as_of))
+        old_rows.extend(r for r in _rows(i, src) if vals[r[4]].live(before_as_of))
     new_rows: list[_Row] = []
     expired_keys: set[tuple[object, ...]] = set()
     for i, src in enumerate(after):
@@ -165,7 +160,7 @@ def entry_changes(
         vals = src.values
         for r in _rows(i, src):
             value = vals[r[4]]
-            if live(value, after_as_of):
+            if value.live(after_as_of):
                 new_rows.append(r)
             elif _expired_between(value, before_as_of, after_as_of):
                 expired_keys.add(_key(r, value))

@@ -98,6 +98,10 @@ class Value:
     expires: dt.datetime | None = None  # aware UTC; the entry counts until then
     exclude: bool = False
 
+    def live(self, as_of: dt.datetime) -> bool:
+        """Does the entry count at `as_of` (not expired)?"""
+        return self.expires is None or self.expires > as_of
+
 
 @dataclass(slots=True)
 class EntryMeta:
@@ -154,3 +158,22 @@ class SourceData:
     def add_value(self, value: Value) -> int:
         self.values.append(value)
         return len(self.values) - 1
+
+    def add_network(self, family: int, start: int, end: int, value: int, line: int) -> None:
+        """One address-block row (bulk parsing appends to the arrays directly, for speed)."""
+        if family == 4:
+            self.v4_start.append(start)
+            self.v4_end.append(end)
+            self.v4_value.append(value)
+            self.v4_line.append(line)
+        else:
+            self.v6_start.append(start)
+            self.v6_end.append(end)
+            self.v6_value.append(value)
+            self.v6_line.append(line)
+
+    def add_domain(self, name: str, wildcard: bool, value: int, line: int) -> None:
+        self.dom_name.append(name)
+        self.dom_wild.append(1 if wildcard else 0)
+        self.dom_value.append(value)
+        self.dom_line.append(line)

@@ -21,7 +21,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4
-from publisher.entrydiff import ADDED, CHANGED, EXPIRED, REMOVED, Change, Entry, EntryDiff, entry_changes, live
+from publisher.compiler import listing_count
+from publisher.entrydiff import ADDED, CHANGED, EXPIRED, REMOVED, Change, Entry, EntryDiff, entry_changes
 from publisher.model import SourceData, ZoneConfig
 from publisher.zone import Answer, CompiledZone
 
@@ -216,19 +217,10 @@ def _domain_delta(before: CompiledZone, after: CompiledZone) -> tuple[int, int, 
     return added, removed, changed
 
 
-def _listing_count(sources: Sequence[SourceData], as_of: dt.datetime) -> int:
-    total = 0
-    for src in sources:
-        lists = [live(v, as_of) and not v.exclude for v in src.values]
-        for column in (src.v4_value, src.v6_value, src.dom_value):
-            total += sum(1 for v in column if lists[v])
-    return total
-
-
 def _exclusions(sources: Sequence[SourceData], as_of: dt.datetime) -> int:
     total = 0
     for src in sources:
-        hole = [v.exclude and live(v, as_of) for v in src.values]
+        hole = [v.exclude and v.live(as_of) for v in src.values]
         for column in (src.v4_value, src.v6_value, src.dom_value):
             total += sum(1 for v in column if hole[v])
     return total
@@ -258,7 +250,7 @@ def plan_zone(
     `keep` caps the Changes built per zone (counts stay complete).
     """
     known = before is None or (before_sources is not None and before_as_of is not None)
-    listings_after = _listing_count(after_sources, after_as_of)
+    listings_after = listing_count(after_sources, after_as_of)
     diff = EntryDiff((), {}, ())
     if before is None:
         # A first publish: every entry is new; counting them is enough, listing them is noise.
@@ -268,7 +260,7 @@ def plan_zone(
     if before is None:
         listings_before = 0
     elif before_sources is not None and before_as_of is not None:
-        listings_before = _listing_count(before_sources, before_as_of)
+        listings_before = listing_count(before_sources, before_as_of)
     else:
         listings_before = before_listings or 0
     windows = diff.windows if (same_settings and before_sources is not None and content_changed) else None

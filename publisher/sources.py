@@ -136,22 +136,9 @@ class _EntryReader:
         src = self.source
         for row in rows:
             if isinstance(row, Network):
-                if row.family == 4:
-                    src.v4_start.append(row.start)
-                    src.v4_end.append(row.end)
-                    src.v4_value.append(value)
-                    src.v4_line.append(line)
-                else:
-                    src.v6_start.append(row.start)
-                    src.v6_end.append(row.end)
-                    src.v6_value.append(value)
-                    src.v6_line.append(line)
+                src.add_network(row.family, row.start, row.end, value, line)
             else:
-                name, wild = row
-                src.dom_name.append(name)
-                src.dom_wild.append(1 if wild else 0)
-                src.dom_value.append(value)
-                src.dom_line.append(line)
+                src.add_domain(row[0], row[1], value, line)
         ticket = merged.get("ticket")
         src.entries[line] = EntryMeta(
             line=line,

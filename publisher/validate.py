@@ -161,10 +161,6 @@ def row_text(source: SourceData, row: Row) -> str:
     return meta.text if meta else row.text()
 
 
-def _live(value: Value, as_of: dt.datetime) -> bool:
-    return value.expires is None or value.expires > as_of
-
-
 # --- the cross-file pass ---------------------------------------------------------------
 
 
@@ -317,7 +313,7 @@ def _protected(config: Config, zone: ZoneConfig, sources: dict[str, list[SourceD
         for source in sources.get(name, []):
             for row in rows(source):
                 value = source.values[row.value]
-                if row.family and not value.exclude and _live(value, as_of):
+                if row.family and not value.exclude and value.live(as_of):
                     meta = source.entries.get(row.line)
                     text = row_text(source, row) + (f" ({meta.owner})" if meta and meta.owner else "")
                     out[row.family].append(_Protected(row.start, row.end, row_location(source, row.line), text, name))
@@ -378,7 +374,7 @@ def covers_protected(
     merged = {fam: _merge(items) for fam, items in protected.items()}
     problems: list[Problem] = []
     for source in sources.get(zone.name, []):
-        listed = [not v.exclude and _live(v, as_of) for v in source.values]
+        listed = [not v.exclude and v.live(as_of) for v in source.values]
         reported = 0
         for fam, starts, ends, vals, lines in (
             (4, source.v4_start, source.v4_end, source.v4_value, source.v4_line),
@@ -390,7 +386,7 @@ def covers_protected(
             hits = [i for i in _overlapping(starts, ends, m_starts, m_ends) if listed[vals[i]]]
             if not hits:
                 continue
-            hole_ids = {k for k, v in enumerate(source.values) if v.exclude and _live(v, as_of)}
+            hole_ids = {k for k, v in enumerate(source.values) if v.exclude and v.live(as_of)}
             holes = sorted((s, e) for s, e, v in zip(starts, ends, vals) if v in hole_ids) if hole_ids else []
             for i in hits:
                 s, e = starts[i], ends[i]

@@ -17,20 +17,8 @@ def source(path: str, rows: list[tuple[str, Value]]) -> SourceData:
         if text.startswith("dom:") or (not text[0].isdigit() and ":" not in text):
             name = text.removeprefix("dom:")
             wild = name.startswith("*.")
-            src.dom_name.append(name[2:] if wild else name)
-            src.dom_wild.append(1 if wild else 0)
-            src.dom_value.append(vid)
-            src.dom_line.append(line)
-            continue
-        net = parse_network(text)
-        if net.family == 4:
-            src.v4_start.append(net.start)
-            src.v4_end.append(net.end)
-            src.v4_value.append(vid)
-            src.v4_line.append(line)
+            src.add_domain(name[2:] if wild else name, wild, vid, line)
         else:
-            src.v6_start.append(net.start)
-            src.v6_end.append(net.end)
-            src.v6_value.append(vid)
-            src.v6_line.append(line)
+            net = parse_network(text)
+            src.add_network(net.family, net.start, net.end, vid, line)
     return src

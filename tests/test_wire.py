@@ -550,10 +550,8 @@ def test_two_codes_with_one_text_send_that_txt_once() -> None:
     sources = []
     for n, code in enumerate((0x7F000003, 0x7F000004)):
         src = SourceData(f"x/{n}.txt")
-        src.v4_value.append(src.add_value(Value(code, "same reason")))
-        src.v4_start.append(parse_v4("192.0.2.9"))
-        src.v4_end.append(parse_v4("192.0.2.9"))
-        src.v4_line.append(1)
+        addr = parse_v4("192.0.2.9")
+        src.add_network(4, addr, addr, src.add_value(Value(code, "same reason")), 1)
         sources.append(src)
     zone = compile_zone(cfg, sources, as_of=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
     responder = Responder(_State(ZoneSet.build([zone])), Stats().new())
