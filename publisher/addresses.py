@@ -139,8 +139,12 @@ def parse_network(text: str) -> Network:
             f"'{text}' has a bad prefix length '{len_text}'",
             f"use a length between 0 and {bits}",
         )
-    plen = int(len_text)
-    size = 1 << (bits - plen)
+    return prefix_block(family, addr, int(len_text), text)
+
+
+def prefix_block(family: int, addr: int, plen: int, text: str) -> Network:
+    """The block `addr/plen`, refusing host bits set below the prefix (`text` as written)."""
+    size = 1 << ((V4_BITS if family == 4 else V6_BITS) - plen)
     if addr % size:
         base = addr - addr % size
         raise AddressError(

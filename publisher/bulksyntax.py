@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from publisher.addresses import AddressError, Network, format_addr, parse_code, parse_range, parse_v6
+from publisher.addresses import AddressError, Network, parse_code, parse_range, parse_v6, prefix_block
 from publisher.zone import SUBST
 
 class ValueSyntaxError(AddressError):
@@ -95,14 +95,7 @@ def parse_v4_token(token: str) -> Network:
         raise AddressError(f"'{token}' is a bare number, not an address", f"write {octets[0]}.0.0.0/8 (or {octets[0]}/8)")
     else:
         plen = 8 * len(octets)
-    size = 1 << (32 - plen)
-    if start % size:
-        base = start - start % size
-        raise AddressError(
-            f"'{token}' has host bits set below /{plen}",
-            f"write {format_addr(4, base)}/{plen}, or the single address without /{plen}",
-        )
-    return Network(4, start, start + size - 1)
+    return prefix_block(4, start, plen, token)
 
 
 # --- IPv6 -----------------------------------------------------------------------------
@@ -132,14 +125,7 @@ def parse_v6_token(token: str) -> Network:
         plen = int(len_text)
     else:
         plen = implied
-    size = 1 << (128 - plen)
-    if addr % size:
-        base = addr - addr % size
-        raise AddressError(
-            f"'{token}' has host bits set below /{plen}",
-            f"write {format_addr(6, base)}/{plen}, or the single address without /{plen}",
-        )
-    return Network(6, addr, addr + size - 1)
+    return prefix_block(6, addr, plen, token)
 
 
 def parse_ip_token(token: str) -> Network:
