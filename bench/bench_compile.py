@@ -25,10 +25,10 @@ ZONES = DATA / "zones"
 
 
 def child_compile() -> None:
-    from publisher.build import compile_tree, write_build
-    from publisher.tree import DirTree
-    from publisher.loader import load_lists, require_clean
-    from publisher.compiler import compile_zone
+    from publisher.publish.build import compile_tree, write_build
+    from publisher.lists.tree import DirTree
+    from publisher.lists.load import load_lists, require_clean
+    from publisher.compile.compiler import compile_zone
 
     now = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
@@ -39,7 +39,7 @@ def child_compile() -> None:
     cfg = loaded.config.zones[0]
     zone = compile_zone(cfg, loaded.sources[cfg.name], as_of=now)
     t2 = time.perf_counter()
-    from publisher.build import Build
+    from publisher.publish.build import Build
     build = Build(loaded.config, loaded, {cfg.name: zone}, now)
     shutil.rmtree(ZONES, ignore_errors=True)
     write_build(ZONES, build, source={"kind": "bench"}, now=now)
@@ -50,7 +50,7 @@ def child_compile() -> None:
 
 def child_load() -> None:
     from publisher import snapshot  # noqa: F401  (imports before the baseline)
-    from publisher.artifacts import load_published
+    from publisher.publish.artifacts import load_published
 
     gc.collect()
     base = rss_kib(_self())
@@ -73,7 +73,7 @@ def rbldnsd_load() -> dict[str, float]:
     exe = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
     if not Path(exe).exists():
         return {}
-    from publisher.render import rbldnsd_zone_arg
+    from publisher.compile.render import rbldnsd_zone_arg
 
     port = free_port()
     rbl = (ZONES / "current" / f"{ZONE}.rbldnsd").resolve()
@@ -103,7 +103,7 @@ def main() -> None:
     counts = generate(LISTS)
     gen_time = time.perf_counter() - t0
     comp, comp_rss = run_child(["bench/bench_compile.py", "--child", "compile"])
-    base, base_rss = run_child(["-c", "import json, publisher.artifacts, publisher.snapshot; print(json.dumps({}))"])
+    base, base_rss = run_child(["-c", "import json, publisher.publish.artifacts, publisher.compile.snapshot; print(json.dumps({}))"])
     load, load_rss = run_child(["bench/bench_compile.py", "--child", "load"])
     snap = (ZONES / "current" / f"{ZONE}.snap").resolve()
     rbl = rbldnsd_load()

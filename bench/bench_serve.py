@@ -150,7 +150,7 @@ def ensure_data() -> str:
 
 def make_queries(path: Path, n: int, seed: int = 3) -> None:
     """n queries: half listed addresses, half unlisted; 90% A, 10% TXT; shuffled."""
-    from publisher.artifacts import load_published
+    from publisher.publish.artifacts import load_published
 
     zone = load_published(ZONES).zones[ZONE]
     rng = random.Random(seed)
@@ -229,7 +229,7 @@ def scrape(port: int) -> str:
 
 
 def targets(workdir: Path, with_metrics: bool) -> list[Target]:
-    from publisher.render import rbldnsd_zone_arg
+    from publisher.compile.render import rbldnsd_zone_arg
 
     py = [sys.executable, "-m", "publisher.server", "--zones", str(ZONES), "--no-watch"]
     port = free_port()

@@ -1,6 +1,6 @@
 """`make fuzz`: a million hostile packets at a running server over loopback, then a health check.
 
-The sample lists/ are compiled into a temporary zones/ with publisher.build, and the real
+The sample lists/ are compiled into a temporary zones/ with publisher.publish.build, and the real
 server is started on an ephemeral 127.0.0.1 port. Then, bounded in count and in time:
 
   UDP  random bytes and mutations of valid queries (every zone, listed / unlisted / empty
@@ -179,8 +179,8 @@ class Mutator:
 
 
 def build_zones(out: Path) -> dict[str, object]:
-    from publisher.build import compile_tree, write_build
-    from publisher.tree import DirTree
+    from publisher.publish.build import compile_tree, write_build
+    from publisher.lists.tree import DirTree
 
     now = dt.datetime.now(dt.timezone.utc)
     build = compile_tree(DirTree(ROOT / "lists"), as_of=now)
@@ -450,7 +450,7 @@ def main() -> int:
         "# fuzz (make fuzz)",
         "",
         f"Run {started:%Y-%m-%d %H:%M} UTC on {machine()}; seed {args.seed}; server: `python -m publisher.server` "
-        "on 127.0.0.1 with the sample lists/ compiled by publisher.build.",
+        "on 127.0.0.1 with the sample lists/ compiled by publisher.publish.build.",
         "",
         table(rows, ("check", "value", "target", "")),
         "",

@@ -2,7 +2,7 @@
 
 A sizeable feed (bench.common.generate: 200,000 IPv4 /32s, 3,333 CIDRs and 20,000 IPv6
 prefixes by default) plus a probe file is compiled in two variants with
-publisher.build.compile_tree:
+publisher.publish.build.compile_tree:
 
   A  every probe address listed with 127.0.0.2 "variant A"
   B  half the probes listed with 127.0.0.3 "variant B", the other half not at all
@@ -11,7 +11,7 @@ The server (`python -m publisher.server`, watching zones/manifest.json) starts o
 variant A. Then, at the same time and for --seconds:
 
   dnsperf   at its maximum rate (no -Q) on a query file of listed and unlisted names;
-  publisher alternates B, A, B, ... with publisher.build.write_build, at least --publishes
+  publisher alternates B, A, B, ... with publisher.publish.build.write_build, at least --publishes
             times, each a new serial and a new generation swapped in atomically;
   verifier  a Python thread asking the probes (A and TXT) over UDP and checking every answer
             is exactly variant A's or variant B's, and that an NXDOMAIN's SOA serial is one
@@ -78,7 +78,7 @@ def write_variant(folder: Path, base: Path, probes: list[str], variant: str) -> 
 def expected(zone: object, probe: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """(A codes, TXTs) the compiled zone answers for `probe`, or None for NXDOMAIN."""
     from publisher.addresses import format_v4
-    from publisher.zone import SUBST
+    from publisher.compile.zone import SUBST
 
     addr = int.from_bytes(socket.inet_aton(probe), "big")
     idx = zone.lookup_v4(addr)  # type: ignore[attr-defined]
@@ -171,8 +171,8 @@ def main() -> int:
     args = ap.parse_args()
     if not shutil.which("dnsperf"):
         raise SystemExit("dnsperf is not installed (Debian package dnsperf)")
-    from publisher.build import compile_tree, write_build
-    from publisher.tree import DirTree
+    from publisher.publish.build import compile_tree, write_build
+    from publisher.lists.tree import DirTree
 
     rng = random.Random(5782)
     work = Path(tempfile.mkdtemp(prefix="soak-"))

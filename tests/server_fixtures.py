@@ -10,9 +10,9 @@ import datetime as dt
 from pathlib import Path
 
 from publisher.addresses import parse_code, parse_network
-from publisher.compiler import compile_zone
+from publisher.compile.compiler import compile_zone
 from publisher.model import NameServer, SourceData, Soa, Value, ZoneConfig
-from publisher.zone import CompiledZone
+from publisher.compile.zone import CompiledZone
 from builders import source
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
@@ -105,6 +105,6 @@ def sample_zones(
 
 def publish(zones_dir: Path, zones: dict[str, CompiledZone], zone_meta: dict[str, dict] | None = None) -> Path:
     """Write a generation the way `publisher compile` does."""
-    from publisher import artifacts
+    from publisher.publish import artifacts
 
     return artifacts.write_generation(zones_dir, zones, zone_meta or {}, {"listen": []})

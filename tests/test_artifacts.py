@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from publisher import artifacts
-from publisher.build import assign_serials
-from publisher.compiler import compile_zone
+from publisher.publish import artifacts
+from publisher.publish.build import assign_serials
+from publisher.compile.compiler import compile_zone
 from publisher.errors import ArtifactError
 from publisher.model import ZoneConfig
 from test_compiler import IP_ZONE, NOW, source

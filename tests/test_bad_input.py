@@ -32,7 +32,8 @@ from typing import Any
 
 import pytest
 
-from publisher import artifacts, cli
+from publisher.publish import artifacts
+from publisher.cli import app as cli
 from tests.conftest import DATA, ROOT
 from tests.test_vcs import commit_all, init_repo
 
@@ -262,7 +263,7 @@ def test_a_symlink_committed_to_git_is_not_followed(git_published: tuple[Path, P
 
 
 def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from publisher import tree
+    from publisher.lists import tree
 
     monkeypatch.setattr(tree, "MAX_FILE_BYTES", 1 << 20)  # the real limit is 512 MiB
     lists = tmp_path / "lists"
@@ -287,7 +288,7 @@ GOOD_BUT_UNUSUAL: dict[str, bytes] = {
 
 
 def test_unusual_but_good_files_still_compile(tmp_path: Path) -> None:
-    from publisher.lookup import parse_query, zone_answer
+    from publisher.compile.lookup import parse_query, zone_answer
 
     lists = tmp_path / "lists"
     shutil.copytree(BASE, lists)

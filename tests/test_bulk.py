@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from publisher.addresses import AddressError, Network, parse_code
-from publisher.bulk import MAX_LINE_PROBLEMS, read_bulk_source
-from publisher.bulksyntax import expand_txt, parse_ip_token, parse_value, split_token
+from publisher.lists.bulk import MAX_LINE_PROBLEMS, read_bulk_source
+from publisher.lists.bulk_syntax import expand_txt, parse_ip_token, parse_value, split_token
 from publisher.model import SourceData, ZoneConfig
-from publisher.zone import SUBST
+from publisher.compile.zone import SUBST
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 
@@ -283,7 +283,7 @@ def test_fast_path_and_full_path_agree() -> None:
 def test_chunk_boundaries_keep_line_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     text = ":127.0.0.3:x\n" + "".join(f"192.0.2.{i}\n" for i in range(1, 60)) + "spam.example\n"
     whole = _read(text)
-    monkeypatch.setattr("publisher.bulk._CHUNK", 7)  # cut every line or two
+    monkeypatch.setattr("publisher.lists.bulk._CHUNK", 7)  # cut every line or two
     cut = _read(text)
     assert _v4(cut) == _v4(whole) and len(_v4(cut)) == 59
     assert list(cut.v4_value) == list(whole.v4_value)

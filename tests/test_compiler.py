@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.addresses import V4_MAPPED_START, parse_code, parse_network
-from publisher.compiler import compile_zone, listing_count, next_expiry
+from publisher.compile.compiler import compile_zone, listing_count, next_expiry
 from publisher.model import SourceData, Value, ZoneConfig
-from publisher.zone import SUBST
+from publisher.compile.zone import SUBST
 from builders import source
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)

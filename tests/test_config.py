@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from publisher.addresses import parse_code
-from publisher.config import load_config, template_problem
+from publisher.lists.config import load_config, template_problem
 from publisher.model import DEFAULT_LISTEN, Guards, NameServer, Secondary, Soa
-from publisher.tree import DirTree
+from publisher.lists.tree import DirTree
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "data" / "bad" / "zones"

@@ -29,7 +29,8 @@ from typing import Any
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
-from publisher import artifacts, cli
+from publisher.publish import artifacts
+from publisher.cli import app as cli
 from publisher.errors import ArtifactError
 from tests.conftest import ROOT, stop_process
 from tests.test_vcs import commit_all, init_repo, write
@@ -376,7 +377,7 @@ class _FullFile(io.RawIOBase):
 
 
 def test_writes_failing_in_process(published: tuple[Path, Path, State], monkeypatch: pytest.MonkeyPatch) -> None:
-    from publisher.publish import publish
+    from publisher.publish.release import publish
 
     lists, zones, old = published
     real_open = builtins.open
@@ -396,7 +397,7 @@ def test_writes_failing_in_process(published: tuple[Path, Path, State], monkeypa
 
 
 def test_read_only_in_process(published: tuple[Path, Path, State], monkeypatch: pytest.MonkeyPatch) -> None:
-    from publisher.publish import publish
+    from publisher.publish.release import publish
 
     lists, zones, old = published
     real_mkdir = os.mkdir

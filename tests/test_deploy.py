@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from publisher.build import compile_tree, write_build
-from publisher.tree import DirTree
+from publisher.publish.build import compile_tree, write_build
+from publisher.lists.tree import DirTree
 from tests.conftest import LISTS, ROOT, free_port, require_tool, stop_process
 from test_server_secondary import NSD_CONF
 
@@ -62,7 +62,7 @@ def test_sample_zones_were_found() -> None:
 def test_the_zones_yaml_of_the_scaling_guide_is_valid(tmp_path: Path) -> None:
     """The `listen` / `ns` / `secondaries` block of docs/scaling.md, merged into the sample
     zones.yaml, validates, and every zone gets the two secondaries with their key."""
-    from publisher.loader import load_lists
+    from publisher.lists.load import load_lists
 
     block = re.search(r"```yaml\n(.*?)```", (ROOT / "docs" / "scaling.md").read_text(), re.S)
     assert block is not None
@@ -239,7 +239,7 @@ def test_the_unit_runs_serve_watch_with_the_key_and_port_53_rights() -> None:
 
 def test_the_serve_command_of_the_unit_parses() -> None:
     """The flags of ExecStart are ones `publisher serve` knows (checked by its own parser)."""
-    from publisher.cli import build_parser
+    from publisher.cli.app import build_parser
 
     text = (DEPLOY / "publisher.service").read_text()
     exec_start = re.search(r"^ExecStart=\S+ -m publisher (.*)$", text, re.M)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from publisher.addresses import format_v4
-from publisher.build import Build, compile_tree
-from publisher.tree import DirTree
+from publisher.publish.build import Build, compile_tree
+from publisher.lists.tree import DirTree
 from tests.conftest import LISTS, ROOT
 from tests.doc_snippets import CLIENTS_DOC, snippet, snippets
 from tests.test_e2e_postfix import MAIN_CF, main_cf

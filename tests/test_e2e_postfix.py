@@ -62,7 +62,7 @@ from typing import IO, NoReturn
 
 import pytest
 
-from publisher import artifacts
+from publisher.publish import artifacts
 from tests.conftest import IN_CI, LISTS, ROOT, require_tool, stop_process
 from tests.doc_snippets import snippet
 from tests.test_vcs import BOB, commit_all, init_repo, write

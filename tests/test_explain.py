@@ -9,8 +9,8 @@ import pytest
 
 from publisher.addresses import parse_v4
 from publisher.errors import ArtifactError, UsageError
-from publisher.explain import explain
-from publisher.publish import publish
+from publisher.publish.explain import explain
+from publisher.publish.release import publish
 from tests.test_publish import ABUSE, FILES, NOW, commit_file, run_cli
 from tests.test_vcs import ALICE, BOB, git, init_repo
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import UsageError
-from publisher.hooks import MARK, install_hook
+from publisher.publish.hooks import MARK, install_hook
 from tests.test_publish import ABUSE, FILES, run_cli
 from tests.test_vcs import git, init_repo, write
 

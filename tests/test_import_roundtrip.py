@@ -43,12 +43,12 @@ from dnslib import QTYPE
 from test_interop import _user_exists, _wait_ready, ask, expected, qname
 
 from publisher.addresses import TEST_LISTED_V4, TEST_UNLISTED_V4, format_v4, format_v6
-from publisher.build import compile_tree
-from publisher.importer import import_rbldnsd
-from publisher.lookup import Query
-from publisher.snapshot import dump_snapshot, load_snapshot
-from publisher.tree import DirTree
-from publisher.zone import CompiledZone
+from publisher.publish.build import compile_tree
+from publisher.importer.migrate import import_rbldnsd
+from publisher.compile.lookup import Query
+from publisher.compile.snapshot import dump_snapshot, load_snapshot
+from publisher.lists.tree import DirTree
+from publisher.compile.zone import CompiledZone
 
 TEXT = {2: "spam from $", 3: "open proxy at $", 4: "botnet", 5: "dynamic range $$5 ($)", 6: "policy block", 9: ""}
 CODES = [2, 3, 4, 5, 6, 9]  # code 9 never has a TXT: rbldnsd sends none, we an empty one (dropped below)

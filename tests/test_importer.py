@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from publisher.addresses import format_v4
-from publisher.build import compile_tree
-from publisher.cli_import import register
-from publisher.importer import ImportResult, guess_type, import_rbldnsd
-from publisher.lookup import parse_query, zone_answer
-from publisher.tree import DirTree
-from publisher.zone import CompiledZone
+from publisher.publish.build import compile_tree
+from publisher.cli.imports import register
+from publisher.importer.migrate import ImportResult, guess_type, import_rbldnsd
+from publisher.compile.lookup import parse_query, zone_answer
+from publisher.lists.tree import DirTree
+from publisher.compile.zone import CompiledZone
 
 ZONE = "bl.example.test"
 

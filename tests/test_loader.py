@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import ValidationFailed
-from publisher.loader import load_lists, require_clean
-from publisher.tree import DirTree
+from publisher.lists.load import load_lists, require_clean
+from publisher.lists.tree import DirTree
 
 ROOT = Path(__file__).resolve().parent.parent
 TREES = Path(__file__).resolve().parent / "data" / "bad" / "trees"

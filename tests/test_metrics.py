@@ -22,8 +22,8 @@ from conftest import ROOT
 from dnslib import DNSRecord
 from test_server import Served, start_server
 
-from publisher.build import compile_tree, write_build
-from publisher.tree import DirTree
+from publisher.publish.build import compile_tree, write_build
+from publisher.lists.tree import DirTree
 
 pytest.importorskip("prometheus_client")
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
@@ -185,7 +185,7 @@ def test_reload_moves_reload_time_serial_and_result(served: tuple[Served, int, P
 
 def test_prometheus_client_is_not_imported_without_metrics() -> None:
     code = (
-        "import sys, publisher.cli, publisher.server, publisher.server.app; "
+        "import sys, publisher.cli.app, publisher.server, publisher.server.app; "
         "assert 'prometheus_client' not in sys.modules, 'imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.addresses import parse_code
-from publisher.compiler import compile_zone
+from publisher.compile.compiler import compile_zone
 from publisher.errors import Location, Problem
 from publisher.model import Guards, Value
-from publisher.guards import check_guards
-from publisher.plan import (
+from publisher.publish.guards import check_guards
+from publisher.publish.plan import (
     ADDED,
     CHANGED,
     EXPIRED,

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from publisher import artifacts
+from publisher.publish import artifacts
 from publisher.addresses import parse_v4
 from publisher.errors import GuardRailError, PublisherError, ValidationFailed
-from publisher.lookup import parse_query, zone_answer
-from publisher.publish import publish
+from publisher.compile.lookup import parse_query, zone_answer
+from publisher.publish.release import publish
 from tests.conftest import LISTS, ROOT, free_port, require_tool, stop_process
 from tests.test_vcs import ALICE, BOB, commit_all, git, init_repo, write
 
@@ -150,7 +150,7 @@ def test_publish_after_a_commit_bumps_the_serial_of_that_zone_only(repo: Path, z
 def test_republishing_from_another_process_changes_nothing(tmp_path: Path) -> None:
     """Serials must not move when nothing changed, whatever the process's hash seed."""
     repo, zones = init_repo(tmp_path / "repo", lists_from=LISTS), tmp_path / "zones"
-    code = (f"import datetime as dt; from pathlib import Path; from publisher.publish import publish; "
+    code = (f"import datetime as dt; from pathlib import Path; from publisher.publish.release import publish; "
             f"o = publish(Path({str(repo)!r}), Path({str(zones)!r})); print(sorted(o.prepared.changed))")
     outs = []
     for seed in ("1", "2"):
@@ -171,8 +171,8 @@ def test_a_dirty_work_tree_publishes_the_committed_content_only(repo: Path, zone
 
 
 def test_publishing_over_a_work_tree_compile_records_the_commit(repo: Path, zones: Path) -> None:
-    from publisher.build import compile_tree, write_build
-    from publisher.tree import DirTree
+    from publisher.publish.build import compile_tree, write_build
+    from publisher.lists.tree import DirTree
 
     write_build(zones, compile_tree(DirTree(repo), as_of=NOW), source={"kind": "worktree", "path": str(repo)}, now=NOW)
     before = serials(zones)
@@ -261,7 +261,7 @@ def test_a_validation_error_publishes_nothing_even_with_force(repo: Path, zones:
 
 
 def test_rollback_restores_old_answers_under_a_higher_serial(repo: Path, zones: Path) -> None:
-    from publisher.publish import rollback_target
+    from publisher.publish.release import rollback_target
 
     publish(repo, zones, now=NOW)
     good = serials(zones)["bl.example.test"]
@@ -309,7 +309,8 @@ def test_a_crash_between_write_steps_leaves_the_last_good_publish(repo: Path, zo
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
     """The commands through cli.main when cli.py wires cli_git, else through a parser like it."""
-    from publisher import cli, cli_git
+    from publisher.cli import app as cli
+    from publisher.cli import git as cli_git
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

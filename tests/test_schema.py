@@ -8,10 +8,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from publisher.schema import check, load_schema
-from publisher.yamlmarks import load_yaml
+from publisher.lists.schema import check, load_schema
+from publisher.lists.yamlmarks import load_yaml
 
-SCHEMAS = Path(__file__).resolve().parent.parent / "publisher" / "schemas"
+SCHEMAS = Path(__file__).resolve().parent.parent / "publisher" / "lists" / "schemas"
 
 
 def _problems(text: str, schema: str = "list", path: str = "bl/x.yaml") -> list[tuple[str, str, str, str | None]]:

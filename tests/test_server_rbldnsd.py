@@ -17,9 +17,9 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from test_interop import ask, expected, hand_built, qname, rbldnsd
 
 from publisher.addresses import V4_MAPPED_END, V4_MAPPED_START, partial_v6, v4_name
-from publisher.lookup import Query, zone_answer
+from publisher.compile.lookup import Query, zone_answer
 from publisher.server import Server, ZoneSet
-from publisher.zone import CompiledZone
+from publisher.compile.zone import CompiledZone
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """A real secondary: Debian's NSD takes our zones by AXFR after our NOTIFY and answers
 the test points and a sample of listed / unlisted / empty-non-terminal names exactly
 as our server does (TXT of wildcard-rendered names excepted: a DNS wildcard cannot
-echo the queried name, see publisher.render)."""
+echo the queried name, see publisher.compile.render)."""
 
 from __future__ import annotations
 

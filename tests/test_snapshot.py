@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from test_render import golden_domain_zone, golden_ip_zone, make_zone
 
 from publisher.errors import SnapshotError
-from publisher.snapshot import MAGIC, dump_snapshot, load_snapshot, read_snapshot
-from publisher.zone import SUBST, Answer, CompiledZone
+from publisher.compile.snapshot import MAGIC, dump_snapshot, load_snapshot, read_snapshot
+from publisher.compile.zone import SUBST, Answer, CompiledZone
 
 
 def assert_same(a: CompiledZone, b: CompiledZone) -> None:

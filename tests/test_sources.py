@@ -9,7 +9,7 @@ import pytest
 
 from publisher.addresses import parse_code
 from publisher.model import ZoneConfig
-from publisher.sources import parse_expires, read_source, read_yaml_source
+from publisher.lists.curated import parse_expires, read_source, read_yaml_source
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 UTC = dt.timezone.utc

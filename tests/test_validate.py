@@ -9,8 +9,8 @@ from pathlib import Path
 from publisher.addresses import format_v4, parse_code
 from publisher.errors import Problem, sort_problems
 from publisher.model import Config, SourceData, ZoneConfig
-from publisher.sources import read_source
-from publisher.validate import covers_protected, validate
+from publisher.lists.curated import read_source
+from publisher.lists.checks import covers_protected, validate
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 AS_OF = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)

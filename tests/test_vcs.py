@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from publisher.errors import VcsError
-from publisher.tree import TreeError
-from publisher.vcs import GitTree, StagedTree, blame_lines, commit_info, dirty_files, find_repo, hooks_dir, sync
+from publisher.lists.tree import TreeError
+from publisher.publish.vcs import GitTree, StagedTree, blame_lines, commit_info, dirty_files, find_repo, hooks_dir, sync
 
 ALICE = ("Alice Admin", "alice@example.test")
 BOB = ("Bob Builder", "bob@example.test")

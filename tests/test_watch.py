@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher import artifacts
-from publisher.watch import Watcher, run, watch
+from publisher.publish import artifacts
+from publisher.publish.watch import Watcher, run, watch
 from tests.test_publish import ABUSE, FILES, NOW, answer, commit_file, run_cli, serials
 from tests.test_vcs import BOB, commit_all, git, init_repo, write
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from server_fixtures import BIG_ADDRESS, MEDIUM_ADDRESS, sample_zones
 
 from publisher.addresses import V4_MAPPED_START, parse_v4, parse_v6, v4_name, v6_name
-from publisher.render import iter_records
+from publisher.compile.render import iter_records
 from publisher.server import slow, xfr
 from publisher.server.core import Responder
 from publisher.server.stats import Stats
@@ -543,7 +543,7 @@ def test_two_codes_with_one_text_send_that_txt_once() -> None:
     texts are equal give two A records but one TXT record."""
     import datetime as dt
 
-    from publisher.compiler import compile_zone
+    from publisher.compile.compiler import compile_zone
     from publisher.model import SourceData, Value, ZoneConfig
 
     cfg = ZoneConfig("dup.example.test", "ip", "block", ("x/*.txt",), 0x7F000002, "Listed: {reason}")

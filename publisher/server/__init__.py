@@ -4,7 +4,7 @@ Place in the flow: artifacts (zones/) -> **server**. Modules:
   zoneset  the immutable served state (ZoneSet, ServedZone, ZoneSettings)
   wire     the fast path: common queries answered with hand-built wire bytes
   slow     everything else, through dnslib (FORMERR, NOTIMP, NOTIFY, BADVERS, AXFR ACL)
-  xfr      AXFR message stream from publisher.render.iter_records
+  xfr      AXFR message stream from publisher.compile.render.iter_records
   core     Responder: fast/slow dispatch, SERVFAIL on internal errors, query log, UDP loop
   net      listen addresses, binding, UDP threads
   mmsg     batched UDP (recvmmsg/sendmmsg) for the hot loop, Linux

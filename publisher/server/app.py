@@ -33,7 +33,7 @@ from publisher.server.tcp import TcpServer
 from publisher.server.zoneset import ZoneSet
 
 if TYPE_CHECKING:
-    from publisher.metrics import Exporter  # prometheus-client is imported only under --metrics
+    from publisher.server.metrics import Exporter  # prometheus-client is imported only under --metrics
 
 log = logging.getLogger("publisher.server")
 
@@ -44,7 +44,7 @@ Loader = Callable[[Path], ZoneSet]
 
 def load_zoneset(zones_dir: Path) -> ZoneSet:
     """The published zones of `zones_dir` as a ZoneSet (raises ArtifactError/SnapshotError)."""
-    from publisher.artifacts import load_published
+    from publisher.publish.artifacts import load_published
 
     return ZoneSet.from_published(load_published(zones_dir))
 
@@ -130,7 +130,7 @@ class Server:
 
         if self.metrics:
             try:
-                from publisher import metrics  # imports prometheus-client: only when asked for
+                from publisher.server import metrics  # imports prometheus-client: only when asked for
             except ImportError as exc:
                 raise ServerError(f"--metrics needs prometheus-client ({exc}): pip install prometheus-client") from exc
             self._exporter = metrics.start(self.metrics, self)

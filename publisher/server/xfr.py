@@ -2,7 +2,7 @@
 
 Place in the flow: slow.handle() checks the ACL and returns a `TransferRequest`; the TCP
 loop iterates `messages()` and writes each one length-prefixed. The records come from
-`publisher.render.iter_records`, the same rendering as `<zone>.zone`, so a BIND, NSD or
+`publisher.compile.render.iter_records`, the same rendering as `<zone>.zone`, so a BIND, NSD or
 Knot secondary ends up with exactly the published data. The SOA comes first and last
 (RFC 5936) and is the one this server answers with, so its serial matches SOA queries.
 Messages are built by hand: a million entries through a general DNS library would take
@@ -59,7 +59,7 @@ def _encode(sz: ServedZone, rec: Any, owner: bytes) -> bytes | None:
 
 def records(sz: ServedZone) -> Iterator[bytes]:
     """Every record of the zone in wire form, owners compressed against the question name."""
-    from publisher.render import iter_records  # imported late: only transfers need it
+    from publisher.compile.render import iter_records  # imported late: only transfers need it
 
     yield sz.soa_answer
     last_name, last_owner = "", b""

@@ -21,7 +21,7 @@ from typing import Any
 from publisher.addresses import AddressError, Network, parse_addr, parse_network, parse_v4, parse_v6
 from publisher.errors import ArtifactError
 from publisher.model import Secondary
-from publisher.zone import SUBST, Answer, CompiledZone
+from publisher.compile.zone import SUBST, Answer, CompiledZone
 
 QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA = 1, 2, 6, 16, 28
 _TYPE_CLASS = {t: struct.pack(">HH", t, 1) for t in (QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA)}
@@ -330,7 +330,7 @@ class ZoneSet:
 
     @classmethod
     def from_published(cls, published: Any) -> ZoneSet:
-        """From `publisher.artifacts.Published` (generation, manifest, zones by name)."""
+        """From `publisher.publish.artifacts.Published` (generation, manifest, zones by name)."""
         manifest = published.manifest or {}
         entries = manifest.get("zones", {})
         settings = {}

@@ -1,0 +1,244 @@
+"""Text, Markdown and JSON renderings of plans, publishes, history and explanations.
+
+Place in the flow: between publish/explain (which compute) and cli_git (which
+prints). Pure string building, so the formats are tested without a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from publisher.addresses import format_v4
+from publisher.publish.explain import Because, Explanation
+from publisher.publish.history import measures_json
+from publisher.publish.guards import Violation
+from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV6, REMOVED, Change, ZonePlan, amount
+from publisher.publish.release import BlameKey, Prepared, shown
+from publisher.publish.vcs import BlameLine
+from publisher.compile.zone import SUBST
+
+_MARK = {ADDED: "+", REMOVED: "-", EXPIRED: "x", CHANGED: "~"}
+
+
+def _listings(count: int) -> str:
+    return f"{count} listing" + ("" if abs(count) == 1 else "s")
+
+
+def summary(zp: ZonePlan, serial: int) -> str:
+    """`bl.example.test serial 2026112704: +3 listings (+258 addresses), -1 listing`."""
+    if not zp.content_changed:
+        return f"{zp.name} serial {serial}: unchanged"
+    added, removed, expired, changed = (zp.count(k) for k in (ADDED, REMOVED, EXPIRED, CHANGED))
+    ms = zp.measures
+    parts: list[str] = []
+    if added or any(m.added for m in ms):
+        more = [f"+{amount(m.added, m.unit)} {m.unit}" for m in ms if m.added]
+        parts.append(f"+{_listings(added)}" + (f" ({', '.join(more)})" if more else ""))
+    if removed or expired or any(m.removed for m in ms):
+        notes = ([f"{expired} expired"] if expired else []) + [f"-{amount(m.removed, m.unit)} {m.unit}" for m in ms if m.removed]
+        parts.append(f"-{_listings(removed + expired)}" + (f" ({', '.join(notes)})" if notes else ""))
+    if changed or any(m.changed for m in ms):
+        diff = [f"{amount(m.changed, m.unit)} {m.unit}" for m in ms if m.changed]
+        if changed:
+            parts.append(f"{changed} changed" + (f" ({', '.join(diff)} answer differently)" if diff else ""))
+        else:
+            parts.append(f"{', '.join(diff)} answer differently")
+    if zp.is_new:
+        parts.insert(0, "new zone")
+    return f"{zp.name} serial {serial}: " + (", ".join(parts) or "rebuilt, same answers")
+
+
+def _reason(text: str) -> str:
+    # bulk files write the queried address as `$` (rbldnsd); it is stored as SUBST
+    return repr(text.replace(SUBST, "$"))
+
+
+def _value(change: Change) -> str:
+    v = change.entry.value
+    if v.exclude:
+        return "exclude"
+    text = f"{format_v4(v.code)} {_reason(v.reason)}" if v.reason else format_v4(v.code)
+    if change.kind == CHANGED and change.old is not None:
+        o = change.old.value
+        was = []
+        if o.code != v.code:
+            was.append(f"code was {format_v4(o.code)}")
+        if o.reason != v.reason:
+            was.append(f"reason was {_reason(o.reason)}")
+        text += f" ({', '.join(was)})" if was else ""
+    if v.expires is not None:
+        text += f" {'expired' if change.kind == EXPIRED else 'expires'} {v.expires.isoformat()}"
+    return text
+
+
+def _blame(b: BlameLine | None) -> str:
+    if b is None:
+        return ""
+    if not b.committed:
+        return "  [not committed yet]"
+    return f"  [{b.short} {b.author} {b.date[:10]}]"
+
+
+def change_line(change: Change, blame: dict[BlameKey, BlameLine]) -> str:
+    e = change.entry
+    where = f"{e.path}:{e.line}"
+    return f"  {_MARK[change.kind]} {where}  {e.text}  {_value(change)}{_blame(blame.get((change.side, e.path, e.line)))}"
+
+
+def plan_text(p: Prepared, show: int) -> list[str]:
+    c = p.commit
+    out = [f"plan: commit {c.short} {c.summary!r} by {c.author}, {c.committed_at}"]
+    prev = (p.previous.manifest or {}).get("source") or {}
+    if p.previous.manifest is None:
+        out.append("  nothing published yet: everything is new")
+    elif prev.get("commit"):
+        out.append(f"  published now: commit {str(prev['commit'])[:10]} at {p.previous.manifest.get('published_at')}")
+    out.extend(f"  note: {note}" for note in p.plan.notes)
+    for d in p.dirty:
+        out.append(f"  not being published: {d.path} ({d.state}; commit it first)")
+    for zp in p.plan.zones:
+        before = p.previous_serial(zp.name)
+        serial = p.serial(zp.name)
+        head = f"{zp.name}: serial {before} -> {serial}" if before is not None and before != serial else f"{zp.name}: serial {serial}"
+        if not zp.content_changed:
+            out.append(f"{head}, unchanged")
+            continue
+        out.append(head)
+        counts = [f"listings {zp.listings_before} -> {zp.listings_after}"] + [
+            f"{m.unit} {amount(m.before, m.unit)} -> {amount(m.after, m.unit)} "
+            f"(+{amount(m.added, m.unit)}, -{amount(m.removed, m.unit)}, {amount(m.changed, m.unit)} answer differently)"
+            for m in zp.measures if m.before or m.after or m.unit != IPV6
+        ]
+        out.append("  " + "; ".join(counts))
+        if not zp.entries_known:
+            out.append("  entries behind the change: unknown (see note)")
+        listed = shown(zp.changes, show)
+        out.extend(change_line(ch, p.blame) for ch in listed)
+        if zp.changes_total > len(listed):
+            out.append(f"  ... and {zp.changes_total - len(listed)} more")
+    for name in p.plan.dropped:
+        out.append(f"{name}: no longer in zones.yaml; would stop being served")
+    out.extend(guard_lines(p.violations))
+    return out
+
+
+def guard_lines(violations: Sequence[Violation]) -> list[str]:
+    if not violations:
+        return ["guard rails: all clear"]
+    return ["guard rails: needs --force:"] + [f"  {v.rule}: {v.message}" for v in violations]
+
+
+def plan_markdown(p: Prepared, show: int) -> str:
+    c = p.commit
+    out = [f"### Publish plan for `{c.short}` ({c.summary})", "",
+           "| zone | serial | listings | counted | before → after | added | removed | answer differently |",
+           "|---|---|---|---|---|---|---|---|"]
+    for zp in p.plan.zones:
+        for m in zp.measures:
+            if m.unit == IPV6 and not (m.before or m.after):
+                continue
+            out.append(f"| {zp.name} | {p.serial(zp.name)} | {zp.listings_before} → {zp.listings_after} | {m.unit} | "
+                       f"{amount(m.before, m.unit)} → {amount(m.after, m.unit)} | {amount(m.added, m.unit)} | "
+                       f"{amount(m.removed, m.unit)} | {amount(m.changed, m.unit)} |")
+    for zp in p.plan.zones:
+        listed = shown(zp.changes, show)
+        if listed:
+            out += ["", f"**{zp.name}**", ""]
+            out += [f"- `{ch.kind}` `{ch.entry.path}:{ch.entry.line}` `{ch.entry.text}` {_value(ch)}"
+                    f"{_blame(p.blame.get((ch.side, ch.entry.path, ch.entry.line)))}" for ch in listed]
+            if zp.changes_total > len(listed):
+                out.append(f"- ... and {zp.changes_total - len(listed)} more")
+    out += ["", *(f"> **{v.rule}** ({v.zone}): {v.message}" for v in p.violations)]
+    if p.dirty:
+        out += ["", "Not being published: " + ", ".join(f"`{d.path}` ({d.state})" for d in p.dirty)]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _change_json(ch: Change, blame: dict[BlameKey, BlameLine]) -> dict[str, Any]:
+    v = ch.entry.value
+    b = blame.get((ch.side, ch.entry.path, ch.entry.line))
+    out: dict[str, Any] = {
+        "kind": ch.kind, "path": ch.entry.path, "line": ch.entry.line, "entry": ch.entry.text,
+        "code": format_v4(v.code), "reason": v.reason, "exclude": v.exclude,
+        "expires": v.expires.isoformat() if v.expires else None,
+    }
+    if ch.old is not None:
+        out["was"] = {"path": ch.old.path, "line": ch.old.line, "code": format_v4(ch.old.value.code), "reason": ch.old.value.reason}
+    if b is not None:
+        out["blame"] = {"commit": b.sha, "author": b.author, "email": b.email, "date": b.date, "summary": b.summary}
+    return out
+
+
+def plan_json(p: Prepared, show: int) -> str:
+    zones = {}
+    for zp in p.plan.zones:
+        listed = shown(zp.changes, show)
+        zones[zp.name] = {
+            "serial_before": p.previous_serial(zp.name), "serial": p.serial(zp.name),
+            "changed": zp.content_changed, "new": zp.is_new,
+            "listings": {"before": zp.listings_before, "after": zp.listings_after,
+                         **{k: zp.count(k) for k in (ADDED, REMOVED, EXPIRED, CHANGED)}},
+            **measures_json(zp),
+            "entries_known": zp.entries_known,
+            "changes": [_change_json(ch, p.blame) for ch in listed],
+            "changes_total": zp.changes_total,
+        }
+    doc = {
+        "commit": p.commit.sha, "author": p.commit.author, "committed_at": p.commit.committed_at,
+        "published_commit": ((p.previous.manifest or {}).get("source") or {}).get("commit"),
+        "zones": zones, "dropped": list(p.plan.dropped), "notes": list(p.plan.notes),
+        "guard_rails": [{"zone": v.zone, "rule": v.rule, "message": v.message} for v in p.violations],
+        "not_published": [{"path": d.path, "state": d.state} for d in p.dirty],
+        "nothing_to_publish": p.nothing_to_publish,
+    }
+    return json.dumps(doc, indent=2)
+
+
+def history_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+    out = []
+    for rec in records:
+        zones = rec.get("zones") or {}
+        moved = [f"{n} {z.get('serial')} (+{z.get('listings_added', 0)}/-{z.get('listings_removed', 0) + z.get('listings_expired', 0)})"
+                 for n, z in sorted(zones.items()) if z.get("changed")]
+        forced = f" forced: {', '.join(rec['forced'])}" if rec.get("forced") else ""
+        out.append(f"{rec.get('published_at')}  {rec.get('action', 'publish'):8}  {str(rec.get('commit'))[:10]}  "
+                   f"{rec.get('author')}  {rec.get('summary', '')!r}{forced}")
+        out.append("    " + ("; ".join(moved) if moved else "settings only"))
+    return out
+
+
+def _because(b: Because, prefix: str) -> str:
+    v = b.hit.value
+    what = "exclude (a hole)" if v.exclude else f"{format_v4(v.code)} {v.reason!r}"
+    exp = ""
+    if v.expires is not None:
+        exp = f", {'expired' if b.expired else 'expires'} {v.expires.isoformat()}"
+    line = f"{prefix}{b.hit.path}:{b.hit.line}: {b.hit.text} -> {what}{exp}"
+    if b.blame is not None:
+        bl = b.blame
+        line += (f"\n    added by {bl.author} <{bl.email}> in {bl.short} {bl.summary!r} on {bl.date}"
+                 if bl.committed else "\n    (not committed)")
+    return line
+
+
+def explain_lines(e: Explanation) -> list[str]:
+    src = e.source
+    origin = f"commit {str(src.get('commit'))[:10]}" if src.get("commit") else "the work tree"
+    out = [f"{e.query.text}: in what is published now ({origin}, {e.published_at})"]
+    if not e.zones:
+        out.append("  no published zone of that kind")
+    for z in e.zones:
+        if z.answers:
+            out.append(f"{z.zone} (serial {z.serial}): listed")
+            out.extend(f"  A {format_v4(code)}  TXT {txt!r}" for code, txt in z.answers)
+            if z.test_point and not z.entries:
+                out.append("  RFC 5782 test point: always listed")
+            out.extend(_because(b, "  by ") for b in z.entries)
+        else:
+            out.append(f"{z.zone} (serial {z.serial}): not listed")
+            if z.exclusion is not None:
+                out.append(_because(z.exclusion, "  nearest covering exclusion: "))
+    out.extend(f"note: {n}" for n in e.notes)
+    return out

@@ -1,0 +1,1 @@
+"""Stage 2, compile and encode: sources -> CompiledZone -> snapshot, BIND, rbldnsd (see docs/design.md)."""

@@ -1,0 +1,103 @@
+"""Answer a question about one address or domain from compiled zones and sources.
+
+Used by `publisher lookup` (and `explain`): what each zone answers for the
+address, and which entries (file:line) cover it in each source. Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from publisher.addresses import (
+    V4_MAPPED_END,
+    V4_MAPPED_START,
+    AddressError,
+    format_addr,
+    normalize_domain,
+    parse_addr,
+)
+from publisher.model import SourceData, Value
+from publisher.compile.zone import SUBST, CompiledZone
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    family: int  # 4, 6, or 0 for a domain
+    addr: int = 0
+    domain: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.domain if self.family == 0 else format_addr(self.family, self.addr)
+
+
+def parse_query(text: str) -> Query:
+    """An IPv4/IPv6 address or a domain; IPv4-mapped IPv6 is read as IPv4."""
+    try:
+        family, addr = parse_addr(text.strip())
+    except AddressError:
+        if any(c.isalpha() for c in text) or "." not in text:
+            name, wild = normalize_domain(text)
+            if wild:
+                raise AddressError(f"'{text}' is a wildcard; ask about one name", None) from None
+            return Query(0, domain=name)
+        raise
+    if family == 6 and V4_MAPPED_START <= addr <= V4_MAPPED_END:
+        return Query(4, addr - V4_MAPPED_START)
+    return Query(family, addr)
+
+
+def zone_answer(zone: CompiledZone, query: Query) -> list[tuple[int, str]]:
+    """(code, TXT) pairs the zone answers for the query; empty when not listed."""
+    if query.family == 0:
+        if zone.info.kind != "domain":
+            return []
+        idx = zone.lookup_domain(query.domain)
+    elif zone.info.kind != "ip":
+        return []
+    else:
+        idx = zone.lookup_v4(query.addr) if query.family == 4 else zone.lookup_v6(query.addr)
+    if idx < 0:
+        return []
+    answer = zone.answers[idx]
+    return [(c, t.replace(SUBST, query.text)) for c, t in zip(answer.codes, answer.txts)]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One entry that covers the query."""
+
+    path: str
+    line: int
+    text: str
+    value: Value
+    size: int  # addresses covered (0 for domains: exact=0, wildcard=1)
+
+
+def covering_entries(source: SourceData, query: Query) -> list[Hit]:
+    """Every entry of the source that covers the query, most specific first."""
+    hits: list[Hit] = []
+    if query.family == 4:
+        a = query.addr
+        for s, e, v, line in zip(source.v4_start, source.v4_end, source.v4_value, source.v4_line):
+            if s <= a <= e:
+                hits.append(Hit(source.path, line, _net_text(4, s, e), source.values[v], e - s + 1))
+    elif query.family == 6:
+        a = query.addr
+        for s, e, v, line in zip(source.v6_start, source.v6_end, source.v6_value, source.v6_line):
+            if s <= a <= e:
+                hits.append(Hit(source.path, line, _net_text(6, s, e), source.values[v], e - s + 1))
+    else:
+        name = query.domain
+        for n, wild, v, line in zip(source.dom_name, source.dom_wild, source.dom_value, source.dom_line):
+            if (not wild and n == name) or (wild and name.endswith("." + n)):
+                depth = 0 if not wild else 1 + name.count(".") - n.count(".")
+                hits.append(Hit(source.path, line, ("*." if wild else "") + n, source.values[v], depth))
+    hits.sort(key=lambda h: (h.size, h.line))
+    return hits
+
+
+def _net_text(family: int, start: int, end: int) -> str:
+    from publisher.addresses import Network
+
+    return str(Network(family, start, end))

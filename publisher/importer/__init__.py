@@ -1,0 +1,1 @@
+"""Migration: an rbldnsd data file -> list files (see docs/design.md)."""

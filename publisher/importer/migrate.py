@@ -1,0 +1,386 @@
+"""rbldnsd data files -> our list files (`publisher import-rbldnsd`, a one-time migration).
+
+Flow: split the file into datasets (one, or the `$DATASET` sections of a
+`combined` file), read each as rbldnsd reads it (importer_model: its answers),
+choose the zone's code and TXT template, then per dataset either keep the file
+as it is ("copy": our bulk reader already gives rbldnsd's answers) or write
+rbldnsd's answers out as disjoint entries ("converted", importer_write). Every
+output is read back with our own readers, compiled and compared with rbldnsd's
+answers before it is returned. `$SOA`/`$NS`/`$TTL` go to the zones.yaml snippet,
+not the list file. What cannot be represented is a Problem (error: answers will
+differ; warning: nothing is lost). Pure: text in, texts and problems out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+
+from publisher.addresses import (
+    TEST_LISTED_DOMAIN,
+    TEST_LISTED_V4,
+    V4_MAPPED_END,
+    V4_MAPPED_START,
+    AddressError,
+    format_v4,
+)
+from publisher.lists.bulk import read_bulk_source
+from publisher.lists.bulk_syntax import parse_value
+from publisher.compile.compiler import TEST_REASON, compile_zone, render_txt
+from publisher.errors import Problem, Severity, sort_problems
+from publisher.importer.answers import (
+    DATA_TYPES,
+    DatasetModel,
+    Ignored,
+    PairSeg,
+    build_model,
+    compare,
+    is_value_line,
+    normalize_lines,
+    same_answer,
+    show,
+    special_body,
+    zone_segments,
+)
+from publisher.importer.read import Notes, Section, Specials, guess_type, read_sections
+from publisher.importer.write import OutputFile, convert, snippet
+from publisher.model import Kind, Role, SourceData, ZoneConfig
+from publisher.lists.curated import read_source
+from publisher.compile.zone import SUBST
+
+__all__ = ["DATASET_TYPES", "ImportResult", "OutputFile", "ZoneImport", "guess_type", "import_rbldnsd"]
+
+DATASET_TYPES = DATA_TYPES + ("combined",)
+_AS_OF = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)  # imported entries never expire
+_DEFAULT_CODE = TEST_LISTED_V4  # rbldnsd's A without any `:A:` line
+_SKIPPED = {"bad-address", "bad-domain", "host-bits", "bad-value"}  # rbldnsd ignores these lines too
+_LOST = {"bad-code", "lists-test-point", "delists-test-point", "v4-mapped"}  # rbldnsd serves them
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneImport:
+    """One zone's share of the import: its zones.yaml settings, files and snippet."""
+
+    config: ZoneConfig
+    files: tuple[OutputFile, ...]
+    snippet: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    zones: tuple[ZoneImport, ...]
+    problems: tuple[Problem, ...]
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+
+def import_rbldnsd(
+    text: str, *, zone: str, out: str, dataset: str | None = None, source: str = "input", role: Role = "block"
+) -> ImportResult:
+    """Convert one rbldnsd data file for `zone` into list files under the lists root.
+
+    `out` is the main output path relative to lists/ (`bl/feed.txt` or `.yaml`);
+    more files are named after it when needed (`bl/feed-2.txt`, `bl/feed.NAME.txt`).
+    """
+    run = Notes(source)
+    zone = zone.rstrip(".").lower()
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = list(enumerate(text.split("\n"), 1))
+    if dataset is None:
+        dataset = guess_type(text)
+        run.note(None, "import-guessed-type", f"read as rbldnsd `{dataset}`", "give --type to choose the dataset type")
+    if not out.endswith((".txt", ".yaml", ".yml")):
+        run.note(None, "import-unsupported", f"cannot write {out}", "write a .txt (bulk) or .yaml (curated) file", error=True)
+        return ImportResult((), tuple(run.problems))
+    if dataset not in DATASET_TYPES:
+        run.note(
+            None,
+            "import-unsupported",
+            f"dataset type `{dataset}` is not supported",
+            f"use one of {', '.join(DATASET_TYPES)}",
+            error=True,
+        )
+        return ImportResult((), tuple(run.problems))
+    specials = Specials()
+    sections = read_sections(dataset, lines, specials, run)
+    datasets = [_model(section, zone, role, specials, run) for section in sections]
+    targets: dict[str, list[_Dataset]] = {}
+    for d in datasets:
+        for sub in d.section.subzones:
+            targets.setdefault(zone if sub == "@" else f"{sub.lower()}.{zone}", []).append(d)
+    made: dict[str, list[OutputFile]] = {}  # a dataset of several subzones is written once
+    style = _style(datasets)
+    zones = [
+        _import_zone(name, ds, style, specials if name == zone else Specials(), out, role, run, made, len(sections) > 1)
+        for name, ds in targets.items()
+    ]
+    problems = sort_problems(list(dict.fromkeys(run.problems)))
+    return ImportResult(tuple(z for z in zones if z is not None), tuple(problems))
+
+
+def _style(datasets: list[_Dataset]) -> tuple[int, str]:
+    """The zones' code and TXT template: one value for everything goes into the template
+    (the list files then need no value lines); else each entry's TXT is its reason."""
+    pairs = {p for d in datasets for p in d.model.values}
+    kinds = {d.kind for d in datasets}
+    if len(pairs) == 1 and len(kinds) == 1:
+        code, txt = next(iter(pairs))
+        if "{" not in txt and "}" not in txt:
+            return code, txt.replace(SUBST, "{ip}" if kinds == {"ip"} else "{domain}")
+    return (datasets[0].first_code if datasets else _DEFAULT_CODE), "{reason}"
+
+
+# --- one zone -------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Dataset:
+    section: Section
+    kind: Kind
+    model: DatasetModel
+    first_code: int  # what an entry before any `:A:` line answers, or the first `:A:` line's code
+    read: dict[int, str]  # the lines as rbldnsd reads them (importer_model.normalize_lines)
+    dropped: dict[int, str]  # lines rbldnsd ignores, or that cannot be imported: why
+
+
+def _import_zone(
+    name: str,
+    datasets: list[_Dataset],
+    style: tuple[int, str],
+    specials: Specials,
+    out: str,
+    role: Role,
+    run: Notes,
+    made: dict[str, list[OutputFile]],
+    many: bool,
+) -> ZoneImport | None:
+    kind = datasets[0].kind
+    for d in [d for d in datasets if d.kind != kind]:
+        run.note(
+            None,
+            "import-lost",
+            f"{name} mixes addresses and names; a zone here is one or the other, so the "
+            f"{d.section.dtype} `{d.section.name}` is not imported into it",
+            "serve it as its own zone: a $DATASET line with another subzone",
+            error=True,
+        )
+    datasets = [d for d in datasets if d.kind == kind]
+    if not any(d.model.v4 or d.model.v6 or d.model.exact or d.model.wild for d in datasets):
+        run.note(None, "import-empty", f"nothing of {name} is listed; no files written", None, error=True)
+        return None
+    cfg = ZoneConfig(name, kind, role, (), style[0], style[1], max_prefix_v4=0, max_prefix_v6=0)
+    files: list[OutputFile] = []
+    stem, _, suffix = out.rpartition(".")
+    for d in datasets:
+        if d.section.name not in made:
+            base = f"{stem}.{d.section.name}.{suffix}" if many else out
+            copied = _copy(d, base, cfg, specials, run) if suffix == "txt" else None
+            made[d.section.name] = [copied] if copied else convert(d.model, base, cfg, run.source, run.problems)
+        files.extend(made[d.section.name])
+    sources = [_read(f.path, f.text, cfg) for f in files]
+    need4, need6 = _broadest(sources, 4), _broadest(sources, 6)
+    cfg = replace(cfg, sources=tuple(f.path for f in files), max_prefix_v4=need4, max_prefix_v6=need6)
+    if specials.ttl is not None:
+        cfg = replace(cfg, ttl=specials.ttl)
+    sources = [_read(f.path, f.text, cfg) for f in files]
+    for src in sources:
+        for p in src.problems:
+            if p.is_error:
+                run.problems.append(replace(p, code="import-differs", message=f"the written file does not validate: {p.message}"))
+    models = [d.model for d in datasets]
+    wants = (zone_segments(models, 4), zone_segments(models, 6))
+    count, found = compare(models, compile_zone(cfg, sources, as_of=_AS_OF), wants)
+    if count:
+        run.note(
+            None,
+            "import-differs",
+            f"{name} as imported answers differently from rbldnsd in {count} place(s), e.g. " + "; ".join(found),
+            "report this: the import should be exact except for the problems above",
+            error=True,
+        )
+    _clashes(models, wants[0] + wants[1], run)
+    _test_points(name, models, wants[0], cfg, run)
+    return ZoneImport(
+        cfg, tuple(files), snippet(cfg, specials.soa, specials.ns, run.source, sorted({d.section.dtype for d in datasets}))
+    )
+
+
+def _broadest(sources: list[SourceData], family: int) -> int:
+    """The zone's max_prefix: our default (/16, /32), or what accepts the broadest listing."""
+    bits = 32 if family == 4 else 128
+    limit = 16 if family == 4 else 32
+    for src in sources:
+        rows = zip(src.v4_start, src.v4_end, src.v4_value) if family == 4 else zip(src.v6_start, src.v6_end, src.v6_value)
+        for s, e, v in rows:
+            if not src.values[v].exclude:
+                limit = min(limit, bits - (e - s).bit_length())
+    return limit
+
+
+def _permissive(name: str, kind: Kind, role: Role) -> ZoneConfig:
+    return ZoneConfig(name, kind, role, (), _DEFAULT_CODE, "{reason}", max_prefix_v4=0, max_prefix_v6=0)
+
+
+def _read(path: str, text: str, cfg: ZoneConfig) -> SourceData:
+    return read_source(path, text.encode("utf-8"), cfg)
+
+
+def _section_text(section: Section, specials: Specials, keep: dict[int, str]) -> str:
+    """The section's kept lines at their own line numbers (blank elsewhere), global `$N` lines first."""
+    rows = dict(specials.variables or [])
+    rows.update(keep)
+    if not rows:
+        return ""
+    return "\n".join(rows.get(i, "") for i in range(1, max(rows) + 1)) + "\n"
+
+
+def _model(section: Section, name: str, role: Role, specials: Specials, run: Notes) -> _Dataset:
+    kind: Kind = "domain" if section.dtype == "dnset" else "ip"
+    ignored = Ignored()
+    keep = normalize_lines(section.dtype, section.lines, ignored)
+    source = read_bulk_source(run.source, _section_text(section, specials, keep).encode("utf-8"), _permissive(name, kind, role))
+    dropped: dict[int, str] = {}  # line -> why it is commented out in a cleaned copy
+    for p in source.problems:
+        lost = p.code in _LOST or (p.code == "wrong-family" and kind == "domain")
+        if p.code in _SKIPPED or p.code == "wrong-family" and not lost:
+            run.problems.append(
+                replace(p, code="import-skipped", message=f"{p.message}; rbldnsd ignores the line too", severity=Severity.WARNING)
+            )
+        elif lost:
+            run.problems.append(
+                replace(
+                    p,
+                    code="import-lost",
+                    message=f"{p.message}; rbldnsd serves the line, the import leaves it out",
+                    severity=Severity.ERROR,
+                )
+            )
+        elif p.code != "bulk-repeats":
+            run.problems.append(p)
+        if (lost or p.code in _SKIPPED or p.code == "wrong-family") and p.location.line:
+            dropped[p.location.line] = "cannot be imported" if lost else "ignored by rbldnsd"
+    limits = sorted(specials.maxrange or [])
+
+    def maxrange(line: int) -> int | None:
+        sizes = [size for at, size in limits if at < line]  # a limit can only be lowered
+        return min(sizes) if sizes else None
+
+    model = build_model(section.dtype, source, maxrange, ignored)
+    for reason, at in ignored.lines.items():
+        run.note(at[0], "import-skipped", f"{reason}: {len(at)} line(s), not imported (first here)")
+        dropped.update((line, "ignored by rbldnsd") for line in at if line in ignored.dropped)
+    for line in dropped:
+        keep.pop(line, None)
+    with_subst = [model.first_line[v] for p in model.wild.values() for v in p if SUBST in model.values[v][1]]
+    if with_subst:
+        run.note(
+            min(with_subst),
+            "import-wildcard-txt",
+            "for a name under a wildcard, rbldnsd puts the wildcard's own name where the TXT says `$` "
+            "(spam.example for a.spam.example); the publisher puts the queried name",
+        )
+    first_code = _DEFAULT_CODE
+    for lineno in sorted(keep):
+        text = keep[lineno]
+        if is_value_line(text):
+            try:
+                first_code = parse_value(text)[0]
+            except AddressError:
+                pass
+            break
+        if special_body(text) is None:
+            break  # an entry before any value line answers 127.0.0.2
+    return _Dataset(section, kind, model, first_code, keep, dropped)
+
+
+def _copy_text(d: _Dataset, specials: Specials, *, cleaned: bool) -> str:
+    """The dataset's own lines, specials commented out (zones.yaml holds them).
+
+    `cleaned`: the lines rbldnsd ignores are commented out too and the values the
+    tset types ignore are dropped (importer_model.normalize_lines).
+    """
+    rows: dict[int, str] = {}
+    for lineno, line in list(specials.variables or []) + list(d.section.lines):
+        stripped = line.strip()
+        body = special_body(stripped)
+        if body is not None and not (body[:1].isdigit() or body.startswith("=")):
+            rows[lineno] = "# " + stripped + "  (zones.yaml decides this)"
+        elif not cleaned or not stripped or lineno in d.read or stripped[0] in "#;" and body is None:
+            rows[lineno] = d.read.get(lineno, line) if cleaned else line
+        else:
+            rows[lineno] = f"# {d.dropped.get(lineno, 'ignored by rbldnsd')}: {stripped}"
+    first, last = min(rows, default=1), max(rows, default=0)
+    return "\n".join(rows.get(i, "") for i in range(first, last + 1)).rstrip("\n") + "\n"
+
+
+def _copy(d: _Dataset, path: str, cfg: ZoneConfig, specials: Specials, run: Notes) -> OutputFile | None:
+    """The dataset as it was (or cleaned), if our reader answers from it exactly as rbldnsd does."""
+    raw = _copy_text(d, specials, cleaned=False)
+    cleaned = _copy_text(d, specials, cleaned=True)
+    tries = [("copy", "kept as it was", raw)]
+    if cleaned != raw:
+        tries.append(("cleaned copy", "kept as it was, except what rbldnsd ignores", cleaned))
+    for how, what, text in tries:
+        text = f"# Imported from {run.source} (rbldnsd {d.section.dtype}) by `publisher import-rbldnsd`: {what}.\n" + text
+        source = _read(path, text, cfg)
+        if any(p.is_error for p in source.problems):
+            continue
+        count, _ = compare([d.model], compile_zone(cfg, [source], as_of=_AS_OF))
+        if not count:
+            return OutputFile(path, text, how)
+    return None
+
+
+# --- checking the result against rbldnsd ---------------------------------------------------
+
+
+def _clashes(models: list[DatasetModel], segs: list[PairSeg], run: Notes) -> None:
+    """Several TXTs for one code at one name: rbldnsd sends them all, we send one TXT per A."""
+    lines = {p: ln for m in models for p, ln in zip(m.values, m.first_line)}
+    seen: set[frozenset[tuple[int, str]]] = set()
+    groups = list({p for _, _, p in segs})
+    groups += [m.pairs(p) for m in models for p in list(m.exact.values()) + list(m.wild.values())]
+    for pairs in groups:
+        codes: dict[int, list[tuple[int, str]]] = {}
+        for pair in pairs:
+            codes.setdefault(pair[0], []).append(pair)
+        for code, same in codes.items():
+            key = frozenset(same)
+            if len(same) > 1 and key not in seen and len(seen) < 20:
+                seen.add(key)
+                first, *rest = sorted(same, key=lambda p: lines.get(p, 0))
+                run.note(
+                    lines.get(rest[0]),
+                    "import-lost",
+                    f"code {format_v4(code)} is answered with {len(same)} TXTs at one name by rbldnsd; "
+                    f"the publisher answers one TXT per code (the one of line {lines.get(first)})",
+                    "give the entries different codes, or one text",
+                    error=True,
+                )
+
+
+def _test_points(name: str, models: list[DatasetModel], segs: list[PairSeg], cfg: ZoneConfig, run: Notes) -> None:
+    test = (TEST_LISTED_V4, render_txt(cfg.txt, code=TEST_LISTED_V4, reason=TEST_REASON, zone=name))
+    if cfg.kind == "ip":
+        here = next((p for s, e, p in segs if s <= TEST_LISTED_V4 <= e), frozenset())
+        point = "127.0.0.2"
+    else:
+        here = frozenset().union(*(m.pairs(m.domain_answer(TEST_LISTED_DOMAIN)) for m in models))
+        point = f"`{TEST_LISTED_DOMAIN}`"
+    if not same_answer(here, frozenset([test])):
+        run.note(
+            None,
+            "import-test-point",
+            f"{point} in {name}: rbldnsd answers {show(here)}, the publisher always answers "
+            f"the RFC 5782 test point {show(frozenset([test]))}",
+        )
+    listed6 = [m for m in models for s, e, _ in m.v6 if s <= V4_MAPPED_END and e >= V4_MAPPED_START]
+    if listed6:
+        run.note(
+            None,
+            "import-v4-mapped",
+            f"{name}: IPv4-mapped IPv6 names (::ffff:a.b.c.d) answer from the IPv4 entries, "
+            "not from the IPv6 ranges that cover ::ffff:0:0/96",
+        )

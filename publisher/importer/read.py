@@ -1,0 +1,166 @@
+"""An rbldnsd data file -> its datasets and special lines (import step, for importer.py).
+
+A plain data file is one dataset; a `combined` file is a common part (`$SOA`,
+`$NS`, `$TTL`, `$N` substitutions) and `$DATASET type[:name] subzone...`
+sections, each a dataset of its own type attached to the base zone (`@`) or
+subzones. `$SOA`/`$NS`/`$TTL` are kept for the zones.yaml snippet, `$MAXRANGE4`
+for the model (importer_model), `$N`/`$=` stay in the text (our bulk reader
+expands them); the rest becomes a note. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from publisher.lists.bulk_syntax import split_token
+from publisher.errors import Location, Problem, Severity
+from publisher.importer.answers import DATA_TYPES, is_value_line, special_body
+
+__all__ = ["Notes", "Section", "Specials", "guess_type", "read_sections"]
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One dataset of the file: the whole file, or one `$DATASET` section of a combined file."""
+
+    dtype: str
+    name: str
+    subzones: tuple[str, ...]
+    lines: tuple[tuple[int, str], ...]  # (line number, text), the dataset's own lines
+
+
+@dataclass(slots=True)
+class Specials:
+    """What the special lines say that is not list data."""
+
+    soa: list[str] | None = None  # the first $SOA's fields
+    ns: list[str] | None = None
+    ttl: int | None = None
+    maxrange: list[tuple[int, int]] | None = None  # (line, addresses), in file order
+    variables: list[tuple[int, str]] | None = None  # global `$N` / `$=` lines
+
+
+class Notes:
+    """The problems of one import, located in the source file."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def note(self, line: int | None, code: str, message: str, fix: str | None = None, error: bool = False) -> None:
+        severity = Severity.ERROR if error else Severity.WARNING
+        self.problems.append(Problem(Location(self.source, line), code, message, fix, severity=severity))
+
+
+def guess_type(text: str) -> str:
+    """`combined` with a `$DATASET` line; else from the first entry: ip6trie, ip4set or dnset."""
+    for line in text.splitlines():
+        s = line.strip()
+        body = special_body(s)
+        if body is not None:
+            if body.upper().startswith("DATASET"):
+                return "combined"
+            continue
+        if not s or s[0] in "#;" or is_value_line(s):
+            continue
+        token, _ = split_token(s.lstrip("!").strip())
+        if ":" in token:
+            return "ip6trie"
+        head = token.split("/")[0].split("-")[0]
+        return "ip4set" if head and all(c.isdigit() or c == "." for c in head) else "dnset"
+    return "ip4set"
+
+
+def read_sections(dataset: str, lines: list[tuple[int, str]], specials: Specials, run: Notes) -> list[Section]:
+    """The datasets of the file; fills `specials` from the special lines."""
+    if dataset != "combined":
+        _read_specials(lines, specials, run, top=True)
+        return [Section(dataset, dataset, ("@",), tuple(lines))]
+    sections: list[Section] = []
+    head: tuple[int, list[str]] | None = None
+    own: list[tuple[int, str]] = []
+    common: list[tuple[int, str]] = []
+
+    def close() -> None:
+        if head is None:
+            return
+        lineno, words = head
+        dtype, _, name = words[1].partition(":") if len(words) > 1 else ("", "", "")
+        subzones = tuple(words[2:])
+        if dtype not in DATA_TYPES:
+            run.note(
+                lineno,
+                "import-unsupported",
+                f"dataset `{words[1] if len(words) > 1 else ''}` is not imported: only {', '.join(DATA_TYPES)} are",
+                "move its records into zones.yaml (NS glue) or a list file",
+                error=True,
+            )
+        elif not subzones:
+            run.note(lineno, "import-skipped", "this dataset serves no subzone; not imported")
+        else:
+            _read_specials(own, specials, run, top=False)
+            label = re.sub(r"[^A-Za-z0-9_-]", "_", name) or dtype
+            if label in {sec.name for sec in sections}:
+                label = f"{label}{len(sections) + 1}"  # names the output file: keep it unique
+            sections.append(Section(dtype, label, subzones, tuple(own)))
+
+    for lineno, line in lines:
+        body = special_body(line.strip())
+        if body is not None and body.upper().startswith("DATASET"):
+            close()
+            head, own = (lineno, body.split()), []
+        elif head is None:
+            common.append((lineno, line))
+        else:
+            own.append((lineno, line))
+    close()
+    _read_specials(common, specials, run, top=True)
+    return sections
+
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _seconds(text: str) -> int:
+    """rbldnsd time values: `3600`, `1h`, `2h30m`, `1w`."""
+    parts = re.findall(r"(\d+)([smhdw]?)", text.lower())
+    if not parts or "".join(n + u for n, u in parts) != text.lower():
+        raise ValueError(text)
+    return sum(int(n) * _UNITS[u] for n, u in parts)
+
+
+def _read_specials(lines: list[tuple[int, str]], specials: Specials, run: Notes, *, top: bool) -> None:
+    """$SOA/$NS/$TTL for the snippet; $MAXRANGE4 for the model; the rest as notes."""
+    for lineno, line in lines:
+        body = special_body(line.strip())
+        if body is None or not body.strip():
+            continue
+        words = body.split()
+        word = words[0].upper()
+        if word[:1].isdigit() or word.startswith("="):
+            if top:
+                specials.variables = (specials.variables or []) + [(lineno, line.strip())]
+        elif word in ("SOA", "NS", "TTL"):
+            try:
+                if word == "SOA" and specials.soa is None and top:
+                    soa = [words[2], words[3], *(str(_seconds(w)) for w in words[5:9])]
+                    if len(soa) != 6:
+                        raise ValueError(body)
+                    specials.soa = soa  # the serial (words[4]) is ours to assign
+                elif word == "NS" and specials.ns is None and top:
+                    specials.ns = [w for w in words[2:] if not w.startswith("-")]
+                elif word == "TTL" and specials.ttl is None:
+                    specials.ttl = _seconds(words[1])
+            except (IndexError, ValueError):
+                run.note(lineno, "import-special", f"`${body.strip()}` is not understood; left out", "set it in zones.yaml")
+                continue
+            run.note(lineno, "import-special", f"`${word}` is not kept in the list file: zones.yaml decides it (see the snippet)")
+        elif word == "MAXRANGE4" and len(words) > 1 and re.fullmatch(r"/?\d+", words[1]):
+            arg = words[1]
+            size = 1 << (32 - min(32, int(arg[1:]))) if arg.startswith("/") else int(arg)  # `/24` or `256`
+            specials.maxrange = (specials.maxrange or []) + [(lineno, size)]
+        elif word == "TIMESTAMP":
+            run.note(lineno, "import-special", "`$TIMESTAMP` is not kept: a listing ends with `expires` in a curated file")
+        else:
+            run.note(lineno, "import-special", f"special line `${words[0]}` is not kept")

@@ -1,0 +1,374 @@
+"""Bulk list files (`*.txt`) in rbldnsd's ip4set / ip6trie / dnset syntax (load step).
+
+An rbldnsd data file imports as it is:
+- `#` and `;` comments, blank lines; `:A:TXT` alone on a line sets the value of
+  the entries below it (`:3:...` means 127.0.0.3, as in rbldnsd);
+- entries `ADDR`, `ADDR/LEN`, `A-B`, abbreviated IPv4 (`10.1` = 10.1.0.0/16,
+  `10/8`, `127.0.0.1-255`), IPv6 with trailing groups left out (`2001:db8:1` =
+  2001:db8:1::/48), domains (`name`; `*.name` = subdomains only; `.name` = the
+  name and its subdomains), `!` = exclusion;
+- after an entry `:A:TXT`, `:A` (default TXT) or a plain TXT; in a TXT, `$` is
+  the queried address or name (stored as zone.SUBST), `$$` a dollar sign, `$N`
+  a `$N text` substitution and `$=` the base template (bulksyntax.py);
+- `$SOA`, `$NS`, `$TTL` and other specials are accepted and noted as warnings:
+  zones.yaml decides the zone's SOA, NS and TTL.
+
+Speed matters (feeds of millions of lines): the loop tries `inet_pton` on the
+raw line and appends to the arrays; any other line takes the full parser.
+Repeats and overlaps are normal in feeds: bulkrepeats.py counts them and
+reports one warning per file.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+
+from publisher.addresses import TEST_UNLISTED_V4, AddressError, normalize_domain
+from publisher.lists.bulk_repeats import Seen, summarise_repeats
+from publisher.lists.bulk_syntax import ValueSyntaxError, expand_txt, looks_like_ip, parse_ip_token, parse_value, split_token
+from publisher.errors import Location, Problem, Severity
+from publisher.model import SourceData, Value, ZoneConfig
+from publisher.lists.checks import BROAD_FIX_BULK, check_domain, check_network
+from publisher.lists.yamlmarks import decode_text
+
+__all__ = ["read_bulk_source", "MAX_LINE_PROBLEMS"]
+
+#: Characters of text split into lines at a time.
+_CHUNK = 1 << 20
+
+#: What normalize_domain would return unchanged: lower-case labels of 1-63 characters, a dot.
+_PLAIN_NAME = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+
+#: Past this many bad lines in one file the rest are counted, not listed (a wrong file).
+MAX_LINE_PROBLEMS = 1000
+#: Longer lines are refused: no entry and TXT needs them, and messages quote the line.
+MAX_LINE_CHARS = 4096
+#: Control characters (tab and the line ends aside): the sign of a binary or UTF-16 file.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+_IGNORED_SPECIALS = {
+    "SOA": "zones.yaml decides the zone's SOA",
+    "NS": "zones.yaml decides the zone's name servers",
+    "TTL": "zones.yaml decides the zone's TTL",
+    "TIMESTAMP": "listings end with `expires` in a curated file",
+    "MAXRANGE4": "the zone's max_prefix limits how broad an entry may be",
+}
+
+
+def read_bulk_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
+    """Parse one bulk file for `zone`. Bad lines become problems; good lines become rows."""
+    source = SourceData(path)
+    if not data:
+        # A feed whose download failed often arrives empty: publishing it would delist everything.
+        source.problems.append(
+            Problem(
+                Location(path, 1),
+                "empty-file",
+                "the file is empty (0 bytes); a feed that failed to download?",
+                "if the list is meant to be empty, write a comment line (# no entries) in it",
+            )
+        )
+        return source
+    text, problem = decode_text(path, data)
+    if text is None:
+        assert problem is not None
+        source.problems.append(problem)
+        return source
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    state = _State(source, zone)
+    parse = _parse_ip if zone.kind == "ip" else _parse_domains
+    # In chunks of whole lines: a list of every line of a big feed would cost more than the feed.
+    pos, lineno, size = 0, 1, len(text)
+    while pos < size:
+        cut = text.find("\n", pos + _CHUNK)
+        end = size if cut < 0 else cut
+        lines = text[pos:end].split("\n")
+        parse(lines, state, lineno)
+        lineno += len(lines)
+        pos = end + 1
+    state.finish()
+    excl_ids = {i for i, (_, _, excl) in enumerate(state.raw) if excl}
+    summary = summarise_repeats(source, state.seen, excl_ids, ip=zone.kind == "ip")
+    if summary is not None:
+        source.problems.append(summary)
+    return source
+
+
+class _State:
+    """What the reader knows while going down one file: current default, values, specials."""
+
+    def __init__(self, source: SourceData, zone: ZoneConfig) -> None:
+        self.source = source
+        self.zone = zone
+        self.raw: list[tuple[int, str, bool]] = []  # (code, TXT as written, exclude) per value id
+        self.ids: dict[tuple[int, str, bool], int] = {}
+        self.def_code = zone.code  # no `:A:` line: the zone's code and no reason
+        self.def_txt = ""
+        self.current = self.value(self.def_code, "")
+        self.variables: dict[str, str] = {}
+        self.base: str | None = None
+        self.reported = 0
+        self.suppressed = 0
+        self.seen = Seen()  # live listings, for the repeats summary
+
+    def value(self, code: int, txt: str, exclude: bool = False) -> int:
+        key = (code, txt, exclude)
+        idx = self.ids.get(key)
+        if idx is None:
+            idx = self.ids[key] = len(self.raw)
+            self.raw.append(key)
+        return idx
+
+    def problem(self, where: Location, code: str, message: str, fix: str | None, warning: bool = False) -> None:
+        if self.reported >= MAX_LINE_PROBLEMS:
+            self.suppressed += 1
+            return
+        self.reported += 1
+        severity = Severity.WARNING if warning else Severity.ERROR
+        self.source.problems.append(Problem(where, code, message, fix, severity=severity))
+
+    def special(self, body: str, lineno: int, col: int) -> None:
+        where = Location(self.source.path, lineno, col)
+        word = body.split(None, 1)[0] if body.strip() else ""
+        if word.upper() in _IGNORED_SPECIALS:
+            self.problem(
+                where,
+                "bulk-special",
+                f"`${word}` is ignored: {_IGNORED_SPECIALS[word.upper()]}",
+                "nothing to do (the line may stay for rbldnsd), or remove it",
+                warning=True,
+            )
+        elif word.upper() == "DATASET":
+            self.problem(
+                where,
+                "bulk-unsupported",
+                "combined datasets (`$DATASET`) are not supported",
+                "split the file: one file per zone, listed in that zone's sources",
+            )
+        elif body[:1].isdigit() and body[1:2] in ("", " ", "\t"):
+            self.variables.setdefault(body[0], body[2:].strip())  # rbldnsd: the first one counts
+        elif body.startswith("="):
+            if self.base is None:
+                self.base = body[1:].strip()
+        else:
+            self.problem(where, "bulk-special", f"unrecognised special line `${body[:20]}`, ignored", "remove it", warning=True)
+
+    def entry(self, line: str, lineno: int) -> tuple[str, int, bool, int] | None:
+        """A line -> (token, column, exclusion, value id), or None for anything that is no entry."""
+        if len(line) > MAX_LINE_CHARS:
+            self.problem(
+                Location(self.source.path, lineno, 1),
+                "line-too-long",
+                f"the line is {len(line)} characters long; the limit is {MAX_LINE_CHARS}",
+                "is this the right file? an entry and its TXT fit on a short line",
+            )
+            return None
+        bad = _CONTROL.search(line)
+        if bad is not None:
+            self.problem(
+                Location(self.source.path, lineno, bad.start() + 1),
+                "control-character",
+                f"the line holds the control character U+{ord(bad.group()):04X}",
+                "remove it (is this a binary file, or a UTF-16 file?)",
+            )
+            return None
+        text = line.strip()
+        if not text:
+            return None
+        col = len(line) - len(line.lstrip()) + 1
+        first = text[0]
+        if first in "#;:" and text[1:2] == "$":
+            self.special(text[2:], lineno, col)
+            return None
+        if first in "#;":
+            return None
+        if first == "$":
+            self.special(text[1:], lineno, col)
+            return None
+        if first == ":" and text[1:2] != ":":  # '::1' is an address, not a value line
+            parsed = self._value(text, lineno, col)
+            if parsed is not None:
+                self.def_code, txt = parsed
+                self.def_txt = txt or ""
+                self.current = self.value(self.def_code, self.def_txt)
+            return None
+        excl = first == "!"
+        if excl:
+            rest = text[1:].lstrip()
+            col += len(text) - len(rest)
+            text = rest
+        token, rest = split_token(text)
+        if not token:
+            self.problem(Location(self.source.path, lineno, col), "bad-address", "an exclusion without an address", "write !ADDR")
+            return None
+        if excl:
+            return token, col, True, self.value(self.zone.code, "", True)  # rbldnsd ignores an exclusion's value
+        if not rest or rest[0] in "#;":
+            return token, col, False, self.current
+        if rest[0] == ":":
+            parsed = self._value(rest, lineno, line.find(rest) + 1)
+            if parsed is None:
+                return None
+            code, txt = parsed
+            return token, col, False, self.value(code, self.def_txt if txt is None else txt)
+        return token, col, False, self.value(self.def_code, rest)
+
+    def _value(self, text: str, lineno: int, col: int) -> tuple[int, str | None] | None:
+        try:
+            return parse_value(text)
+        except AddressError as exc:
+            code = "bad-value" if isinstance(exc, ValueSyntaxError) else "bad-code"
+            self.problem(Location(self.source.path, lineno, col), code, exc.message, exc.fix)
+            return None
+
+    def ip_line(self, line: str, lineno: int) -> int:
+        """The full parser for one line of an ip zone; returns the (maybe new) default value."""
+        parsed = self.entry(line, lineno)
+        if parsed is None:
+            return self.current
+        token, col, excl, value = parsed
+        where = Location(self.source.path, lineno, col)
+        shown = ("!" if excl else "") + token
+        if not looks_like_ip(token) and any(c.isalpha() for c in token):
+            self.problem(
+                where, "wrong-family", f"'{token}' is a domain name, but {self.zone.name} is an ip zone", "list domains in a domain zone's files"
+            )
+            return self.current
+        try:
+            net = parse_ip_token(token)
+        except AddressError as exc:
+            self.problem(where, "host-bits" if "host bits" in exc.message else "bad-address", exc.message, exc.fix)
+            return self.current
+        findings = check_network(self.zone, net, shown, exclude=excl, broad_fix=BROAD_FIX_BULK)
+        for code, message, fix in findings:
+            self.problem(where, code, message, fix)
+        if not findings:
+            self.store(net.family, net.start, net.end, value, lineno, excl)
+        return self.current
+
+    def store(self, family: int, start: int, end: int, value: int, lineno: int, excl: bool = False) -> None:
+        self.source.add_network(family, start, end, value, lineno)
+        if excl:
+            return
+        if start == end:
+            self.seen.singles[family].add(start)
+            self.seen.single_rows[family] += 1
+        else:
+            self.seen.ranges[family].append((start, end, lineno))
+
+    def quick(self, line: str, lineno: int) -> bool:
+        """`ADDR/LEN` or a bare IPv6 address that needs no rule: store it, else leave it to `ip_line`."""
+        head, slash, len_text = line.partition("/")
+        try:
+            if ":" in head:
+                family, bits, addr = 6, 128, int.from_bytes(socket.inet_pton(socket.AF_INET6, head), "big")
+            elif slash:
+                family, bits, addr = 4, 32, int.from_bytes(socket.inet_pton(socket.AF_INET, head), "big")
+            else:
+                return False
+        except (OSError, ValueError):
+            return False
+        if slash:
+            if not (len_text.isascii() and len_text.isdigit()) or len(len_text) > 3 or int(len_text) > bits:
+                return False
+            plen = int(len_text)
+        else:
+            plen = bits
+        size = 1 << (bits - plen)
+        end = addr + size - 1
+        if addr % size:
+            return False  # host bits: the full path explains
+        if family == 4:
+            if plen < self.zone.max_prefix_v4 or addr <= TEST_UNLISTED_V4 <= end:
+                return False
+        elif plen < self.zone.max_prefix_v6 or plen < 32 or addr >> 96 == 0:
+            return False  # broad, or near ::ffff:0:0/96 and the test points: the full path checks
+        self.store(family, addr, end, self.current, lineno)
+        return True
+
+    def finish(self) -> None:
+        """Turn the TXT templates into reasons, now that every `$N` and `$=` is known."""
+        for code, txt, excl in self.raw:
+            reason = "" if excl else expand_txt(txt, self.variables, self.base)
+            self.source.values.append(Value(code, reason, None, excl))
+        if self.suppressed:
+            self.source.problems.append(
+                Problem(
+                    Location(self.source.path),
+                    "too-many-problems",
+                    f"{self.suppressed} more bad lines in {self.source.path} are not shown",
+                    "is this the right file for this zone? fix the lines above and validate again",
+                )
+            )
+
+
+def _parse_ip(lines: list[str], state: _State, first: int) -> None:
+    source = state.source
+    add_s, add_e = source.v4_start.append, source.v4_end.append
+    add_v, add_l = source.v4_value.append, source.v4_line.append
+    pton, af_inet, from_bytes = socket.inet_pton, socket.AF_INET, int.from_bytes
+    seen = state.seen.singles[4].add
+    slow, quick = state.ip_line, state.quick
+    cur = state.current
+    lineno = first - 1
+    fast = 0
+    for line in lines:
+        lineno += 1
+        # Fast path: the line is exactly one dotted quad (most lines of any feed).
+        try:
+            addr = from_bytes(pton(af_inet, line), "big")
+        except (OSError, ValueError):
+            if not quick(line, lineno):
+                cur = slow(line, lineno)
+            continue
+        if addr == TEST_UNLISTED_V4:
+            cur = slow(line, lineno)  # the full path reports it
+            continue
+        add_s(addr)
+        add_e(addr)
+        add_v(cur)
+        add_l(lineno)
+        seen(addr)
+        fast += 1
+    state.seen.single_rows[4] += fast
+
+
+def _parse_domains(lines: list[str], state: _State, first: int) -> None:
+    source = state.source
+    plain = _PLAIN_NAME.fullmatch
+    add_n, add_w = source.dom_name.append, source.dom_wild.append
+    add_v, add_l = source.dom_value.append, source.dom_line.append
+    for lineno, line in enumerate(lines, first):
+        # Fast path: a lower-case name with a dot and nothing else on the line (no rule applies).
+        if len(line) <= 253 and plain(line) and not line[0].isdigit():
+            add_n(line)
+            add_w(0)
+            add_v(state.current)
+            add_l(lineno)
+            continue
+        parsed = state.entry(line, lineno)
+        if parsed is None:
+            continue
+        token, col, excl, value = parsed
+        where = Location(source.path, lineno, col)
+        if looks_like_ip(token):
+            state.problem(
+                where, "wrong-family", f"'{token}' is an IP address, but {state.zone.name} is a domain zone", "list addresses in an ip zone's files"
+            )
+            continue
+        try:
+            name, wild = normalize_domain(token)
+        except AddressError as exc:
+            state.problem(where, "bad-domain", exc.message, exc.fix)
+            continue
+        rows = [(name, False), (name, True)] if token.startswith(".") else [(name, wild)]
+        shown = ("!" if excl else "") + token
+        findings = [f for n, w in rows for f in check_domain(n, w, shown, exclude=excl)]
+        for code, message, fix in findings:
+            state.problem(where, code, message, fix)
+        if findings:
+            continue
+        for n, w in rows:
+            source.add_domain(n, w, value, lineno)

@@ -1,0 +1,291 @@
+"""lists/zones.yaml -> `Config` (load + validate steps for the zone definitions).
+
+The file is loaded with marks, checked against `schemas/zones.schema.json`, the
+`defaults` are merged into each zone (a zone's keys win; soa, max_prefix and
+guards merge key by key), and then each value is checked for meaning: zone
+and host names, return codes, TXT placeholders, networks, listen addresses,
+`protect` references, duplicate zones. Any error means no Config at all: a
+half-understood zone definition is never published.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from publisher.addresses import AddressError, normalize_domain, parse_addr, parse_code, parse_network
+from publisher.errors import Location, Problem
+from publisher.model import DEFAULT_LISTEN, Config, Guards, NameServer, Secondary, Soa, ZoneConfig
+from publisher.lists.schema import check, did_you_mean
+from publisher.lists.tree import Tree, TreeError
+from publisher.lists.yamlmarks import Marks, Path, load_yaml
+
+CONFIG_PATH = "zones.yaml"
+DEFAULT_CODE = "127.0.0.2"
+DEFAULT_TXT = {"block": "Listed by {zone}: {reason}", "allow": "Allowed by {zone}: {reason}"}
+_MERGED_MAPPINGS = ("soa", "max_prefix", "guards")
+#: ZoneConfig's own defaults (a slotted dataclass keeps them only in its fields).
+_ZONE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ZoneConfig)}
+
+#: (zone name, glob) -> where the glob was written, for "matches no file" messages.
+GlobLocations = dict[tuple[str, str], Location]
+
+
+def load_config(tree: Tree) -> tuple[Config | None, list[Problem]]:
+    """The zone definitions, or None with the problems that prevent using them."""
+    config, problems, _ = load_config_marked(tree)
+    return config, problems
+
+
+def load_config_marked(tree: Tree) -> tuple[Config | None, list[Problem], GlobLocations]:
+    """`load_config`, plus where each source glob was written (loader.py reports on them)."""
+    if CONFIG_PATH not in tree.files():
+        return None, [_missing(tree)], {}
+    try:
+        data = tree.read(CONFIG_PATH)
+    except TreeError as exc:
+        message = str(exc).removeprefix(f"{CONFIG_PATH}: ")
+        return None, [Problem(Location(CONFIG_PATH), "read-error", message, "check the file's permissions")], {}
+    loaded = load_yaml(CONFIG_PATH, data)
+    problems = list(loaded.problems)
+    if loaded.data is None:
+        if not problems:
+            problems.append(
+                Problem(Location(CONFIG_PATH, 1, 1), "not-a-mapping", "zones.yaml is empty", "define at least one zone under `zones:`")
+            )
+        return None, problems, {}
+    problems.extend(check(loaded.data, loaded.marks, "zones"))
+    if problems:
+        return None, problems, {}
+    builder = _Builder(loaded.data, loaded.marks)
+    config = builder.build()
+    problems.extend(builder.problems)
+    if any(p.is_error for p in problems):
+        return None, problems, {}
+    return config, problems, builder.globs
+
+
+def _missing(tree: Tree) -> Problem:
+    return Problem(
+        Location(CONFIG_PATH),
+        "missing-config",
+        f"no zones.yaml in {tree.describe()}",
+        "create lists/zones.yaml with the zone definitions (see README.md)",
+    )
+
+
+def template_problem(txt: str, kind: str) -> str | None:
+    """Why a TXT template cannot be used, or None. Mirrors compiler.render_txt's reading."""
+    allowed = ("ip" if kind == "ip" else "domain", "code", "reason", "zone")
+    rest = txt
+    while rest:
+        start = rest.find("{")
+        stray = rest.find("}")
+        if stray >= 0 and (start < 0 or stray < start):
+            return "has a '}' without a matching '{'"
+        if start < 0:
+            return None
+        end = rest.find("}", start + 1)
+        if end < 0:
+            return "has a '{' without a matching '}'"
+        key = rest[start + 1 : end]
+        if key not in allowed:
+            guess = did_you_mean(key, allowed)
+            hint = f" (did you mean {{{guess}}}?)" if guess else ""
+            article = "an" if kind == "ip" else "a"
+            known = ", ".join(f"{{{a}}}" for a in allowed)
+            return f"has an unknown placeholder {{{key}}}{hint}; {article} {kind} zone knows {known}"
+        rest = rest[end + 1 :]
+    return None
+
+
+class _Builder:
+    """Builds ZoneConfigs from the schema-valid document, collecting meaning problems."""
+
+    def __init__(self, doc: dict[str, Any], marks: Marks) -> None:
+        self.doc = doc
+        self.marks = marks
+        self.problems: list[Problem] = []
+        self.globs: GlobLocations = {}
+
+    def error(self, where: Path, code: str, message: str, fix: str | None, related: tuple[tuple[str, Location], ...] = ()) -> None:
+        self.problems.append(Problem(self.marks.location(where), code, message, fix, related))
+
+    def build(self) -> Config:
+        defaults: dict[str, Any] = self.doc.get("defaults") or {}
+        zones: list[ZoneConfig] = []
+        seen: dict[str, Location] = {}
+        for index, raw in enumerate(self.doc["zones"]):
+            zone = self.zone(index, raw, defaults)
+            if zone is None:
+                continue
+            first = seen.get(zone.name)
+            if first is not None:
+                self.error(
+                    ("zones", index, "name"),
+                    "duplicate-zone",
+                    f"zone {zone.name} is defined twice",
+                    "merge the two definitions, or rename one",
+                    (("first at", first),),
+                )
+            seen.setdefault(zone.name, zone.location)
+            zones.append(zone)
+        self.protect(zones)
+        listen = tuple(self.doc.get("listen") or DEFAULT_LISTEN)
+        for i, text in enumerate(self.doc.get("listen") or []):
+            self.listen(("listen", i), text)
+        return Config(tuple(zones), listen, CONFIG_PATH)
+
+    # --- one zone -----------------------------------------------------------------
+
+    def zone(self, index: int, raw: dict[str, Any], defaults: dict[str, Any]) -> ZoneConfig | None:
+        merged = {**defaults, **raw}
+        for key in _MERGED_MAPPINGS:
+            if key in defaults and key in raw:
+                merged[key] = {**defaults[key], **raw[key]}
+
+        def at(key: str, *rest: str | int) -> Path:
+            return ("zones", index, key, *rest) if key in raw else ("defaults", key, *rest)
+
+        before = len(self.problems)
+        name = self.domain(("zones", index, "name"), raw["name"], "zone name")
+        kind, role = merged["kind"], merged["role"]
+        try:
+            code = parse_code(str(merged.get("code", DEFAULT_CODE)))
+        except AddressError as exc:
+            self.error(at("code"), "bad-code", exc.message, exc.fix)
+            code = 0
+        txt = str(merged.get("txt", DEFAULT_TXT[role]))
+        why = template_problem(txt, kind)
+        if why:
+            self.error(at("txt"), "bad-template", f"the TXT template {txt!r} {why}", "use only the placeholders listed")
+        for i, pattern in enumerate(merged["sources"]):
+            if pattern.startswith("/") or ".." in pattern.split("/"):
+                self.error(
+                    at("sources", i),
+                    "bad-glob",
+                    f"source glob '{pattern}' must stay inside lists/",
+                    "write it relative to lists/, like bl/*.yaml",
+                )
+            self.globs[(name or raw["name"], pattern)] = self.marks.location(at("sources", i))
+        soa_raw = merged.get("soa")
+        soa = _ZONE_DEFAULTS["soa"]
+        if soa_raw:
+            soa = Soa(
+                mname=self.domain(at("soa", "mname"), soa_raw["mname"], "SOA mname"),
+                rname=self.domain(at("soa", "rname"), soa_raw["rname"], "SOA rname"),
+                **{k: int(soa_raw[k]) for k in ("refresh", "retry", "expire", "minimum") if k in soa_raw},
+            )
+        ns = tuple(self.name_server(at("ns", i), item) for i, item in enumerate(merged.get("ns") or []))
+        secondaries = tuple(self.secondary(at("secondaries", i), item) for i, item in enumerate(merged.get("secondaries") or []))
+        transfer = tuple(merged.get("allow_transfer") or _ZONE_DEFAULTS["allow_transfer"])
+        for i, text in enumerate(merged.get("allow_transfer") or []):
+            try:
+                parse_network(text)
+            except AddressError as exc:
+                self.error(at("allow_transfer", i), "host-bits" if "host bits" in exc.message else "bad-address", exc.message, exc.fix)
+        prefix = merged.get("max_prefix") or {}
+        guards = merged.get("guards") or {}
+        if len(self.problems) > before:
+            return None
+        return ZoneConfig(
+            name=name,
+            kind=kind,
+            role=role,
+            sources=tuple(merged["sources"]),
+            code=code,
+            txt=txt,
+            ttl=int(merged.get("ttl", _ZONE_DEFAULTS["ttl"])),
+            soa=soa,
+            ns=ns or (NameServer(soa.mname),),
+            protect=tuple(str(p).lower().rstrip(".") for p in merged.get("protect") or ()),
+            max_prefix_v4=int(prefix.get("ipv4", _ZONE_DEFAULTS["max_prefix_v4"])),
+            max_prefix_v6=int(prefix.get("ipv6", _ZONE_DEFAULTS["max_prefix_v6"])),
+            secondaries=secondaries,
+            allow_transfer=transfer,
+            guards=Guards(**{k: guards[k] for k in ("max_removed_share", "min_listings_for_share", "max_growth_factor") if k in guards}),
+            location=self.marks.location(("zones", index)),
+        )
+
+    def domain(self, where: Path, text: str, what: str) -> str:
+        try:
+            name, wild = normalize_domain(text)
+        except AddressError as exc:
+            self.error(where, "bad-name", f"{what} {exc.message}", exc.fix or "write a host name like ns1.example.test")
+            return str(text)
+        if wild:
+            self.error(where, "bad-name", f"{what} '{text}' cannot be a wildcard", "remove the leading '*.' or '.'")
+        return name
+
+    def name_server(self, where: Path, item: dict[str, Any]) -> NameServer:
+        name = self.domain((*where, "name"), item["name"], "name server")
+        for i, text in enumerate(item.get("addresses") or []):
+            self.address((*where, "addresses", i), text)
+        return NameServer(name, tuple(item.get("addresses") or ()))
+
+    def secondary(self, where: Path, item: dict[str, Any]) -> Secondary:
+        self.address((*where, "address"), item["address"])
+        return Secondary(
+            address=item["address"],
+            port=int(item.get("port", 53)),
+            notify=bool(item.get("notify", True)),
+            tsig_key=item.get("tsig_key"),
+        )
+
+    def address(self, where: Path, text: str) -> None:
+        try:
+            parse_addr(text)
+        except AddressError as exc:
+            self.error(where, "bad-address", exc.message, exc.fix)
+
+    def listen(self, where: Path, text: str) -> None:
+        host, sep, port = text.rpartition(":")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        elif ":" in host:
+            host = ""  # a bare IPv6 address needs brackets to tell it from the port
+        ok = bool(sep) and port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535 and bool(host)
+        if ok:
+            try:
+                parse_addr(host)
+            except AddressError:
+                ok = False
+        if not ok:
+            self.error(
+                where,
+                "bad-listen",
+                f"listen address '{text}' is not ADDRESS:PORT",
+                "write 127.0.0.1:5353 or [::1]:5353 (IPv6 in brackets)",
+            )
+
+    # --- across zones ----------------------------------------------------------------
+
+    def protect(self, zones: list[ZoneConfig]) -> None:
+        by_name = {z.name: z for z in zones}
+        written = {str(raw.get("name", "")).lower().rstrip(".") for raw in self.doc["zones"]}
+        for index, raw in enumerate(self.doc["zones"]):
+            for i, target in enumerate(raw.get("protect") or []):
+                where: Path = ("zones", index, "protect", i)
+                name = str(raw.get("name", "")).lower().rstrip(".")
+                zone = by_name.get(name)
+                if zone is not None and (zone.role != "block" or zone.kind != "ip"):
+                    self.error(where, "bad-protect", f"`protect` is only for ip blocklists; {name} is a {zone.kind} {zone.role}list", "remove `protect` from this zone")
+                    break
+                other = by_name.get(str(target).lower().rstrip("."))
+                if other is None and str(target).lower().rstrip(".") in written:
+                    continue  # that zone has its own errors, reported above
+                if other is None:
+                    guess = did_you_mean(str(target), by_name)
+                    self.error(
+                        where,
+                        "bad-protect",
+                        f"`protect` names {target}, which is not a zone in zones.yaml",
+                        f"did you mean {guess}?" if guess else "name an allowlist zone defined in this file",
+                    )
+                elif other.role != "allow" or other.kind != "ip":
+                    self.error(
+                        where,
+                        "bad-protect",
+                        f"`protect` names {target}, a {other.kind} {other.role}list; only ip allowlists can be protected",
+                        "name an allowlist zone (kind: ip, role: allow)",
+                    )

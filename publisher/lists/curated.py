@@ -1,0 +1,235 @@
+"""Reading list files into `SourceData` (load step): curated YAML here, bulk text in bulk.py.
+
+A curated file is loaded with marks (yamlmarks.py), checked against
+`schemas/list.schema.json` (schema.py), then each entry is parsed and checked on
+its own (validate.check_network / check_domain). Every problem lands in
+`SourceData.problems` with its `path:line:col`; an entry with a problem is not
+stored, and loader.require_clean refuses to compile while any error remains.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from publisher.addresses import AddressError, Network, normalize_domain, parse_code, parse_network
+from publisher.lists.bulk import read_bulk_source
+from publisher.lists.bulk_syntax import looks_like_ip
+from publisher.errors import Location, Problem
+from publisher.model import EntryMeta, SourceData, Value, ZoneConfig
+from publisher.lists.schema import check_paths
+from publisher.lists.checks import check_domain, check_network
+from publisher.lists.yamlmarks import Marks, Path, load_yaml
+
+__all__ = ["CURATED_SUFFIXES", "BULK_SUFFIXES", "read_source", "read_yaml_source", "read_bulk_source", "parse_expires"]
+
+CURATED_SUFFIXES = (".yaml", ".yml", ".json")
+BULK_SUFFIXES = (".txt",)
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE_FIX = "write YYYY-MM-DD (through that day, UTC) or an ISO 8601 time like 2027-01-31T12:00:00Z"
+
+
+def read_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
+    """Read one list file by its kind: curated (.yaml/.yml/.json) or bulk (.txt)."""
+    if path.endswith(CURATED_SUFFIXES):
+        return read_yaml_source(path, data, zone)
+    if path.endswith(BULK_SUFFIXES):
+        return read_bulk_source(path, data, zone)
+    source = SourceData(path)
+    source.problems.append(
+        Problem(
+            Location(path),
+            "unknown-format",
+            f"{path} is neither a curated list (.yaml) nor a bulk list (.txt)",
+            "rename the file, or narrow the zone's source glob so that it does not match it",
+        )
+    )
+    return source
+
+
+def parse_expires(text: str) -> dt.datetime:
+    """`expires` -> aware UTC datetime. A plain date D means 'through D': D+1 00:00 UTC."""
+    text = text.strip()
+    if _DATE.fullmatch(text):
+        day = dt.date.fromisoformat(text)
+        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
+    when = dt.datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)  # times without an offset are UTC, as in zones
+    return when.astimezone(dt.timezone.utc)
+
+
+def _parse_added(text: str) -> None:
+    if _DATE.fullmatch(text.strip()):
+        dt.date.fromisoformat(text.strip())
+    else:
+        dt.datetime.fromisoformat(text.strip())
+
+
+class _EntryReader:
+    """Parses the entries of one curated file into a SourceData."""
+
+    def __init__(self, source: SourceData, zone: ZoneConfig, marks: Marks, defaults: dict[str, Any]) -> None:
+        self.source = source
+        self.zone = zone
+        self.marks = marks
+        self.defaults = defaults
+        self.value_ids: dict[Value, int] = {}
+
+    def problem(self, where: Location, code: str, message: str, fix: str | None) -> None:
+        self.source.problems.append(Problem(where, code, message, fix))
+
+    def field_loc(self, index: int, entry: dict[str, Any], key: str) -> Location:
+        """Where a field's value was written: in the entry, or in the file's defaults."""
+        where: Path = ("entries", index, key) if key in entry else ("defaults", key)
+        return self.marks.location(where)
+
+    def value(self, value: Value) -> int:
+        idx = self.value_ids.get(value)
+        if idx is None:
+            idx = self.value_ids[value] = self.source.add_value(value)
+        return idx
+
+    def read(self, index: int, entry: dict[str, Any]) -> None:
+        merged = {**self.defaults, **entry}
+        loc = self.marks.location(("entries", index))
+        line, col = loc.line or 0, loc.col or 0
+        before = len(self.source.problems)
+        code = self.zone.code
+        if "code" in merged:
+            try:
+                code = parse_code(str(merged["code"]))
+            except AddressError as exc:
+                self.problem(self.field_loc(index, entry, "code"), "bad-code", exc.message, exc.fix)
+        expires: dt.datetime | None = None
+        if "expires" in merged:
+            try:
+                expires = parse_expires(str(merged["expires"]))
+            except ValueError as exc:
+                self.problem(
+                    self.field_loc(index, entry, "expires"), "bad-date", f"`expires` '{merged['expires']}' is not a date: {exc}", DATE_FIX
+                )
+        if "added" in merged:
+            try:
+                _parse_added(str(merged["added"]))
+            except ValueError as exc:
+                self.problem(
+                    self.field_loc(index, entry, "added"), "bad-date", f"`added` '{merged['added']}' is not a date: {exc}", DATE_FIX
+                )
+        exclude = bool(merged.get("exclude", False))
+        allow_broad = bool(merged.get("allow_broad", False))
+        if self.zone.role == "allow" and not exclude and not merged.get("owner"):
+            self.problem(
+                loc,
+                "missing-owner",
+                f"allowlist entries need an `owner` ({self.zone.name} is an allowlist)",
+                "add `owner: <who operates these addresses>` to the entry, or to the file's `defaults`",
+            )
+        subject = "ip" if "ip" in entry else "domain"
+        text = str(entry[subject])
+        rows = self._subject(index, entry, subject, text, exclude, allow_broad)
+        if len(self.source.problems) > before or rows is None:
+            return  # an entry with a problem is never stored
+        value = self.value(Value(code, str(merged.get("reason", "")), expires, exclude))
+        src = self.source
+        for row in rows:
+            if isinstance(row, Network):
+                src.add_network(row.family, row.start, row.end, value, line)
+            else:
+                src.add_domain(row[0], row[1], value, line)
+        ticket = merged.get("ticket")
+        src.entries[line] = EntryMeta(
+            line=line,
+            col=col,
+            text=text,
+            value=value,
+            added=str(merged["added"]) if "added" in merged else None,
+            by=merged.get("by"),
+            ticket=str(ticket) if ticket is not None else None,
+            owner=merged.get("owner"),
+            contact=merged.get("contact"),
+            allow_broad=allow_broad,
+        )
+
+    def _subject(
+        self, index: int, entry: dict[str, Any], subject: str, text: str, exclude: bool, allow_broad: bool
+    ) -> list[Network | tuple[str, bool]] | None:
+        where = self.marks.location(("entries", index, subject))
+        zone = self.zone
+        if subject == "ip":
+            if zone.kind != "ip":
+                self.problem(
+                    where,
+                    "wrong-family",
+                    f"'{text}' is an IP entry, but {zone.name} is a domain zone",
+                    "move it to a list file of an ip zone, or write it as `domain:`",
+                )
+                return None
+            try:
+                net = parse_network(text)
+            except AddressError as exc:
+                code = "host-bits" if "host bits" in exc.message else "bad-address"
+                self.problem(where, code, exc.message, exc.fix)
+                return None
+            for code, message, fix in check_network(zone, net, text, exclude=exclude, allow_broad=allow_broad):
+                self.problem(where, code, message, fix)
+            return [net]
+        if zone.kind != "domain":
+            self.problem(
+                where,
+                "wrong-family",
+                f"'{text}' is a domain entry, but {zone.name} is an ip zone",
+                "move it to a list file of a domain zone, or write an address as `ip:`",
+            )
+            return None
+        if looks_like_ip(text):
+            self.problem(
+                where,
+                "wrong-family",
+                f"'{text}' is an IP address, but {zone.name} is a domain zone",
+                "list addresses in an ip zone's files with `ip:`",
+            )
+            return None
+        try:
+            name, wild = normalize_domain(text)
+        except AddressError as exc:
+            self.problem(where, "bad-domain", exc.message, exc.fix)
+            return None
+        out: list[Network | tuple[str, bool]] = [(name, wild)]
+        if text.strip().startswith("."):
+            out = [(name, False), (name, True)]  # rbldnsd's `.name`: the name and every subdomain
+        for row in out:
+            assert isinstance(row, tuple)
+            for code, message, fix in check_domain(row[0], row[1], text, exclude=exclude):
+                self.problem(where, code, message, fix)
+        return out
+
+
+def read_yaml_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
+    """Parse a curated list file; every problem (syntax, shape, entries) goes to `.problems`."""
+    source = SourceData(path)
+    loaded = load_yaml(path, data)
+    source.problems.extend(loaded.problems)
+    if loaded.data is None:
+        if not loaded.problems:
+            source.problems.append(
+                Problem(Location(path, 1, 1), "not-a-mapping", "the file is empty", "add `entries:` with at least one entry")
+            )
+        return source
+    problems, bad_paths = check_paths(loaded.data, loaded.marks, "list")
+    source.problems.extend(problems)
+    doc = loaded.data
+    if not isinstance(doc, dict) or not isinstance(doc.get("entries", []), list):
+        return source
+    if any(p[:1] == ("defaults",) or p == ("entries",) for p in bad_paths):
+        return source  # defaults feed every entry: checking entries now would only repeat the problem
+    bad_entries = {p[1] for p in bad_paths if len(p) >= 2 and p[0] == "entries"}
+    defaults = doc.get("defaults") or {}
+    reader = _EntryReader(source, zone, loaded.marks, defaults)
+    for index, entry in enumerate(doc.get("entries") or []):
+        if index in bad_entries or not isinstance(entry, dict):
+            continue
+        reader.read(index, entry)
+    return source

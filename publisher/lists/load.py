@@ -1,0 +1,101 @@
+"""Tree -> config + parsed sources + every problem (the load and validate steps together).
+
+`load_lists` reads zones.yaml, expands each zone's source globs, reads every
+matched file with the reader for its kind, and runs the cross-file checks. It
+never raises for bad list content: it collects all problems of all files so
+that one `publisher validate` run shows everything. `require_clean` is the gate
+before compiling: any error (except codes the caller chose to override) raises
+ValidationFailed, so a broken file never yields a partial zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from publisher.lists.config import CONFIG_PATH, load_config_marked
+from publisher.errors import Location, Problem, Severity, ValidationFailed, sort_problems
+from publisher.model import Config, SourceData
+from publisher.lists.curated import BULK_SUFFIXES, CURATED_SUFFIXES, read_source
+from publisher.lists.tree import Tree, TreeError, glob
+from publisher.lists.checks import validate
+
+__all__ = ["Loaded", "load_lists", "require_clean"]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """What the lists say. Only compile it after `require_clean`."""
+
+    config: Config | None
+    sources: dict[str, list[SourceData]]  # zone name -> its sources, in glob order, files sorted
+    problems: list[Problem]  # sorted by file, line, column
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if not p.is_error]
+
+
+def load_lists(tree: Tree, *, as_of: dt.datetime) -> Loaded:
+    """Read and check everything under the lists root; never raises for bad content."""
+    config, problems, glob_locations = load_config_marked(tree)
+    if config is None:
+        return Loaded(None, {}, sort_problems(_unique(problems)))
+    sources: dict[str, list[SourceData]] = {}
+    used: set[str] = {CONFIG_PATH}
+    for zone in config.zones:
+        paths: list[str] = []
+        for pattern in zone.sources:
+            matched = glob(tree, pattern)
+            if not matched:
+                problems.append(
+                    Problem(
+                        glob_locations.get((zone.name, pattern), zone.location),
+                        "glob-no-match",
+                        f"source glob '{pattern}' of {zone.name} matches no file",
+                        "fix the pattern (relative to lists/), or add the file it should match",
+                    )
+                )
+            paths.extend(p for p in matched if p not in paths and p != CONFIG_PATH)
+        zone_sources: list[SourceData] = []
+        for path in paths:
+            used.add(path)
+            # Read per zone, not cached: a feed's bytes are not kept alive while the next is parsed.
+            try:
+                source = read_source(path, tree.read(path), zone)
+            except TreeError as exc:
+                source = SourceData(path)
+                message = str(exc).removeprefix(f"{path}: ")  # the location names the file already
+                source.problems.append(Problem(Location(path), "read-error", message, "check the file and its permissions"))
+            problems.extend(source.problems)
+            zone_sources.append(source)
+        sources[zone.name] = zone_sources
+    for path in tree.files():
+        if path not in used and path.endswith(CURATED_SUFFIXES + BULK_SUFFIXES):
+            problems.append(
+                Problem(
+                    Location(path),
+                    "unused-file",
+                    f"{path} is not among the sources of any zone; it is not published",
+                    "add a glob that matches it to a zone's `sources` in zones.yaml, or remove the file",
+                    severity=Severity.WARNING,
+                )
+            )
+    problems.extend(validate(config, sources, as_of=as_of))
+    return Loaded(config, sources, sort_problems(_unique(problems)))
+
+
+def require_clean(loaded: Loaded, *, ignore: frozenset[str] = frozenset()) -> None:
+    """Raise ValidationFailed when any error remains; `ignore` names codes overridden by the caller."""
+    blocking = [p for p in loaded.errors if p.code not in ignore]
+    if blocking or loaded.config is None:
+        raise ValidationFailed(blocking or loaded.errors)
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    """A file matched by two zones is read twice; say each thing once."""
+    return list(dict.fromkeys(problems))

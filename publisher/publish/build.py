@@ -1,0 +1,143 @@
+"""Tree -> validated, compiled zones -> a zones/ generation. Used by compile and publish.
+
+The steps stay separate so that `publish` can put its plan and guard rails
+between compiling and writing; `compile_tree` + `write_build` is the whole of
+`publisher compile`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from publisher.publish import artifacts
+from publisher.compile.compiler import compile_zone, listing_count, next_expiry
+from publisher.errors import Problem
+from publisher.lists.load import Loaded, load_lists, require_clean
+from publisher.model import Config, SourceData
+from publisher.lists.tree import Tree
+from publisher.compile.zone import CompiledZone
+
+
+@dataclass(frozen=True, slots=True)
+class Build:
+    config: Config
+    loaded: Loaded
+    zones: dict[str, CompiledZone]  # serial 0 until `assign_serials`
+    as_of: dt.datetime
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return self.loaded.warnings
+
+
+def compile_tree(tree: Tree, *, as_of: dt.datetime, ignore: frozenset[str] = frozenset()) -> Build:
+    """Load, validate and compile. Raises ValidationFailed with every problem found.
+
+    `ignore` names problem codes that do not stop the build (publish --force
+    passes the overridable guard-rail codes here).
+    """
+    loaded = load_lists(tree, as_of=as_of)
+    require_clean(loaded, ignore=ignore)
+    assert loaded.config is not None
+    zones = {
+        cfg.name: compile_zone(cfg, loaded.sources.get(cfg.name, []), as_of=as_of) for cfg in loaded.config.zones
+    }
+    return Build(loaded.config, loaded, zones, as_of)
+
+
+def assign_serials(
+    zones: dict[str, CompiledZone], previous: dict[str, Any] | None, today: dt.date
+) -> tuple[dict[str, CompiledZone], dict[str, str], set[str]]:
+    """Give each zone its serial: the old one when the content is unchanged, else a higher one.
+
+    Returns (zones with serials, content digests, names of the zones that changed).
+    """
+    prev_zones: dict[str, Any] = (previous or {}).get("zones", {})
+    out: dict[str, CompiledZone] = {}
+    digests: dict[str, str] = {}
+    changed: set[str] = set()
+    for name, zone in zones.items():
+        digest = artifacts.content_digest(zone)
+        digests[name] = digest
+        prev = prev_zones.get(name)
+        if prev is not None and prev.get("content_sha256") == digest:
+            serial = int(prev["serial"])
+        else:
+            serial = artifacts.next_serial(int(prev["serial"]) if prev else None, today)
+            changed.add(name)
+        out[name] = replace(zone, info=replace(zone.info, serial=serial))
+    return out, digests, changed
+
+
+#: How far ahead `counts.expiring_7d` in the manifest looks (the metrics' expiring-soon gauge).
+EXPIRING_SOON = dt.timedelta(days=7)
+
+
+def expiring_count(sources: list[SourceData], as_of: dt.datetime, within: dt.timedelta = EXPIRING_SOON) -> int:
+    """Listing entries (not exclusions) whose `expires` falls in (as_of, as_of + within]."""
+    total = 0
+    for src in sources:
+        soon = [not v.exclude and v.expires is not None and as_of < v.expires <= as_of + within for v in src.values]
+        if any(soon):
+            total += sum(1 for column in (src.v4_value, src.v6_value, src.dom_value) for v in column if soon[v])
+    return total
+
+
+def zone_meta(build: Build, digests: dict[str, str], extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Per-zone manifest fields: counts, sources, serving settings."""
+    out: dict[str, dict[str, Any]] = {}
+    for cfg in build.config.zones:
+        zone = build.zones[cfg.name]
+        sources = build.loaded.sources.get(cfg.name, [])
+        expiry = next_expiry(sources, build.as_of)
+        out[cfg.name] = {
+            "content_sha256": digests[cfg.name],
+            "counts": {
+                "listings": listing_count(sources, build.as_of),
+                "intervals": zone.interval_count,
+                "v4_addresses": zone.v4_addresses,
+                "v6_addresses": str(zone.v6_addresses),
+                "domains": sum(1 for v in zone.dom_exact.values() if v >= 0) + sum(1 for v in zone.dom_wild.values() if v >= 0),
+                "expiring_7d": expiring_count(sources, build.as_of),
+            },
+            "sources": [s.path for s in sources],
+            "next_expiry": expiry.isoformat() if expiry else None,
+            "secondaries": [
+                {"address": s.address, "port": s.port, "notify": s.notify, "tsig_key": s.tsig_key} for s in cfg.secondaries
+            ],
+            "allow_transfer": list(cfg.allow_transfer),
+            **(extra or {}),
+        }
+    return out
+
+
+def write_build(
+    zones_dir: Path,
+    build: Build,
+    *,
+    source: dict[str, Any],
+    now: dt.datetime,
+    step: artifacts.StepHook = artifacts._noop,
+) -> tuple[dict[str, Any], set[str]]:
+    """Assign serials against the current manifest and write a new generation.
+
+    Returns (the new manifest, the zones whose serial changed). When nothing
+    changed and the source is the same, nothing is written.
+    """
+    previous = artifacts.read_manifest(zones_dir)
+    zones, digests, changed = assign_serials(build.zones, previous, now.date())
+    same_zones = previous is not None and set(previous.get("zones", {})) == set(zones)
+    if previous is not None and not changed and same_zones and previous.get("source") == source:
+        return previous, set()
+    meta = {
+        "published_at": now.isoformat(timespec="seconds"),
+        "source": source,
+        "listen": list(build.config.listen),
+    }
+    artifacts.write_generation(zones_dir, zones, zone_meta(build, digests), meta, step=step)
+    manifest = artifacts.read_manifest(zones_dir)
+    assert manifest is not None
+    return manifest, changed

@@ -1,0 +1,130 @@
+"""Why is this address (or domain) listed, by whom and since when: `publisher explain`.
+
+Place in the flow: reads what is *published* (zones/current: the compiled zones
+answer "listed or not", exactly as the server does), then the lists of the
+commit that was published (vcs.GitTree) for the entries behind the answer, and
+git blame on each entry's line for who added it, in which commit, and when.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from publisher.publish import artifacts
+from publisher.addresses import AddressError, TEST_LISTED_DOMAIN, TEST_LISTED_V4
+from publisher.errors import PublisherError, UsageError
+from publisher.lists.load import load_lists
+from publisher.compile.lookup import Hit, Query, covering_entries, parse_query, zone_answer
+from publisher.model import SourceData
+from publisher.lists.tree import DirTree, Tree
+from publisher.publish.vcs import BlameLine, GitTree, ListsRepo, blame_lines, commit_exists, find_repo
+
+
+@dataclass(frozen=True, slots=True)
+class Because:
+    """One entry behind an answer (or the exclusion that makes a hole)."""
+
+    hit: Hit
+    blame: BlameLine | None
+    expired: bool  # expired since the publish; the next publish drops it
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneExplanation:
+    zone: str
+    serial: int
+    role: str
+    answers: list[tuple[int, str]]  # (code, TXT) as the server answers; empty: not listed
+    entries: list[Because]  # for each source that lists the query, its deciding entry
+    exclusion: Because | None  # not listed: the nearest exclusion covering the query
+    test_point: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    query: Query
+    source: dict[str, Any]
+    published_at: str
+    zones: list[ZoneExplanation]
+    notes: list[str]
+
+
+def _tree_for(source: dict[str, Any], lists: Path) -> tuple[Tree, ListsRepo | None, str | None, list[str]]:
+    """The lists the published zones were compiled from, and where to blame them."""
+    commit = source.get("commit")
+    if source.get("kind") == "git" and commit:
+        candidates: list[ListsRepo] = []
+        try:
+            candidates.append(find_repo(lists))
+        except PublisherError:
+            pass
+        if source.get("repo"):
+            candidates.append(ListsRepo(Path(source["repo"]), str(source.get("prefix", ""))))
+        for where in candidates:
+            if where.root.is_dir() and commit_exists(where, commit):
+                return GitTree(where, commit), where, commit, []
+        return DirTree(lists), None, None, [f"commit {commit[:10]} is not in {lists}; entries read from the work tree, no blame"]
+    return DirTree(lists), None, None, ["the published zones were compiled from the work tree; no blame"]
+
+
+def _deciding(source: SourceData, query: Query, as_of: dt.datetime) -> tuple[Hit | None, list[Hit]]:
+    """The entry that decides the source's answer (most specific live one), and the expired hits."""
+    hits = covering_entries(source, query)
+    live = [h for h in hits if h.value.expires is None or h.value.expires > as_of]
+    return (live[0] if live else None), [h for h in hits if h not in live]
+
+
+def explain(text: str, lists: Path, zones_dir: Path, *, now: dt.datetime) -> Explanation:
+    try:
+        query = parse_query(text)
+    except AddressError as exc:
+        raise UsageError(f"{text!r}: {exc.message}") from exc
+    published = artifacts.load_published(zones_dir)
+    manifest = published.manifest
+    source = manifest.get("source") or {}
+    published_at = str(manifest.get("published_at", ""))
+    try:
+        as_of = dt.datetime.fromisoformat(published_at)
+    except ValueError:
+        as_of = now
+    tree, where, commit, notes = _tree_for(source, lists)
+    loaded = load_lists(tree, as_of=as_of)
+    wanted: dict[str, set[int]] = {}
+    found: list[tuple[str, list[tuple[Hit, bool]], Hit | None]] = []
+    for name, zone in sorted(published.zones.items()):
+        if (query.family == 0) != (zone.info.kind == "domain"):
+            continue
+        listing: list[tuple[Hit, bool]] = []
+        exclusions: list[Hit] = []
+        for src in loaded.sources.get(name, []):
+            hit, _ = _deciding(src, query, as_of)
+            if hit is None:
+                continue
+            if hit.value.exclude:
+                exclusions.append(hit)
+            else:
+                expired = hit.value.expires is not None and hit.value.expires <= now
+                listing.append((hit, expired))
+        nearest = min(exclusions, key=lambda h: h.size) if exclusions else None
+        for hit in [h for h, _ in listing] + ([nearest] if nearest else []):
+            wanted.setdefault(hit.path, set()).add(hit.line)
+        found.append((name, listing, nearest))
+    blame: dict[tuple[str, int], BlameLine] = {}
+    if where is not None and commit is not None:
+        for path, lines in wanted.items():
+            try:
+                blame.update(((path, n), b) for n, b in blame_lines(where, commit, path, lines).items())
+            except PublisherError as exc:
+                notes.append(f"no blame for {path}: {exc}")
+    zones: list[ZoneExplanation] = []
+    for name, listing, nearest in found:
+        zone = published.zones[name]
+        answers = zone_answer(zone, query)
+        test_point = (query.family == 4 and query.addr == TEST_LISTED_V4) or (query.family == 0 and query.domain == TEST_LISTED_DOMAIN)
+        entries = [Because(h, blame.get((h.path, h.line)), exp) for h, exp in listing]
+        excl = Because(nearest, blame.get((nearest.path, nearest.line)), False) if nearest and not answers else None
+        zones.append(ZoneExplanation(name, zone.info.serial, zone.info.role, answers, entries, excl, test_point))
+    return Explanation(query, source, published_at, zones, notes)

@@ -1,0 +1,114 @@
+"""Guard rails: which plans a publish refuses without --force, each with its numbers. Pure.
+
+Place in the flow: publish.py computes the plan (plan.py), then `check_guards`;
+`apply` refuses when anything is found and --force was not given. Thresholds
+come from each zone's `guards` in zones.yaml (model.Guards). Validation errors
+never get here: they stop the build before the plan and are never overridable,
+except the two problems validate.py reports that are guard rails at publish
+(OVERRIDABLE_PROBLEMS).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from publisher.errors import Problem
+from publisher.model import ZoneConfig
+from publisher.publish.plan import EXPIRED, REMOVED, Change, Plan, ZonePlan, amount
+
+#: Problem code of a blocklist entry covering a protected allowlist address (validate.py).
+COVERS_PROTECTED = "covers-protected"
+#: Problem code of a zone without entries (validate.py): the "empty" guard rail at publish.
+EMPTY_ZONE = "empty-zone"
+#: Validation problems that are guard rails at publish: `--force` may override them.
+#: Every other validation error is never overridable.
+OVERRIDABLE_PROBLEMS = frozenset({COVERS_PROTECTED, EMPTY_ZONE})
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    zone: str
+    rule: str  # shrink, growth, empty, dropped, covers-protected, allowlist-removal
+    message: str
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "all"
+
+
+def _examples(changes: Sequence[Change], total: int, limit: int = 5) -> str:
+    shown = [f"{c.entry.path}:{c.entry.line} {c.entry.text}" for c in changes[:limit]]
+    more = total - len(shown)
+    return "; ".join(shown) + (f"; ... and {more} more" if more > 0 else "")
+
+
+def check_guards(
+    plan: Plan,
+    configs: dict[str, ZoneConfig],
+    problems: Sequence[Problem] = (),
+    zone_of: dict[str, str] | None = None,
+) -> list[Violation]:
+    """Every guard rail the plan breaks, each with its numbers. All are overridable with
+    --force; validation errors never reach here (they stop the build before the plan).
+
+    `problems` are the loader's; those coded COVERS_PROTECTED become violations,
+    attributed to a zone through `zone_of` (source path -> zone name).
+    """
+    out: list[Violation] = []
+    for zp in plan.zones:
+        cfg = configs.get(zp.name)
+        if cfg is not None and not zp.is_new and zp.content_changed:
+            out.extend(_zone_guards(zp, cfg))
+    emptied = {v.zone for v in out if v.rule == "empty"}
+    for problem in problems:
+        if problem.code not in OVERRIDABLE_PROBLEMS or not problem.is_error:
+            continue
+        if problem.code == EMPTY_ZONE:
+            zone = next((c.name for c in configs.values() if c.location == problem.location), "")
+            if zone in emptied:
+                continue  # already reported with its numbers
+            out.append(Violation(zone, "empty", f"{problem.location}: {problem.message}"))
+        else:
+            zone = (zone_of or {}).get(problem.location.path, "")
+            out.append(Violation(zone, problem.code, f"{problem.location}: {problem.message}"))
+    for name in plan.dropped:
+        out.append(Violation(name, "dropped", f"{name} is published now and is no longer in zones.yaml"))
+    return out
+
+
+def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
+    g = cfg.guards
+    out: list[Violation] = []
+    removed_listings = zp.count(REMOVED) + zp.count(EXPIRED)
+    counts = [("listings", zp.listings_before, zp.listings_after, removed_listings)]
+    counts += [(m.unit, m.before, m.after, m.removed) for m in zp.measures]
+    if zp.listings_before >= g.min_listings_for_share:
+        for unit, whole, _, lost in counts:
+            if whole and lost / whole > g.max_removed_share:
+                out.append(Violation(zp.name, "shrink", (
+                    f"{zp.name} would lose {amount(lost, unit)} of its {amount(whole, unit)} {unit} "
+                    f"({_share(lost, whole)}; the limit is {g.max_removed_share:.0%} for zones of "
+                    f"{g.min_listings_for_share} listings or more)")))
+    for unit, old, new, _ in counts:
+        if old and new / old > g.max_growth_factor:
+            out.append(Violation(zp.name, "growth", (
+                f"{zp.name} would grow from {amount(old, unit)} to {amount(new, unit)} {unit} "
+                f"({new / old:.1f}x; the limit is {g.max_growth_factor:g}x)")))
+    had = zp.listings_before or any(m.before for m in zp.measures)
+    if had and (zp.listings_after == 0 or not any(m.after for m in zp.measures)):
+        now = ", ".join(f"{amount(m.before, m.unit)} {m.unit}" for m in zp.measures if m.before)
+        out.append(Violation(zp.name, "empty", (
+            f"{zp.name} would become empty (only the RFC 5782 test points): it lists "
+            f"{zp.listings_before} listings{', ' + now if now else ''} now")))
+    if zp.role == "allow":
+        gone = [c for c in zp.changes if c.kind == REMOVED and c.is_listing]
+        n = zp.count(REMOVED)
+        unprotected = ", ".join(f"{amount(m.removed, m.unit)} {m.unit}" for m in zp.measures if m.removed)
+        if n:
+            out.append(Violation(zp.name, "allowlist-removal", (
+                f"{zp.name}: {n} allowlist entr{'y' if n == 1 else 'ies'} removed"
+                f"{', ' + unprotected + ' lose their protection' if unprotected else ''}: {_examples(gone, n)}")))
+        elif not zp.entries_known and unprotected:
+            out.append(Violation(zp.name, "allowlist-removal", f"{zp.name}: {unprotected} lose their protection"))
+    return out

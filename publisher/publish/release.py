@@ -1,0 +1,321 @@
+"""Publish from git: commit -> tree -> build -> plan -> guard rails -> write -> history.
+
+Place in the flow: the orchestration on top of vcs (read a commit), build
+(validate + compile), plan (diff against what is published, guard rails) and
+artifacts (write a generation atomically). `prepare` does everything that
+does not write, so that `plan`, `publish --dry-run` and a refused publish all
+show the same plan; `apply` writes. The running server notices the new
+manifest on its own (and gets a SIGHUP when it left a pid file).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import signal
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from publisher.publish import artifacts
+from publisher.publish import history
+from publisher.publish.build import Build, assign_serials, compile_tree, zone_meta
+from publisher.errors import ArtifactError, GuardRailError, Problem, PublisherError, UsageError
+from publisher.lists.load import Loaded, load_lists
+from publisher.model import Config, SourceData
+from publisher.publish.guards import OVERRIDABLE_PROBLEMS, Violation, check_guards
+from publisher.publish.plan import Change, Plan, plan_zone
+from publisher.publish.vcs import BlameLine, CommitInfo, DirtyFile, GitTree, ListsRepo, blame_lines, commit_info, dirty_files, find_repo
+from publisher.compile.zone import CompiledZone
+
+#: Entries shown (and blamed) per zone in a plan; the rest are counted.
+DEFAULT_SHOW = 20
+#: A running server may leave its pid here; it gets SIGHUP after a publish.
+PID_FILE = "server.pid"
+
+BlameKey = tuple[str, str, int]  # (side "old"/"new", path, line)
+
+
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """What is published now, and the sources behind it when they can be read."""
+
+    manifest: dict[str, Any] | None = None
+    zones: dict[str, CompiledZone] = field(default_factory=dict)
+    sources: dict[str, list[SourceData]] | None = None
+    config: Config | None = None  # zones.yaml of the published commit
+    as_of: dt.datetime | None = None
+    blob_ids: dict[str, str] = field(default_factory=dict)
+    commit: str | None = None
+    problems: tuple[Problem, ...] = ()  # what validation said about the published commit
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    where: ListsRepo
+    commit: CommitInfo
+    head: str
+    build: Build
+    zones: dict[str, CompiledZone]  # with their serials
+    digests: dict[str, str]
+    changed: set[str]  # zones whose serial moves
+    settings_changed: bool
+    previous: Previous
+    plan: Plan
+    violations: list[Violation]
+    dirty: list[DirtyFile]
+    blame: dict[BlameKey, BlameLine]
+    now: dt.datetime
+
+    @property
+    def nothing_to_publish(self) -> bool:
+        """Same answers, same settings, and zones/ already records a git publish."""
+        manifest = self.previous.manifest
+        if manifest is None or (manifest.get("source") or {}).get("kind") != "git":
+            return False  # record where the zones come from, even when the answers are the same
+        return not self.changed and not self.settings_changed and not self.plan.dropped
+
+    def serial(self, zone: str) -> int:
+        return self.zones[zone].info.serial
+
+    def previous_serial(self, zone: str) -> int | None:
+        prev = (self.previous.manifest or {}).get("zones", {}).get(zone)
+        return int(prev["serial"]) if prev else None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    prepared: Prepared
+    written: bool
+    manifest: dict[str, Any] | None
+    forced: list[Violation]
+
+
+def _parse_time(text: Any) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+
+
+def _previous(where: ListsRepo, zones_dir: Path, current: tuple[str, Loaded] | None = None) -> Previous:
+    """What is published now. `current` (commit, its loaded lists): reused when the
+    published commit is the same one, instead of parsing the same bytes twice."""
+    manifest = artifacts.read_manifest(zones_dir)
+    if manifest is None:
+        return Previous()
+    notes: list[str] = []
+    zones: dict[str, CompiledZone] = {}
+    try:
+        zones = artifacts.load_published(zones_dir).zones
+    except ArtifactError as exc:
+        notes.append(f"the published zones could not be read ({exc}); address changes are counted from nothing")
+    source = manifest.get("source") or {}
+    as_of = _parse_time(manifest.get("published_at"))
+    commit = source.get("commit") if source.get("kind") == "git" else None
+    if commit is None or as_of is None:
+        notes.append("the last publish was not made from git; entry-level changes are unknown")
+        return Previous(manifest, zones, notes=tuple(notes))
+    try:
+        tree = GitTree(where, commit)
+        # the parse does not depend on the time (only the warnings do): same commit, same sources
+        loaded = current[1] if current is not None and current[0] == commit else load_lists(tree, as_of=as_of)
+    except PublisherError as exc:
+        notes.append(f"commit {commit[:10]} of the last publish cannot be read here ({exc}); entry-level changes are unknown")
+        return Previous(manifest, zones, commit=commit, notes=tuple(notes))
+    return Previous(manifest, zones, loaded.sources, loaded.config, as_of, tree.blob_ids(), commit,
+                    tuple(loaded.problems), tuple(notes))
+
+
+def _settings(manifest: dict[str, Any] | None) -> Any:
+    """The serving settings that live outside the zone data (a change needs a new generation)."""
+    if manifest is None:
+        return None
+    zones = {n: (z.get("secondaries"), z.get("allow_transfer")) for n, z in manifest.get("zones", {}).items()}
+    return (manifest.get("listen"), zones)
+
+
+def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime, show: int = DEFAULT_SHOW) -> Prepared:
+    """Read, validate, compile and plan a publish of `rev`; write nothing.
+
+    Raises ValidationFailed for every non-overridable problem; guard rails are
+    returned as `violations`, for `apply` to enforce.
+    """
+    where = find_repo(lists)
+    tree = GitTree(where, rev)
+    head = commit_info(where, "HEAD").sha
+    build = compile_tree(tree, as_of=now, ignore=OVERRIDABLE_PROBLEMS)
+    previous = _previous(where, zones_dir, (tree.commit.sha, build.loaded))
+    zones, digests, changed = assign_serials(build.zones, previous.manifest, now.date())
+    new_blobs = tree.blob_ids()
+    unchanged = frozenset(p for p, sha in new_blobs.items() if previous.blob_ids.get(p) == sha)
+    prev_zones = (previous.manifest or {}).get("zones", {})
+    zone_plans = []
+    for cfg in build.config.zones:
+        before = previous.zones.get(cfg.name)
+        before_sources = previous.sources.get(cfg.name, []) if previous.sources is not None else None
+        old_cfg = previous.config.zone(cfg.name) if previous.config is not None else None
+        zone_plans.append(plan_zone(
+            cfg, zones[cfg.name], build.loaded.sources.get(cfg.name, []), now,
+            before=before, before_sources=before_sources, before_as_of=previous.as_of,
+            before_listings=(prev_zones.get(cfg.name) or {}).get("counts", {}).get("listings"),
+            unchanged=unchanged, content_changed=cfg.name in changed,
+            same_settings=old_cfg is not None and replace(old_cfg, location=cfg.location) == cfg,
+            keep=show if show > 0 else None,
+        ))
+    dropped = tuple(sorted(set(prev_zones) - {c.name for c in build.config.zones}))
+    plan = Plan(tuple(zone_plans), dropped, previous.manifest is None, previous.notes)
+    zone_of = {s.path: name for name, srcs in build.loaded.sources.items() for s in srcs}
+    configs = {c.name: c for c in build.config.zones}
+    # A guard-rail problem that the published commit already had was accepted then (--force):
+    # asking again at every publish would block unrelated changes and expiries for good.
+    accepted = {(p.code, p.message) for p in previous.problems}
+    fresh = [p for p in build.loaded.problems if (p.code, p.message) not in accepted]
+    violations = check_guards(plan, configs, fresh, zone_of)
+    new_meta = {"listen": list(build.config.listen), "zones": zone_meta(build, digests)}
+    settings_changed = previous.manifest is not None and _settings(new_meta) != _settings(previous.manifest)
+    blame = _blame(where, tree.commit.sha, previous.commit, plan, show)
+    return Prepared(where, tree.commit, head, build, zones, digests, changed, settings_changed, previous,
+                    plan, violations, dirty_files(where), blame, now)
+
+
+def shown(changes: tuple[Change, ...], show: int) -> tuple[Change, ...]:
+    return changes if show <= 0 else changes[:show]
+
+
+def _blame(where: ListsRepo, new: str, old: str | None, plan: Plan, show: int) -> dict[BlameKey, BlameLine]:
+    """Blame only the entries a plan shows, one `git blame` per file and side."""
+    wanted: dict[tuple[str, str], set[int]] = {}
+    for zp in plan.zones:
+        for change in shown(zp.changes, show):
+            wanted.setdefault((change.side, change.entry.path), set()).add(change.entry.line)
+    out: dict[BlameKey, BlameLine] = {}
+    for (side, path), lines in wanted.items():
+        rev = new if side == "new" else old
+        if rev is None:
+            continue
+        try:
+            found = blame_lines(where, rev, path, lines)
+        except PublisherError:
+            continue  # blame is a courtesy: the plan stands without it
+        out.update(((side, path, n), b) for n, b in found.items())
+    return out
+
+
+def refusal(violations: list[Violation]) -> GuardRailError:
+    lines = [f"  {v.rule}: {v.message}" for v in violations]
+    return GuardRailError(
+        f"publish refused by {len(violations)} guard rail(s); nothing was written "
+        "(look at the plan, then rerun with --force if it is intended):\n" + "\n".join(lines)
+    )
+
+
+def apply(
+    prepared: Prepared,
+    zones_dir: Path,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    action: str = "publish",
+    step: artifacts.StepHook = artifacts._noop,
+) -> Outcome:
+    """Enforce the guard rails and write the generation (unless nothing changed or dry run)."""
+    p = prepared
+    if p.nothing_to_publish:
+        if not dry_run:
+            _finish_interrupted(zones_dir, p.previous.manifest)
+        return Outcome(p, False, p.previous.manifest, [])
+    if p.violations and not force:
+        raise refusal(p.violations)
+    forced = list(p.violations)
+    if dry_run:
+        return Outcome(p, False, p.previous.manifest, forced)
+    step("validated")
+    source = {**p.commit.source(p.where), "head": p.head}
+    meta = zone_meta(p.build, p.digests)
+    prev_zones = (p.previous.manifest or {}).get("zones", {})
+    stamp = p.now.isoformat(timespec="seconds")
+    for name, entry in meta.items():
+        prev = prev_zones.get(name) or {}
+        if name in p.changed or "commit" not in prev:
+            entry.update(commit=p.commit.sha, author=p.commit.author, email=p.commit.email,
+                         committed_at=p.commit.committed_at, published_at=stamp)
+        else:  # unchanged zone: its serial still stands for the commit that made it
+            entry.update({k: prev.get(k) for k in ("commit", "author", "email", "committed_at", "published_at")})
+    top = {"published_at": stamp, "source": source, "listen": list(p.build.config.listen), "action": action}
+    gen = artifacts.write_generation(zones_dir, p.zones, meta, top, step=step)
+    serials = {n: z.info.serial for n, z in p.zones.items()}
+    previous_serials = {n: int(z["serial"]) for n, z in prev_zones.items()}
+    artifacts.append_history(zones_dir, history.record(
+        action=action, now=p.now, source=source, head=p.head, generation=gen.name, serials=serials,
+        previous_serials=previous_serials, changed=p.changed, plan=p.plan, forced=[v.rule for v in forced],
+    ))
+    notify_server(zones_dir)
+    return Outcome(p, True, artifacts.read_manifest(zones_dir), forced)
+
+
+def _finish_interrupted(zones_dir: Path, manifest: dict[str, Any] | None) -> None:
+    """A publish killed after its swap is published, but its links and history line may be
+    missing: complete them (best effort; a read-only zones/ is no error when nothing changes)."""
+    artifacts.tidy(zones_dir)
+    if manifest is None:
+        return
+    with contextlib.suppress(ArtifactError):
+        last = artifacts.last_history(zones_dir)
+        if last is None or last.get("generation") != manifest.get("generation"):
+            artifacts.append_history(zones_dir, history.recovered_record(manifest))
+
+
+def publish(
+    lists: Path,
+    zones_dir: Path,
+    *,
+    rev: str = "HEAD",
+    now: dt.datetime | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    action: str = "publish",
+    step: artifacts.StepHook = artifacts._noop,
+) -> Outcome:
+    """prepare + apply, for callers that do not show the plan in between (watch, tests)."""
+    prepared = prepare(lists, zones_dir, rev=rev, now=now or dt.datetime.now(dt.timezone.utc))
+    return apply(prepared, zones_dir, force=force, dry_run=dry_run, action=action, step=step)
+
+
+def notify_server(zones_dir: Path) -> bool:
+    """SIGHUP the server whose pid is in zones/server.pid, if it is ours and running.
+
+    The server also watches the manifest; the signal only makes the reload
+    immediate. A stale pid file could name an unrelated process, so the pid is
+    only signalled when its command line mentions the publisher.
+    """
+    try:
+        pid = int((zones_dir / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return False
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    with contextlib.suppress(OSError):
+        if cmdline.parent.exists() and b"publisher" not in cmdline.read_bytes():
+            return False
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def rollback_target(lists: Path, zones_dir: Path, spec: str) -> history.Target:
+    """SERIAL (from the history) or any git revision -> the commit to republish."""
+    if history.looks_like_serial(spec):
+        found = history.find_serial(zones_dir, int(spec))
+        if found is not None:
+            return found
+    where = find_repo(lists)
+    try:
+        return history.Target(commit_info(where, spec).sha, f"revision {spec}")
+    except PublisherError:
+        raise UsageError(
+            f"{spec!r} is neither a serial in {zones_dir}/{artifacts.HISTORY} nor a git revision"
+        ) from None

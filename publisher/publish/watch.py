@@ -1,0 +1,194 @@
+"""Watch mode: keep zones/ in step with the list repository, unattended.
+
+Place in the flow: a `schedule` loop on top of publish.py. Every interval one
+job fetches and fast-forwards the repository (when it has a remote), then
+publishes when HEAD moved since the last publish, or republishes the published
+commit when one of its entries has expired since (the manifest's
+`next_expiry`). Guard-rail refusals and validation errors are logged and leave
+the last good publish serving; the same refusal is not retried until the
+commit or the expiry changes. A job that raises is logged and the loop goes
+on: `schedule` itself would stop at the first exception.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import schedule
+
+from publisher.publish import artifacts
+from publisher.errors import GuardRailError, PublisherError, ValidationFailed
+from publisher.publish.release import publish
+from publisher.publish.vcs import commit_info, find_repo, sync
+
+log = logging.getLogger("publisher.watch")
+
+Clock = Callable[[], dt.datetime]
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _due_expiry(manifest: dict[str, Any], now: dt.datetime) -> str | None:
+    """The earliest `next_expiry` of the published zones when it has passed."""
+    due: list[str] = []
+    for zone in manifest.get("zones", {}).values():
+        text = zone.get("next_expiry")
+        if not text:
+            continue
+        try:
+            when = dt.datetime.fromisoformat(text)
+        except ValueError:
+            continue
+        if when <= now:
+            due.append(text)
+    return min(due) if due else None
+
+
+class Watcher:
+    """One check at a time; `job` is the never-raising wrapper the scheduler runs."""
+
+    def __init__(self, lists: Path, zones_dir: Path, *, clock: Clock = _utcnow, pull: bool = True) -> None:
+        self.lists = lists
+        self.zones_dir = zones_dir
+        self.clock = clock
+        self.pull = pull
+        # (commit, why, expiry) attempts that ended for good: published, nothing to do, or refused
+        self.settled: set[tuple[str, str, str | None]] = set()
+        self.runs = 0
+        self.failures = 0
+
+    def candidates(self) -> list[tuple[str, str, str | None]]:
+        """What could be published, best first: (commit, why, expiry). Empty: up to date.
+
+        A new commit comes first; when it is refused, the published commit is
+        still republished for its expired entries.
+        """
+        where = find_repo(self.lists)
+        if self.pull:
+            try:
+                result = sync(where)
+                if result.moved:
+                    log.info("pulled: %s", result.message)
+            except PublisherError as exc:  # publish what we have; say why it is not newer
+                log.error("pull failed: %s", exc)
+        head = commit_info(where).sha
+        manifest = artifacts.read_manifest(self.zones_dir)
+        if manifest is None:
+            return [(head, "first publish", None)]
+        source = manifest.get("source") or {}
+        if source.get("kind") != "git":
+            return [(head, "zones/ was not published from git", None)]
+        out: list[tuple[str, str, str | None]] = []
+        if head != (source.get("head") or source.get("commit")):
+            out.append((head, "new commit", None))
+        expiry = _due_expiry(manifest, self.clock())
+        if expiry is not None:
+            out.append((str(source["commit"]), "entries expired", expiry))
+        return out
+
+    def check(self) -> str:
+        """One pass. Returns what happened; raises only for unexpected failures."""
+        todo = self.candidates()
+        if not todo:
+            return "up to date"
+        fresh = [t for t in todo if t not in self.settled]
+        if not fresh:
+            return "unchanged since the last attempt"
+        target = fresh[0]
+        if len(self.settled) > 1000:  # a watch runs for months; keep the memory bounded
+            self.settled.clear()
+        commit, why, _ = target
+        action = "expiry" if why == "entries expired" else "watch"
+        try:
+            outcome = publish(self.lists, self.zones_dir, rev=commit, now=self.clock(), action=action)
+        except GuardRailError as exc:
+            self.settled.add(target)
+            log.error("commit %s (%s) not published: %s", commit[:10], why, exc)
+            return "refused"
+        except ValidationFailed as exc:
+            self.settled.add(target)
+            log.error("commit %s (%s) not published: %s", commit[:10], why, exc)
+            for problem in exc.problems[:20]:
+                log.error("  %s", problem.format().replace("\n", "\n  "))
+            return "invalid"
+        self.settled.add(target)
+        if not outcome.written:
+            log.info("commit %s (%s): nothing to publish", commit[:10], why)
+            return "nothing to publish"
+        serials = ", ".join(f"{n} {outcome.prepared.serial(n)}" for n in sorted(outcome.prepared.changed))
+        log.info("published commit %s (%s): %s", commit[:10], why, serials or "settings only")
+        return "published"
+
+    def job(self) -> None:
+        """The scheduled job: never raises, so one bad run cannot stop the loop."""
+        self.runs += 1
+        try:
+            status = self.check()
+            log.debug("check %d: %s", self.runs, status)
+        except PublisherError as exc:
+            self.failures += 1
+            log.error("check %d failed: %s", self.runs, exc)
+        except Exception:  # noqa: BLE001 - a watch loop must survive anything a job throws
+            self.failures += 1
+            log.exception("check %d failed unexpectedly", self.runs)
+
+
+def run(
+    job: Callable[[], None],
+    *,
+    interval: float,
+    iterations: int | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Run `job` now and then every `interval` seconds, `iterations` times (None: until `stop`).
+
+    Returns the number of runs. The waits are the loop's own (an Event wait that
+    `stop` interrupts), so a caller in another thread can end it at once.
+    """
+    stop = stop or threading.Event()
+    scheduler = schedule.Scheduler()
+    runs = 0
+
+    def counted() -> None:
+        nonlocal runs
+        runs += 1
+        try:
+            job()
+        except Exception:  # noqa: BLE001 - schedule stops its loop on an exception
+            log.exception("scheduled job failed")
+
+    # schedule types the interval as int, but builds a timedelta from it: fractions work
+    scheduler.every(interval).seconds.do(counted)  # type: ignore[arg-type]
+    counted()
+    while (iterations is None or runs < iterations) and not stop.is_set():
+        idle = scheduler.idle_seconds
+        if idle is not None and idle > 0:
+            stop.wait(idle)
+        if stop.is_set():
+            break
+        scheduler.run_pending()
+    scheduler.clear()
+    return runs
+
+
+def watch(
+    lists: Path,
+    zones_dir: Path,
+    *,
+    interval: float = 30.0,
+    iterations: int | None = None,
+    stop: threading.Event | None = None,
+    pull: bool = True,
+) -> Watcher:
+    """`publisher watch`: the loop over a Watcher. `serve --watch` runs this in a thread."""
+    watcher = Watcher(lists, zones_dir, pull=pull)
+    log.info("watching %s every %gs, publishing into %s", lists, interval, zones_dir)
+    run(watcher.job, interval=interval, iterations=iterations, stop=stop)
+    return watcher
