@@ -5,11 +5,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 LISTEN ?=
 
-.PHONY: help venv test typecheck validate compile serve publish plan hooks bench-compile bench-serve clean fuzz soak
+.PHONY: help venv test typecheck lint format validate compile serve publish plan hooks bench-compile bench-serve clean fuzz soak
 
 help:
 	@echo "make serve          compile the sample lists and serve them on 127.0.0.1:5353 and [::1]:5353"
-	@echo "make test           run the whole test suite (creates .venv on first use)"
+	@echo "make test           lint, type-check and run the whole test suite (creates .venv on first use)"
+	@echo "make format         reformat the code and apply the linter's safe fixes (ruff)"
 	@echo "make validate       check lists/ and print located problems"
 	@echo "make compile        compile lists/ (work tree) into zones/"
 	@echo "make plan           what a publish of HEAD would change (COMMIT=rev to pick another)"
@@ -29,8 +30,18 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 test: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

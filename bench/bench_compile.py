@@ -18,19 +18,19 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import DATA, ZONE, free_port, generate, machine, rss_kib, run_child, table, wait_udp_answer  # noqa: E402
+from bench.common import DATA, ZONE, free_port, generate, machine, rss_kib, run_child, table, wait_udp_answer
 
 LISTS = DATA / "lists"
 ZONES = DATA / "zones"
 
 
 def child_compile() -> None:
-    from publisher.publish.build import compile_tree, write_build
-    from publisher.lists.tree import DirTree
-    from publisher.lists.load import load_lists, require_clean
     from publisher.compile.compiler import compile_zone
+    from publisher.lists.load import load_lists, require_clean
+    from publisher.lists.tree import DirTree
+    from publisher.publish.build import write_build
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     loaded = load_lists(DirTree(LISTS), as_of=now)
     require_clean(loaded)
@@ -40,16 +40,18 @@ def child_compile() -> None:
     zone = compile_zone(cfg, loaded.sources[cfg.name], as_of=now)
     t2 = time.perf_counter()
     from publisher.publish.build import Build
+
     build = Build(loaded.config, loaded, {cfg.name: zone}, now)
     shutil.rmtree(ZONES, ignore_errors=True)
     write_build(ZONES, build, source={"kind": "bench"}, now=now)
     t3 = time.perf_counter()
-    print(json.dumps({"load_validate": t1 - t0, "compile": t2 - t1, "write": t3 - t2,
-                      "intervals": zone.interval_count}))
+    print(
+        json.dumps({"load_validate": t1 - t0, "compile": t2 - t1, "write": t3 - t2, "intervals": zone.interval_count})
+    )
 
 
 def child_load() -> None:
-    from publisher import snapshot  # noqa: F401  (imports before the baseline)
+    from publisher.compile import snapshot  # noqa: F401  (imports before the baseline)
     from publisher.publish.artifacts import load_published
 
     gc.collect()
@@ -66,6 +68,7 @@ def child_load() -> None:
 
 def _self() -> int:
     import os
+
     return os.getpid()
 
 
@@ -78,9 +81,11 @@ def rbldnsd_load() -> dict[str, float]:
     port = free_port()
     rbl = (ZONES / "current" / f"{ZONE}.rbldnsd").resolve()
     t0 = time.monotonic()
-    proc = subprocess.Popen([exe, "-n", "-f", "-q", "-b", f"127.0.0.1/{port}", "-w", str(rbl.parent),
-                             rbldnsd_zone_arg(ZONE, rbl.name)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [exe, "-n", "-f", "-q", "-b", f"127.0.0.1/{port}", "-w", str(rbl.parent), rbldnsd_zone_arg(ZONE, rbl.name)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_udp_answer(port, f"2.0.0.127.{ZONE}", timeout=60)
         ready = time.monotonic() - t0
@@ -103,35 +108,56 @@ def main() -> None:
     counts = generate(LISTS)
     gen_time = time.perf_counter() - t0
     comp, comp_rss = run_child(["bench/bench_compile.py", "--child", "compile"])
-    base, base_rss = run_child(["-c", "import json, publisher.publish.artifacts, publisher.compile.snapshot; print(json.dumps({}))"])
+    base, base_rss = run_child(
+        ["-c", "import json, publisher.publish.artifacts, publisher.compile.snapshot; print(json.dumps({}))"]
+    )
     load, load_rss = run_child(["bench/bench_compile.py", "--child", "load"])
     snap = (ZONES / "current" / f"{ZONE}.snap").resolve()
     rbl = rbldnsd_load()
     total = comp["load_validate"] + comp["compile"]
     rows = [
-        ("input", f"{counts['lines']:,} lines: {counts['v4_32']:,} IPv4 /32, {counts['v4_cidr']:,} IPv4 CIDRs, {counts['v6']:,} IPv6 prefixes", "", ""),
+        (
+            "input",
+            f"{counts['lines']:,} lines: {counts['v4_32']:,} IPv4 /32, "
+            f"{counts['v4_cidr']:,} IPv4 CIDRs, {counts['v6']:,} IPv6 prefixes",
+            "",
+            "",
+        ),
         ("read + validate", f"{comp['load_validate']:.2f} s", "", ""),
         ("compile", f"{comp['compile']:.2f} s ({comp['intervals']:,} intervals)", "", ""),
         ("validate + compile", f"{total:.2f} s", "<= 10 s", "ok" if total <= 10 else "MISSED"),
         ("write artifacts (snapshot, BIND, rbldnsd, manifest)", f"{comp['write']:.2f} s", "", ""),
         ("peak RSS of the whole compile", f"{comp_rss / 1024:.0f} MiB", "", ""),
         ("snapshot size", f"{snap.stat().st_size / 1e6:.1f} MB", "", ""),
-        ("snapshot load (sha256 + arrays)", f"{load['load']:.3f} s", "<= 0.5 s", "ok" if load["load"] <= 0.5 else "MISSED"),
-        ("loaded zone above the interpreter", f"{load['zone_kib'] / 1024:.1f} MiB", "<= 25 MB", "ok" if load["zone_kib"] / 1024 <= 25 else "MISSED"),
+        (
+            "snapshot load (sha256 + arrays)",
+            f"{load['load']:.3f} s",
+            "<= 0.5 s",
+            "ok" if load["load"] <= 0.5 else "MISSED",
+        ),
+        (
+            "loaded zone above the interpreter",
+            f"{load['zone_kib'] / 1024:.1f} MiB",
+            "<= 25 MB",
+            "ok" if load["zone_kib"] / 1024 <= 25 else "MISSED",
+        ),
     ]
     if rbl:
         rows += [
             ("rbldnsd: start until answering (same data)", f"{rbl['start']:.2f} s", "", ""),
             ("rbldnsd: RSS", f"{rbl['rss_kib'] / 1024:.1f} MiB", "", ""),
         ]
-    text = "\n".join([
-        "# bench-compile",
-        "",
-        f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; data generated in {gen_time:.1f} s (seed 5782).",
-        "",
-        table(rows, ("measure", "value", "target", "")),
-        "",
-    ])
+    text = "\n".join(
+        [
+            "# bench-compile",
+            "",
+            f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
+            f"data generated in {gen_time:.1f} s (seed 5782).",
+            "",
+            table(rows, ("measure", "value", "target", "")),
+            "",
+        ]
+    )
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

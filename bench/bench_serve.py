@@ -31,8 +31,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import (  # noqa: E402
-    DATA, ROOT, ZONE, free_port, generate, machine, rss_kib, run_child, table, wait_udp_answer,
+from bench.common import (
+    DATA,
+    ROOT,
+    ZONE,
+    free_port,
+    generate,
+    machine,
+    rss_kib,
+    run_child,
+    table,
+    wait_udp_answer,
 )
 
 LISTS = DATA / "lists"
@@ -85,7 +94,7 @@ class Target:
             wait_udp_answer(self.port, f"2.0.0.127.{ZONE}", timeout=120)
         except SystemExit:
             self.stop()
-            raise SystemExit(f"{self.label} did not answer; its log:\n{self.log.read_text(errors='replace')}")
+            raise SystemExit(f"{self.label} did not answer; its log:\n{self.log.read_text(errors='replace')}") from None
         return time.monotonic() - t0
 
     def stop(self) -> None:
@@ -185,8 +194,22 @@ def cpu_ticks() -> tuple[int, int]:
 
 def dnsperf(port: int, seconds: float, target: Target | None) -> Run:
     """One dnsperf run pinned to LOAD_CORE; the server's CPU is read around it."""
-    cmd = ["taskset", "-c", LOAD_CORE, "dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(QUERIES),
-           "-l", str(seconds), "-q", "100"]
+    cmd = [
+        "taskset",
+        "-c",
+        LOAD_CORE,
+        "dnsperf",
+        "-s",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "-d",
+        str(QUERIES),
+        "-l",
+        str(seconds),
+        "-q",
+        "100",
+    ]
     cpu0 = target.cpu_seconds() if target else 0.0
     busy0, soft0 = cpu_ticks()
     t0 = time.monotonic()
@@ -236,8 +259,14 @@ def targets(workdir: Path, with_metrics: bool) -> list[Target]:
     out = [Target("ours", [*py, "--listen", f"127.0.0.1:{port}"], port)]
     if with_metrics:
         port, mport = free_port(), free_port()
-        out.append(Target("ours --metrics", [*py, "--listen", f"127.0.0.1:{port}", "--metrics", f"127.0.0.1:{mport}"],
-                          port, metrics_port=mport))
+        out.append(
+            Target(
+                "ours --metrics",
+                [*py, "--listen", f"127.0.0.1:{port}", "--metrics", f"127.0.0.1:{mport}"],
+                port,
+                metrics_port=mport,
+            )
+        )
     exe = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
     # rbldnsd refuses root: it switches to its user, who must read the data (0755 dir, 0644 file).
     data = Path(tempfile.mkdtemp(prefix="bench-rbldnsd-"))
@@ -247,8 +276,14 @@ def targets(workdir: Path, with_metrics: bool) -> list[Target]:
     rbl.chmod(0o644)
     user = ["-u", "rbldns"] if os.geteuid() == 0 else []
     port = free_port()
-    out.append(Target("rbldnsd", [exe, "-n", "-f", *user, "-b", f"127.0.0.1/{port}", "-w", str(data),
-                                  rbldnsd_zone_arg(ZONE, rbl.name)], port, cleanup=[data]))
+    out.append(
+        Target(
+            "rbldnsd",
+            [exe, "-n", "-f", *user, "-b", f"127.0.0.1/{port}", "-w", str(data), rbldnsd_zone_arg(ZONE, rbl.name)],
+            port,
+            cleanup=[data],
+        )
+    )
     for t in out:
         t.log = workdir / f"{t.label.replace(' ', '').replace('-', '')}.log"
     return out
@@ -267,8 +302,11 @@ def measure(servers: list[Target], runs: int, seconds: float) -> None:
         for t in order:
             r = dnsperf(t.port, seconds, t)
             t.runs.append(r)
-            print(f"run {i + 1}/{runs} {t.label}: {r.qps:,.0f} qps, {r.cpu / r.completed * 1e6:.2f} us CPU/query, "
-                  f"lost {r.lost}", file=sys.stderr)
+            print(
+                f"run {i + 1}/{runs} {t.label}: {r.qps:,.0f} qps, {r.cpu / r.completed * 1e6:.2f} us CPU/query, "
+                f"lost {r.lost}",
+                file=sys.stderr,
+            )
     for t in servers:
         assert t.proc is not None
         t.rss_kib = rss_kib(t.proc.pid)
@@ -291,8 +329,10 @@ def bounds_note(ours: Target, rbl: Target, load: tuple[float, float]) -> str:
             "follows the scheduler more than the servers, so the qps ratio is noisy; compare CPU per query."
         )
     elif rbl.load_busy >= full and rbl.busy < full:
-        parts.append("dnsperf's core is full while rbldnsd's is not: rbldnsd's qps is the load generator's "
-                     "ceiling, not rbldnsd's, so the qps ratio flatters ours.")
+        parts.append(
+            "dnsperf's core is full while rbldnsd's is not: rbldnsd's qps is the load generator's "
+            "ceiling, not rbldnsd's, so the qps ratio flatters ours."
+        )
     elif rbl.busy < full:
         parts.append(
             "Neither rbldnsd nor dnsperf fills its core: rbldnsd answers faster than the queries arrive, empties "
@@ -362,18 +402,21 @@ def report(servers: list[Target], runs: int, seconds: float, data_note: str, loa
         )
         if m.latency_note:
             notes.append(m.latency_note)
-    return "\n".join([
-        "# bench-serve",
-        "",
-        f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; {runs} runs of {seconds:g} s per "
-        f"server, alternating, medians reported. Data: bench-compile's feed (1M IPv4 /32, 10k CIDRs, 100k IPv6), "
-        f"{data_note}. Queries: {QUERIES.name}, half listed, half unlisted, 90% A / 10% TXT; dnsperf -q 100 on core 1, "
-        f"servers on core 0 (taskset).",
-        "",
-        table(rows, header),
-        *notes,
-        "",
-    ])
+    return "\n".join(
+        [
+            "# bench-serve",
+            "",
+            f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}; {runs} runs of {seconds:g} s per "
+            f"server, alternating, medians reported. Data: bench-compile's feed (1M IPv4 /32, 10k CIDRs, 100k IPv6), "
+            f"{data_note}. Queries: {QUERIES.name}, half listed, half unlisted, 90% A / 10% TXT; "
+            f"dnsperf -q 100 on core 1, "
+            f"servers on core 0 (taskset).",
+            "",
+            table(rows, header),
+            *notes,
+            "",
+        ]
+    )
 
 
 def latency_from_metrics(text: str) -> str:
@@ -383,8 +426,10 @@ def latency_from_metrics(text: str) -> str:
     if not total or not count or float(count.group(1)) == 0:
         return ""
     mean = float(total.group(1)) / float(count.group(1)) * 1e6
-    return (f"The --metrics server's own histogram: {float(count.group(1)):,.0f} queries timed, mean processing "
-            f"time {mean:.2f} us per query (inside the server, without the socket calls).")
+    return (
+        f"The --metrics server's own histogram: {float(count.group(1)):,.0f} queries timed, mean processing "
+        f"time {mean:.2f} us per query (inside the server, without the socket calls)."
+    )
 
 
 def main() -> None:

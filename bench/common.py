@@ -29,7 +29,9 @@ zones:
 """
 
 
-def generate(lists: Path, n32: int = 1_000_000, ncidr: int = 10_000, nv6: int = 100_000, seed: int = 5782) -> dict[str, int]:
+def generate(
+    lists: Path, n32: int = 1_000_000, ncidr: int = 10_000, nv6: int = 100_000, seed: int = 5782
+) -> dict[str, int]:
     """A bulk feed like a real one: 1M random /32s, 10k CIDRs, 100k IPv6 prefixes."""
     rng = random.Random(seed)
     lists.mkdir(parents=True, exist_ok=True)
@@ -96,8 +98,10 @@ def free_port() -> int:
 
 def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
     def line(r: tuple[str, ...]) -> str:
         return "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import random
 import re
 import select
@@ -40,7 +39,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, machine, rss_kib, table  # noqa: E402
+from bench.common import ROOT, machine, rss_kib, table
 
 CHUNK = 512
 QUIET = 0.005  # seconds without a reply before the next chunk goes out
@@ -96,7 +95,7 @@ def problem(query_: bytes, reply: bytes, tcp: bool) -> str | None:
         pos, opts = 12, 0
         for _ in range(qd):
             pos = _name_end(reply, pos) + 4
-        for i in range(an + ns + ar):
+        for _ in range(an + ns + ar):
             pos = _name_end(reply, pos)
             rtype, _c, _t, rdlen = struct.unpack(">HHIH", reply[pos : pos + 10])
             if rtype == 41:
@@ -158,8 +157,16 @@ class Mutator:
             data[r.randrange(12, n)] = r.randrange(64, 256)
         elif op == 6:
             owner = r.choice((b"\x00", b"\x01a\x00", b"\xc0\x0c"))
-            options = r.choice((b"", b"\x00\x0a\x00\x08" + b"c" * 8, b"\xff\xff\x0c\x00" + b"x" * 3072, b"\x00\x08\x00\x01"))
-            data += owner + struct.pack(">HHBBHH", 41, r.choice((0, 512, 1232, 65535)), 0, r.choice((0, 0, 1, 255)), 0x8000, len(options)) + options
+            options = r.choice(
+                (b"", b"\x00\x0a\x00\x08" + b"c" * 8, b"\xff\xff\x0c\x00" + b"x" * 3072, b"\x00\x08\x00\x01")
+            )
+            data += (
+                owner
+                + struct.pack(
+                    ">HHBBHH", 41, r.choice((0, 512, 1232, 65535)), 0, r.choice((0, 0, 1, 255)), 0x8000, len(options)
+                )
+                + options
+            )
             if n >= 12:
                 data[10:12] = ((((data[10] << 8) | data[11]) + 1) & 0xFFFF).to_bytes(2, "big")
         elif op == 7:
@@ -179,10 +186,10 @@ class Mutator:
 
 
 def build_zones(out: Path) -> dict[str, object]:
-    from publisher.publish.build import compile_tree, write_build
     from publisher.lists.tree import DirTree
+    from publisher.publish.build import compile_tree, write_build
 
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     build = compile_tree(DirTree(ROOT / "lists"), as_of=now)
     write_build(out, build, source={"kind": "fuzz", "lists": "lists/"}, now=now)
     return build.zones  # type: ignore[return-value]
@@ -257,8 +264,17 @@ def snapshot_answers(port: int, points: list[tuple[str, int]]) -> dict[tuple[str
 class Server:
     def __init__(self, zones_dir: Path, log_path: Path) -> None:
         self.log_path = log_path
-        self.log = open(log_path, "w")  # noqa: SIM115 - closed in stop()
-        cmd = [sys.executable, "-m", "publisher.server", "--zones", str(zones_dir), "--listen", "127.0.0.1:0", "--no-watch"]
+        self.log = open(log_path, "w")
+        cmd = [
+            sys.executable,
+            "-m",
+            "publisher.server",
+            "--zones",
+            str(zones_dir),
+            "--listen",
+            "127.0.0.1:0",
+            "--no-watch",
+        ]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 60
         while True:
@@ -405,7 +421,7 @@ def main() -> int:
     server = Server(work / "zones", work / "server.log")
     stats: Counter[str] = Counter()
     examples: list[str] = []
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     try:
         points = test_points(zones)
         before = snapshot_answers(server.port, points)
@@ -414,7 +430,9 @@ def main() -> int:
         fuzz_udp(server.port, mut, 20_000, time.monotonic() + 60, Counter(), [])
         rss_start = rss_kib(server.proc.pid)
         stop = threading.Event()
-        tcp = threading.Thread(target=fuzz_tcp, args=(server.port, mut.__class__(mut.names, args.seed + 1), stop, stats, examples))
+        tcp = threading.Thread(
+            target=fuzz_tcp, args=(server.port, mut.__class__(mut.names, args.seed + 1), stop, stats, examples)
+        )
         tcp.start()
         t0 = time.monotonic()
         sent = fuzz_udp(server.port, mut, args.packets, t0 + args.max_seconds, stats, examples)
@@ -431,8 +449,18 @@ def main() -> int:
     same = alive and all(after.get(k) == v and v is not None for k, v in before.items())
     grown_mib = (rss_end - rss_start) / 1024
     checks = [
-        ("UDP packets sent", f"{sent:,}", ">= 1,000,000" if args.packets >= 1_000_000 else f">= {args.packets:,}", sent >= args.packets),
-        ("UDP time", f"{udp_seconds:.0f} s ({sent / udp_seconds:,.0f} packets/s)", f"<= {args.max_seconds:.0f} s", True),
+        (
+            "UDP packets sent",
+            f"{sent:,}",
+            ">= 1,000,000" if args.packets >= 1_000_000 else f">= {args.packets:,}",
+            sent >= args.packets,
+        ),
+        (
+            "UDP time",
+            f"{udp_seconds:.0f} s ({sent / udp_seconds:,.0f} packets/s)",
+            f"<= {args.max_seconds:.0f} s",
+            True,
+        ),
         ("UDP replies checked", f"{stats['udp replies']:,}", "", True),
         ("UDP bad replies", f"{stats['udp bad replies']:,}", "0", stats["udp bad replies"] == 0),
         ("TCP: 200 stalled connections held", f"{200 - stats['tcp stalled connections refused']}", "", True),
@@ -442,27 +470,35 @@ def main() -> int:
         ("server alive afterwards", "yes" if alive else "NO", "yes", alive),
         ("internal errors / tracebacks logged", f"{internal}", "0", internal == 0),
         ("RSS after warm-up -> after fuzzing", f"{rss_start / 1024:.1f} -> {rss_end / 1024:.1f} MiB", "", True),
-        ("RSS growth", f"{grown_mib:+.1f} MiB", f"< {args.rss_bound_mib:g} MiB", alive and grown_mib < args.rss_bound_mib),
+        (
+            "RSS growth",
+            f"{grown_mib:+.1f} MiB",
+            f"< {args.rss_bound_mib:g} MiB",
+            alive and grown_mib < args.rss_bound_mib,
+        ),
         (f"test points ({len(before)} UDP+TCP queries) answered as before", "yes" if same else "NO", "yes", same),
     ]
     rows = [(what, value, target, "ok" if ok else "FAIL") for what, value, target, ok in checks]
-    text = "\n".join([
-        "# fuzz (make fuzz)",
-        "",
-        f"Run {started:%Y-%m-%d %H:%M} UTC on {machine()}; seed {args.seed}; server: `python -m publisher.server` "
-        "on 127.0.0.1 with the sample lists/ compiled by publisher.publish.build.",
-        "",
-        table(rows, ("check", "value", "target", "")),
-        "",
-        "UDP packets: 5% random bytes, 10% valid queries, 85% valid queries with 1-4 mutations "
-        "(truncation, flipped byte, lying counts, any opcode/QR/flags, compression pointers into loops "
-        "and forward, 64-255 label lengths, labels past 63 and names past 255 bytes, extra/named/versioned/"
-        "huge OPT, garbage inside and after, a second question), over every zone's listed, unlisted, "
-        "empty non-terminal, apex and outside names, qtypes A TXT ANY AAAA SOA NS MX OPT TKEY TSIG IXFR "
-        "AXFR 0 65535, with and without EDNS; sent in chunks of 512 from 4 sockets, the next chunk after "
-        "5 ms of silence, so the rate is the server's own.",
-        "",
-    ] + ([f"Bad replies (first {len(examples)}):", ""] + [f"- `{e}`" for e in examples] + [""] if examples else []))
+    text = "\n".join(
+        [
+            "# fuzz (make fuzz)",
+            "",
+            f"Run {started:%Y-%m-%d %H:%M} UTC on {machine()}; seed {args.seed}; server: `python -m publisher.server` "
+            "on 127.0.0.1 with the sample lists/ compiled by publisher.publish.build.",
+            "",
+            table(rows, ("check", "value", "target", "")),
+            "",
+            "UDP packets: 5% random bytes, 10% valid queries, 85% valid queries with 1-4 mutations "
+            "(truncation, flipped byte, lying counts, any opcode/QR/flags, compression pointers into loops "
+            "and forward, 64-255 label lengths, labels past 63 and names past 255 bytes, extra/named/versioned/"
+            "huge OPT, garbage inside and after, a second question), over every zone's listed, unlisted, "
+            "empty non-terminal, apex and outside names, qtypes A TXT ANY AAAA SOA NS MX OPT TKEY TSIG IXFR "
+            "AXFR 0 65535, with and without EDNS; sent in chunks of 512 from 4 sockets, the next chunk after "
+            "5 ms of silence, so the rate is the server's own.",
+            "",
+        ]
+        + ([f"Bad replies (first {len(examples)}):", ""] + [f"- `{e}`" for e in examples] + [""] if examples else [])
+    )
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, ZONE, ZONES_YAML, generate, machine, rss_kib, table  # noqa: E402
+from bench.common import ROOT, ZONE, ZONES_YAML, generate, machine, rss_kib, table
 
 PROBES = 2000
 
@@ -108,7 +108,9 @@ def parse_answer(data: bytes, qtype: int) -> tuple[int, list[str], int | None]:
     return rec.header.rcode, sorted(values), serial
 
 
-def verifier(port: int, probes: list[str], want: list[tuple[object, object]], stop: threading.Event, out: Verdicts) -> None:
+def verifier(
+    port: int, probes: list[str], want: list[tuple[object, object]], stop: threading.Event, out: Verdicts
+) -> None:
     rng = random.Random(1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(2.0)
@@ -117,7 +119,10 @@ def verifier(port: int, probes: list[str], want: list[tuple[object, object]], st
             i = rng.randrange(len(probes))
             qtype = 1 if rng.random() < 0.5 else 16
             qid = (qid + 1) & 0xFFFF
-            sock.sendto(struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + qname(probes[i]) + struct.pack(">HH", qtype, 1), ("127.0.0.1", port))
+            sock.sendto(
+                struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 0) + qname(probes[i]) + struct.pack(">HH", qtype, 1),
+                ("127.0.0.1", port),
+            )
             try:
                 while True:
                     data = sock.recv(4096)
@@ -138,7 +143,9 @@ def verifier(port: int, probes: list[str], want: list[tuple[object, object]], st
             if (rcode, values) not in valid:
                 out.inconsistent += 1
                 if len(out.examples) < 10:
-                    out.examples.append(f"{probes[i]} {'A' if qtype == 1 else 'TXT'}: rcode {rcode} {values}, want one of {valid}")
+                    out.examples.append(
+                        f"{probes[i]} {'A' if qtype == 1 else 'TXT'}: rcode {rcode} {values}, want one of {valid}"
+                    )
             elif rcode == 3:
                 out.negative_serials.append((i, serial or 0))
 
@@ -171,8 +178,8 @@ def main() -> int:
     args = ap.parse_args()
     if not shutil.which("dnsperf"):
         raise SystemExit("dnsperf is not installed (Debian package dnsperf)")
-    from publisher.publish.build import compile_tree, write_build
     from publisher.lists.tree import DirTree
+    from publisher.publish.build import compile_tree, write_build
 
     rng = random.Random(5782)
     work = Path(tempfile.mkdtemp(prefix="soak-"))
@@ -180,7 +187,7 @@ def main() -> int:
     t0 = time.monotonic()
     counts = generate(base, n32=args.entries, ncidr=max(1, args.entries // 60), nv6=max(1, args.entries // 10))
     probes = probe_addresses(rng)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builds = {}
     for variant in ("A", "B"):
         write_variant(work / variant, base, probes, variant)
@@ -194,7 +201,12 @@ def main() -> int:
 
     def publish(variant: str) -> float:
         started = time.monotonic()
-        manifest, _ = write_build(zones_dir, builds[variant], source={"kind": "soak", "variant": variant}, now=dt.datetime.now(dt.timezone.utc))
+        manifest, _ = write_build(
+            zones_dir,
+            builds[variant],
+            source={"kind": "soak", "variant": variant},
+            now=dt.datetime.now(dt.UTC),
+        )
         serial_variant[int(manifest["zones"][ZONE]["serial"])] = variant
         return time.monotonic() - started
 
@@ -214,13 +226,18 @@ def main() -> int:
                 raise SystemExit("server did not start:\n" + log_path.read_text())
             time.sleep(0.05)
         port = int(m.group(1))
-        subprocess.run(["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries), "-l", "2"], capture_output=True, check=True)
+        subprocess.run(
+            ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries), "-l", "2"],
+            capture_output=True,
+            check=True,
+        )
         rss_start = rss_kib(server.pid)
         stop = threading.Event()
         verdicts = Verdicts()
         check = threading.Thread(target=verifier, args=(port, probes, want, stop, verdicts))
         perf = subprocess.Popen(
-            ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries), "-l", f"{args.seconds:g}", "-c", "4", "-q", "200", "-t", "5"],
+            ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d", str(queries), "-l", f"{args.seconds:g}"]
+            + ["-c", "4", "-q", "200", "-t", "5"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         check.start()
@@ -240,7 +257,11 @@ def main() -> int:
         stop.set()
         check.join(timeout=30)
         rss_end = rss_kib(server.pid)
-        hwm = next(int(line.split()[1]) for line in Path(f"/proc/{server.pid}/status").read_text().splitlines() if line.startswith("VmHWM"))
+        hwm = next(
+            int(line.split()[1])
+            for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
+            if line.startswith("VmHWM")
+        )
         alive = server.poll() is None
     finally:
         server.send_signal(signal.SIGTERM)
@@ -257,7 +278,9 @@ def main() -> int:
         if variant_seen is None or want[i][0 if variant_seen == "A" else 1] is not None:
             wrong_serial += 1
             if len(verdicts.examples) < 10:
-                verdicts.examples.append(f"{probes[i]} NXDOMAIN with serial {serial} ({variant_seen or 'never published'})")
+                verdicts.examples.append(
+                    f"{probes[i]} NXDOMAIN with serial {serial} ({variant_seen or 'never published'})"
+                )
     inconsistent = verdicts.inconsistent + wrong_serial
     during = sum(1 for end in publish_ends if end <= args.seconds)
     sent = int(grab(r"Queries sent:\s+(\d+)", out))
@@ -266,29 +289,69 @@ def main() -> int:
     qps = float(grab(r"Queries per second:\s+([\d.]+)", out))
     latency = float(grab(r"Average Latency \(s\):\s+([\d.]+)", out))
     checks = [
-        ("zone", f"{ZONE}: {counts['v4_32']:,} IPv4 /32, {counts['v4_cidr']:,} CIDRs, {counts['v6']:,} IPv6 + {PROBES:,} probes", "", True),
-        ("dnsperf: queries sent / completed", f"{sent:,} / {completed:,} in {args.seconds:g} s ({qps:,.0f} qps, avg {latency * 1000:.2f} ms)", "", True),
+        (
+            "zone",
+            f"{ZONE}: {counts['v4_32']:,} IPv4 /32, "
+            f"{counts['v4_cidr']:,} CIDRs, {counts['v6']:,} IPv6 + {PROBES:,} probes",
+            "",
+            True,
+        ),
+        (
+            "dnsperf: queries sent / completed",
+            f"{sent:,} / {completed:,} in {args.seconds:g} s ({qps:,.0f} qps, avg {latency * 1000:.2f} ms)",
+            "",
+            True,
+        ),
         ("dnsperf: queries lost", f"{lost:,}", "0", lost == 0),
-        ("republishes (alternating A / B) during the dnsperf run", f"{during} of {len(publish_times)} (each {min(publish_times):.1f}-{max(publish_times):.1f} s)", f">= {args.publishes}", during >= args.publishes),
-        ("reloads logged by the server / refused", f"{reloads} / {refused}", f">= {args.publishes} / 0", reloads >= args.publishes and refused == 0),
-        ("verifier: probe answers checked", f"{verdicts.checks:,} ({len(probes):,} probes that differ between A and B)", "", verdicts.checks > 0),
+        (
+            "republishes (alternating A / B) during the dnsperf run",
+            f"{during} of {len(publish_times)} (each {min(publish_times):.1f}-{max(publish_times):.1f} s)",
+            f">= {args.publishes}",
+            during >= args.publishes,
+        ),
+        (
+            "reloads logged by the server / refused",
+            f"{reloads} / {refused}",
+            f">= {args.publishes} / 0",
+            reloads >= args.publishes and refused == 0,
+        ),
+        (
+            "verifier: probe answers checked",
+            f"{verdicts.checks:,} ({len(probes):,} probes that differ between A and B)",
+            "",
+            verdicts.checks > 0,
+        ),
         ("verifier: lost (no answer in 2 s)", f"{verdicts.lost:,}", "0", verdicts.lost == 0),
         ("verifier: inconsistent with both variants", f"{inconsistent:,}", "0", inconsistent == 0),
         ("server alive at the end", "yes" if alive else "NO", "yes", alive),
-        ("RSS at start -> end (peak)", f"{rss_start / 1024:.1f} -> {rss_end / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB)", "", True),
+        (
+            "RSS at start -> end (peak)",
+            f"{rss_start / 1024:.1f} -> {rss_end / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB)",
+            "",
+            True,
+        ),
     ]
     rows = [(what, value, target, "ok" if ok else "FAIL") for what, value, target, ok in checks]
-    text = "\n".join([
-        "# soak (make soak)",
-        "",
-        f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {machine()}; data generated and both variants "
-        f"compiled in {prepared:.0f} s. dnsperf -c 4 -q 200 (no rate limit) on {queries.name} (half listed, "
-        "half unlisted, 90% A / 10% TXT); the server reloads on the manifest change it polls for twice a second; "
-        "all three (server, dnsperf, publisher + verifier) share the machine's 2 cores.",
-        "",
-        table(rows, ("measure", "value", "target", "")),
-        "",
-    ] + ([f"Inconsistent answers (first {len(verdicts.examples)}):", ""] + [f"- {e}" for e in verdicts.examples] + [""] if verdicts.examples else []))
+    text = "\n".join(
+        [
+            "# soak (make soak)",
+            "",
+            f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}; data generated and both variants "
+            f"compiled in {prepared:.0f} s. dnsperf -c 4 -q 200 (no rate limit) on {queries.name} (half listed, "
+            "half unlisted, 90% A / 10% TXT); the server reloads on the manifest change it polls for twice a second; "
+            "all three (server, dnsperf, publisher + verifier) share the machine's 2 cores.",
+            "",
+            table(rows, ("measure", "value", "target", "")),
+            "",
+        ]
+        + (
+            [f"Inconsistent answers (first {len(verdicts.examples)}):", ""]
+            + [f"- {e}" for e in verdicts.examples]
+            + [""]
+            if verdicts.examples
+            else []
+        )
+    )
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)

@@ -20,9 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS_DOC = ROOT / "docs" / "clients.md"
 
-_BLOCK = re.compile(
-    r"<!-- snippet: (?P<name>[\w.-]+) -->\n```[^\n]*\n(?P<body>.*?)```\n<!-- /snippet -->", re.S
-)
+_BLOCK = re.compile(r"<!-- snippet: (?P<name>[\w.-]+) -->\n```[^\n]*\n(?P<body>.*?)```\n<!-- /snippet -->", re.S)
 
 
 def snippets(doc: Path = CLIENTS_DOC) -> dict[str, str]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from publisher.addresses import parse_code, parse_network
-from publisher.compile.compiler import compile_zone
-from publisher.model import NameServer, SourceData, Soa, Value, ZoneConfig
-from publisher.compile.zone import CompiledZone
 from builders import source
+from publisher.addresses import parse_code
+from publisher.compile.compiler import compile_zone
+from publisher.compile.zone import CompiledZone
+from publisher.model import NameServer, Soa, Value, ZoneConfig
 
-NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 SOA = Soa("ns1.bl.example.test", "hostmaster.example.test", refresh=3600, retry=600, expire=604800, minimum=300)
 
 BL = ZoneConfig(

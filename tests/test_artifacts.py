@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from publisher.publish import artifacts
-from publisher.publish.build import assign_serials
+from publisher.addresses import parse_code
 from publisher.compile.compiler import compile_zone
 from publisher.errors import ArtifactError
-from publisher.model import ZoneConfig
-from test_compiler import IP_ZONE, NOW, source
 from publisher.model import Value
-from publisher.addresses import parse_code
+from publisher.publish import artifacts
+from publisher.publish.build import assign_serials
+from test_compiler import IP_ZONE, NOW, source
 
 
 def _zone(reason: str):  # type: ignore[no-untyped-def]
@@ -37,7 +36,9 @@ def test_serials_follow_rfc1982_and_the_date() -> None:
 
 def test_unchanged_content_keeps_its_serial(tmp_path: Path) -> None:
     zone = _zone("spam")
-    artifacts.write_generation(tmp_path, {zone.name: zone}, {zone.name: {"content_sha256": artifacts.content_digest(zone)}}, {})
+    artifacts.write_generation(
+        tmp_path, {zone.name: zone}, {zone.name: {"content_sha256": artifacts.content_digest(zone)}}, {}
+    )
     prev = artifacts.read_manifest(tmp_path)
     same, _, changed = assign_serials({zone.name: _zone("spam")}, prev, NOW.date())
     assert not changed and same[zone.name].info.serial == zone.info.serial

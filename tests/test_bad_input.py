@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from publisher.publish import artifacts
-from publisher.cli import app as cli
 from tests.conftest import DATA, ROOT
 from tests.test_vcs import commit_all, init_repo
+
+from publisher.cli import app as cli
+from publisher.publish import artifacts
 
 CORPUS = DATA / "corpus"
 BASE = CORPUS / "base"
@@ -99,7 +99,9 @@ MAKERS: dict[str, Maker] = {
     "many-bad-lines": _bytes(b"".join(b"192.0.2.%d\n" % (300 + i % 100) for i in range(200_000))),
     "deep-flow-nesting": _bytes(b"entries:\n  - ip: " + b"[" * 20_000 + b"]" * 20_000 + b"\n"),
     "deep-block-nesting": _bytes(b"entries:\n" + b"".join(b"  " * i + b"- x:\n" for i in range(1, 200))),
-    "merge-chain": _bytes(("a0: &a0 {reason: x}\n" + "".join(f"a{i}: &a{i} {{<<: *a{i - 1}}}\n" for i in range(1, 3000))).encode()),
+    "merge-chain": _bytes(
+        ("a0: &a0 {reason: x}\n" + "".join(f"a{i}: &a{i} {{<<: *a{i - 1}}}\n" for i in range(1, 3000))).encode()
+    ),
     "symlink-outside": _symlink_outside,
     "symlink-loop": _symlink_loop,
     "fifo": _fifo,
@@ -195,8 +197,17 @@ def test_broken_file_is_located_and_changes_nothing(name: str, published_base: P
 
 # --- a real process: no traceback, no hang, exit 1 ------------------------------------------
 
-HOSTILE = ["yaml-alias-bomb.yaml", "yaml-merge-bomb.yaml", "huge-line.txt", "random-junk.yaml", "fifo.txt",
-           "symlink-loop.yaml", "config-glob-star-bomb.yaml", "config-huge-port.yaml", "nul-bulk.txt"]
+HOSTILE = [
+    "yaml-alias-bomb.yaml",
+    "yaml-merge-bomb.yaml",
+    "huge-line.txt",
+    "random-junk.yaml",
+    "fifo.txt",
+    "symlink-loop.yaml",
+    "config-glob-star-bomb.yaml",
+    "config-huge-port.yaml",
+    "nul-bulk.txt",
+]
 
 
 @pytest.mark.parametrize("name", HOSTILE)
@@ -206,8 +217,9 @@ def test_hostile_files_through_the_real_command(name: str, published_base: Path,
     shutil.copytree(published_base, zones, symlinks=True)
     before = snapshot(zones)
     cmd = [sys.executable, "-m", "publisher", "--lists", str(lists), "--zones", str(zones), "compile"]
-    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                          capture_output=True, text=True, timeout=HANG)
+    done = subprocess.run(
+        cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=HANG
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[:3000]
     located(name, done.stderr)
     assert snapshot(zones) == before
@@ -216,8 +228,16 @@ def test_hostile_files_through_the_real_command(name: str, published_base: Path,
 # --- publish from git: the same refusals, the published zones untouched --------------------
 
 #: Cases that git can hold (a FIFO cannot be committed; a symlink is committed as a link).
-FROM_GIT = ["yaml-alias-bomb.yaml", "bulk-bad-address.txt", "config-missing-source.yaml", "utf16-list.yaml",
-            "bom-crlf-list.yaml", "empty-bulk.txt", "huge-line.txt", "yaml-listed-twice.yaml"]
+FROM_GIT = [
+    "yaml-alias-bomb.yaml",
+    "bulk-bad-address.txt",
+    "config-missing-source.yaml",
+    "utf16-list.yaml",
+    "bom-crlf-list.yaml",
+    "empty-bulk.txt",
+    "huge-line.txt",
+    "yaml-listed-twice.yaml",
+]
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +302,7 @@ GOOD_BUT_UNUSUAL: dict[str, bytes] = {
     "bl/tabs.txt": b"192.0.2.44\t:127.0.0.4:tab separated\n\t192.0.2.45\n",
     "bl/comments-only.txt": b"# this feed has no entries today\n",
     "bl/merge.yaml": b"defaults: &d {reason: merged reason, code: 127.0.0.5}\n"
-                     b"entries:\n  - <<: *d\n    ip: 192.0.2.46\n    code: 127.0.0.6\n",
+    b"entries:\n  - <<: *d\n    ip: 192.0.2.46\n    code: 127.0.0.6\n",
     "bl/folded.yaml": b"entries:\n  - ip: 192.0.2.47\n    reason: >\n      a long reason\n      folded over lines\n",
 }
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from publisher.addresses import AddressError, Network, parse_code
+from publisher.compile.zone import SUBST
 from publisher.lists.bulk import MAX_LINE_PROBLEMS, read_bulk_source
 from publisher.lists.bulk_syntax import expand_txt, parse_ip_token, parse_value, split_token
 from publisher.model import SourceData, ZoneConfig
-from publisher.compile.zone import SUBST
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 
@@ -148,9 +148,14 @@ def test_comments_blank_lines_and_crlf() -> None:
 
 
 def test_domains_dnset() -> None:
-    source = _read(":127.0.1.2:Domain $ in spam\nspam.example\n*.phish.example\n.both.example\n!ok.phish.example\n", DBL)
+    source = _read(
+        ":127.0.1.2:Domain $ in spam\nspam.example\n*.phish.example\n.both.example\n!ok.phish.example\n", DBL
+    )
     assert source.problems == []
-    rows = [(n, w, ln, source.values[v].exclude) for n, w, v, ln in zip(source.dom_name, source.dom_wild, source.dom_value, source.dom_line)]
+    rows = [
+        (n, w, ln, source.values[v].exclude)
+        for n, w, v, ln in zip(source.dom_name, source.dom_wild, source.dom_value, source.dom_line)
+    ]
     assert rows == [
         ("spam.example", 0, 2, False),
         ("phish.example", 1, 3, False),

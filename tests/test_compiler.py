@@ -7,13 +7,13 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from builders import source
 from publisher.addresses import V4_MAPPED_START, parse_code, parse_network
 from publisher.compile.compiler import compile_zone, listing_count, next_expiry
-from publisher.model import SourceData, Value, ZoneConfig
 from publisher.compile.zone import SUBST
-from builders import source
+from publisher.model import SourceData, Value, ZoneConfig
 
-NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 IP_ZONE = ZoneConfig(
     name="bl.example.test",
     kind="ip",
@@ -43,14 +43,15 @@ def test_most_specific_entry_of_a_source_wins_and_codes_of_sources_add_up() -> N
     c3, c4, c5 = (parse_code(f"127.0.0.{n}") for n in (3, 4, 5))
     a = source(
         "bl/a.yaml",
-        [("203.0.113.0/24", Value(c3, "wide")), ("203.0.113.8/29", Value(c4, "narrow")),
-         ("203.0.113.9", Value(c3, "hole", exclude=True))],
+        [
+            ("203.0.113.0/24", Value(c3, "wide")),
+            ("203.0.113.8/29", Value(c4, "narrow")),
+            ("203.0.113.9", Value(c3, "hole", exclude=True)),
+        ],
     )
     b = source("bl/b.yaml", [("203.0.113.0/25", Value(c5, "other"))])
     zone = compile_zone(IP_ZONE, [a, b], as_of=NOW)
-    assert answer_of(zone, zone.lookup_v4(parse_network("203.0.113.200").start)) == [
-        (c3, f"wide (127.0.0.3) {SUBST}")
-    ]
+    assert answer_of(zone, zone.lookup_v4(parse_network("203.0.113.200").start)) == [(c3, f"wide (127.0.0.3) {SUBST}")]
     assert [c for c, _ in answer_of(zone, zone.lookup_v4(parse_network("203.0.113.8").start))] == [c4, c5]
     assert [c for c, _ in answer_of(zone, zone.lookup_v4(parse_network("203.0.113.9").start))] == [c5]
     assert zone.lookup_v4(parse_network("203.0.114.1").start) == -1
@@ -98,8 +99,11 @@ def test_domains_exact_wildcards_holes_and_test_names() -> None:
     c2, c3 = parse_code("127.0.1.2"), parse_code("127.0.1.3")
     a = source(
         "dbl/a.yaml",
-        [("dom:*.spam.example", Value(c2, "wild")), ("dom:ok.spam.example", Value(c2, "x", exclude=True)),
-         ("dom:spam.example", Value(c3, "apex"))],
+        [
+            ("dom:*.spam.example", Value(c2, "wild")),
+            ("dom:ok.spam.example", Value(c2, "x", exclude=True)),
+            ("dom:spam.example", Value(c3, "apex")),
+        ],
     )
     b = source("dbl/b.yaml", [("dom:*.ok.spam.example", Value(c3, "deep"))])
     zone = compile_zone(DOM_ZONE, [a, b], as_of=NOW)
@@ -115,9 +119,7 @@ def test_domains_exact_wildcards_holes_and_test_names() -> None:
 
 BASE = 0xC0000200  # 192.0.2.0: entries live in a small window so that they overlap a lot
 prefixes = st.tuples(st.integers(0, 255), st.sampled_from([32, 31, 30, 29, 28, 26, 24]))
-rows_st = st.lists(
-    st.tuples(prefixes, st.integers(3, 6), st.booleans(), st.booleans()), min_size=0, max_size=12
-)
+rows_st = st.lists(st.tuples(prefixes, st.integers(3, 6), st.booleans(), st.booleans()), min_size=0, max_size=12)
 
 
 def brute(sources: list[list[tuple[int, int, int, bool, bool, int]]], addr: int) -> list[int] | None:
@@ -146,8 +148,12 @@ def test_compiled_lookup_equals_brute_force(spec: list[list[tuple[tuple[int, int
             size = 1 << (32 - plen)
             start = BASE + (off // size) * size
             text = f"192.0.{2 + (start - BASE) // 256}.{(start - BASE) % 256}/{plen}"
-            value = Value(0x7F000000 + code, f"r{code}", exclude=exclude,
-                          expires=NOW - dt.timedelta(seconds=1) if expired else None)
+            value = Value(
+                0x7F000000 + code,
+                f"r{code}",
+                exclude=exclude,
+                expires=NOW - dt.timedelta(seconds=1) if expired else None,
+            )
             built.append((text, value))
             flat.append((start, start + size - 1, 0x7F000000 + code, exclude, expired, line))
         srcs.append(source(f"bl/{n}.yaml", built))

@@ -9,8 +9,8 @@ import pytest
 
 from publisher.addresses import parse_code
 from publisher.lists.config import load_config, template_problem
-from publisher.model import DEFAULT_LISTEN, Guards, NameServer, Secondary, Soa
 from publisher.lists.tree import DirTree
+from publisher.model import DEFAULT_LISTEN, Guards, NameServer, Secondary, Soa
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "data" / "bad" / "zones"

@@ -28,12 +28,12 @@ from typing import Any
 
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
-
-from publisher.publish import artifacts
-from publisher.cli import app as cli
-from publisher.errors import ArtifactError
 from tests.conftest import ROOT, stop_process
 from tests.test_vcs import commit_all, init_repo, write
+
+from publisher.cli import app as cli
+from publisher.errors import ArtifactError
+from publisher.publish import artifacts
 
 TIMEOUT = 60.0
 BL, WL, DBL, EXTRA = "bl.example.test", "wl.example.test", "dbl.example.test", "extra.example.test"
@@ -113,8 +113,14 @@ def publish_here(lists: Path, zones: Path) -> tuple[int, str, str]:
 def kill_publish_at(lists: Path, zones: Path, step: str, before_kill: Any = None) -> None:
     """Start a publish that pauses at `step`, then SIGKILL it there."""
     cmd = [sys.executable, "-m", "publisher", "--lists", str(lists), "--zones", str(zones), "publish"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(**{artifacts.PAUSE_ENV: step}),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=_env(**{artifacts.PAUSE_ENV: step}),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     watchdog = threading.Timer(TIMEOUT, proc.kill)  # a publish that never pauses must not hang the suite
     watchdog.start()
     seen: list[str] = []
@@ -149,7 +155,7 @@ def check_consistent(zones: Path) -> State:
     published = artifacts.load_published(zones)  # checks every snapshot's sha256 and serial
     gen = published.directory
     assert gen.name == published.manifest["generation"] and gen.is_dir()
-    for name, meta in published.manifest["zones"].items():
+    for meta in published.manifest["zones"].values():
         for file, want in meta["sha256"].items():
             data = (gen / file).read_bytes()
             assert hashlib.sha256(data).hexdigest() == want, f"{gen.name}/{file} does not match the manifest"
@@ -325,7 +331,9 @@ def _copy_zones(src: Path, dst: Path) -> None:
     subprocess.run(["cp", "-a", f"{src}/.", str(dst)], check=True)
 
 
-def test_a_full_disk_is_a_clear_error_and_keeps_the_old_publish(published: tuple[Path, Path, State], tmp_path: Path) -> None:
+def test_a_full_disk_is_a_clear_error_and_keeps_the_old_publish(
+    published: tuple[Path, Path, State], tmp_path: Path
+) -> None:
     lists, zones, old = published
     small = tmp_path / "small"
     small.mkdir()
@@ -386,7 +394,11 @@ def test_writes_failing_in_process(published: tuple[Path, Path, State], monkeypa
         if "w" in mode and str(file).startswith(str(zones)):
             raw = _FullFile(str(file))
             real_open(file, mode, *args, **kwargs).close()  # the file exists, like on a real disk
-            return io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8") if "b" not in mode else io.BufferedWriter(raw)
+            return (
+                io.TextIOWrapper(io.BufferedWriter(raw), encoding="utf-8")
+                if "b" not in mode
+                else io.BufferedWriter(raw)
+            )
         return real_open(file, mode, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", full_open)

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from publisher.publish.build import compile_tree, write_build
-from publisher.lists.tree import DirTree
 from tests.conftest import LISTS, ROOT, free_port, require_tool, stop_process
+
+from publisher.lists.tree import DirTree
+from publisher.publish.build import compile_tree, write_build
 from test_server_secondary import NSD_CONF
 
 DEPLOY = ROOT / "deploy"
@@ -73,11 +73,14 @@ def test_the_zones_yaml_of_the_scaling_guide_is_valid(tmp_path: Path) -> None:
     config["listen"] = doc["listen"]
     config["defaults"].update(doc["defaults"])
     (lists / "zones.yaml").write_text(yaml.safe_dump(config))
-    loaded = load_lists(DirTree(lists), as_of=dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc))
+    loaded = load_lists(DirTree(lists), as_of=dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
     assert not loaded.errors, [p.format() for p in loaded.errors]
     assert loaded.config is not None
     for zone in loaded.config.zones:
-        assert [(s.address, s.tsig_key) for s in zone.secondaries] == [("192.0.2.53", "xfr-key"), ("198.51.100.53", "xfr-key")]
+        assert [(s.address, s.tsig_key) for s in zone.secondaries] == [
+            ("192.0.2.53", "xfr-key"),
+            ("198.51.100.53", "xfr-key"),
+        ]
         assert [n.name for n in zone.ns] == ["ns1.example.test", "ns2.example.test"]
 
 
@@ -126,20 +129,30 @@ def test_the_nsd_example_takes_the_sample_zones_from_the_publisher_with_tsig(tmp
     lists = tmp_path / "lists"
     shutil.copytree(LISTS, lists)
     config = yaml.safe_load((lists / "zones.yaml").read_text())
-    config["defaults"]["secondaries"] = [{"address": "127.0.0.1", "port": nsd_port, "notify": True, "tsig_key": "xfr-key"}]
+    config["defaults"]["secondaries"] = [
+        {"address": "127.0.0.1", "port": nsd_port, "notify": True, "tsig_key": "xfr-key"}
+    ]
     (lists / "zones.yaml").write_text(yaml.safe_dump(config))
-    now = dt.datetime.now(dt.timezone.utc)
-    manifest, _ = write_build(tmp_path / "zones", compile_tree(DirTree(lists), as_of=now), source={"kind": "test"}, now=now)
+    now = dt.datetime.now(dt.UTC)
+    manifest, _ = write_build(
+        tmp_path / "zones", compile_tree(DirTree(lists), as_of=now), source={"kind": "test"}, now=now
+    )
     serial = manifest["zones"]["bl.example.test"]["serial"]
 
     primary = start_server(tmp_path / "zones", "--tsig-keys", str(keyfile))
     nsd_dir = tmp_path / "nsd"
     nsd_dir.mkdir()
     example = (DEPLOY / "nsd-secondary.conf").read_text()
-    example = (example.replace(SECRET_PLACEHOLDER, key_secret).replace("/var/lib/nsd", str(nsd_dir))
-               .replace(f"{PUBLISHER}@53", f"127.0.0.1@{primary.port}").replace(PUBLISHER, "127.0.0.1"))
+    example = (
+        example.replace(SECRET_PLACEHOLDER, key_secret)
+        .replace("/var/lib/nsd", str(nsd_dir))
+        .replace(f"{PUBLISHER}@53", f"127.0.0.1@{primary.port}")
+        .replace(PUBLISHER, "127.0.0.1")
+    )
     (nsd_dir / "nsd.conf").write_text(NSD_SERVER.format(port=nsd_port, dir=nsd_dir) + example)
-    proc = subprocess.Popen([nsd, "-d", "-c", str(nsd_dir / "nsd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [nsd, "-d", "-c", str(nsd_dir / "nsd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         for zone in SAMPLE_ZONES:
             primary.wait_for(rf"AXFR of {re.escape(zone)} serial {serial} to 127\.0\.0\.1 \(TSIG xfr-key\)")
@@ -232,8 +245,13 @@ def test_the_unit_runs_serve_watch_with_the_key_and_port_53_rights() -> None:
     assert argv[1:3] == ["-m", "publisher"] and "serve" in argv and "--watch" in argv
     assert argv[argv.index("--tsig-keys") + 1] == "%d/xfr-key.conf"
     assert "LoadCredential=xfr-key.conf:/etc/dnsbl/xfr-key.conf" in text
-    for line in ("AmbientCapabilities=CAP_NET_BIND_SERVICE", "NoNewPrivileges=yes", "ProtectSystem=strict",
-                 "ReadWritePaths=/srv/dnsbl", "Restart=on-failure"):
+    for line in (
+        "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/srv/dnsbl",
+        "Restart=on-failure",
+    ):
         assert re.search(rf"^{re.escape(line)}$", text, re.M), line
 
 

@@ -13,16 +13,16 @@ import re
 from pathlib import Path
 
 import pytest
-
-from publisher.addresses import format_v4
-from publisher.publish.build import Build, compile_tree
-from publisher.lists.tree import DirTree
 from tests.conftest import LISTS, ROOT
 from tests.doc_snippets import CLIENTS_DOC, snippet, snippets
 from tests.test_e2e_postfix import MAIN_CF, main_cf
 
+from publisher.addresses import format_v4
+from publisher.lists.tree import DirTree
+from publisher.publish.build import Build, compile_tree
+
 #: Some sample entries expire in 2027: the page describes the lists as they stand now.
-AS_OF = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
 SMTPD_LINE = (
     "smtpd_client_restrictions = permit_dnswl_client wl.example.test, "

@@ -61,11 +61,11 @@ from pathlib import Path
 from typing import IO, NoReturn
 
 import pytest
-
-from publisher.publish import artifacts
 from tests.conftest import IN_CI, LISTS, ROOT, require_tool, stop_process
 from tests.doc_snippets import snippet
 from tests.test_vcs import BOB, commit_all, init_repo, write
+
+from publisher.publish import artifacts
 
 SERVER_PORT = 5353  # ours, inside the private network namespace
 SMTP_PORT = 25  # Postfix with the documented restrictions
@@ -177,8 +177,19 @@ postlog   unix-dgram n - n - 1 postlogd
 """
 
 #: Postfix's queue directory layout (what `postfix check` would create), owner-only unless said.
-QUEUE_DIRS = ("active", "bounce", "corrupt", "defer", "deferred", "flush", "hold", "incoming",
-              "private", "saved", "trace")
+QUEUE_DIRS = (
+    "active",
+    "bounce",
+    "corrupt",
+    "defer",
+    "deferred",
+    "flush",
+    "hold",
+    "incoming",
+    "private",
+    "saved",
+    "trace",
+)
 
 
 class Lines:
@@ -241,8 +252,14 @@ class Lab:
         return ["nsenter", f"--target={self.holder.pid}", "--mount", "--net", "--", *argv]
 
     def start(self, name: str, *argv: str, env: dict[str, str] | None = None) -> Lines:
-        proc = subprocess.Popen(self.inside(*argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, text=True, env=env)
+        proc = subprocess.Popen(
+            self.inside(*argv),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
         self.procs.append(proc)
         return Lines(name, proc.stdout)
 
@@ -257,9 +274,27 @@ class Lab:
 
     def send(self, client: str, sender: str = "alice@sender.example", port: int = SMTP_PORT) -> str:
         """One SMTP transaction from `client`: swaks's transcript."""
-        done = self.run("swaks", "--server", "127.0.0.1", "--port", str(port), "--local-interface", client,
-                        "--from", sender, "--to", RECIPIENT, "--helo", "client.example", "--timeout", "20",
-                        "--header", "Subject: end to end", "--body", "hello from the test")
+        done = self.run(
+            "swaks",
+            "--server",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--local-interface",
+            client,
+            "--from",
+            sender,
+            "--to",
+            RECIPIENT,
+            "--helo",
+            "client.example",
+            "--timeout",
+            "20",
+            "--header",
+            "Subject: end to end",
+            "--body",
+            "hello from the test",
+        )
         return done.stdout + done.stderr
 
     def txt(self, name: str) -> str:
@@ -270,8 +305,21 @@ class Lab:
     def publish(self, *args: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         return subprocess.run(
-            [sys.executable, "-m", "publisher", "--lists", str(self.lists), "--zones", str(self.zones), "publish", *args],
-            capture_output=True, text=True, env=env, timeout=120,
+            [
+                sys.executable,
+                "-m",
+                "publisher",
+                "--lists",
+                str(self.lists),
+                "--zones",
+                str(self.zones),
+                "publish",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
         )
 
     def published(self, *args: str) -> None:
@@ -330,7 +378,11 @@ def _postfix_instance(root: Path) -> Path:
     assert checked.returncode == 0 and not checked.stderr, checked.stderr
     postfix, postdrop = pwd.getpwnam("postfix").pw_uid, grp.getgrnam("postdrop").gr_gid
     (spool / "pid").mkdir(mode=0o755)
-    for name, mode, group in [*((d, 0o700, -1) for d in QUEUE_DIRS), ("public", 0o710, postdrop), ("maildrop", 0o1730, postdrop)]:
+    for name, mode, group in [
+        *((d, 0o700, -1) for d in QUEUE_DIRS),
+        ("public", 0o710, postdrop),
+        ("maildrop", 0o1730, postdrop),
+    ]:
         path = spool / name
         path.mkdir()
         os.chown(path, postfix, group)
@@ -371,16 +423,33 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     # Postfix's daemons open their data directory by path as the postfix user, and pytest's
     # tmp dirs are root-only: the instance lives in a directory of its own, searchable by all
     postfix_root = Path(tempfile.mkdtemp(prefix="e2e-postfix-"))
-    holder = f"ip link set lo up && mount --bind {tmp / 'resolv.conf'} /etc/resolv.conf && echo ready && exec sleep infinity"
+    holder = (
+        f"ip link set lo up && mount --bind {tmp / 'resolv.conf'} /etc/resolv.conf && echo ready && exec sleep infinity"
+    )
     try:
         postfix_root.chmod(0o711)
         postfix_etc = _postfix_instance(postfix_root)
-        lab.holder = subprocess.Popen(["unshare", "--mount", "--net", "--", "sh", "-c", holder], stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+        lab.holder = subprocess.Popen(
+            ["unshare", "--mount", "--net", "--", "sh", "-c", holder],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
         Lines("namespace holder", lab.holder.stdout).wait_for("^ready$")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        lab.server_log = lab.start("publisher", sys.executable, "-m", "publisher", "--zones", str(lab.zones),
-                                   "serve", "--listen", f"127.0.0.1:{SERVER_PORT}", env=env)
+        lab.server_log = lab.start(
+            "publisher",
+            sys.executable,
+            "-m",
+            "publisher",
+            "--zones",
+            str(lab.zones),
+            "serve",
+            "--listen",
+            f"127.0.0.1:{SERVER_PORT}",
+            env=env,
+        )
         lab.server_log.wait_for("listening udp")
         lab.start("unbound", "unbound", "-d", "-c", str(unbound_conf)).wait_for("start of service")
         lab.postfix_log = lab.start("postfix", str(master), "-c", str(postfix_etc), "-s")
@@ -427,9 +496,11 @@ def test_postscreen_with_the_documented_weights_drops_a_blocklisted_client(lab: 
 
 def test_a_sender_domain_in_the_dbl_is_rejected(lab: Lab) -> None:
     reject = _reply(lab.send(STRANGER, sender="offers@cheap-pills.example"), "554")
-    assert reject == ("554 5.7.1 Service unavailable; Sender address [offers@cheap-pills.example] blocked "
-                      "using dbl.example.test; cheap-pills.example is listed by dbl.example.test: "
-                      "Domain cheap-pills.example seen in spam")
+    assert reject == (
+        "554 5.7.1 Service unavailable; Sender address [offers@cheap-pills.example] blocked "
+        "using dbl.example.test; cheap-pills.example is listed by dbl.example.test: "
+        "Domain cheap-pills.example seen in spam"
+    )
     reject = _reply(lab.send(STRANGER, sender="support@kit.phish.example.com"), "554")
     assert reject.endswith("kit.phish.example.com is listed by dbl.example.test: phishing kit hosting")
     # `*.phish.example.com` lists the subdomains, not the name itself
@@ -445,8 +516,9 @@ def test_publishing_a_new_listing_rejects_the_next_connection(lab: Lab) -> None:
     _reply(lab.send(NEWCOMER), "250 2.0.0 Ok: queued")
     lab.flush("bl.example.test")
     reject = _reply(lab.send(NEWCOMER), "554")
-    assert reject.endswith(f"[{NEWCOMER}] blocked using bl.example.test; "
-                           "Listed by bl.example.test: dictionary attack seen at 10:02")
+    assert reject.endswith(
+        f"[{NEWCOMER}] blocked using bl.example.test; Listed by bl.example.test: dictionary attack seen at 10:02"
+    )
 
 
 # Last in the file on purpose: it leaves the blocklist covering the partner, so any later
@@ -456,7 +528,9 @@ def test_an_allowlisted_partner_passes_even_though_the_blocklist_lists_it(lab: L
     write(lab.lists, {"bl/partner-feed.txt": PARTNER_FEED})
     commit_all(lab.lists.parent, "import a feed that lists the partner", BOB)
     refused = lab.publish()
-    assert refused.returncode == 3 and "covers-protected" in refused.stdout + refused.stderr, refused.stdout + refused.stderr
+    assert refused.returncode == 3 and "covers-protected" in refused.stdout + refused.stderr, (
+        refused.stdout + refused.stderr
+    )
     # the guard rail exists to stop exactly this overlap; the test forces it to show that
     # Postfix, asking the allowlist first, still lets the partner in
     lab.published("--force")

@@ -6,16 +6,18 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from tests.test_publish import ABUSE, FILES, NOW, commit_file, run_cli
+from tests.test_vcs import ALICE, BOB, git, init_repo
 
 from publisher.addresses import parse_v4
 from publisher.errors import ArtifactError, UsageError
 from publisher.publish.explain import explain
 from publisher.publish.release import publish
-from tests.test_publish import ABUSE, FILES, NOW, commit_file, run_cli
-from tests.test_vcs import ALICE, BOB, git, init_repo
 
-EXTRA = "  - ip: 203.0.113.99\n    code: 127.0.0.3\n    reason: new spam source\n    expires: 2027-01-31\n" \
-        "  - ip: 192.0.2.8\n    exclude: true\n    reason: cleaned up\n"
+EXTRA = (
+    "  - ip: 203.0.113.99\n    code: 127.0.0.3\n    reason: new spam source\n    expires: 2027-01-31\n"
+    "  - ip: 192.0.2.8\n    exclude: true\n    reason: cleaned up\n"
+)
 
 
 @pytest.fixture
@@ -62,7 +64,7 @@ def test_explain_domains_test_points_and_expiry_since_the_publish(published: tup
     assert dbl.zone == "dbl.example.test" and dbl.entries[0].hit.path == "dbl/domains.yaml"
     test = explain("127.0.0.2", lists, zones, now=NOW).zones[0]
     assert test.test_point and test.answers
-    later = explain("203.0.113.99", lists, zones, now=dt.datetime(2027, 2, 1, tzinfo=dt.timezone.utc)).zones[0]
+    later = explain("203.0.113.99", lists, zones, now=dt.datetime(2027, 2, 1, tzinfo=dt.UTC)).zones[0]
     assert later.answers and later.entries[0].expired  # still served until the next publish
 
 

@@ -20,7 +20,6 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_fixtures import sample_zones
 
 from publisher.addresses import parse_network, parse_v6, v6_name
 from publisher.server import slow
@@ -28,6 +27,7 @@ from publisher.server.stats import new_counters
 from publisher.server.wire import fast
 from publisher.server.xfr import TransferRequest
 from publisher.server.zoneset import ZoneSet, ZoneSettings
+from server_fixtures import sample_zones
 
 SERIAL = 2026112700
 ZONES = ZoneSet.build(
@@ -148,7 +148,9 @@ def mutated(draw: st.DrawFn) -> bytes:
         elif op == 1 and n:  # flip a byte
             data[draw(st.integers(0, n - 1))] = draw(st.integers(0, 255))
         elif op == 2 and n >= 12:  # lie about the counts
-            data[4:12] = draw(st.binary(min_size=8, max_size=8).filter(lambda b: max(b) < 4) | st.binary(min_size=8, max_size=8))
+            data[4:12] = draw(
+                st.binary(min_size=8, max_size=8).filter(lambda b: max(b) < 4) | st.binary(min_size=8, max_size=8)
+            )
         elif op == 3 and n >= 3:  # any opcode, QR, AA, TC, RD
             data[2] = draw(st.integers(0, 255))
         elif op == 4 and n > 13:  # a compression pointer into the question: loops, forward jumps
@@ -161,7 +163,13 @@ def mutated(draw: st.DrawFn) -> bytes:
             owner = draw(st.sampled_from([b"\x00", b"\x01a\x00", b"\xc0\x0c"]))
             version = draw(st.sampled_from([0, 0, 1, 255]))
             options = draw(st.sampled_from([b"", b"\x00\x0a\x00\x08" + b"c" * 8, b"\xff\xff\x10\x00" + b"x" * 4096]))
-            data += owner + struct.pack(">HHBBHH", 41, draw(st.sampled_from([0, 512, 1232, 65535])), 0, version, 0x8000, len(options)) + options
+            data += (
+                owner
+                + struct.pack(
+                    ">HHBBHH", 41, draw(st.sampled_from([0, 512, 1232, 65535])), 0, version, 0x8000, len(options)
+                )
+                + options
+            )
             if n >= 12:
                 data[10:12] = (((data[10] << 8) | data[11]) + 1 & 0xFFFF).to_bytes(2, "big")
         elif op == 7:  # trailing garbage
@@ -191,7 +199,12 @@ def test_random_bytes(data: bytes) -> None:
 
 @settings(max_examples=500, deadline=None)
 @given(
-    st.sampled_from(NAMES), st.integers(0, 65535), st.integers(0, 65535), st.integers(0, 15), st.booleans(), st.booleans()
+    st.sampled_from(NAMES),
+    st.integers(0, 65535),
+    st.integers(0, 65535),
+    st.integers(0, 15),
+    st.booleans(),
+    st.booleans(),
 )
 def test_every_opcode_qtype_and_class(name: str, qtype: int, qclass: int, opcode: int, qr: bool, edns: bool) -> None:
     data = bytearray(query(name, qtype, edns, flags=(0x8000 if qr else 0) | (opcode << 11) | 0x0100))

@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from tests.test_publish import ABUSE, FILES, run_cli
+from tests.test_vcs import git, init_repo, write
 
 from publisher.errors import UsageError
 from publisher.publish.hooks import MARK, install_hook
-from tests.test_publish import ABUSE, FILES, run_cli
-from tests.test_vcs import git, init_repo, write
 
 
 @pytest.fixture

@@ -38,17 +38,17 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from conftest import free_port, require_tool, stop_process
 from dnslib import QTYPE
-from test_interop import _user_exists, _wait_ready, ask, expected, qname
 
+from conftest import free_port, require_tool, stop_process
 from publisher.addresses import TEST_LISTED_V4, TEST_UNLISTED_V4, format_v4, format_v6
-from publisher.publish.build import compile_tree
-from publisher.importer.migrate import import_rbldnsd
 from publisher.compile.lookup import Query
 from publisher.compile.snapshot import dump_snapshot, load_snapshot
-from publisher.lists.tree import DirTree
 from publisher.compile.zone import CompiledZone
+from publisher.importer.migrate import import_rbldnsd
+from publisher.lists.tree import DirTree
+from publisher.publish.build import compile_tree
+from test_interop import _user_exists, _wait_ready, ask, expected, qname
 
 TEXT = {2: "spam from $", 3: "open proxy at $", 4: "botnet", 5: "dynamic range $$5 ($)", 6: "policy block", 9: ""}
 CODES = [2, 3, 4, 5, 6, 9]  # code 9 never has a TXT: rbldnsd sends none, we an empty one (dropped below)
@@ -143,7 +143,11 @@ def ip4trie_lines(g: Gen) -> str:
         return f"{bang}{text}{'' if bang else g.value()}"
 
     g.emit(400, entry)
-    return "$SOA 1w ns1.imp.test hostmaster.imp.test 0 2h 1h 1w 1h\n$NS 1d ns1.imp.test\n$TTL 1h\n" + "\n".join(g.lines) + "\n"
+    return (
+        "$SOA 1w ns1.imp.test hostmaster.imp.test 0 2h 1h 1w 1h\n$NS 1d ns1.imp.test\n$TTL 1h\n"
+        + "\n".join(g.lines)
+        + "\n"
+    )
 
 
 def ip4tset_lines(g: Gen) -> str:
@@ -255,7 +259,9 @@ def serve_originals(files: dict[str, tuple[str, str]]) -> Iterator[tuple[str, in
         user = ["-u", "rbldns" if _user_exists("rbldns") else "nobody"] if os.geteuid() == 0 else []
         log = (directory / "rbldnsd.log").open("wb")
         proc = subprocess.Popen(
-            [binary, "-n", *user, "-b", f"127.0.0.1/{port}", "-w", str(directory), *args], stdout=log, stderr=subprocess.STDOUT
+            [binary, "-n", *user, "-b", f"127.0.0.1/{port}", "-w", str(directory), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         _wait_ready(proc, port, next(iter(files)), directory / "rbldnsd.log")
         yield "127.0.0.1", port
@@ -321,7 +327,7 @@ def import_all(serve: dict[str, tuple[str, str]], lists: Path) -> tuple[dict[str
                 (lists / f.path).parent.mkdir(parents=True, exist_ok=True)
                 (lists / f.path).write_text(f.text, encoding="utf-8")
     (lists / "zones.yaml").write_text("zones:\n" + "".join(snippets), encoding="utf-8")
-    build = compile_tree(DirTree(lists), as_of=dt.datetime.now(dt.timezone.utc))
+    build = compile_tree(DirTree(lists), as_of=dt.datetime.now(dt.UTC))
     # what the server loads: the snapshot, not the compiled object
     return {name: load_snapshot(dump_snapshot(zone)) for name, zone in build.zones.items()}, codes
 
@@ -362,4 +368,6 @@ def test_imported_lists_answer_like_rbldnsd_from_the_originals(tmp_path: Path) -
                     mismatches.append(f"{text}: rbldnsd {got}, import {want}")
             assert not mismatches, f"{name}: {len(mismatches)} of {len(names)} differ:\n" + "\n".join(mismatches[:15])
             assert 0 < listed < len(names), f"{name}: the queries must cover listed and unlisted names"
-            assert (clashes > 0) <= ("import-lost" in codes[name]), f"{name}: rbldnsd sent two TXTs for a code, not reported"
+            assert (clashes > 0) <= ("import-lost" in codes[name]), (
+                f"{name}: rbldnsd sent two TXTs for a code, not reported"
+            )

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from publisher.addresses import format_v4
-from publisher.publish.build import compile_tree
 from publisher.cli.imports import register
-from publisher.importer.migrate import ImportResult, guess_type, import_rbldnsd
 from publisher.compile.lookup import parse_query, zone_answer
-from publisher.lists.tree import DirTree
 from publisher.compile.zone import CompiledZone
+from publisher.importer.migrate import ImportResult, guess_type, import_rbldnsd
+from publisher.lists.tree import DirTree
+from publisher.publish.build import compile_tree
 
 ZONE = "bl.example.test"
 
@@ -35,7 +35,7 @@ def run(
             (tmp / f.path).parent.mkdir(parents=True, exist_ok=True)
             (tmp / f.path).write_text(f.text, encoding="utf-8")
     (tmp / "zones.yaml").write_text("zones:\n" + "".join(z.snippet for z in result.zones), encoding="utf-8")
-    build = compile_tree(DirTree(tmp), as_of=dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    build = compile_tree(DirTree(tmp), as_of=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
     return result, build.zones
 
 

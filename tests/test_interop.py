@@ -25,11 +25,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import LISTS, free_port, require_tool, stop_process
 from dnslib import QTYPE, RCODE, DNSRecord
-from test_render import golden_domain_zone, golden_ip_zone, make_zone, unescape
 
-from publisher.compile import render
+from conftest import LISTS, free_port, require_tool, stop_process
 from publisher.addresses import (
     TEST_LISTED_V4,
     TEST_LISTED_V6,
@@ -41,8 +39,10 @@ from publisher.addresses import (
     v4_name,
     v6_name,
 )
+from publisher.compile import render
 from publisher.compile.lookup import Query, zone_answer
 from publisher.compile.zone import SUBST, CompiledZone
+from test_render import golden_domain_zone, golden_ip_zone, make_zone, unescape
 
 # --- zones under test --------------------------------------------------------------------
 
@@ -154,8 +154,8 @@ def sample_zones() -> list[tuple[CompiledZone, list[Query]]]:
     if not (LISTS / "zones.yaml").exists():
         pytest.skip("lists/zones.yaml is not there yet")
     try:
-        from publisher.publish.build import compile_tree
         from publisher.lists.tree import DirTree
+        from publisher.publish.build import compile_tree
     except ImportError as exc:
         pytest.skip(f"the loader is not there yet: {exc}")
     build = compile_tree(DirTree(LISTS), as_of=dt.datetime.now(dt.UTC))

@@ -14,7 +14,7 @@ from publisher.lists.tree import DirTree
 
 ROOT = Path(__file__).resolve().parent.parent
 TREES = Path(__file__).resolve().parent / "data" / "bad" / "trees"
-AS_OF = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
 
 def _codes(problems: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]

@@ -18,18 +18,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from dnslib import DNSRecord
+
+from conftest import ROOT
+from publisher.lists.tree import DirTree
+from publisher.publish.build import compile_tree, write_build
 from test_server import Served, start_server
 
-from publisher.publish.build import compile_tree, write_build
-from publisher.lists.tree import DirTree
-
 pytest.importorskip("prometheus_client")
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families
 
 BL = "bl.example.test"
-NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 ZONES_YAML = f"""\

@@ -7,6 +7,7 @@ import datetime as dt
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.test_compiler import DOM_ZONE, IP_ZONE, NOW, source
 
 from publisher.addresses import parse_code
 from publisher.compile.compiler import compile_zone
@@ -17,10 +18,10 @@ from publisher.publish.plan import (
     ADDED,
     CHANGED,
     EXPIRED,
-    REMOVED,
     IPV4,
     IPV6,
     NAMES,
+    REMOVED,
     Measure,
     Plan,
     amount,
@@ -28,7 +29,6 @@ from publisher.publish.plan import (
     measures,
     plan_zone,
 )
-from tests.test_compiler import DOM_ZONE, IP_ZONE, NOW, source
 
 C3, C4 = parse_code("127.0.0.3"), parse_code("127.0.0.4")
 LATER = NOW + dt.timedelta(days=2)
@@ -43,8 +43,12 @@ def test_address_delta_counts_added_removed_and_changed_answers() -> None:
     old = source("bl/a.yaml", [("192.0.2.0/24", Value(C3, "spam")), ("198.51.100.0/28", Value(C3, "spam"))])
     new = source(
         "bl/a.yaml",
-        [("192.0.2.0/25", Value(C3, "spam")), ("192.0.2.128/25", Value(C4, "worse")),
-         ("203.0.113.0/30", Value(C3, "spam")), ("2001:db8::/126", Value(C3, "v6"))],
+        [
+            ("192.0.2.0/25", Value(C3, "spam")),
+            ("192.0.2.128/25", Value(C4, "worse")),
+            ("203.0.113.0/30", Value(C3, "spam")),
+            ("2001:db8::/126", Value(C3, "v6")),
+        ],
     )
     before = compile_zone(IP_ZONE, [old], as_of=NOW)
     after = compile_zone(IP_ZONE, [new], as_of=NOW)
@@ -65,13 +69,26 @@ def test_domain_delta_counts_names() -> None:
 
 def test_entry_changes_classify_added_removed_changed_and_expired() -> None:
     old = [
-        source("bl/a.yaml", [("192.0.2.1", Value(C3, "spam")), ("192.0.2.2", Value(C3, "spam")),
-                             ("192.0.2.3", Value(C3, "old reason")), ("192.0.2.4", Value(C3, "temp", expires=LATER - dt.timedelta(hours=1)))]),
+        source(
+            "bl/a.yaml",
+            [
+                ("192.0.2.1", Value(C3, "spam")),
+                ("192.0.2.2", Value(C3, "spam")),
+                ("192.0.2.3", Value(C3, "old reason")),
+                ("192.0.2.4", Value(C3, "temp", expires=LATER - dt.timedelta(hours=1))),
+            ],
+        ),
     ]
     new = [
-        source("bl/a.yaml", [("192.0.2.1", Value(C3, "spam")), ("192.0.2.3", Value(C3, "new reason")),
-                             ("192.0.2.4", Value(C3, "temp", expires=LATER - dt.timedelta(hours=1))),
-                             ("192.0.2.5", Value(C3, "spam"))]),
+        source(
+            "bl/a.yaml",
+            [
+                ("192.0.2.1", Value(C3, "spam")),
+                ("192.0.2.3", Value(C3, "new reason")),
+                ("192.0.2.4", Value(C3, "temp", expires=LATER - dt.timedelta(hours=1))),
+                ("192.0.2.5", Value(C3, "spam")),
+            ],
+        ),
     ]
     changes = entry_changes(old, NOW, new, LATER).changes
     assert kinds(changes) == [
@@ -86,8 +103,14 @@ def test_entry_changes_classify_added_removed_changed_and_expired() -> None:
 
 
 def test_moving_an_entry_between_files_is_no_change_but_its_answer_is_counted() -> None:
-    a_first = [source("bl/a.yaml", [("192.0.2.1", Value(C3, "first"))]), source("bl/b.yaml", [("192.0.2.1", Value(C3, "second"))])]
-    b_first = [source("bl/a.yaml", [("192.0.2.1", Value(C3, "second"))]), source("bl/b.yaml", [("192.0.2.1", Value(C3, "first"))])]
+    a_first = [
+        source("bl/a.yaml", [("192.0.2.1", Value(C3, "first"))]),
+        source("bl/b.yaml", [("192.0.2.1", Value(C3, "second"))]),
+    ]
+    b_first = [
+        source("bl/a.yaml", [("192.0.2.1", Value(C3, "second"))]),
+        source("bl/b.yaml", [("192.0.2.1", Value(C3, "first"))]),
+    ]
     before, after = compile_zone(IP_ZONE, a_first, as_of=NOW), compile_zone(IP_ZONE, b_first, as_of=NOW)
     diff = entry_changes(a_first, NOW, b_first, NOW)
     assert diff.totals == {} and diff.windows  # no entry changed, yet the TXT that wins did
@@ -95,10 +118,14 @@ def test_moving_an_entry_between_files_is_no_change_but_its_answer_is_counted() 
 
 
 def test_moving_an_entry_between_files_is_no_change_and_unchanged_files_only_expire() -> None:
-    feed_old = source("bl/feed.txt", [("198.51.100.0/24", Value(C3, "feed")),
-                                      ("198.51.100.7", Value(C3, "t", expires=NOW + dt.timedelta(hours=1)))])
-    feed_new = source("bl/feed.txt", [("198.51.100.0/24", Value(C3, "feed")),
-                                      ("198.51.100.7", Value(C3, "t", expires=NOW + dt.timedelta(hours=1)))])
+    feed_old = source(
+        "bl/feed.txt",
+        [("198.51.100.0/24", Value(C3, "feed")), ("198.51.100.7", Value(C3, "t", expires=NOW + dt.timedelta(hours=1)))],
+    )
+    feed_new = source(
+        "bl/feed.txt",
+        [("198.51.100.0/24", Value(C3, "feed")), ("198.51.100.7", Value(C3, "t", expires=NOW + dt.timedelta(hours=1)))],
+    )
     old = [source("bl/a.yaml", [("192.0.2.1", Value(C3, "spam"))]), source("bl/b.yaml", []), feed_old]
     new = [source("bl/a.yaml", []), source("bl/b.yaml", [("192.0.2.1", Value(C3, "spam"))]), feed_new]
     changes = entry_changes(old, NOW, new, LATER, unchanged=frozenset({"bl/feed.txt"})).changes
@@ -108,8 +135,9 @@ def test_moving_an_entry_between_files_is_no_change_and_unchanged_files_only_exp
 
 def test_first_publish_lists_everything_as_added() -> None:
     srcs = [source("bl/a.yaml", [("192.0.2.0/24", Value(C3, "spam")), ("192.0.2.7", Value(C3, "hole", exclude=True))])]
-    zp = plan_zone(IP_ZONE, compile_zone(IP_ZONE, srcs, as_of=NOW), srcs, NOW,
-                   before=None, before_sources=None, before_as_of=None)
+    zp = plan_zone(
+        IP_ZONE, compile_zone(IP_ZONE, srcs, as_of=NOW), srcs, NOW, before=None, before_sources=None, before_as_of=None
+    )
     assert zp.is_new and zp.listings_after == 1 and zp.measure(IPV4).after == 255
     assert zp.count(ADDED) == 1 and zp.count(ADDED, listings=False) == 1
 
@@ -118,8 +146,15 @@ def _plan(cfg, old_rows, new_rows, guards=None):  # type: ignore[no-untyped-def]
     cfg = dataclasses.replace(cfg, guards=guards or Guards())
     old = [source(f"{cfg.sources[0].split('/')[0]}/a.yaml", old_rows)]
     new = [source(f"{cfg.sources[0].split('/')[0]}/a.yaml", new_rows)]
-    zp = plan_zone(cfg, compile_zone(cfg, new, as_of=NOW), new, NOW,
-                   before=compile_zone(cfg, old, as_of=NOW), before_sources=old, before_as_of=NOW)
+    zp = plan_zone(
+        cfg,
+        compile_zone(cfg, new, as_of=NOW),
+        new,
+        NOW,
+        before=compile_zone(cfg, old, as_of=NOW),
+        before_sources=old,
+        before_as_of=NOW,
+    )
     return check_guards(Plan((zp,)), {cfg.name: cfg}), zp
 
 
@@ -157,17 +192,31 @@ def test_guard_allowlist_removal_but_not_expiry() -> None:
     temp = ("198.51.100.12", Value(C3, "migration", expires=NOW - dt.timedelta(seconds=1)))
     cfg = WL_ZONE
     old, new = [source("wl/a.yaml", [partner, temp])], [source("wl/a.yaml", [partner, temp])]
-    zp = plan_zone(cfg, compile_zone(cfg, new, as_of=NOW), new, NOW, before=compile_zone(cfg, old, as_of=NOW - dt.timedelta(days=1)),
-                   before_sources=old, before_as_of=NOW - dt.timedelta(days=1))
+    zp = plan_zone(
+        cfg,
+        compile_zone(cfg, new, as_of=NOW),
+        new,
+        NOW,
+        before=compile_zone(cfg, old, as_of=NOW - dt.timedelta(days=1)),
+        before_sources=old,
+        before_as_of=NOW - dt.timedelta(days=1),
+    )
     assert [c.kind for c in zp.changes] == [EXPIRED]
     assert check_guards(Plan((zp,)), {cfg.name: cfg}) == []
 
 
 def test_covers_protected_problem_and_dropped_zone_are_violations() -> None:
-    problem = Problem(Location("bl/a.yaml", 4, 3), "covers-protected", "192.0.2.0/24 covers 192.0.2.25, protected by wl.example.test")
+    problem = Problem(
+        Location("bl/a.yaml", 4, 3), "covers-protected", "192.0.2.0/24 covers 192.0.2.25, protected by wl.example.test"
+    )
     other = Problem(Location("bl/a.yaml", 9, 3), "duplicate", "listed twice")
-    violations = check_guards(Plan((), dropped=("old.example.test",)), {}, [problem, other], {"bl/a.yaml": "bl.example.test"})
-    assert [(v.zone, v.rule) for v in violations] == [("bl.example.test", "covers-protected"), ("old.example.test", "dropped")]
+    violations = check_guards(
+        Plan((), dropped=("old.example.test",)), {}, [problem, other], {"bl/a.yaml": "bl.example.test"}
+    )
+    assert [(v.zone, v.rule) for v in violations] == [
+        ("bl.example.test", "covers-protected"),
+        ("old.example.test", "dropped"),
+    ]
     assert violations[0].message.startswith("bl/a.yaml:4:3: 192.0.2.0/24 covers")
 
 
@@ -180,7 +229,8 @@ def test_unchanged_content_has_an_empty_plan() -> None:
 
 
 _net = st.tuples(st.integers(0, 63), st.sampled_from([32, 31, 30, 29, 28])).map(
-    lambda t: f"10.0.0.{(t[0] >> (32 - t[1])) << (32 - t[1])}/{t[1]}")
+    lambda t: f"10.0.0.{(t[0] >> (32 - t[1])) << (32 - t[1])}/{t[1]}"
+)
 _row = st.tuples(_net, st.sampled_from(["a", "b"]), st.sampled_from([C3, C4]), st.booleans())
 _file = st.lists(_row, max_size=8)
 
@@ -191,9 +241,12 @@ def test_the_windowed_sweep_equals_the_full_sweep(old_files, new_files, shuffle)
     """Answers can only differ where entries changed: counting there equals counting everywhere."""
     if shuffle:  # the same entries, moved between files
         new_files = list(reversed(old_files))
+
     def build(files):  # type: ignore[no-untyped-def]
-        return [source(f"bl/{i}.yaml", [(net, Value(code, reason, exclude=excl)) for net, reason, code, excl in rows])
-                for i, rows in enumerate(files)]
+        return [
+            source(f"bl/{i}.yaml", [(net, Value(code, reason, exclude=excl)) for net, reason, code, excl in rows])
+            for i, rows in enumerate(files)
+        ]
 
     old, new = build(old_files), build(new_files)
     before, after = compile_zone(IP_ZONE, old, as_of=NOW), compile_zone(IP_ZONE, new, as_of=NOW)

@@ -11,22 +11,22 @@ import json
 import os
 import re
 import subprocess
-import threading
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from publisher.publish import artifacts
-from publisher.addresses import parse_v4
-from publisher.errors import GuardRailError, PublisherError, ValidationFailed
-from publisher.compile.lookup import parse_query, zone_answer
-from publisher.publish.release import publish
 from tests.conftest import LISTS, ROOT, free_port, require_tool, stop_process
 from tests.test_vcs import ALICE, BOB, commit_all, git, init_repo, write
 
-NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.timezone.utc)
+from publisher.addresses import parse_v4
+from publisher.compile.lookup import parse_query, zone_answer
+from publisher.errors import GuardRailError, PublisherError, ValidationFailed
+from publisher.publish import artifacts
+from publisher.publish.release import publish
+
+NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
 
 ZONES_YAML = """\
 zones:
@@ -126,12 +126,17 @@ def test_publish_after_a_commit_bumps_the_serial_of_that_zone_only(repo: Path, z
     before = serials(zones)
     assert before["bl.example.test"] == 2026112700
     assert answer(zones, "bl.example.test", "203.0.113.99") == []
-    sha = commit_file(repo, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.99\n    reason: new spam source\n", "list 203.0.113.99", BOB)
+    sha = commit_file(
+        repo, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.99\n    reason: new spam source\n", "list 203.0.113.99", BOB
+    )
     later = NOW + dt.timedelta(hours=1)
     outcome = publish(repo, zones, now=later)
     after = serials(zones)
     assert artifacts.serial_gt(after["bl.example.test"], before["bl.example.test"])
-    assert after["wl.example.test"] == before["wl.example.test"] and after["dbl.example.test"] == before["dbl.example.test"]
+    assert (
+        after["wl.example.test"] == before["wl.example.test"]
+        and after["dbl.example.test"] == before["dbl.example.test"]
+    )
     assert answer(zones, "bl.example.test", "203.0.113.99") == [(parse_v4("127.0.0.2"), "new spam source")]
     manifest = artifacts.read_manifest(zones)
     assert manifest is not None
@@ -150,8 +155,10 @@ def test_publish_after_a_commit_bumps_the_serial_of_that_zone_only(repo: Path, z
 def test_republishing_from_another_process_changes_nothing(tmp_path: Path) -> None:
     """Serials must not move when nothing changed, whatever the process's hash seed."""
     repo, zones = init_repo(tmp_path / "repo", lists_from=LISTS), tmp_path / "zones"
-    code = (f"import datetime as dt; from pathlib import Path; from publisher.publish.release import publish; "
-            f"o = publish(Path({str(repo)!r}), Path({str(zones)!r})); print(sorted(o.prepared.changed))")
+    code = (
+        f"import datetime as dt; from pathlib import Path; from publisher.publish.release import publish; "
+        f"o = publish(Path({str(repo)!r}), Path({str(zones)!r})); print(sorted(o.prepared.changed))"
+    )
     outs = []
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": seed}
@@ -161,18 +168,26 @@ def test_republishing_from_another_process_changes_nothing(tmp_path: Path) -> No
 
 
 def test_a_dirty_work_tree_publishes_the_committed_content_only(repo: Path, zones: Path) -> None:
-    write(repo, {"bl/abuse.yaml": ABUSE + "  - ip: 203.0.113.50\n    reason: not committed\n",
-                 "bl/new.yaml": entries(["203.0.113.51"])})
+    write(
+        repo,
+        {
+            "bl/abuse.yaml": ABUSE + "  - ip: 203.0.113.50\n    reason: not committed\n",
+            "bl/new.yaml": entries(["203.0.113.51"]),
+        },
+    )
     outcome = publish(repo, zones, now=NOW)
-    assert sorted((d.path, d.state) for d in outcome.prepared.dirty) == [("bl/abuse.yaml", "modified"), ("bl/new.yaml", "untracked")]
+    assert sorted((d.path, d.state) for d in outcome.prepared.dirty) == [
+        ("bl/abuse.yaml", "modified"),
+        ("bl/new.yaml", "untracked"),
+    ]
     assert answer(zones, "bl.example.test", "203.0.113.50") == []
     assert answer(zones, "bl.example.test", "203.0.113.51") == []
     assert answer(zones, "bl.example.test", "198.51.100.7") != []
 
 
 def test_publishing_over_a_work_tree_compile_records_the_commit(repo: Path, zones: Path) -> None:
-    from publisher.publish.build import compile_tree, write_build
     from publisher.lists.tree import DirTree
+    from publisher.publish.build import compile_tree, write_build
 
     write_build(zones, compile_tree(DirTree(repo), as_of=NOW), source={"kind": "worktree", "path": str(repo)}, now=NOW)
     before = serials(zones)
@@ -338,12 +353,22 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
 def test_cli_publish_plan_history_and_rollback(repo: Path, zones: Path) -> None:
     base = ("--lists", str(repo), "--zones", str(zones))
     code, out, _ = run_cli(*base, "publish")
-    assert code == 0 and re.search(r"^bl\.example\.test serial \d{10}: new zone, \+2 listings \(\+17 addresses\)$", out, re.M), out
+    assert code == 0 and re.search(
+        r"^bl\.example\.test serial \d{10}: new zone, \+2 listings \(\+17 addresses\)$", out, re.M
+    ), out
     first = serials(zones)["bl.example.test"]
-    sha = commit_file(repo, "bl/abuse.yaml", ABUSE + "  - ip: 198.51.100.128/25\n    reason: snowshoe\n  - ip: 203.0.113.200\n    reason: x\n", "more spam", BOB)
+    sha = commit_file(
+        repo,
+        "bl/abuse.yaml",
+        ABUSE + "  - ip: 198.51.100.128/25\n    reason: snowshoe\n  - ip: 203.0.113.200\n    reason: x\n",
+        "more spam",
+        BOB,
+    )
     code, out, _ = run_cli(*base, "plan")
     assert code == 0
-    assert re.search(rf"\+ bl/abuse.yaml:6  198.51.100.128/25  127.0.0.2 'snowshoe'  \[{sha[:10]} {BOB[0]} \d{{4}}-", out), out
+    assert re.search(
+        rf"\+ bl/abuse.yaml:6  198.51.100.128/25  127.0.0.2 'snowshoe'  \[{sha[:10]} {BOB[0]} \d{{4}}-", out
+    ), out
     code, out, _ = run_cli(*base, "plan", "--json")
     doc = json.loads(out)
     assert doc["zones"]["bl.example.test"]["changes"][0]["blame"]["commit"] == sha
@@ -352,7 +377,9 @@ def test_cli_publish_plan_history_and_rollback(repo: Path, zones: Path) -> None:
     code, out, err = run_cli(*base, "publish", "--dry-run")
     assert code == 0 and "dry run: nothing was written" in out and serials(zones)["bl.example.test"] == first, out + err
     code, out, _ = run_cli(*base, "publish")
-    assert code == 0 and re.search(r"^bl\.example\.test serial \d{10}: \+2 listings \(\+129 addresses\)$", out, re.M), out
+    assert code == 0 and re.search(r"^bl\.example\.test serial \d{10}: \+2 listings \(\+129 addresses\)$", out, re.M), (
+        out
+    )
     assert "wl.example.test serial" in out and ": unchanged" in out
     code, out, _ = run_cli(*base, "publish")
     assert code == 0 and "nothing to publish" in out
@@ -362,7 +389,9 @@ def test_cli_publish_plan_history_and_rollback(repo: Path, zones: Path) -> None:
     assert code == 0 and "dry run" in out and serials(zones)["bl.example.test"] != first
     code, out, err = run_cli(*base, "rollback", str(first))
     assert code == 0 and "rollback: republishing commit" in out, out + err
-    assert re.search(r"^  - bl/abuse.yaml:6  198.51.100.128/25 ", out, re.M) and "-2 listings (-129 addresses)" in out, out
+    assert (
+        re.search(r"^  - bl/abuse.yaml:6  198.51.100.128/25 ", out, re.M) and "-2 listings (-129 addresses)" in out
+    ), out
     assert answer(zones, "bl.example.test", "203.0.113.200") == []
     code, out, _ = run_cli(*base, "history", "--json")
     assert [r["action"] for r in json.loads(out)] == ["publish", "publish", "rollback"]
@@ -387,7 +416,9 @@ def running_server(zones_dir: Path) -> Iterator[tuple[int, Iterator[str]]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "publisher.server", "--zones", str(zones_dir), "--listen", f"127.0.0.1:{port}"],
-        stderr=subprocess.PIPE, text=True, env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert proc.stderr is not None
     lines = iter(proc.stderr.readline, "")
@@ -405,14 +436,22 @@ def running_server(zones_dir: Path) -> Iterator[tuple[int, Iterator[str]]]:
 
 def dig(port: int, name: str, rtype: str = "A") -> str:
     tool = require_tool("dig")
-    out = subprocess.run([tool, "+short", "+time=2", "+tries=1", "-p", str(port), "@127.0.0.1", name, rtype],
-                         capture_output=True, text=True, timeout=20)
+    out = subprocess.run(
+        [tool, "+short", "+time=2", "+tries=1", "-p", str(port), "@127.0.0.1", name, rtype],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    )
     return out.stdout.strip()
 
 
 def test_end_to_end_a_running_server_answers_the_new_entry(tmp_path: Path) -> None:
     require_tool("dig")
-    lists = init_repo(tmp_path / "repo", lists_from=LISTS) if (LISTS / "zones.yaml").exists() else init_repo(tmp_path / "repo", FILES)
+    lists = (
+        init_repo(tmp_path / "repo", lists_from=LISTS)
+        if (LISTS / "zones.yaml").exists()
+        else init_repo(tmp_path / "repo", FILES)
+    )
     zones = tmp_path / "zones"
     publish(lists, zones)
     with running_server(zones) as (port, log):
@@ -438,15 +477,34 @@ def test_end_to_end_a_running_server_answers_the_new_entry(tmp_path: Path) -> No
 def test_serve_watch_publishes_a_new_commit_and_serves_it_in_one_process(tmp_path: Path) -> None:
     """`publisher serve --watch`: nobody runs publish; the watch thread does, the server reloads."""
     require_tool("dig")
-    lists = init_repo(tmp_path / "repo", lists_from=LISTS) if (LISTS / "zones.yaml").exists() else init_repo(tmp_path / "repo", FILES)
+    lists = (
+        init_repo(tmp_path / "repo", lists_from=LISTS)
+        if (LISTS / "zones.yaml").exists()
+        else init_repo(tmp_path / "repo", FILES)
+    )
     zones = tmp_path / "zones"
     publish(lists, zones)
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "publisher", "--lists", str(lists), "--zones", str(zones), "serve", "--watch",
-         "--interval", "0.5", "--listen", f"127.0.0.1:{port}"],
-        stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "publisher",
+            "--lists",
+            str(lists),
+            "--zones",
+            str(zones),
+            "serve",
+            "--watch",
+            "--interval",
+            "0.5",
+            "--listen",
+            f"127.0.0.1:{port}",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     assert proc.stderr is not None
     lines = iter(proc.stderr.readline, "")

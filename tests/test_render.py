@@ -21,7 +21,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from publisher.compile import render
 from publisher.addresses import (
     TEST_LISTED_V6,
     TEST_UNLISTED_V6,
@@ -33,10 +32,11 @@ from publisher.addresses import (
     v4_name,
     v6_name,
 )
+from publisher.compile import render
 from publisher.compile.lookup import Query, zone_answer
-from publisher.model import NameServer, Soa
 from publisher.compile.render_names import excluded_but_matched, v4_blocks, v6_blocks
 from publisher.compile.zone import M64, SUBST, Answer, CompiledZone, ZoneInfo
+from publisher.model import NameServer, Soa
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

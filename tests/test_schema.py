@@ -17,7 +17,9 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "publisher" / "lists" / "sche
 def _problems(text: str, schema: str = "list", path: str = "bl/x.yaml") -> list[tuple[str, str, str, str | None]]:
     loaded = load_yaml(path, text.encode())
     assert loaded.data is not None, loaded.problems
-    return [(p.code, str(p.location), p.message, p.fix) for p in loaded.problems + check(loaded.data, loaded.marks, schema)]
+    return [
+        (p.code, str(p.location), p.message, p.fix) for p in loaded.problems + check(loaded.data, loaded.marks, schema)
+    ]
 
 
 # --- yamlmarks ---------------------------------------------------------------------------
@@ -103,7 +105,9 @@ def test_number_where_a_string_is_expected_suggests_quoting() -> None:
 
 
 def test_missing_required_key_in_zones() -> None:
-    problems = _problems("zones:\n  - name: bl.example.test\n    role: block\n    sources: [bl/*.yaml]\n", "zones", "zones.yaml")
+    problems = _problems(
+        "zones:\n  - name: bl.example.test\n    role: block\n    sources: [bl/*.yaml]\n", "zones", "zones.yaml"
+    )
     assert [(c, w) for c, w, _, _ in problems] == [("missing-key", "zones.yaml:2:5")]
     assert "`kind`" in problems[0][2] and problems[0][3] and problems[0][3].startswith("add `kind:`")
 

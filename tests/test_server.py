@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, require_tool
 from dnslib import OPCODE, QTYPE, RCODE, DNSRecord
-from server_fixtures import MEDIUM_ADDRESS, publish, sample_zones
 
+from conftest import ROOT, require_tool
 from publisher.addresses import parse_v4, parse_v6, v4_name, v6_name
+from server_fixtures import MEDIUM_ADDRESS, publish, sample_zones
 
 BL, WL, DBL = "bl.example.test", "wl.example.test", "dbl.example.test"
 SERIAL = 2026112700
@@ -202,7 +202,13 @@ CASES = [
         ],
         None,
     ),
-    (v4q("198.51.100.200"), "ANY", "NOERROR", ['"botnet - see https://bl.example.test/lookup?ip=198.51.100.200"', "127.0.0.4"], None),
+    (
+        v4q("198.51.100.200"),
+        "ANY",
+        "NOERROR",
+        ['"botnet - see https://bl.example.test/lookup?ip=198.51.100.200"', "127.0.0.4"],
+        None,
+    ),
     (f"2.0.0.127.{BL}", "A", "NOERROR", ["127.0.0.2"], None),
     (f"2.0.0.127.{WL}", "TXT", "NOERROR", ['"RFC 5782 test point"'], None),
     (f"1.0.0.127.{BL}", "A", "NXDOMAIN", [], NEG),
@@ -231,7 +237,15 @@ CASES = [
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 @pytest.mark.parametrize(("name", "qtype", "status", "answer", "authority"), CASES)
-def test_answers(server: Served, transport: tuple[str, ...], name: str, qtype: str, status: str, answer: list[str], authority: str | None) -> None:
+def test_answers(
+    server: Served,
+    transport: tuple[str, ...],
+    name: str,
+    qtype: str,
+    status: str,
+    answer: list[str],
+    authority: str | None,
+) -> None:
     got = dig(server.port, name, qtype, *transport)
     assert got.status == status
     assert "aa" in got.flags and "ra" not in got.flags and "qr" in got.flags
@@ -342,7 +356,10 @@ def _tcp_exchange(port: int, messages: list[bytes], host: str = "127.0.0.1") -> 
 
 def test_axfr_refused_outside_allow_list(server: Served) -> None:
     text = subprocess.run(
-        [require_tool("dig"), "-p", str(server.port), "@127.0.0.1", WL, "AXFR"], capture_output=True, text=True, timeout=30
+        [require_tool("dig"), "-p", str(server.port), "@127.0.0.1", WL, "AXFR"],
+        capture_output=True,
+        text=True,
+        timeout=30,
     ).stdout
     assert "Transfer failed" in text
     (reply,) = _tcp_exchange(server.port, [bytes(DNSRecord.question(WL, "AXFR").pack())])
@@ -492,7 +509,9 @@ def test_signals_stats_and_query_log(fresh: tuple[Path, list[Served]]) -> None:
     server.wait_for(r"query 127\.0\.0\.1 udp 8\.2\.0\.192\.bl\.example\.test A -> NXDOMAIN an=0")
     mark = server.mark()
     server.proc.send_signal(signal.SIGUSR1)
-    line = server.wait_for(rf"stats {re.escape(BL)} \(serial {SERIAL}\): queries (\d+) listed (\d+) not_listed (\d+)", start=mark)
+    line = server.wait_for(
+        rf"stats {re.escape(BL)} \(serial {SERIAL}\): queries (\d+) listed (\d+) not_listed (\d+)", start=mark
+    )
     assert line.groups() == ("2", "1", "1")
     server.wait_for(r"stats no zone .*refused 1", start=mark)
     mark = server.mark()

@@ -22,16 +22,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 from dnslib import QTYPE, RCODE, DNSRecord
-from server_fixtures import publish, sample_zones
-from test_server import BL, DBL, SERIAL, WL, Served, start_server, v4q
 
+from conftest import ROOT
 from publisher.addresses import parse_network
 from publisher.model import Secondary
 from publisher.server import rrl, slow, xfr
 from publisher.server.stats import new_counters
 from publisher.server.zoneset import ZoneSet, ZoneSettings
+from server_fixtures import publish, sample_zones
+from test_server import BL, DBL, SERIAL, WL, Served, start_server, v4q
 
 LISTED = v4q("192.0.2.7")
 SLOWLORIS = 1000
@@ -266,7 +266,12 @@ def test_token_bucket_per_network() -> None:
 
 def test_sockaddr_keys_match_address_keys() -> None:
     # struct sockaddr_in / sockaddr_in6 as the kernel fills them (family in host order, Linux x86).
-    raw4 = socket.AF_INET.to_bytes(2, sys.byteorder) + (53).to_bytes(2, "big") + socket.inet_aton("198.51.100.77") + bytes(8)
+    raw4 = (
+        socket.AF_INET.to_bytes(2, sys.byteorder)
+        + (53).to_bytes(2, "big")
+        + socket.inet_aton("198.51.100.77")
+        + bytes(8)
+    )
     assert rrl.key_of_sockaddr(raw4) == rrl.key_of_addr(("198.51.100.1", 53))
     v6 = socket.inet_pton(socket.AF_INET6, "2001:db8:1:2a00::5")
     raw6 = socket.AF_INET6.to_bytes(2, sys.byteorder) + (53).to_bytes(2, "big") + bytes(4) + v6 + bytes(4)
@@ -311,7 +316,9 @@ def test_bad_rrl_settings_are_refused(bad: dict) -> None:
 
 def test_bad_rrl_flag_stops_the_server_with_a_message(zones_dir: Path) -> None:
     cmd = [sys.executable, "-m", "publisher.server", "--zones", str(zones_dir), "--listen", "127.0.0.1:0"]
-    done = subprocess.run([*cmd, "--rrl-qps", "5", "--rrl-code", "127.0.0.2"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    done = subprocess.run(
+        [*cmd, "--rrl-qps", "5", "--rrl-code", "127.0.0.2"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert done.returncode != 0 and "127.255.255.0/24" in done.stderr
 
 

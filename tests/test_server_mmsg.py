@@ -11,11 +11,11 @@ import threading
 
 import pytest
 from dnslib import RCODE, DNSRecord
-from server_fixtures import sample_zones
 
 from publisher.server import ZoneSet, mmsg
 from publisher.server.core import Responder
 from publisher.server.stats import Stats
+from server_fixtures import sample_zones
 
 pytestmark = pytest.mark.skipif(not mmsg.available(), reason="recvmmsg/sendmmsg need Linux")
 
@@ -42,7 +42,7 @@ def test_burst_replies_go_to_their_senders() -> None:
             if n % 7 == 3:
                 clients[i].sendto(b"\x00\x01garbage", server.getsockname())  # dropped: no header
                 continue
-            name = f"{n % 250}.2.0.192.bl.example.test" if n % 5 else f"test.dbl.example.test"
+            name = f"{n % 250}.2.0.192.bl.example.test" if n % 5 else "test.dbl.example.test"
             q = DNSRecord.question(name, "TXT" if n % 3 == 0 else "A")
             if n % 11 == 0:
                 q.header.opcode = 5  # UPDATE: the slow path answers NOTIMP

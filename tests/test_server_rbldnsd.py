@@ -14,12 +14,12 @@ from collections.abc import Iterator
 
 import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
-from test_interop import ask, expected, hand_built, qname, rbldnsd
 
 from publisher.addresses import V4_MAPPED_END, V4_MAPPED_START, partial_v6, v4_name
 from publisher.compile.lookup import Query, zone_answer
-from publisher.server import Server, ZoneSet
 from publisher.compile.zone import CompiledZone
+from publisher.server import Server, ZoneSet
+from test_interop import ask, expected, hand_built, qname, rbldnsd
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,11 @@ def test_our_answers_equal_rbldnsd(cases: list[tuple[CompiledZone, list[Query]]]
             rb_a, rb_txt = ask(theirs, list(names), "A"), ask(theirs, list(names), "TXT")
             problems = []
             for name, q in names.items():
-                as_text = Query(4, q.addr - V4_MAPPED_START) if q.family == 6 and V4_MAPPED_START <= q.addr <= V4_MAPPED_END else q
+                as_text = (
+                    Query(4, q.addr - V4_MAPPED_START)
+                    if q.family == 6 and V4_MAPPED_START <= q.addr <= V4_MAPPED_END
+                    else q
+                )
                 pairs = zone_answer(zone, as_text)
                 want_txt = sorted(t.encode("utf-8") for _, t in pairs)
                 rb_codes, rb_txts = expected(zone, q)

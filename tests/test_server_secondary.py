@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from conftest import free_port, require_tool, stop_process
-from test_server import BL, DBL, SERIAL, WL, Served, dig, start_server, v4q, v6q
 from server_fixtures import publish, sample_zones
+from test_server import BL, DBL, SERIAL, WL, Served, dig, start_server, v4q, v6q
 
 ZONES = (BL, WL, DBL)
 
@@ -57,7 +58,9 @@ def primary_and_secondary(tmp_path: Path) -> Iterator[tuple[Served, int]]:
         NSD_ZONE.format(zone=z, primary=primary.port) for z in ZONES
     )
     (nsd_dir / "nsd.conf").write_text(conf)
-    proc = subprocess.Popen([nsd, "-d", "-c", str(nsd_dir / "nsd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [nsd, "-d", "-c", str(nsd_dir / "nsd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         yield primary, nsd_port
     finally:

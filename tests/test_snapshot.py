@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_render import golden_domain_zone, golden_ip_zone, make_zone
 
-from publisher.errors import SnapshotError
 from publisher.compile.snapshot import MAGIC, dump_snapshot, load_snapshot, read_snapshot
 from publisher.compile.zone import SUBST, Answer, CompiledZone
+from publisher.errors import SnapshotError
+from test_render import golden_domain_zone, golden_ip_zone, make_zone
 
 
 def assert_same(a: CompiledZone, b: CompiledZone) -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from publisher.addresses import parse_code
-from publisher.model import ZoneConfig
 from publisher.lists.curated import parse_expires, read_source, read_yaml_source
+from publisher.model import ZoneConfig
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 BL = ZoneConfig("bl.example.test", "ip", "block", ("bl/*.yaml",), parse_code("127.0.0.2"), "{reason}")
 WL = ZoneConfig("wl.example.test", "ip", "allow", ("wl/*.yaml",), parse_code("127.0.15.1"), "{reason}")
@@ -141,12 +141,20 @@ entries:
     assert source.values[source.v4_value[1]].exclude
     meta = source.entries[3]
     assert (meta.line, meta.col, meta.text, meta.by, meta.ticket, meta.added) == (
-        3, 5, "203.0.113.0/24", "alice", "1234", "2026-11-01",
+        3,
+        5,
+        "203.0.113.0/24",
+        "alice",
+        "1234",
+        "2026-11-01",
     )
 
 
 def test_allowlist_owner_may_come_from_defaults() -> None:
-    text = b"defaults: {owner: Example Partner Ltd, contact: postmaster@partner.example}\nentries:\n  - ip: 198.51.100.25\n"
+    text = (
+        b"defaults: {owner: Example Partner Ltd, contact: postmaster@partner.example}\n"
+        b"entries:\n  - ip: 198.51.100.25\n"
+    )
     source = read_yaml_source("wl/partners.yaml", text, WL)
     assert source.problems == []
     assert source.entries[3].owner == "Example Partner Ltd"

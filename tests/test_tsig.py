@@ -23,16 +23,16 @@ import dns.rcode
 import dns.tsig
 import dns.tsigkeyring
 import pytest
-from conftest import free_port, require_tool, stop_process
-from server_fixtures import publish, sample_zones
-from test_server import BL, SERIAL, Served, dig, start_server
-from test_server_secondary import NSD_CONF
 
+from conftest import free_port, require_tool, stop_process
 from publisher.errors import ServerError
 from publisher.model import Secondary
 from publisher.server import slow, tsig, xfr
 from publisher.server.stats import new_counters
 from publisher.server.zoneset import ZoneSet, ZoneSettings
+from server_fixtures import publish, sample_zones
+from test_server import BL, SERIAL, Served, dig, start_server
+from test_server_secondary import NSD_CONF
 
 SECRET = base64.b64encode(bytes(range(32))).decode()
 WRONG = base64.b64encode(bytes(range(1, 33))).decode()
@@ -192,7 +192,9 @@ def _start_nsd(tmp_path: Path, primary: int, secret: str, port: int) -> subproce
     conf = NSD_CONF.format(port=port, dir=nsd_dir) + NSD_KEY.format(name=KEY, secret=secret)
     conf += NSD_ZONE.format(zone=BL, primary=primary, key=KEY)
     (nsd_dir / "nsd.conf").write_text(conf)
-    return subprocess.Popen([nsd, "-d", "-c", str(nsd_dir / "nsd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [nsd, "-d", "-c", str(nsd_dir / "nsd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from publisher.addresses import format_v4, parse_code
 from publisher.errors import Problem, sort_problems
-from publisher.model import Config, SourceData, ZoneConfig
-from publisher.lists.curated import read_source
 from publisher.lists.checks import covers_protected, validate
+from publisher.lists.curated import read_source
+from publisher.model import Config, SourceData, ZoneConfig
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"
-AS_OF = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.timezone.utc)
+AS_OF = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
 BL = ZoneConfig(
     "bl.example.test", "ip", "block", ("bl/*",), parse_code("127.0.0.2"), "{reason}", protect=("wl.example.test",)
@@ -33,7 +33,9 @@ def _bad(name: str, zone: ZoneConfig = BL) -> SourceData:
     return read_source(name, (BAD / name).read_bytes(), zone)
 
 
-def _run(bl: list[SourceData], wl: list[SourceData] | None = None, dbl: list[SourceData] | None = None) -> list[Problem]:
+def _run(
+    bl: list[SourceData], wl: list[SourceData] | None = None, dbl: list[SourceData] | None = None
+) -> list[Problem]:
     wl = wl if wl is not None else [_src("wl/p.yaml", "entries:\n  - ip: 203.0.113.250\n    owner: X\n", WL)]
     dbl = dbl if dbl is not None else [_src("dbl/d.txt", "spam.example\n", DBL)]
     return validate(CONFIG, {BL.name: bl, WL.name: wl, DBL.name: dbl}, as_of=AS_OF)
@@ -87,7 +89,9 @@ def test_exclusion_outside_any_listing_is_a_warning() -> None:
 
 
 def test_domain_exclusion_under_a_wildcard_is_useful() -> None:
-    d = _src("dbl/d.yaml", 'entries:\n  - domain: "*.bulk.example"\n  - domain: ok.bulk.example\n    exclude: true\n', DBL)
+    d = _src(
+        "dbl/d.yaml", 'entries:\n  - domain: "*.bulk.example"\n  - domain: ok.bulk.example\n    exclude: true\n', DBL
+    )
     assert _run([_src("bl/a.txt", "192.0.2.1\n")], dbl=[d]) == []
 
 

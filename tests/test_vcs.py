@@ -20,14 +20,19 @@ BOB = ("Bob Builder", "bob@example.test")
 def git_env(author: tuple[str, str] = ALICE) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
     env.update(
-        GIT_AUTHOR_NAME=author[0], GIT_AUTHOR_EMAIL=author[1],
-        GIT_COMMITTER_NAME=author[0], GIT_COMMITTER_EMAIL=author[1],
-        GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_AUTHOR_NAME=author[0],
+        GIT_AUTHOR_EMAIL=author[1],
+        GIT_COMMITTER_NAME=author[0],
+        GIT_COMMITTER_EMAIL=author[1],
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
     )
     return env
 
 
-def git(repo: Path, *args: str, author: tuple[str, str] = ALICE, check: bool = True) -> subprocess.CompletedProcess[str]:
+def git(
+    repo: Path, *args: str, author: tuple[str, str] = ALICE, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["git", *args], cwd=repo, env=git_env(author), check=check, text=True, capture_output=True)
 
 
@@ -44,8 +49,9 @@ def commit_all(repo: Path, message: str, author: tuple[str, str] = ALICE) -> str
     return git(repo, "rev-parse", "HEAD").stdout.strip()
 
 
-def init_repo(path: Path, files: dict[str, str] | None = None, lists_from: Path | None = None,
-              subdir: str = "lists") -> Path:
+def init_repo(
+    path: Path, files: dict[str, str] | None = None, lists_from: Path | None = None, subdir: str = "lists"
+) -> Path:
     """A repository with the lists under `subdir` ('' for the root), first commit made."""
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q", "-b", "main")
@@ -71,7 +77,10 @@ def test_git_tree_reads_the_commit_not_the_work_tree(tmp_path: Path) -> None:
     assert first[:10] in tree.describe()
     with pytest.raises(TreeError):
         tree.read("bl/new.txt")
-    assert sorted((d.path, d.state) for d in dirty_files(where)) == [("bl/a.txt", "modified"), ("bl/new.txt", "untracked")]
+    assert sorted((d.path, d.state) for d in dirty_files(where)) == [
+        ("bl/a.txt", "modified"),
+        ("bl/new.txt", "untracked"),
+    ]
 
 
 def test_lists_at_the_repository_root_and_older_commits(tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ import logging
 from pathlib import Path
 
 import pytest
+from tests.test_publish import ABUSE, FILES, NOW, answer, commit_file, run_cli, serials
+from tests.test_vcs import BOB, commit_all, git, init_repo, write
 
 from publisher.publish import artifacts
 from publisher.publish.watch import Watcher, run, watch
-from tests.test_publish import ABUSE, FILES, NOW, answer, commit_file, run_cli, serials
-from tests.test_vcs import BOB, commit_all, git, init_repo, write
 
 
 class Clock:
@@ -36,9 +36,9 @@ def test_watch_publishes_new_commits_and_expiries(tmp_path: Path) -> None:
     assert watcher.check() == "published"
     second = serials(zones)["bl.example.test"]
     assert artifacts.serial_gt(second, first) and answer(zones, "bl.example.test", "203.0.113.77")
-    clock.now = dt.datetime(2026, 11, 27, 11, 59, tzinfo=dt.timezone.utc)
+    clock.now = dt.datetime(2026, 11, 27, 11, 59, tzinfo=dt.UTC)
     assert watcher.check() == "up to date"
-    clock.now = dt.datetime(2026, 11, 27, 12, 0, 1, tzinfo=dt.timezone.utc)
+    clock.now = dt.datetime(2026, 11, 27, 12, 0, 1, tzinfo=dt.UTC)
     assert watcher.check() == "published"
     assert answer(zones, "bl.example.test", "203.0.113.77") == []
     assert artifacts.serial_gt(serials(zones)["bl.example.test"], second)
@@ -49,7 +49,9 @@ def test_watch_publishes_new_commits_and_expiries(tmp_path: Path) -> None:
     assert watcher.check() == "up to date"
 
 
-def test_a_refused_commit_is_logged_once_and_leaves_the_last_good_publish(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_refused_commit_is_logged_once_and_leaves_the_last_good_publish(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     lists = init_repo(tmp_path / "repo", FILES)
     zones = tmp_path / "zones"
     watcher = Watcher(lists, zones, clock=Clock(NOW))

@@ -14,15 +14,14 @@ import pytest
 from dnslib import CLASS, EDNS0, OPCODE, QTYPE, RCODE, DNSHeader, DNSQuestion, DNSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from server_fixtures import BIG_ADDRESS, MEDIUM_ADDRESS, sample_zones
 
-from publisher.addresses import V4_MAPPED_START, parse_v4, parse_v6, v4_name, v6_name
+from publisher.addresses import V4_MAPPED_START, parse_network, parse_v4, parse_v6, v4_name, v6_name
 from publisher.compile.render import iter_records
 from publisher.server import slow, xfr
 from publisher.server.core import Responder
 from publisher.server.stats import Stats
 from publisher.server.zoneset import ServedZone, ZoneSet, ZoneSettings
-from publisher.addresses import parse_network
+from server_fixtures import BIG_ADDRESS, MEDIUM_ADDRESS, sample_zones
 
 BL, WL, DBL = "bl.example.test", "wl.example.test", "dbl.example.test"
 SERIAL = 2026112700
@@ -59,7 +58,10 @@ def query(
     qclass: str = "IN",
     opcode: int = OPCODE.QUERY,
 ) -> bytes:
-    rec = DNSRecord(DNSHeader(id=0x1234, rd=int(rd), opcode=opcode), q=DNSQuestion(name, getattr(QTYPE, qtype), getattr(CLASS, qclass)))
+    rec = DNSRecord(
+        DNSHeader(id=0x1234, rd=int(rd), opcode=opcode),
+        q=DNSQuestion(name, getattr(QTYPE, qtype), getattr(CLASS, qclass)),
+    )
     if cd:
         rec.header.cd = 1
     if edns is not None:
@@ -248,7 +250,9 @@ def test_rd_and_cd_copied_never_ra(responder: Responder) -> None:
     assert (resp.header.rd, resp.header.cd, resp.header.ra) == (0, 1, 0)
 
 
-@pytest.mark.parametrize("name", ["7.2.0.192.Bl.ExAmPlE.TeSt", "2.0.0.127.BL.EXAMPLE.TEST", "SpAm.ExAmple.DBL.example.TEST"])
+@pytest.mark.parametrize(
+    "name", ["7.2.0.192.Bl.ExAmPlE.TeSt", "2.0.0.127.BL.EXAMPLE.TEST", "SpAm.ExAmple.DBL.example.TEST"]
+)
 def test_question_case_is_echoed_exactly(responder: Responder, name: str) -> None:
     data = query(name, "A")
     raw = responder.answer(data, LOOPBACK)
@@ -397,7 +401,11 @@ _VALID = query(v4q("192.0.2.7"), "TXT", edns=1232)
 
 
 @settings(max_examples=400, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
-@given(st.one_of(st.binary(max_size=80), st.binary(min_size=12, max_size=80).map(lambda b: b[:2] + b"\x00\x00\x00\x01" + b[6:])))
+@given(
+    st.one_of(
+        st.binary(max_size=80), st.binary(min_size=12, max_size=80).map(lambda b: b[:2] + b"\x00\x00\x00\x01" + b[6:])
+    )
+)
 def test_random_bytes_never_escape_the_handler(responder: Responder, data: bytes) -> None:
     for tcp in (False, True):
         raw = responder.answer(data, LOOPBACK, tcp)
@@ -507,7 +515,12 @@ def _norm_rec(rec: object) -> str:
 
 
 def test_big_zone_transfer_is_split_into_messages() -> None:
-    rows = [[(f"10.{i >> 8}.{i & 255}.1", __import__("publisher.model", fromlist=["Value"]).Value(0x7F000002, "x" * 40)) for i in range(3000)]]
+    rows = [
+        [
+            (f"10.{i >> 8}.{i & 255}.1", __import__("publisher.model", fromlist=["Value"]).Value(0x7F000002, "x" * 40))
+            for i in range(3000)
+        ]
+    ]
     zs = ZoneSet.build(sample_zones(SERIAL, extra_bl=rows).values())
     req = xfr.TransferRequest(zs.zones[BL], b"\x00\x01", query(BL, "AXFR")[12:])
     msgs = list(xfr.messages(req))
@@ -553,7 +566,7 @@ def test_two_codes_with_one_text_send_that_txt_once() -> None:
         addr = parse_v4("192.0.2.9")
         src.add_network(4, addr, addr, src.add_value(Value(code, "same reason")), 1)
         sources.append(src)
-    zone = compile_zone(cfg, sources, as_of=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
+    zone = compile_zone(cfg, sources, as_of=dt.datetime(2026, 11, 27, tzinfo=dt.UTC))
     responder = Responder(_State(ZoneSet.build([zone])), Stats().new())
     name = f"{v4_name(parse_v4('192.0.2.9'))}.dup.example.test"
     reply = ask(responder, query(name, "ANY"))

@@ -22,7 +22,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _err(text: str) -> None:
@@ -98,8 +98,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:
-    from publisher.publish.build import compile_tree
     from publisher.compile.lookup import covering_entries, parse_query, zone_answer
+    from publisher.publish.build import compile_tree
 
     try:
         query = parse_query(args.query)
@@ -116,7 +116,7 @@ def cmd_lookup(args: argparse.Namespace) -> int:
             listed_anywhere = True
             print(f"{cfg.name}: listed")
             for code, txt in answers:
-                print(f"  A {format_v4(code)}  TXT \"{txt}\"")
+                print(f'  A {format_v4(code)}  TXT "{txt}"')
         else:
             print(f"{cfg.name}: not listed")
         for source in build.loaded.sources.get(cfg.name, []):
@@ -137,15 +137,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from publisher.publish.watch import watch
 
         thread = threading.Thread(
-            target=watch, args=(args.lists, args.zones), kwargs={"interval": args.interval, "stop": stop},
-            name="watch", daemon=True,
+            target=watch,
+            args=(args.lists, args.zones),
+            kwargs={"interval": args.interval, "stop": stop},
+            name="watch",
+            daemon=True,
         )
         thread.start()
     try:
         from publisher.server import options
 
         return serve(
-            args.zones, args.listen or None, log_queries=args.log_queries, metrics=args.metrics, **options.from_args(args)
+            args.zones,
+            args.listen or None,
+            log_queries=args.log_queries,
+            metrics=args.metrics,
+            **options.from_args(args),
         )
     finally:
         stop.set()
@@ -173,8 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_lookup)
 
     p = sub.add_parser("serve", help="serve zones/ over DNS (UDP and TCP)")
-    p.add_argument("--listen", action="append", default=[], metavar="ADDR:PORT",
-                   help="address to listen on, repeatable (default: manifest's, else 127.0.0.1:5353 and [::1]:5353)")
+    p.add_argument(
+        "--listen",
+        action="append",
+        default=[],
+        metavar="ADDR:PORT",
+        help="address to listen on, repeatable (default: manifest's, else 127.0.0.1:5353 and [::1]:5353)",
+    )
     p.add_argument("--log-queries", action="store_true", help="log every query")
     p.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics on http://ADDR:PORT/metrics")
     p.add_argument("--watch", action="store_true", help="also publish new commits of the lists (see `watch`)")

@@ -21,7 +21,7 @@ from publisher.errors import Problem, ValidationFailed
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _err(text: str) -> None:
@@ -139,7 +139,11 @@ def cmd_validate_staged(args: argparse.Namespace) -> int:
     problems = sorted(loaded.problems, key=lambda p: (p.location.path, p.location.line or 0))
     blocking = [p for p in problems if p.is_error and p.code not in OVERRIDABLE_PROBLEMS]
     for problem in problems:
-        note = "  (a guard rail: publish will need --force)" if problem.is_error and problem.code in OVERRIDABLE_PROBLEMS else ""
+        note = (
+            "  (a guard rail: publish will need --force)"
+            if problem.is_error and problem.code in OVERRIDABLE_PROBLEMS
+            else ""
+        )
         _err(show(problem) + note)
     if blocking:
         raise ValidationFailed(blocking)
@@ -148,7 +152,9 @@ def cmd_validate_staged(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser, *, commit: bool = True) -> None:
     if commit:
-        p.add_argument("--commit", default="HEAD", metavar="REV", help="the commit to read the lists from (default HEAD)")
+        p.add_argument(
+            "--commit", default="HEAD", metavar="REV", help="the commit to read the lists from (default HEAD)"
+        )
     p.add_argument("--limit", type=int, default=20, metavar="N", help="entries shown per zone (0: all; default 20)")
 
 
@@ -184,7 +190,9 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=cmd_explain)
 
     p = subparsers.add_parser("watch", help="pull, publish new commits and expiries, every N seconds")
-    p.add_argument("--interval", type=float, default=30.0, metavar="SECONDS", help="seconds between checks (default 30)")
+    p.add_argument(
+        "--interval", type=float, default=30.0, metavar="SECONDS", help="seconds between checks (default 30)"
+    )
     p.add_argument("--once", action="store_true", help="one check, then exit")
     p.add_argument("--iterations", type=int, default=None, metavar="N", help="stop after N checks")
     p.add_argument("--no-pull", action="store_true", help="do not fetch/fast-forward from the remote")

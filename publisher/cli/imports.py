@@ -51,7 +51,9 @@ def cmd_import_rbldnsd(args: argparse.Namespace) -> int:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UsageError(f"{path} is not UTF-8 (byte {exc.start}); convert it first, e.g. iconv -f latin1 -t utf-8") from exc
+        raise UsageError(
+            f"{path} is not UTF-8 (byte {exc.start}); convert it first, e.g. iconv -f latin1 -t utf-8"
+        ) from exc
     lists: Path = args.lists
     rel = _relative(args.import_out, lists) if args.import_out else f"imported/{args.zone.rstrip('.')}.txt"
     result = import_rbldnsd(text, zone=args.zone, out=rel, dataset=args.type, source=str(path), role=args.role)
@@ -85,7 +87,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("import-rbldnsd", help="turn an rbldnsd data file into list files and a zones.yaml entry")
     p.add_argument("file", metavar="FILE", help="the rbldnsd data file")
     p.add_argument("--zone", required=True, help="the zone it serves, e.g. bl.example.test")
-    p.add_argument("--type", choices=DATASET_TYPES, default=None, help="rbldnsd dataset type (default: guessed from the file)")
+    p.add_argument(
+        "--type", choices=DATASET_TYPES, default=None, help="rbldnsd dataset type (default: guessed from the file)"
+    )
     p.add_argument(
         "--out",
         dest="import_out",

@@ -11,13 +11,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from publisher.addresses import format_v4
+from publisher.compile.zone import SUBST
 from publisher.publish.explain import Because, Explanation
-from publisher.publish.history import measures_json
 from publisher.publish.guards import Violation
+from publisher.publish.history import measures_json
 from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV6, REMOVED, Change, ZonePlan, amount
 from publisher.publish.release import BlameKey, Prepared, shown
 from publisher.publish.vcs import BlameLine
-from publisher.compile.zone import SUBST
 
 _MARK = {ADDED: "+", REMOVED: "-", EXPIRED: "x", CHANGED: "~"}
 
@@ -37,7 +37,9 @@ def summary(zp: ZonePlan, serial: int) -> str:
         more = [f"+{amount(m.added, m.unit)} {m.unit}" for m in ms if m.added]
         parts.append(f"+{_listings(added)}" + (f" ({', '.join(more)})" if more else ""))
     if removed or expired or any(m.removed for m in ms):
-        notes = ([f"{expired} expired"] if expired else []) + [f"-{amount(m.removed, m.unit)} {m.unit}" for m in ms if m.removed]
+        notes = ([f"{expired} expired"] if expired else []) + [
+            f"-{amount(m.removed, m.unit)} {m.unit}" for m in ms if m.removed
+        ]
         parts.append(f"-{_listings(removed + expired)}" + (f" ({', '.join(notes)})" if notes else ""))
     if changed or any(m.changed for m in ms):
         diff = [f"{amount(m.changed, m.unit)} {m.unit}" for m in ms if m.changed]
@@ -84,7 +86,9 @@ def _blame(b: BlameLine | None) -> str:
 def change_line(change: Change, blame: dict[BlameKey, BlameLine]) -> str:
     e = change.entry
     where = f"{e.path}:{e.line}"
-    return f"  {_MARK[change.kind]} {where}  {e.text}  {_value(change)}{_blame(blame.get((change.side, e.path, e.line)))}"
+    return (
+        f"  {_MARK[change.kind]} {where}  {e.text}  {_value(change)}{_blame(blame.get((change.side, e.path, e.line)))}"
+    )
 
 
 def plan_text(p: Prepared, show: int) -> list[str]:
@@ -101,15 +105,21 @@ def plan_text(p: Prepared, show: int) -> list[str]:
     for zp in p.plan.zones:
         before = p.previous_serial(zp.name)
         serial = p.serial(zp.name)
-        head = f"{zp.name}: serial {before} -> {serial}" if before is not None and before != serial else f"{zp.name}: serial {serial}"
+        head = (
+            f"{zp.name}: serial {before} -> {serial}"
+            if before is not None and before != serial
+            else f"{zp.name}: serial {serial}"
+        )
         if not zp.content_changed:
             out.append(f"{head}, unchanged")
             continue
         out.append(head)
         counts = [f"listings {zp.listings_before} -> {zp.listings_after}"] + [
             f"{m.unit} {amount(m.before, m.unit)} -> {amount(m.after, m.unit)} "
-            f"(+{amount(m.added, m.unit)}, -{amount(m.removed, m.unit)}, {amount(m.changed, m.unit)} answer differently)"
-            for m in zp.measures if m.before or m.after or m.unit != IPV6
+            f"(+{amount(m.added, m.unit)}, -{amount(m.removed, m.unit)}, "
+            f"{amount(m.changed, m.unit)} answer differently)"
+            for m in zp.measures
+            if m.before or m.after or m.unit != IPV6
         ]
         out.append("  " + "; ".join(counts))
         if not zp.entries_known:
@@ -132,22 +142,30 @@ def guard_lines(violations: Sequence[Violation]) -> list[str]:
 
 def plan_markdown(p: Prepared, show: int) -> str:
     c = p.commit
-    out = [f"### Publish plan for `{c.short}` ({c.summary})", "",
-           "| zone | serial | listings | counted | before → after | added | removed | answer differently |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = [
+        f"### Publish plan for `{c.short}` ({c.summary})",
+        "",
+        "| zone | serial | listings | counted | before → after | added | removed | answer differently |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for zp in p.plan.zones:
         for m in zp.measures:
             if m.unit == IPV6 and not (m.before or m.after):
                 continue
-            out.append(f"| {zp.name} | {p.serial(zp.name)} | {zp.listings_before} → {zp.listings_after} | {m.unit} | "
-                       f"{amount(m.before, m.unit)} → {amount(m.after, m.unit)} | {amount(m.added, m.unit)} | "
-                       f"{amount(m.removed, m.unit)} | {amount(m.changed, m.unit)} |")
+            out.append(
+                f"| {zp.name} | {p.serial(zp.name)} | {zp.listings_before} → {zp.listings_after} | {m.unit} | "
+                f"{amount(m.before, m.unit)} → {amount(m.after, m.unit)} | {amount(m.added, m.unit)} | "
+                f"{amount(m.removed, m.unit)} | {amount(m.changed, m.unit)} |"
+            )
     for zp in p.plan.zones:
         listed = shown(zp.changes, show)
         if listed:
             out += ["", f"**{zp.name}**", ""]
-            out += [f"- `{ch.kind}` `{ch.entry.path}:{ch.entry.line}` `{ch.entry.text}` {_value(ch)}"
-                    f"{_blame(p.blame.get((ch.side, ch.entry.path, ch.entry.line)))}" for ch in listed]
+            out += [
+                f"- `{ch.kind}` `{ch.entry.path}:{ch.entry.line}` `{ch.entry.text}` {_value(ch)}"
+                f"{_blame(p.blame.get((ch.side, ch.entry.path, ch.entry.line)))}"
+                for ch in listed
+            ]
             if zp.changes_total > len(listed):
                 out.append(f"- ... and {zp.changes_total - len(listed)} more")
     out += ["", *(f"> **{v.rule}** ({v.zone}): {v.message}" for v in p.violations)]
@@ -160,12 +178,22 @@ def _change_json(ch: Change, blame: dict[BlameKey, BlameLine]) -> dict[str, Any]
     v = ch.entry.value
     b = blame.get((ch.side, ch.entry.path, ch.entry.line))
     out: dict[str, Any] = {
-        "kind": ch.kind, "path": ch.entry.path, "line": ch.entry.line, "entry": ch.entry.text,
-        "code": format_v4(v.code), "reason": v.reason, "exclude": v.exclude,
+        "kind": ch.kind,
+        "path": ch.entry.path,
+        "line": ch.entry.line,
+        "entry": ch.entry.text,
+        "code": format_v4(v.code),
+        "reason": v.reason,
+        "exclude": v.exclude,
         "expires": v.expires.isoformat() if v.expires else None,
     }
     if ch.old is not None:
-        out["was"] = {"path": ch.old.path, "line": ch.old.line, "code": format_v4(ch.old.value.code), "reason": ch.old.value.reason}
+        out["was"] = {
+            "path": ch.old.path,
+            "line": ch.old.line,
+            "code": format_v4(ch.old.value.code),
+            "reason": ch.old.value.reason,
+        }
     if b is not None:
         out["blame"] = {"commit": b.sha, "author": b.author, "email": b.email, "date": b.date, "summary": b.summary}
     return out
@@ -176,19 +204,28 @@ def plan_json(p: Prepared, show: int) -> str:
     for zp in p.plan.zones:
         listed = shown(zp.changes, show)
         zones[zp.name] = {
-            "serial_before": p.previous_serial(zp.name), "serial": p.serial(zp.name),
-            "changed": zp.content_changed, "new": zp.is_new,
-            "listings": {"before": zp.listings_before, "after": zp.listings_after,
-                         **{k: zp.count(k) for k in (ADDED, REMOVED, EXPIRED, CHANGED)}},
+            "serial_before": p.previous_serial(zp.name),
+            "serial": p.serial(zp.name),
+            "changed": zp.content_changed,
+            "new": zp.is_new,
+            "listings": {
+                "before": zp.listings_before,
+                "after": zp.listings_after,
+                **{k: zp.count(k) for k in (ADDED, REMOVED, EXPIRED, CHANGED)},
+            },
             **measures_json(zp),
             "entries_known": zp.entries_known,
             "changes": [_change_json(ch, p.blame) for ch in listed],
             "changes_total": zp.changes_total,
         }
     doc = {
-        "commit": p.commit.sha, "author": p.commit.author, "committed_at": p.commit.committed_at,
+        "commit": p.commit.sha,
+        "author": p.commit.author,
+        "committed_at": p.commit.committed_at,
         "published_commit": ((p.previous.manifest or {}).get("source") or {}).get("commit"),
-        "zones": zones, "dropped": list(p.plan.dropped), "notes": list(p.plan.notes),
+        "zones": zones,
+        "dropped": list(p.plan.dropped),
+        "notes": list(p.plan.notes),
         "guard_rails": [{"zone": v.zone, "rule": v.rule, "message": v.message} for v in p.violations],
         "not_published": [{"path": d.path, "state": d.state} for d in p.dirty],
         "nothing_to_publish": p.nothing_to_publish,
@@ -200,11 +237,17 @@ def history_lines(records: Sequence[dict[str, Any]]) -> list[str]:
     out = []
     for rec in records:
         zones = rec.get("zones") or {}
-        moved = [f"{n} {z.get('serial')} (+{z.get('listings_added', 0)}/-{z.get('listings_removed', 0) + z.get('listings_expired', 0)})"
-                 for n, z in sorted(zones.items()) if z.get("changed")]
+        moved = [
+            f"{n} {z.get('serial')} (+{z.get('listings_added', 0)}"
+            f"/-{z.get('listings_removed', 0) + z.get('listings_expired', 0)})"
+            for n, z in sorted(zones.items())
+            if z.get("changed")
+        ]
         forced = f" forced: {', '.join(rec['forced'])}" if rec.get("forced") else ""
-        out.append(f"{rec.get('published_at')}  {rec.get('action', 'publish'):8}  {str(rec.get('commit'))[:10]}  "
-                   f"{rec.get('author')}  {rec.get('summary', '')!r}{forced}")
+        out.append(
+            f"{rec.get('published_at')}  {rec.get('action', 'publish'):8}  {str(rec.get('commit'))[:10]}  "
+            f"{rec.get('author')}  {rec.get('summary', '')!r}{forced}"
+        )
         out.append("    " + ("; ".join(moved) if moved else "settings only"))
     return out
 
@@ -218,8 +261,11 @@ def _because(b: Because, prefix: str) -> str:
     line = f"{prefix}{b.hit.path}:{b.hit.line}: {b.hit.text} -> {what}{exp}"
     if b.blame is not None:
         bl = b.blame
-        line += (f"\n    added by {bl.author} <{bl.email}> in {bl.short} {bl.summary!r} on {bl.date}"
-                 if bl.committed else "\n    (not committed)")
+        line += (
+            f"\n    added by {bl.author} <{bl.email}> in {bl.short} {bl.summary!r} on {bl.date}"
+            if bl.committed
+            else "\n    (not committed)"
+        )
     return line
 
 

@@ -13,10 +13,10 @@ Semantics (DESIGN.md "Semantics"):
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-import operator
 from itertools import accumulate, compress
 
 from publisher.addresses import (
@@ -29,8 +29,8 @@ from publisher.addresses import (
     format_v4,
     range_to_cidrs,
 )
-from publisher.model import SourceData, Value, ZoneConfig
 from publisher.compile.zone import M64, SUBST, Answer, CompiledZone, ZoneInfo
+from publisher.model import SourceData, Value, ZoneConfig
 
 TEST_REASON = "RFC 5782 test point"
 
@@ -173,7 +173,11 @@ def _join(out_s: list[int], out_e: list[int], out_v: list[int]) -> Segments:
 
 
 def _splice(
-    order: list[int], ss: list[int], ee: list[int], vv: list[int], clusters: list[tuple[int, int]],
+    order: list[int],
+    ss: list[int],
+    ee: list[int],
+    vv: list[int],
+    clusters: list[tuple[int, int]],
     resolve: Callable[[int, int], list[tuple[int, int, int]]],
 ) -> Segments:
     """Copy the stretches between clusters as they are; replace each cluster by `resolve(a, b)`."""
@@ -219,7 +223,6 @@ def _laminar(starts: Sequence[int], ends: Sequence[int], vals: Sequence[int], bi
             xs.append(cs)
             xe.append(cs + (1 << (bits - plen)) - 1)
             xv.append(xv[i])
-    n = len(xs)
     size_bits = bits + 1
     size_top = (1 << size_bits) - 1
     tail = [size_top - (e - s) for s, e in zip(xs, xe)]

@@ -16,8 +16,8 @@ from publisher.addresses import (
     normalize_domain,
     parse_addr,
 )
-from publisher.model import SourceData, Value
 from publisher.compile.zone import SUBST, CompiledZone
+from publisher.model import SourceData, Value
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,9 +30,9 @@ from array import array
 from pathlib import Path
 from typing import Any
 
+from publisher.compile.zone import Answer, CompiledZone, ZoneInfo
 from publisher.errors import SnapshotError
 from publisher.model import NameServer, Soa
-from publisher.compile.zone import Answer, CompiledZone, ZoneInfo
 
 MAGIC = b"PUBSNAP\x00"
 VERSION = 1

@@ -45,9 +45,9 @@ from publisher.addresses import (
     Network,
     format_v4,
 )
+from publisher.compile.zone import SUBST, CompiledZone
 from publisher.lists.bulk_syntax import split_token
 from publisher.model import SourceData
-from publisher.compile.zone import SUBST, CompiledZone
 
 #: rbldnsd dataset types the importer reads (combined is split into these by importer.py).
 IP4_TYPES = ("ip4set", "ip4trie", "ip4tset")
@@ -245,7 +245,9 @@ def _keyed(rows: Iterable[tuple[int, int, int | None]], first_wins: bool) -> lis
     return [(s, e, frozenset() if _EXCLUDED in vs else frozenset(vs)) for (s, e), vs in keys.items()]
 
 
-def build_model(dtype: str, source: SourceData, maxrange: Callable[[int], int | None], ignored: Ignored) -> DatasetModel:
+def build_model(
+    dtype: str, source: SourceData, maxrange: Callable[[int], int | None], ignored: Ignored
+) -> DatasetModel:
     """The answers of the rows our reader read from `normalize_lines`' text."""
     model = DatasetModel(dtype)
     ids: dict[Pair, int] = {}
@@ -269,7 +271,9 @@ def build_model(dtype: str, source: SourceData, maxrange: Callable[[int], int | 
             ignored.add(f"rbldnsd ignores entries larger than $MAXRANGE4 ({limit} addresses)", line)
             continue
         rows4.append((s, e, used(v, line)))
-    rows6 = [(s, e, used(v, ln)) for s, e, v, ln in zip(source.v6_start, source.v6_end, source.v6_value, source.v6_line)]
+    rows6 = [
+        (s, e, used(v, ln)) for s, e, v, ln in zip(source.v6_start, source.v6_end, source.v6_value, source.v6_line)
+    ]
     if dtype == "ip4set":
         blocks = [(bs, bs + size - 1, v) for s, e, v in rows4 for bs, size in octet_blocks(s, e)]
         model.v4 = paint(_keyed(blocks, first_wins=False))

@@ -24,9 +24,8 @@ from publisher.addresses import (
     AddressError,
     format_v4,
 )
-from publisher.lists.bulk import read_bulk_source
-from publisher.lists.bulk_syntax import parse_value
 from publisher.compile.compiler import TEST_REASON, compile_zone, render_txt
+from publisher.compile.zone import SUBST
 from publisher.errors import Problem, Severity, sort_problems
 from publisher.importer.answers import (
     DATA_TYPES,
@@ -44,14 +43,15 @@ from publisher.importer.answers import (
 )
 from publisher.importer.read import Notes, Section, Specials, guess_type, read_sections
 from publisher.importer.write import OutputFile, convert, snippet
-from publisher.model import Kind, Role, SourceData, ZoneConfig
+from publisher.lists.bulk import read_bulk_source
+from publisher.lists.bulk_syntax import parse_value
 from publisher.lists.curated import read_source
-from publisher.compile.zone import SUBST
+from publisher.model import Kind, Role, SourceData, ZoneConfig
 
 __all__ = ["DATASET_TYPES", "ImportResult", "OutputFile", "ZoneImport", "guess_type", "import_rbldnsd"]
 
 DATASET_TYPES = DATA_TYPES + ("combined",)
-_AS_OF = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)  # imported entries never expire
+_AS_OF = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # imported entries never expire
 _DEFAULT_CODE = TEST_LISTED_V4  # rbldnsd's A without any `:A:` line
 _SKIPPED = {"bad-address", "bad-domain", "host-bits", "bad-value"}  # rbldnsd ignores these lines too
 _LOST = {"bad-code", "lists-test-point", "delists-test-point", "v4-mapped"}  # rbldnsd serves them
@@ -92,7 +92,9 @@ def import_rbldnsd(
         dataset = guess_type(text)
         run.note(None, "import-guessed-type", f"read as rbldnsd `{dataset}`", "give --type to choose the dataset type")
     if not out.endswith((".txt", ".yaml", ".yml")):
-        run.note(None, "import-unsupported", f"cannot write {out}", "write a .txt (bulk) or .yaml (curated) file", error=True)
+        run.note(
+            None, "import-unsupported", f"cannot write {out}", "write a .txt (bulk) or .yaml (curated) file", error=True
+        )
         return ImportResult((), tuple(run.problems))
     if dataset not in DATASET_TYPES:
         run.note(
@@ -188,7 +190,9 @@ def _import_zone(
     for src in sources:
         for p in src.problems:
             if p.is_error:
-                run.problems.append(replace(p, code="import-differs", message=f"the written file does not validate: {p.message}"))
+                run.problems.append(
+                    replace(p, code="import-differs", message=f"the written file does not validate: {p.message}")
+                )
     models = [d.model for d in datasets]
     wants = (zone_segments(models, 4), zone_segments(models, 6))
     count, found = compare(models, compile_zone(cfg, sources, as_of=_AS_OF), wants)
@@ -203,7 +207,9 @@ def _import_zone(
     _clashes(models, wants[0] + wants[1], run)
     _test_points(name, models, wants[0], cfg, run)
     return ZoneImport(
-        cfg, tuple(files), snippet(cfg, specials.soa, specials.ns, run.source, sorted({d.section.dtype for d in datasets}))
+        cfg,
+        tuple(files),
+        snippet(cfg, specials.soa, specials.ns, run.source, sorted({d.section.dtype for d in datasets})),
     )
 
 
@@ -212,7 +218,9 @@ def _broadest(sources: list[SourceData], family: int) -> int:
     bits = 32 if family == 4 else 128
     limit = 16 if family == 4 else 32
     for src in sources:
-        rows = zip(src.v4_start, src.v4_end, src.v4_value) if family == 4 else zip(src.v6_start, src.v6_end, src.v6_value)
+        rows = (
+            zip(src.v4_start, src.v4_end, src.v4_value) if family == 4 else zip(src.v6_start, src.v6_end, src.v6_value)
+        )
         for s, e, v in rows:
             if not src.values[v].exclude:
                 limit = min(limit, bits - (e - s).bit_length())
@@ -240,13 +248,20 @@ def _model(section: Section, name: str, role: Role, specials: Specials, run: Not
     kind: Kind = "domain" if section.dtype == "dnset" else "ip"
     ignored = Ignored()
     keep = normalize_lines(section.dtype, section.lines, ignored)
-    source = read_bulk_source(run.source, _section_text(section, specials, keep).encode("utf-8"), _permissive(name, kind, role))
+    source = read_bulk_source(
+        run.source, _section_text(section, specials, keep).encode("utf-8"), _permissive(name, kind, role)
+    )
     dropped: dict[int, str] = {}  # line -> why it is commented out in a cleaned copy
     for p in source.problems:
         lost = p.code in _LOST or (p.code == "wrong-family" and kind == "domain")
         if p.code in _SKIPPED or p.code == "wrong-family" and not lost:
             run.problems.append(
-                replace(p, code="import-skipped", message=f"{p.message}; rbldnsd ignores the line too", severity=Severity.WARNING)
+                replace(
+                    p,
+                    code="import-skipped",
+                    message=f"{p.message}; rbldnsd ignores the line too",
+                    severity=Severity.WARNING,
+                )
             )
         elif lost:
             run.problems.append(
@@ -323,7 +338,9 @@ def _copy(d: _Dataset, path: str, cfg: ZoneConfig, specials: Specials, run: Note
     if cleaned != raw:
         tries.append(("cleaned copy", "kept as it was, except what rbldnsd ignores", cleaned))
     for how, what, text in tries:
-        text = f"# Imported from {run.source} (rbldnsd {d.section.dtype}) by `publisher import-rbldnsd`: {what}.\n" + text
+        text = (
+            f"# Imported from {run.source} (rbldnsd {d.section.dtype}) by `publisher import-rbldnsd`: {what}.\n" + text
+        )
         source = _read(path, text, cfg)
         if any(p.is_error for p in source.problems):
             continue

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from publisher.lists.bulk_syntax import split_token
 from publisher.errors import Location, Problem, Severity
 from publisher.importer.answers import DATA_TYPES, is_value_line, special_body
+from publisher.lists.bulk_syntax import split_token
 
 __all__ = ["Notes", "Section", "Specials", "guess_type", "read_sections"]
 
@@ -153,14 +153,22 @@ def _read_specials(lines: list[tuple[int, str]], specials: Specials, run: Notes,
                 elif word == "TTL" and specials.ttl is None:
                     specials.ttl = _seconds(words[1])
             except (IndexError, ValueError):
-                run.note(lineno, "import-special", f"`${body.strip()}` is not understood; left out", "set it in zones.yaml")
+                run.note(
+                    lineno, "import-special", f"`${body.strip()}` is not understood; left out", "set it in zones.yaml"
+                )
                 continue
-            run.note(lineno, "import-special", f"`${word}` is not kept in the list file: zones.yaml decides it (see the snippet)")
+            run.note(
+                lineno,
+                "import-special",
+                f"`${word}` is not kept in the list file: zones.yaml decides it (see the snippet)",
+            )
         elif word == "MAXRANGE4" and len(words) > 1 and re.fullmatch(r"/?\d+", words[1]):
             arg = words[1]
             size = 1 << (32 - min(32, int(arg[1:]))) if arg.startswith("/") else int(arg)  # `/24` or `256`
             specials.maxrange = (specials.maxrange or []) + [(lineno, size)]
         elif word == "TIMESTAMP":
-            run.note(lineno, "import-special", "`$TIMESTAMP` is not kept: a listing ends with `expires` in a curated file")
+            run.note(
+                lineno, "import-special", "`$TIMESTAMP` is not kept: a listing ends with `expires` in a curated file"
+            )
         else:
             run.note(lineno, "import-special", f"special line `${words[0]}` is not kept")

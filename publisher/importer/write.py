@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from publisher.addresses import Network, format_v4, parse_addr, range_to_cidrs
+from publisher.compile.zone import SUBST
 from publisher.errors import Location, Problem, Severity
 from publisher.importer.answers import DatasetModel, Pair, Payload
 from publisher.model import ZoneConfig
-from publisher.compile.zone import SUBST
 
 __all__ = ["OutputFile", "convert", "describe", "snippet"]
 
@@ -211,7 +211,8 @@ def _yaml(rows: list[Row], cfg: ZoneConfig, template: bool, source: str, problem
             Problem(
                 Location(source),
                 "import-lost",
-                "a curated reason cannot hold the queried address (`$`): the entry's own address or name is written there",
+                "a curated reason cannot hold the queried address (`$`): "
+                "the entry's own address or name is written there",
                 "import into a .txt file to keep `$`",
                 severity=Severity.ERROR,
             )

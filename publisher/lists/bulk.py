@@ -25,12 +25,19 @@ import re
 import socket
 
 from publisher.addresses import TEST_UNLISTED_V4, AddressError, normalize_domain
-from publisher.lists.bulk_repeats import Seen, summarise_repeats
-from publisher.lists.bulk_syntax import ValueSyntaxError, expand_txt, looks_like_ip, parse_ip_token, parse_value, split_token
 from publisher.errors import Location, Problem, Severity
-from publisher.model import SourceData, Value, ZoneConfig
+from publisher.lists.bulk_repeats import Seen, summarise_repeats
+from publisher.lists.bulk_syntax import (
+    ValueSyntaxError,
+    expand_txt,
+    looks_like_ip,
+    parse_ip_token,
+    parse_value,
+    split_token,
+)
 from publisher.lists.checks import BROAD_FIX_BULK, check_domain, check_network
 from publisher.lists.yamlmarks import decode_text
+from publisher.model import SourceData, Value, ZoneConfig
 
 __all__ = ["read_bulk_source", "MAX_LINE_PROBLEMS"]
 
@@ -153,7 +160,9 @@ class _State:
             if self.base is None:
                 self.base = body[1:].strip()
         else:
-            self.problem(where, "bulk-special", f"unrecognised special line `${body[:20]}`, ignored", "remove it", warning=True)
+            self.problem(
+                where, "bulk-special", f"unrecognised special line `${body[:20]}`, ignored", "remove it", warning=True
+            )
 
     def entry(self, line: str, lineno: int) -> tuple[str, int, bool, int] | None:
         """A line -> (token, column, exclusion, value id), or None for anything that is no entry."""
@@ -201,7 +210,9 @@ class _State:
             text = rest
         token, rest = split_token(text)
         if not token:
-            self.problem(Location(self.source.path, lineno, col), "bad-address", "an exclusion without an address", "write !ADDR")
+            self.problem(
+                Location(self.source.path, lineno, col), "bad-address", "an exclusion without an address", "write !ADDR"
+            )
             return None
         if excl:
             return token, col, True, self.value(self.zone.code, "", True)  # rbldnsd ignores an exclusion's value
@@ -233,7 +244,10 @@ class _State:
         shown = ("!" if excl else "") + token
         if not looks_like_ip(token) and any(c.isalpha() for c in token):
             self.problem(
-                where, "wrong-family", f"'{token}' is a domain name, but {self.zone.name} is an ip zone", "list domains in a domain zone's files"
+                where,
+                "wrong-family",
+                f"'{token}' is a domain name, but {self.zone.name} is an ip zone",
+                "list domains in a domain zone's files",
             )
             return self.current
         try:
@@ -355,7 +369,10 @@ def _parse_domains(lines: list[str], state: _State, first: int) -> None:
         where = Location(source.path, lineno, col)
         if looks_like_ip(token):
             state.problem(
-                where, "wrong-family", f"'{token}' is an IP address, but {state.zone.name} is a domain zone", "list addresses in an ip zone's files"
+                where,
+                "wrong-family",
+                f"'{token}' is an IP address, but {state.zone.name} is a domain zone",
+                "list addresses in an ip zone's files",
             )
             continue
         try:

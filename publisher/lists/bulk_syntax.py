@@ -13,6 +13,7 @@ import re
 from publisher.addresses import AddressError, Network, parse_code, parse_range, parse_v6, prefix_block
 from publisher.compile.zone import SUBST
 
+
 class ValueSyntaxError(AddressError):
     """A `:A:TXT` value that is not written right (as opposed to a forbidden code)."""
 
@@ -53,10 +54,14 @@ def _v4_octets(text: str, whole: str) -> list[int]:
         if not part:
             raise AddressError(f"'{whole}' has an empty octet", "remove the doubled or stray dot")
         if not (part.isascii() and part.isdigit()):
-            raise AddressError(f"'{whole}' is not an IPv4 address: '{part}' is not a number", "write decimal octets, like 192.0.2.7")
+            raise AddressError(
+                f"'{whole}' is not an IPv4 address: '{part}' is not a number", "write decimal octets, like 192.0.2.7"
+            )
         value = int(part) if len(part) <= 3 else 256  # no int() of a thousand digits
         if value > 255:
-            raise AddressError(f"'{whole}' is not an IPv4 address: octet {part} is out of range 0-255", "octets are 0-255")
+            raise AddressError(
+                f"'{whole}' is not an IPv4 address: octet {part} is out of range 0-255", "octets are 0-255"
+            )
         out.append(value)
     return out
 
@@ -92,7 +97,9 @@ def parse_v4_token(token: str) -> Network:
             raise AddressError(f"'{token}' has a bad prefix length '{len_text}'", "use a length between 0 and 32")
         plen = int(len_text)
     elif len(octets) == 1:
-        raise AddressError(f"'{token}' is a bare number, not an address", f"write {octets[0]}.0.0.0/8 (or {octets[0]}/8)")
+        raise AddressError(
+            f"'{token}' is a bare number, not an address", f"write {octets[0]}.0.0.0/8 (or {octets[0]}/8)"
+        )
     else:
         plen = 8 * len(octets)
     return prefix_block(4, start, plen, token)

@@ -32,7 +32,7 @@ from publisher.addresses import (
     format_addr,
 )
 from publisher.errors import Location, Problem, Severity
-from publisher.model import Config, SourceData, Value, ZoneConfig
+from publisher.model import Config, SourceData, ZoneConfig
 
 #: (code, message, fix): what a per-entry check found; the caller adds the location.
 Finding = tuple[str, str, str | None]
@@ -65,10 +65,22 @@ def check_network(
         ]
         if not exclude and net.start <= TEST_UNLISTED_V6 <= net.end:
             point = format_addr(6, TEST_UNLISTED_V6)
-            mapped.append(("lists-test-point", f"'{text}' covers {point}, the RFC 5782 test point that must never be listed", "remove it"))
+            mapped.append(
+                (
+                    "lists-test-point",
+                    f"'{text}' covers {point}, the RFC 5782 test point that must never be listed",
+                    "remove it",
+                )
+            )
         if exclude and net.start <= TEST_LISTED_V6 <= net.end:
             point = format_addr(6, TEST_LISTED_V6)
-            mapped.append(("delists-test-point", f"the exclusion '{text}' would delist {point}, the RFC 5782 test point that is always listed", "remove it"))
+            mapped.append(
+                (
+                    "delists-test-point",
+                    f"the exclusion '{text}' would delist {point}, the RFC 5782 test point that is always listed",
+                    "remove it",
+                )
+            )
         return mapped
     out: list[Finding] = []
     if net.family == 4:
@@ -113,7 +125,8 @@ def check_domain(name: str, wild: bool, text: str, *, exclude: bool) -> list[Fin
         return [
             (
                 "delists-test-point",
-                f"the exclusion '{text}' would delist `{TEST_LISTED_DOMAIN}`, the RFC 5782 test name that is always listed",
+                f"the exclusion '{text}' would delist `{TEST_LISTED_DOMAIN}`, "
+                f"the RFC 5782 test name that is always listed",
                 "remove the exclusion",
             )
         ]
@@ -279,7 +292,8 @@ def _useless_exclusions(source: SourceData) -> list[Problem]:
                 Problem(
                     row_location(source, hole.line),
                     "useless-exclusion",
-                    f"the exclusion {row_text(source, hole)} lies inside no listing of {source.path}; it changes nothing",
+                    f"the exclusion {row_text(source, hole)} lies inside no listing of {source.path}; "
+                    "it changes nothing",
                     "remove it, or move it to the file that lists the wider range",
                     severity=Severity.WARNING,
                 )
@@ -299,7 +313,9 @@ class _Protected:
     zone: str
 
 
-def _protected(config: Config, zone: ZoneConfig, sources: dict[str, list[SourceData]], as_of: dt.datetime) -> dict[int, list[_Protected]]:
+def _protected(
+    config: Config, zone: ZoneConfig, sources: dict[str, list[SourceData]], as_of: dt.datetime
+) -> dict[int, list[_Protected]]:
     """Live listings of the allowlists `zone` protects, by family, sorted by start.
 
     Exclusions in the allowlist are ignored on purpose: a hole in a partner's

@@ -15,10 +15,10 @@ from typing import Any
 
 from publisher.addresses import AddressError, normalize_domain, parse_addr, parse_code, parse_network
 from publisher.errors import Location, Problem
-from publisher.model import DEFAULT_LISTEN, Config, Guards, NameServer, Secondary, Soa, ZoneConfig
 from publisher.lists.schema import check, did_you_mean
 from publisher.lists.tree import Tree, TreeError
 from publisher.lists.yamlmarks import Marks, Path, load_yaml
+from publisher.model import DEFAULT_LISTEN, Config, Guards, NameServer, Secondary, Soa, ZoneConfig
 
 CONFIG_PATH = "zones.yaml"
 DEFAULT_CODE = "127.0.0.2"
@@ -51,7 +51,12 @@ def load_config_marked(tree: Tree) -> tuple[Config | None, list[Problem], GlobLo
     if loaded.data is None:
         if not problems:
             problems.append(
-                Problem(Location(CONFIG_PATH, 1, 1), "not-a-mapping", "zones.yaml is empty", "define at least one zone under `zones:`")
+                Problem(
+                    Location(CONFIG_PATH, 1, 1),
+                    "not-a-mapping",
+                    "zones.yaml is empty",
+                    "define at least one zone under `zones:`",
+                )
             )
         return None, problems, {}
     problems.extend(check(loaded.data, loaded.marks, "zones"))
@@ -108,7 +113,9 @@ class _Builder:
         self.problems: list[Problem] = []
         self.globs: GlobLocations = {}
 
-    def error(self, where: Path, code: str, message: str, fix: str | None, related: tuple[tuple[str, Location], ...] = ()) -> None:
+    def error(
+        self, where: Path, code: str, message: str, fix: str | None, related: tuple[tuple[str, Location], ...] = ()
+    ) -> None:
         self.problems.append(Problem(self.marks.location(where), code, message, fix, related))
 
     def build(self) -> Config:
@@ -177,13 +184,20 @@ class _Builder:
                 **{k: int(soa_raw[k]) for k in ("refresh", "retry", "expire", "minimum") if k in soa_raw},
             )
         ns = tuple(self.name_server(at("ns", i), item) for i, item in enumerate(merged.get("ns") or []))
-        secondaries = tuple(self.secondary(at("secondaries", i), item) for i, item in enumerate(merged.get("secondaries") or []))
+        secondaries = tuple(
+            self.secondary(at("secondaries", i), item) for i, item in enumerate(merged.get("secondaries") or [])
+        )
         transfer = tuple(merged.get("allow_transfer") or _ZONE_DEFAULTS["allow_transfer"])
         for i, text in enumerate(merged.get("allow_transfer") or []):
             try:
                 parse_network(text)
             except AddressError as exc:
-                self.error(at("allow_transfer", i), "host-bits" if "host bits" in exc.message else "bad-address", exc.message, exc.fix)
+                self.error(
+                    at("allow_transfer", i),
+                    "host-bits" if "host bits" in exc.message else "bad-address",
+                    exc.message,
+                    exc.fix,
+                )
         prefix = merged.get("max_prefix") or {}
         guards = merged.get("guards") or {}
         if len(self.problems) > before:
@@ -203,7 +217,13 @@ class _Builder:
             max_prefix_v6=int(prefix.get("ipv6", _ZONE_DEFAULTS["max_prefix_v6"])),
             secondaries=secondaries,
             allow_transfer=transfer,
-            guards=Guards(**{k: guards[k] for k in ("max_removed_share", "min_listings_for_share", "max_growth_factor") if k in guards}),
+            guards=Guards(
+                **{
+                    k: guards[k]
+                    for k in ("max_removed_share", "min_listings_for_share", "max_growth_factor")
+                    if k in guards
+                }
+            ),
             location=self.marks.location(("zones", index)),
         )
 
@@ -269,7 +289,12 @@ class _Builder:
                 name = str(raw.get("name", "")).lower().rstrip(".")
                 zone = by_name.get(name)
                 if zone is not None and (zone.role != "block" or zone.kind != "ip"):
-                    self.error(where, "bad-protect", f"`protect` is only for ip blocklists; {name} is a {zone.kind} {zone.role}list", "remove `protect` from this zone")
+                    self.error(
+                        where,
+                        "bad-protect",
+                        f"`protect` is only for ip blocklists; {name} is a {zone.kind} {zone.role}list",
+                        "remove `protect` from this zone",
+                    )
                     break
                 other = by_name.get(str(target).lower().rstrip("."))
                 if other is None and str(target).lower().rstrip(".") in written:
@@ -286,6 +311,7 @@ class _Builder:
                     self.error(
                         where,
                         "bad-protect",
-                        f"`protect` names {target}, a {other.kind} {other.role}list; only ip allowlists can be protected",
+                        f"`protect` names {target}, a {other.kind} {other.role}list; "
+                        "only ip allowlists can be protected",
                         "name an allowlist zone (kind: ip, role: allow)",
                     )

@@ -14,13 +14,13 @@ import re
 from typing import Any
 
 from publisher.addresses import AddressError, Network, normalize_domain, parse_code, parse_network
+from publisher.errors import Location, Problem
 from publisher.lists.bulk import read_bulk_source
 from publisher.lists.bulk_syntax import looks_like_ip
-from publisher.errors import Location, Problem
-from publisher.model import EntryMeta, SourceData, Value, ZoneConfig
-from publisher.lists.schema import check_paths
 from publisher.lists.checks import check_domain, check_network
+from publisher.lists.schema import check_paths
 from publisher.lists.yamlmarks import Marks, Path, load_yaml
+from publisher.model import EntryMeta, SourceData, Value, ZoneConfig
 
 __all__ = ["CURATED_SUFFIXES", "BULK_SUFFIXES", "read_source", "read_yaml_source", "read_bulk_source", "parse_expires"]
 
@@ -54,11 +54,11 @@ def parse_expires(text: str) -> dt.datetime:
     text = text.strip()
     if _DATE.fullmatch(text):
         day = dt.date.fromisoformat(text)
-        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc) + dt.timedelta(days=1)
+        return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(days=1)
     when = dt.datetime.fromisoformat(text)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)  # times without an offset are UTC, as in zones
-    return when.astimezone(dt.timezone.utc)
+        when = when.replace(tzinfo=dt.UTC)  # times without an offset are UTC, as in zones
+    return when.astimezone(dt.UTC)
 
 
 def _parse_added(text: str) -> None:
@@ -109,14 +109,20 @@ class _EntryReader:
                 expires = parse_expires(str(merged["expires"]))
             except ValueError as exc:
                 self.problem(
-                    self.field_loc(index, entry, "expires"), "bad-date", f"`expires` '{merged['expires']}' is not a date: {exc}", DATE_FIX
+                    self.field_loc(index, entry, "expires"),
+                    "bad-date",
+                    f"`expires` '{merged['expires']}' is not a date: {exc}",
+                    DATE_FIX,
                 )
         if "added" in merged:
             try:
                 _parse_added(str(merged["added"]))
             except ValueError as exc:
                 self.problem(
-                    self.field_loc(index, entry, "added"), "bad-date", f"`added` '{merged['added']}' is not a date: {exc}", DATE_FIX
+                    self.field_loc(index, entry, "added"),
+                    "bad-date",
+                    f"`added` '{merged['added']}' is not a date: {exc}",
+                    DATE_FIX,
                 )
         exclude = bool(merged.get("exclude", False))
         allow_broad = bool(merged.get("allow_broad", False))
@@ -215,7 +221,9 @@ def read_yaml_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
     if loaded.data is None:
         if not loaded.problems:
             source.problems.append(
-                Problem(Location(path, 1, 1), "not-a-mapping", "the file is empty", "add `entries:` with at least one entry")
+                Problem(
+                    Location(path, 1, 1), "not-a-mapping", "the file is empty", "add `entries:` with at least one entry"
+                )
             )
         return source
     problems, bad_paths = check_paths(loaded.data, loaded.marks, "list")

@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from publisher.lists.config import CONFIG_PATH, load_config_marked
 from publisher.errors import Location, Problem, Severity, ValidationFailed, sort_problems
-from publisher.model import Config, SourceData
+from publisher.lists.checks import validate
+from publisher.lists.config import CONFIG_PATH, load_config_marked
 from publisher.lists.curated import BULK_SUFFIXES, CURATED_SUFFIXES, read_source
 from publisher.lists.tree import Tree, TreeError, glob
-from publisher.lists.checks import validate
+from publisher.model import Config, SourceData
 
 __all__ = ["Loaded", "load_lists", "require_clean"]
 
@@ -70,7 +70,9 @@ def load_lists(tree: Tree, *, as_of: dt.datetime) -> Loaded:
             except TreeError as exc:
                 source = SourceData(path)
                 message = str(exc).removeprefix(f"{path}: ")  # the location names the file already
-                source.problems.append(Problem(Location(path), "read-error", message, "check the file and its permissions"))
+                source.problems.append(
+                    Problem(Location(path), "read-error", message, "check the file and its permissions")
+                )
             problems.extend(source.problems)
             zone_sources.append(source)
         sources[zone.name] = zone_sources

@@ -147,7 +147,11 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
             guess = did_you_mean(key, allowed)
             hint = f"did you mean `{guess}`?" if guess else f"remove it; allowed here: {', '.join(allowed)}"
             where_text = "at the top level" if not where else f"in {format_path(where)}"
-            out.append(Problem(marks.location((*where, key), key=True), "unknown-key", f"unknown key `{key}` {where_text}", hint))
+            out.append(
+                Problem(
+                    marks.location((*where, key), key=True), "unknown-key", f"unknown key `{key}` {where_text}", hint
+                )
+            )
         return out
 
     if kind == "required" and isinstance(value, dict):
@@ -176,7 +180,7 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
         expected = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
         got = _TYPE_NAMES.get(json_type(value), json_type(value))
         if fix is None and "string" in wanted and not isinstance(value, (dict, list)):
-            fix = f"quote the value: \"{value}\""
+            fix = f'quote the value: "{value}"'
         elif fix is None and wanted == ["boolean"]:
             fix = "write true or false"
         elif fix is None and isinstance(value, str) and set(wanted) & {"integer", "number"} and _numeric(value):
@@ -189,7 +193,11 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
         choices = [str(c) for c in limit]
         guess = did_you_mean(str(value), choices)
         hint = f"did you mean `{guess}`?" if guess else f"use one of: {', '.join(choices)}"
-        return [Problem(loc, "bad-value", f"{_shown(value)} is not a valid `{name}`; it is one of: {', '.join(choices)}", hint)]
+        return [
+            Problem(
+                loc, "bad-value", f"{_shown(value)} is not a valid `{name}`; it is one of: {', '.join(choices)}", hint
+            )
+        ]
 
     if kind in ("oneOf", "anyOf") and not isinstance(value, dict) and schema.get("type") == "object":
         return []  # the `type` error on the same value says it better
@@ -207,14 +215,28 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
         return [Problem(loc, "missing-key" if not present else "bad-value", message, fix)]
 
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-        words = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than", "exclusiveMaximum": "less than"}
+        words = {
+            "minimum": "at least",
+            "maximum": "at most",
+            "exclusiveMinimum": "more than",
+            "exclusiveMaximum": "less than",
+        }
         bound = f"{words[kind]} {limit}"
-        return [Problem(loc, "bad-value", f"`{name}` must be {bound}, not {_shown(value)}", fix or f"use a value {bound}")]
+        return [
+            Problem(loc, "bad-value", f"`{name}` must be {bound}, not {_shown(value)}", fix or f"use a value {bound}")
+        ]
 
     if kind in ("minItems", "minLength"):
         what = "list" if kind == "minItems" else "text"
         if limit == 1:
-            return [Problem(loc, "bad-value", f"`{name}` must not be empty", fix or f"give at least one {'item' if what == 'list' else 'character'}")]
+            return [
+                Problem(
+                    loc,
+                    "bad-value",
+                    f"`{name}` must not be empty",
+                    fix or f"give at least one {'item' if what == 'list' else 'character'}",
+                )
+            ]
         return [Problem(loc, "bad-value", f"`{name}` is too short (at least {limit})", fix or "add to it")]
 
     if kind in ("maxLength", "maxItems"):

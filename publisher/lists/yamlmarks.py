@@ -123,7 +123,9 @@ def decode_text(path: str, data: bytes) -> tuple[str | None, Problem | None]:
     head = data[:64]
     zeros = sorted((head[0::2].count(0), head[1::2].count(0)))
     half = len(head) // 2
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) >= 8 and zeros[1] >= half * 3 // 4 and zeros[0] < half // 4):
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (
+        len(head) >= 8 and zeros[1] >= half * 3 // 4 and zeros[0] < half // 4
+    ):
         # UTF-16: a byte order mark, or (ASCII text without one) every other byte zero
         return None, Problem(
             Location(path, 1, 1),
@@ -255,7 +257,9 @@ class _Builder:
             raise
         except (ValueError, TypeError, OverflowError) as exc:  # `!!int 0b2`, a 5000-digit number, ...
             shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
-            raise self._refuse(node, f"cannot read {shown!r} as {node.tag.rpartition(':')[2]}: {exc}", "quote the value") from None
+            raise self._refuse(
+                node, f"cannot read {shown!r} as {node.tag.rpartition(':')[2]}: {exc}", "quote the value"
+            ) from None
         if isinstance(value, float) and not math.isfinite(value):
             raise self._refuse(node, f"{node.value!r} is not a finite number", "write an ordinary number, like 0.5")
         return value
@@ -316,13 +320,17 @@ class _Builder:
         self._measure(root)
         deepest = max(self.merge_depths.items(), key=lambda item: item[1], default=(0, 0))
         if deepest[1] > MAX_DEPTH:
-            raise self._refuse(self.nodes[deepest[0]], f"merge keys (<<) chain {deepest[1]} mappings deep here; the limit is {MAX_DEPTH}")
+            raise self._refuse(
+                self.nodes[deepest[0]],
+                f"merge keys (<<) chain {deepest[1]} mappings deep here; the limit is {MAX_DEPTH}",
+            )
         if self.sizes[id(root)] <= self.budget:
             return
         node, seen = root, {id(root)}
         while True:
             bigger = next(
-                (c for c, _ in self._children(node) if self.sizes.get(id(c), 0) > self.budget and id(c) not in seen), None
+                (c for c, _ in self._children(node) if self.sizes.get(id(c), 0) > self.budget and id(c) not in seen),
+                None,
             )
             if bigger is None:
                 raise self._alias_bomb(node)

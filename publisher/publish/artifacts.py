@@ -41,10 +41,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from publisher.compile import render
-from publisher.compile import snapshot
-from publisher.errors import ArtifactError, PublisherError
+from publisher.compile import render, snapshot
 from publisher.compile.zone import CompiledZone
+from publisher.errors import ArtifactError, PublisherError
 
 FORMAT = 1
 CURRENT = "current"
@@ -155,7 +154,9 @@ def load_published(zones_dir: Path) -> Published:
             raise ArtifactError(f"{path}: sha256 {got[:12]}... does not match the manifest ({want[:12]}...)")
         zone = snapshot.load_snapshot(data)
         if zone.info.name != name or zone.info.serial != meta["serial"]:
-            raise ArtifactError(f"{path}: holds {zone.info.name} serial {zone.info.serial}, manifest says {name} {meta['serial']}")
+            raise ArtifactError(
+                f"{path}: holds {zone.info.name} serial {zone.info.serial}, manifest says {name} {meta['serial']}"
+            )
         zones[name] = zone
     return Published(gen.name, gen, manifest, zones)
 
@@ -238,7 +239,7 @@ def write_generation(
     manifest entry of each zone (counts, secondaries, commit, ...); `meta` into
     the top level (source, listen, published_at).
     """
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     gen_name = f"gen-{now.strftime('%Y%m%dT%H%M%S')}Z-{secrets.token_hex(3)}"
     tmp = zones_dir / f".tmp-{gen_name}"
     with _wrap_os_errors(f"cannot write {zones_dir}", NOTHING_PUBLISHED):

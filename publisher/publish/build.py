@@ -12,13 +12,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from publisher.publish import artifacts
 from publisher.compile.compiler import compile_zone, listing_count, next_expiry
+from publisher.compile.zone import CompiledZone
 from publisher.errors import Problem
 from publisher.lists.load import Loaded, load_lists, require_clean
-from publisher.model import Config, SourceData
 from publisher.lists.tree import Tree
-from publisher.compile.zone import CompiledZone
+from publisher.model import Config, SourceData
+from publisher.publish import artifacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +42,7 @@ def compile_tree(tree: Tree, *, as_of: dt.datetime, ignore: frozenset[str] = fro
     loaded = load_lists(tree, as_of=as_of)
     require_clean(loaded, ignore=ignore)
     assert loaded.config is not None
-    zones = {
-        cfg.name: compile_zone(cfg, loaded.sources.get(cfg.name, []), as_of=as_of) for cfg in loaded.config.zones
-    }
+    zones = {cfg.name: compile_zone(cfg, loaded.sources.get(cfg.name, []), as_of=as_of) for cfg in loaded.config.zones}
     return Build(loaded.config, loaded, zones, as_of)
 
 
@@ -100,13 +98,15 @@ def zone_meta(build: Build, digests: dict[str, str], extra: dict[str, Any] | Non
                 "intervals": zone.interval_count,
                 "v4_addresses": zone.v4_addresses,
                 "v6_addresses": str(zone.v6_addresses),
-                "domains": sum(1 for v in zone.dom_exact.values() if v >= 0) + sum(1 for v in zone.dom_wild.values() if v >= 0),
+                "domains": sum(1 for v in zone.dom_exact.values() if v >= 0)
+                + sum(1 for v in zone.dom_wild.values() if v >= 0),
                 "expiring_7d": expiring_count(sources, build.as_of),
             },
             "sources": [s.path for s in sources],
             "next_expiry": expiry.isoformat() if expiry else None,
             "secondaries": [
-                {"address": s.address, "port": s.port, "notify": s.notify, "tsig_key": s.tsig_key} for s in cfg.secondaries
+                {"address": s.address, "port": s.port, "notify": s.notify, "tsig_key": s.tsig_key}
+                for s in cfg.secondaries
             ],
             "allow_transfer": list(cfg.allow_transfer),
             **(extra or {}),

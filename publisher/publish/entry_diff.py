@@ -90,8 +90,9 @@ def _sorted_prints(rows: list[_Row], sources: Sequence[SourceData]) -> tuple[arr
     return prints, order
 
 
-def _multiset_minus(rows_a: list[_Row], src_a: Sequence[SourceData],
-                    rows_b: list[_Row], src_b: Sequence[SourceData]) -> tuple[list[_Row], list[_Row]]:
+def _multiset_minus(
+    rows_a: list[_Row], src_a: Sequence[SourceData], rows_b: list[_Row], src_b: Sequence[SourceData]
+) -> tuple[list[_Row], list[_Row]]:
     """Rows only in a, rows only in b (by code, reason and what they cover), as multisets."""
     pa, oa = _sorted_prints(rows_a, src_a)
     pb, ob = _sorted_prints(rows_b, src_b)
@@ -127,8 +128,10 @@ _ORDER = {ADDED: 0, CHANGED: 1, REMOVED: 2, EXPIRED: 3}
 
 
 def entry_changes(
-    before: Sequence[SourceData], before_as_of: dt.datetime,
-    after: Sequence[SourceData], after_as_of: dt.datetime,
+    before: Sequence[SourceData],
+    before_as_of: dt.datetime,
+    after: Sequence[SourceData],
+    after_as_of: dt.datetime,
     unchanged: frozenset[str] = frozenset(),
     keep: int | None = None,
 ) -> EntryDiff:
@@ -188,8 +191,8 @@ def entry_changes(
                 unmatched.append(n)
         rest = [o for group in same_value.values() for o in group]
         found.extend((CHANGED, o, n) for o, n in zip(rest, unmatched))
-        found.extend((EXPIRED if key in expired_keys else REMOVED, o, None) for o in rest[len(unmatched):])
-        found.extend((ADDED, None, n) for n in unmatched[len(rest):])
+        found.extend((EXPIRED if key in expired_keys else REMOVED, o, None) for o in rest[len(unmatched) :])
+        found.extend((ADDED, None, n) for n in unmatched[len(rest) :])
     totals: dict[tuple[str, bool], int] = {}
     windows: list[tuple[int, int, int]] = []
     for kind, old_row, new_row in found:
@@ -207,8 +210,11 @@ def entry_changes(
 
     kept = sorted(found, key=order) if keep is None else heapq.nsmallest(keep, found, key=order)
     changes = tuple(
-        Change(kind, _entry(after, n) if n is not None else _entry(before, o),  # type: ignore[arg-type]
-               _entry(before, o) if (kind == CHANGED and o is not None) else None)
+        Change(
+            kind,
+            _entry(after, n) if n is not None else _entry(before, o),  # type: ignore[arg-type]
+            _entry(before, o) if (kind == CHANGED and o is not None) else None,
+        )
         for kind, o, n in kept
     )
     return EntryDiff(changes, totals, tuple(windows))

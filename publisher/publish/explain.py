@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from publisher.publish import artifacts
-from publisher.addresses import AddressError, TEST_LISTED_DOMAIN, TEST_LISTED_V4
+from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4, AddressError
+from publisher.compile.lookup import Hit, Query, covering_entries, parse_query, zone_answer
 from publisher.errors import PublisherError, UsageError
 from publisher.lists.load import load_lists
-from publisher.compile.lookup import Hit, Query, covering_entries, parse_query, zone_answer
-from publisher.model import SourceData
 from publisher.lists.tree import DirTree, Tree
+from publisher.model import SourceData
+from publisher.publish import artifacts
 from publisher.publish.vcs import BlameLine, GitTree, ListsRepo, blame_lines, commit_exists, find_repo
 
 
@@ -66,7 +66,12 @@ def _tree_for(source: dict[str, Any], lists: Path) -> tuple[Tree, ListsRepo | No
         for where in candidates:
             if where.root.is_dir() and commit_exists(where, commit):
                 return GitTree(where, commit), where, commit, []
-        return DirTree(lists), None, None, [f"commit {commit[:10]} is not in {lists}; entries read from the work tree, no blame"]
+        return (
+            DirTree(lists),
+            None,
+            None,
+            [f"commit {commit[:10]} is not in {lists}; entries read from the work tree, no blame"],
+        )
     return DirTree(lists), None, None, ["the published zones were compiled from the work tree; no blame"]
 
 
@@ -123,7 +128,9 @@ def explain(text: str, lists: Path, zones_dir: Path, *, now: dt.datetime) -> Exp
     for name, listing, nearest in found:
         zone = published.zones[name]
         answers = zone_answer(zone, query)
-        test_point = (query.family == 4 and query.addr == TEST_LISTED_V4) or (query.family == 0 and query.domain == TEST_LISTED_DOMAIN)
+        test_point = (query.family == 4 and query.addr == TEST_LISTED_V4) or (
+            query.family == 0 and query.domain == TEST_LISTED_DOMAIN
+        )
         entries = [Because(h, blame.get((h.path, h.line)), exp) for h, exp in listing]
         excl = Because(nearest, blame.get((nearest.path, nearest.line)), False) if nearest and not answers else None
         zones.append(ZoneExplanation(name, zone.info.serial, zone.info.role, answers, entries, excl, test_point))

@@ -86,29 +86,57 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
     if zp.listings_before >= g.min_listings_for_share:
         for unit, whole, _, lost in counts:
             if whole and lost / whole > g.max_removed_share:
-                out.append(Violation(zp.name, "shrink", (
-                    f"{zp.name} would lose {amount(lost, unit)} of its {amount(whole, unit)} {unit} "
-                    f"({_share(lost, whole)}; the limit is {g.max_removed_share:.0%} for zones of "
-                    f"{g.min_listings_for_share} listings or more)")))
+                out.append(
+                    Violation(
+                        zp.name,
+                        "shrink",
+                        (
+                            f"{zp.name} would lose {amount(lost, unit)} of its {amount(whole, unit)} {unit} "
+                            f"({_share(lost, whole)}; the limit is {g.max_removed_share:.0%} for zones of "
+                            f"{g.min_listings_for_share} listings or more)"
+                        ),
+                    )
+                )
     for unit, old, new, _ in counts:
         if old and new / old > g.max_growth_factor:
-            out.append(Violation(zp.name, "growth", (
-                f"{zp.name} would grow from {amount(old, unit)} to {amount(new, unit)} {unit} "
-                f"({new / old:.1f}x; the limit is {g.max_growth_factor:g}x)")))
+            out.append(
+                Violation(
+                    zp.name,
+                    "growth",
+                    (
+                        f"{zp.name} would grow from {amount(old, unit)} to {amount(new, unit)} {unit} "
+                        f"({new / old:.1f}x; the limit is {g.max_growth_factor:g}x)"
+                    ),
+                )
+            )
     had = zp.listings_before or any(m.before for m in zp.measures)
     if had and (zp.listings_after == 0 or not any(m.after for m in zp.measures)):
         now = ", ".join(f"{amount(m.before, m.unit)} {m.unit}" for m in zp.measures if m.before)
-        out.append(Violation(zp.name, "empty", (
-            f"{zp.name} would become empty (only the RFC 5782 test points): it lists "
-            f"{zp.listings_before} listings{', ' + now if now else ''} now")))
+        out.append(
+            Violation(
+                zp.name,
+                "empty",
+                (
+                    f"{zp.name} would become empty (only the RFC 5782 test points): it lists "
+                    f"{zp.listings_before} listings{', ' + now if now else ''} now"
+                ),
+            )
+        )
     if zp.role == "allow":
         gone = [c for c in zp.changes if c.kind == REMOVED and c.is_listing]
         n = zp.count(REMOVED)
         unprotected = ", ".join(f"{amount(m.removed, m.unit)} {m.unit}" for m in zp.measures if m.removed)
         if n:
-            out.append(Violation(zp.name, "allowlist-removal", (
-                f"{zp.name}: {n} allowlist entr{'y' if n == 1 else 'ies'} removed"
-                f"{', ' + unprotected + ' lose their protection' if unprotected else ''}: {_examples(gone, n)}")))
+            out.append(
+                Violation(
+                    zp.name,
+                    "allowlist-removal",
+                    (
+                        f"{zp.name}: {n} allowlist entr{'y' if n == 1 else 'ies'} removed"
+                        f"{', ' + unprotected + ' lose their protection' if unprotected else ''}: {_examples(gone, n)}"
+                    ),
+                )
+            )
         elif not zp.entries_known and unprotected:
             out.append(Violation(zp.name, "allowlist-removal", f"{zp.name}: {unprotected} lose their protection"))
     return out

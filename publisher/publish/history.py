@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from publisher.publish import artifacts
 from publisher.errors import UsageError
+from publisher.publish import artifacts
 from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV4, IPV6, NAMES, REMOVED, Plan, ZonePlan
 
 
@@ -29,8 +29,16 @@ class Target:
 def measures_json(zp: ZonePlan) -> dict[str, Any]:
     """{"ipv4": {...}, "ipv6": {...}} or {"names": {...}}: exact integers."""
     keys = {IPV4: "ipv4", IPV6: "ipv6", NAMES: "names"}
-    return {keys[m.unit]: {"before": m.before, "after": m.after, "added": m.added, "removed": m.removed,
-                           "answer_differently": m.changed} for m in zp.measures}
+    return {
+        keys[m.unit]: {
+            "before": m.before,
+            "after": m.after,
+            "added": m.added,
+            "removed": m.removed,
+            "answer_differently": m.changed,
+        }
+        for m in zp.measures
+    }
 
 
 def record(
@@ -124,7 +132,7 @@ def find_serial(zones_dir: Path, serial: int) -> Target | None:
     if len(found) > 1:
         choices = "; ".join(f"{sha[:10]} ({', '.join(names)})" for sha, names in found.items())
         raise UsageError(f"serial {serial} was published from several commits: {choices}; name the commit instead")
-    (commit, names), = found.items()
+    ((commit, names),) = found.items()
     return Target(commit, f"serial {serial} of {', '.join(sorted(set(names)))}")
 
 

@@ -26,17 +26,19 @@ HOOK = "pre-commit"
 def hook_script(where: ListsRepo, python: str) -> str:
     package_root = Path(publisher.__file__).resolve().parent.parent
     lists = where.prefix or "."
-    return "\n".join([
-        "#!/bin/sh",
-        MARK,
-        "# Validates the staged list files; a commit with errors is refused.",
-        "# Skip once with `git commit --no-verify`; reinstall with `python -m publisher install-hook`.",
-        'cd "$(git rev-parse --show-toplevel)" || exit 1',
-        f"PYTHONPATH={shlex.quote(str(package_root))}${{PYTHONPATH:+:$PYTHONPATH}}",
-        "export PYTHONPATH",
-        f"exec {shlex.quote(python)} -m publisher --lists {shlex.quote(lists)} validate-staged",
-        "",
-    ])
+    return "\n".join(
+        [
+            "#!/bin/sh",
+            MARK,
+            "# Validates the staged list files; a commit with errors is refused.",
+            "# Skip once with `git commit --no-verify`; reinstall with `python -m publisher install-hook`.",
+            'cd "$(git rev-parse --show-toplevel)" || exit 1',
+            f"PYTHONPATH={shlex.quote(str(package_root))}${{PYTHONPATH:+:$PYTHONPATH}}",
+            "export PYTHONPATH",
+            f"exec {shlex.quote(python)} -m publisher --lists {shlex.quote(lists)} validate-staged",
+            "",
+        ]
+    )
 
 
 def install_hook(lists: Path, *, python: str | None = None, force: bool = False) -> Path:

@@ -22,13 +22,29 @@ from dataclasses import dataclass, field
 
 from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4
 from publisher.compile.compiler import listing_count
-from publisher.publish.entry_diff import ADDED, CHANGED, EXPIRED, REMOVED, Change, Entry, EntryDiff, entry_changes
-from publisher.model import SourceData, ZoneConfig
 from publisher.compile.zone import Answer, CompiledZone
+from publisher.model import SourceData, ZoneConfig
+from publisher.publish.entry_diff import ADDED, CHANGED, EXPIRED, REMOVED, Change, Entry, EntryDiff, entry_changes
 
 __all__ = [
-    "ADDED", "CHANGED", "EXPIRED", "REMOVED", "Change", "Entry", "EntryDiff", "IPV4", "IPV6", "NAMES",
-    "Measure", "Plan", "ZonePlan", "amount", "entry_changes", "measures", "plan_zone", "zone_sizes",
+    "ADDED",
+    "CHANGED",
+    "EXPIRED",
+    "REMOVED",
+    "Change",
+    "Entry",
+    "EntryDiff",
+    "IPV4",
+    "IPV6",
+    "NAMES",
+    "Measure",
+    "Plan",
+    "ZonePlan",
+    "amount",
+    "entry_changes",
+    "measures",
+    "plan_zone",
+    "zone_sizes",
 ]
 
 
@@ -109,8 +125,12 @@ def zone_sizes(zone: CompiledZone) -> dict[str, int]:
     return {IPV4: zone.v4_addresses - (1 if zone.lookup_v4(TEST_LISTED_V4) >= 0 else 0), IPV6: zone.v6_addresses}
 
 
-def _sweep(a: Sequence[tuple[int, int, int]], a_ans: Sequence[Answer],
-           b: Sequence[tuple[int, int, int]], b_ans: Sequence[Answer]) -> tuple[int, int, int]:
+def _sweep(
+    a: Sequence[tuple[int, int, int]],
+    a_ans: Sequence[Answer],
+    b: Sequence[tuple[int, int, int]],
+    b_ans: Sequence[Answer],
+) -> tuple[int, int, int]:
     """(added, removed, changed) address counts between two sorted disjoint interval lists."""
     added = removed = changed = 0
     same: dict[tuple[int, int], bool] = {}
@@ -154,7 +174,9 @@ def _windows(windows: Iterable[tuple[int, int, int]], family: int) -> list[tuple
     return merged
 
 
-def _clip(starts: Sequence[int], ends: Sequence[int], vals: Sequence[int], lo: int, hi: int) -> list[tuple[int, int, int]]:
+def _clip(
+    starts: Sequence[int], ends: Sequence[int], vals: Sequence[int], lo: int, hi: int
+) -> list[tuple[int, int, int]]:
     out: list[tuple[int, int, int]] = []
     i = bisect_left(ends, lo)
     while i < len(starts) and starts[i] <= hi:
@@ -163,8 +185,9 @@ def _clip(starts: Sequence[int], ends: Sequence[int], vals: Sequence[int], lo: i
     return out
 
 
-def _family_counts(before: CompiledZone, after: CompiledZone, family: int,
-                   windows: Iterable[tuple[int, int, int]] | None) -> tuple[int, int, int]:
+def _family_counts(
+    before: CompiledZone, after: CompiledZone, family: int, windows: Iterable[tuple[int, int, int]] | None
+) -> tuple[int, int, int]:
     """Sweep the whole family, or only the windows where entries changed: elsewhere the
     answers cannot differ, and a feed of a million entries with ten edits stays cheap."""
     if family == 4:
@@ -182,8 +205,12 @@ def _family_counts(before: CompiledZone, after: CompiledZone, family: int,
     return added, removed, changed
 
 
-def measures(before: CompiledZone | None, after: CompiledZone, content_changed: bool = True,
-             windows: Iterable[tuple[int, int, int]] | None = None) -> tuple[Measure, ...]:
+def measures(
+    before: CompiledZone | None,
+    after: CompiledZone,
+    content_changed: bool = True,
+    windows: Iterable[tuple[int, int, int]] | None = None,
+) -> tuple[Measure, ...]:
     """What DNS answers differently, per measure (IPv4, IPv6 / names).
 
     `windows` (family, start, end): where entries changed, when that is known
@@ -199,7 +226,10 @@ def measures(before: CompiledZone | None, after: CompiledZone, content_changed: 
         counts = {NAMES: _domain_delta(before, after)}
     else:
         window_list = list(windows) if windows is not None else None
-        counts = {IPV4: _family_counts(before, after, 4, window_list), IPV6: _family_counts(before, after, 6, window_list)}
+        counts = {
+            IPV4: _family_counts(before, after, 4, window_list),
+            IPV6: _family_counts(before, after, 6, window_list),
+        }
     return tuple(Measure(u, size_before.get(u, 0), size_after[u], *counts[u]) for u in size_after)
 
 
@@ -254,7 +284,9 @@ def plan_zone(
     diff = EntryDiff((), {}, ())
     if before is None:
         # A first publish: every entry is new; counting them is enough, listing them is noise.
-        diff = EntryDiff((), {(ADDED, True): listings_after, (ADDED, False): _exclusions(after_sources, after_as_of)}, ())
+        diff = EntryDiff(
+            (), {(ADDED, True): listings_after, (ADDED, False): _exclusions(after_sources, after_as_of)}, ()
+        )
     elif content_changed and before_sources is not None and before_as_of is not None:
         diff = entry_changes(before_sources, before_as_of, after_sources, after_as_of, unchanged, keep)
     if before is None:

@@ -18,16 +18,25 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from publisher.publish import artifacts
-from publisher.publish import history
-from publisher.publish.build import Build, assign_serials, compile_tree, zone_meta
+from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError, GuardRailError, Problem, PublisherError, UsageError
 from publisher.lists.load import Loaded, load_lists
 from publisher.model import Config, SourceData
+from publisher.publish import artifacts, history
+from publisher.publish.build import Build, assign_serials, compile_tree, zone_meta
 from publisher.publish.guards import OVERRIDABLE_PROBLEMS, Violation, check_guards
 from publisher.publish.plan import Change, Plan, plan_zone
-from publisher.publish.vcs import BlameLine, CommitInfo, DirtyFile, GitTree, ListsRepo, blame_lines, commit_info, dirty_files, find_repo
-from publisher.compile.zone import CompiledZone
+from publisher.publish.vcs import (
+    BlameLine,
+    CommitInfo,
+    DirtyFile,
+    GitTree,
+    ListsRepo,
+    blame_lines,
+    commit_info,
+    dirty_files,
+    find_repo,
+)
 
 #: Entries shown (and blamed) per zone in a plan; the rest are counted.
 DEFAULT_SHOW = 20
@@ -123,10 +132,21 @@ def _previous(where: ListsRepo, zones_dir: Path, current: tuple[str, Loaded] | N
         # the parse does not depend on the time (only the warnings do): same commit, same sources
         loaded = current[1] if current is not None and current[0] == commit else load_lists(tree, as_of=as_of)
     except PublisherError as exc:
-        notes.append(f"commit {commit[:10]} of the last publish cannot be read here ({exc}); entry-level changes are unknown")
+        notes.append(
+            f"commit {commit[:10]} of the last publish cannot be read here ({exc}); entry-level changes are unknown"
+        )
         return Previous(manifest, zones, commit=commit, notes=tuple(notes))
-    return Previous(manifest, zones, loaded.sources, loaded.config, as_of, tree.blob_ids(), commit,
-                    tuple(loaded.problems), tuple(notes))
+    return Previous(
+        manifest,
+        zones,
+        loaded.sources,
+        loaded.config,
+        as_of,
+        tree.blob_ids(),
+        commit,
+        tuple(loaded.problems),
+        tuple(notes),
+    )
 
 
 def _settings(manifest: dict[str, Any] | None) -> Any:
@@ -157,14 +177,22 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
         before = previous.zones.get(cfg.name)
         before_sources = previous.sources.get(cfg.name, []) if previous.sources is not None else None
         old_cfg = previous.config.zone(cfg.name) if previous.config is not None else None
-        zone_plans.append(plan_zone(
-            cfg, zones[cfg.name], build.loaded.sources.get(cfg.name, []), now,
-            before=before, before_sources=before_sources, before_as_of=previous.as_of,
-            before_listings=(prev_zones.get(cfg.name) or {}).get("counts", {}).get("listings"),
-            unchanged=unchanged, content_changed=cfg.name in changed,
-            same_settings=old_cfg is not None and replace(old_cfg, location=cfg.location) == cfg,
-            keep=show if show > 0 else None,
-        ))
+        zone_plans.append(
+            plan_zone(
+                cfg,
+                zones[cfg.name],
+                build.loaded.sources.get(cfg.name, []),
+                now,
+                before=before,
+                before_sources=before_sources,
+                before_as_of=previous.as_of,
+                before_listings=(prev_zones.get(cfg.name) or {}).get("counts", {}).get("listings"),
+                unchanged=unchanged,
+                content_changed=cfg.name in changed,
+                same_settings=old_cfg is not None and replace(old_cfg, location=cfg.location) == cfg,
+                keep=show if show > 0 else None,
+            )
+        )
     dropped = tuple(sorted(set(prev_zones) - {c.name for c in build.config.zones}))
     plan = Plan(tuple(zone_plans), dropped, previous.manifest is None, previous.notes)
     zone_of = {s.path: name for name, srcs in build.loaded.sources.items() for s in srcs}
@@ -177,8 +205,22 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
     new_meta = {"listen": list(build.config.listen), "zones": zone_meta(build, digests)}
     settings_changed = previous.manifest is not None and _settings(new_meta) != _settings(previous.manifest)
     blame = _blame(where, tree.commit.sha, previous.commit, plan, show)
-    return Prepared(where, tree.commit, head, build, zones, digests, changed, settings_changed, previous,
-                    plan, violations, dirty_files(where), blame, now)
+    return Prepared(
+        where,
+        tree.commit,
+        head,
+        build,
+        zones,
+        digests,
+        changed,
+        settings_changed,
+        previous,
+        plan,
+        violations,
+        dirty_files(where),
+        blame,
+        now,
+    )
 
 
 def shown(changes: tuple[Change, ...], show: int) -> tuple[Change, ...]:
@@ -240,18 +282,34 @@ def apply(
     for name, entry in meta.items():
         prev = prev_zones.get(name) or {}
         if name in p.changed or "commit" not in prev:
-            entry.update(commit=p.commit.sha, author=p.commit.author, email=p.commit.email,
-                         committed_at=p.commit.committed_at, published_at=stamp)
+            entry.update(
+                commit=p.commit.sha,
+                author=p.commit.author,
+                email=p.commit.email,
+                committed_at=p.commit.committed_at,
+                published_at=stamp,
+            )
         else:  # unchanged zone: its serial still stands for the commit that made it
             entry.update({k: prev.get(k) for k in ("commit", "author", "email", "committed_at", "published_at")})
     top = {"published_at": stamp, "source": source, "listen": list(p.build.config.listen), "action": action}
     gen = artifacts.write_generation(zones_dir, p.zones, meta, top, step=step)
     serials = {n: z.info.serial for n, z in p.zones.items()}
     previous_serials = {n: int(z["serial"]) for n, z in prev_zones.items()}
-    artifacts.append_history(zones_dir, history.record(
-        action=action, now=p.now, source=source, head=p.head, generation=gen.name, serials=serials,
-        previous_serials=previous_serials, changed=p.changed, plan=p.plan, forced=[v.rule for v in forced],
-    ))
+    artifacts.append_history(
+        zones_dir,
+        history.record(
+            action=action,
+            now=p.now,
+            source=source,
+            head=p.head,
+            generation=gen.name,
+            serials=serials,
+            previous_serials=previous_serials,
+            changed=p.changed,
+            plan=p.plan,
+            forced=[v.rule for v in forced],
+        ),
+    )
     notify_server(zones_dir)
     return Outcome(p, True, artifacts.read_manifest(zones_dir), forced)
 
@@ -280,7 +338,7 @@ def publish(
     step: artifacts.StepHook = artifacts._noop,
 ) -> Outcome:
     """prepare + apply, for callers that do not show the plan in between (watch, tests)."""
-    prepared = prepare(lists, zones_dir, rev=rev, now=now or dt.datetime.now(dt.timezone.utc))
+    prepared = prepare(lists, zones_dir, rev=rev, now=now or dt.datetime.now(dt.UTC))
     return apply(prepared, zones_dir, force=force, dry_run=dry_run, action=action, step=step)
 
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import schedule
 
-from publisher.publish import artifacts
 from publisher.errors import GuardRailError, PublisherError, ValidationFailed
+from publisher.publish import artifacts
 from publisher.publish.release import publish
 from publisher.publish.vcs import commit_info, find_repo, sync
 
@@ -32,7 +32,7 @@ Clock = Callable[[], dt.datetime]
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _due_expiry(manifest: dict[str, Any], now: dt.datetime) -> str | None:
@@ -135,7 +135,7 @@ class Watcher:
         except PublisherError as exc:
             self.failures += 1
             log.error("check %d failed: %s", self.runs, exc)
-        except Exception:  # noqa: BLE001 - a watch loop must survive anything a job throws
+        except Exception:
             self.failures += 1
             log.exception("check %d failed unexpectedly", self.runs)
 
@@ -161,7 +161,7 @@ def run(
         runs += 1
         try:
             job()
-        except Exception:  # noqa: BLE001 - schedule stops its loop on an exception
+        except Exception:
             log.exception("scheduled job failed")
 
     # schedule types the interval as int, but builds a timedelta from it: fractions work

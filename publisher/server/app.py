@@ -142,9 +142,7 @@ class Server:
             batch=self.batch,
         )
         names = ", ".join(sorted(self.zones.zones))
-        log.info(
-            "serving %d zones on %s (%s)", len(self.zones.zones), ", ".join(str(ep) for ep in self.bound), names
-        )
+        log.info("serving %d zones on %s (%s)", len(self.zones.zones), ", ".join(str(ep) for ep in self.bound), names)
         if self.send_notify:
             notify.notify_in_background(list(self.zones.zones.values()), self.zones.tsig)
         return self.bound

@@ -79,7 +79,7 @@ class Responder:
             if resp is None:
                 got = slow.handle(zs, data, _ip(client), tcp, self.counts)
                 resp = self._transfer_over_udp(data) if isinstance(got, xfr.TransferRequest) else got
-        except Exception:
+        except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
             resp = self._failed(data, client)
         if self.log_queries:
             self._log(data, resp, client, tcp)
@@ -91,7 +91,7 @@ class Responder:
         try:
             resp = fast(zs, data, True, self.counts)
             got = slow.handle(zs, data, _ip(client), True, self.counts) if resp is None else resp
-        except Exception:
+        except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
             got = self._failed(data, client)
         if self.log_queries:
             self._log(data, got if not isinstance(got, xfr.TransferRequest) else None, client, True)
@@ -136,7 +136,7 @@ class Responder:
             else:
                 try:
                     resp = fast(state.zones, data, False, counts)
-                except Exception:
+                except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
                     resp = self._failed(data, addr)
                 if resp is None:
                     resp = self._slow_udp(data, addr)
@@ -161,14 +161,14 @@ class Responder:
     def _quick(self, data: bytes) -> bytes | None:
         try:
             return fast(self.state.zones, data, False, self.counts)
-        except Exception:
+        except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
             return self._failed(data, ("?", 0))
 
     def _slow_udp(self, data: bytes, client: Any) -> bytes | None:
         try:
             got = slow.handle(self.state.zones, data, _ip(client), False, self.counts)
             return self._transfer_over_udp(data) if isinstance(got, xfr.TransferRequest) else got
-        except Exception:
+        except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
             return self._failed(data, client)
 
     def _transfer_over_udp(self, data: bytes) -> bytes | None:
@@ -180,7 +180,7 @@ class Responder:
         bump(self.counts, NO_ZONE, SERVFAIL)
         try:
             return slow.servfail(data)
-        except Exception:  # noqa: BLE001 - last resort: a bare header still beats silence
+        except Exception:
             log.exception("could not even build SERVFAIL")
             return data[:2] + b"\x80\x02" + b"\x00" * 8 if len(data) >= 12 else None
 

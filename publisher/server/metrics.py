@@ -63,7 +63,7 @@ def _timestamp(text: object) -> float | None:
         when = dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-    return (when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)).timestamp()
+    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
 
 
 class ServerCollector(Collector):

@@ -119,7 +119,12 @@ class BatchLoop:
             sh.msg_iov, sh.msg_iovlen = ctypes.addressof(self.siov[i]), 1
 
     def run(
-        self, quick: Quick, full: Full, stopping: list[bool], latency: Observer | None = None, limit: Limit | None = None
+        self,
+        quick: Quick,
+        full: Full,
+        stopping: list[bool],
+        latency: Observer | None = None,
+        limit: Limit | None = None,
     ) -> None:
         """Answer datagrams until `stopping[0]` (checked after every batch).
 

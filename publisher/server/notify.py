@@ -88,7 +88,13 @@ def send_notify(
                     data = sock.recv(4096)
                     if len(data) >= 12 and int.from_bytes(data[:2], "big") == msg_id and data[2] & 0x80:
                         if key is not None and (data[3] & 0x0F) == 0 and (why := tsig.check_reply(data, key, mac)):
-                            log.warning("notify %s to %s: answer not signed with %s: %s", sz.name, secondary.address, secondary.tsig_key, why)
+                            log.warning(
+                                "notify %s to %s: answer not signed with %s: %s",
+                                sz.name,
+                                secondary.address,
+                                secondary.tsig_key,
+                                why,
+                            )
                             continue  # a forged acknowledgement: keep waiting for the real one
                         return NotifyResult(secondary, (data[3] & 0x0F) == 0, data[3] & 0x0F, attempt)
         except OSError:  # timeout, refused (ICMP), unreachable: try again after the timeout
@@ -112,7 +118,13 @@ def notify_zone(
         result = send_notify(sz, secondary, tries=tries, first_timeout=first_timeout, keys=keys)
         where = f"{secondary.address}:{secondary.port}"
         if result.tries == 0:
-            log.error("notify %s serial %d to %s: not sent, tsig key %r unknown", sz.name, sz.serial, where, secondary.tsig_key)
+            log.error(
+                "notify %s serial %d to %s: not sent, tsig key %r unknown",
+                sz.name,
+                sz.serial,
+                where,
+                secondary.tsig_key,
+            )
         elif result.acknowledged:
             log.info("notify %s serial %d to %s: acknowledged", sz.name, sz.serial, where)
         elif result.rcode is not None:

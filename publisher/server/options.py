@@ -23,14 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rrl-qps", type=float, metavar="N",
         help="response-rate limit: N UDP queries a second per client /24 (IPv6 /56); default off",
     )  # fmt: skip
-    parser.add_argument("--rrl-burst", type=float, metavar="N", help="queries a client network may save up (default: N of --rrl-qps)")
+    parser.add_argument(
+        "--rrl-burst", type=float, metavar="N", help="queries a client network may save up (default: N of --rrl-qps)"
+    )
     parser.add_argument(
         "--rrl-answer", choices=ANSWERS, default="drop",
         help="over quota: drop (default), slip (empty TC reply: retry over TCP), code (answer --rrl-code)",
     )  # fmt: skip
     parser.add_argument(
         "--rrl-code", default=DEFAULT_CODE, metavar="IP",
-        help=f"with --rrl-answer code: the 127.255.255.0/24 answer (default {DEFAULT_CODE}, 'Excessive number of queries')",
+        help=f"with --rrl-answer code: the 127.255.255.0/24 answer "
+        f"(default {DEFAULT_CODE}, 'Excessive number of queries')",
     )  # fmt: skip
 
 

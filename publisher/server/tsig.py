@@ -107,10 +107,12 @@ def load_keys(path: Path) -> Keyring:
         except (binascii.Error, ValueError) as exc:
             raise ServerError(f"{path}: key {name!r}: the secret is not base64 ({exc})") from exc
         if len(secret_bytes) < 16:
-            raise ServerError(f"{path}: key {name!r}: a {len(secret_bytes)}-byte secret is too short (tsig-keygen makes 32)")
+            raise ServerError(
+                f"{path}: key {name!r}: a {len(secret_bytes)}-byte secret is too short (tsig-keygen makes 32)"
+            )
         try:
             keys[_norm(name)] = dns.tsig.Key(dns.name.from_text(_norm(name)), secret_bytes, alg)
-        except Exception as exc:  # noqa: BLE001 - dnspython's name errors have no common base
+        except Exception as exc:
             raise ServerError(f"{path}: key {name!r}: {exc}") from exc
     return Keyring(keys, str(path))
 
@@ -172,7 +174,13 @@ def verify(data: bytes, keyring: Keyring | None, error_reply: Any, client: str =
     try:
         msg = dns.message.from_wire(data, keyring={key.name: key})
     except dns.tsig.BadTime:
-        log.warning("TSIG from %s refused: key %s, time signed %d is off by more than %ds", client, name.to_text(), rdata.time_signed, rdata.fudge)
+        log.warning(
+            "TSIG from %s refused: key %s, time signed %d is off by more than %ds",
+            client,
+            name.to_text(),
+            rdata.time_signed,
+            rdata.fudge,
+        )
         now = int(time.time())
         signed = Signed(key, rdata.mac, rdata.original_id)
         other = struct.pack(">HI", now >> 32, now & 0xFFFFFFFF)
@@ -192,7 +200,15 @@ def _unsigned_error(wire: bytes, name: Any, req: Any, error: int) -> bytes:
     from dns.rdtypes.ANY.TSIG import TSIG
 
     rdata = TSIG(
-        dns.rdataclass.ANY, dns.rdatatype.TSIG, req.algorithm, int(time.time()), req.fudge, b"", req.original_id, error, b""
+        dns.rdataclass.ANY,
+        dns.rdatatype.TSIG,
+        req.algorithm,
+        int(time.time()),
+        req.fudge,
+        b"",
+        req.original_id,
+        error,
+        b"",
     )
     rd = rdata.to_wire() or b""
     record = name.to_wire() + struct.pack(">HHIH", QTYPE_TSIG, 255, 0, len(rd)) + rd

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from publisher.addresses import AddressError, Network, parse_addr, parse_network, parse_v4, parse_v6
+from publisher.compile.zone import SUBST, Answer, CompiledZone
 from publisher.errors import ArtifactError
 from publisher.model import Secondary
-from publisher.compile.zone import SUBST, Answer, CompiledZone
 
 QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA = 1, 2, 6, 16, 28
 _TYPE_CLASS = {t: struct.pack(">HH", t, 1) for t in (QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA)}
@@ -199,7 +199,9 @@ class ServedZone:
         # few probes. v4_block[h]..v4_block[h+1] are the intervals starting inside h/16.
         self.v4_start, self.v4_end, self.v4_value = zone.v4_start, zone.v4_end, zone.v4_value
         starts = zone.v4_start
-        self.v4_block = array("I", [bisect_left(starts, h << 16) for h in range(65537)] if len(starts) else bytes(4 * 65537))
+        self.v4_block = array(
+            "I", [bisect_left(starts, h << 16) for h in range(65537)] if len(starts) else bytes(4 * 65537)
+        )
 
     def prebuilt(self, idx: int) -> Prebuilt:
         got = self._cache.get(idx)
@@ -244,7 +246,9 @@ class ServedZone:
         required = {s.tsig_key.lower().rstrip(".") for s in secondaries if s.tsig_key}
         if required:
             return key in required
-        if key is not None and key not in {s.tsig_key.lower().rstrip(".") for s in self.settings.secondaries if s.tsig_key}:
+        if key is not None and key not in {
+            s.tsig_key.lower().rstrip(".") for s in self.settings.secondaries if s.tsig_key
+        }:
             return False
         return bool(secondaries) or any(
             n.family == family and n.start <= addr <= n.end for n in self.settings.allow_transfer
