@@ -5,6 +5,10 @@ explain.py, hooks.py, imports.py: each adds its subcommands and handlers), runs 
 chosen handler with a Display, and turns errors into exit codes: every PublisherError is
 caught here once, printed as `error: ...` on stderr, and exits with its code (1 for bad
 lists, 2 for usage, 3 for a guard-rail refusal); a traceback only with --debug.
+
+The global options --debug, --lists and --zones work before and after the command
+(`publisher --lists L validate`, `publisher validate --lists L`); given in both places,
+the one after the command wins, as a repeated option does.
 """
 
 from __future__ import annotations
@@ -38,15 +42,33 @@ COMMANDS = (
 )
 
 
+#: The title of the global options in each command's --help.
+AFTER_COMMAND = "global options (also before COMMAND; given in both places, the one after COMMAND wins)"
+
+
+def _global_options(parser: argparse.ArgumentParser, *, command: bool) -> None:
+    """--debug, --lists, --zones: on the main parser with their defaults, and on each command.
+
+    A command's copies default to SUPPRESS: argparse copies a command's values over the
+    main parser's, so a copy with a default would undo `publisher --lists X COMMAND`.
+    """
+    where = parser.add_argument_group(AFTER_COMMAND) if command else parser
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if command else value
+
+    where.add_argument("--debug", action="store_true", default=default(False), help="show tracebacks")
+    where.add_argument("--lists", type=Path, default=default(Path("lists")), help="the lists folder (default: lists)")
+    where.add_argument("--zones", type=Path, default=default(Path("zones")), help="the zones folder (default: zones)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="publisher", description="Git-driven DNSBL/DNSWL publisher")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_argument("--lists", type=Path, default=Path("lists"), help="the lists folder (default: lists)")
-    parser.add_argument("--zones", type=Path, default=Path("zones"), help="the zones folder (default: zones)")
+    _global_options(parser, command=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
-        add(sub)
+        _global_options(add(sub), command=True)
     return parser
 
 

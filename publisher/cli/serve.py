@@ -1,7 +1,9 @@
 """`serve`: the DNS server on zones/, optionally with the git watcher (`--watch`) beside it.
 
-The server is publisher.server; this starts it in the foreground and, with --watch, runs
+The server is publisher.server and its flags are publisher.server.options, the same set
+as `python -m publisher.server`; this adds --watch/--interval, which run
 publisher.publish.watch in a thread so that new commits get published and then served.
+Without --watch nothing of git, the lists or the publish machinery is imported.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from publisher.cli.display import Display
+from publisher.server import options
 
 if TYPE_CHECKING:
     from publisher.cli.display import Subparsers
@@ -20,6 +23,7 @@ def cmd_serve(args: argparse.Namespace, display: Display) -> int:
 
     from publisher.server import serve
 
+    serving = options.from_args(args)  # before the watcher starts: bad values stop here
     stop = threading.Event()
     if args.watch:
         from publisher.publish.watch import watch
@@ -33,34 +37,22 @@ def cmd_serve(args: argparse.Namespace, display: Display) -> int:
         )
         thread.start()
     try:
-        from publisher.server import options
-
-        return serve(
-            args.zones,
-            args.listen or None,
-            log_queries=args.log_queries,
-            metrics=args.metrics,
-            **options.from_args(args),
-        )
+        return serve(args.zones, args.listen, **serving)
     finally:
         stop.set()
 
 
 def add_serve(sub: Subparsers) -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve zones/ over DNS (UDP and TCP)")
-    p.add_argument(
-        "--listen",
-        action="append",
-        default=[],
-        metavar="ADDR:PORT",
-        help="address to listen on, repeatable (default: manifest's, else 127.0.0.1:5353 and [::1]:5353)",
+    options.add_arguments(p, zones=False)  # --zones: a global option of the CLI
+    git = p.add_argument_group("publishing while serving (publisher serve only)")
+    git.add_argument("--watch", action="store_true", help="also publish new commits of the lists (see `watch`)")
+    git.add_argument(
+        "--interval",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="with --watch: seconds between checks (default 60)",
     )
-    p.add_argument("--log-queries", action="store_true", help="log every query")
-    p.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics on http://ADDR:PORT/metrics")
-    p.add_argument("--watch", action="store_true", help="also publish new commits of the lists (see `watch`)")
-    p.add_argument("--interval", type=float, default=60.0, help="with --watch: seconds between checks")
-    from publisher.server import options
-
-    options.add_arguments(p)
     p.set_defaults(func=cmd_serve)
     return p
