@@ -1,4 +1,5 @@
-"""The command line's conventions: one flag set for `serve` and `python -m publisher.server`."""
+"""The command line's conventions: one flag set for `serve` and `python -m publisher.server`,
+global options before or after the command, and `serve` loading only what serving needs."""
 
 from __future__ import annotations
 
@@ -6,10 +7,13 @@ import argparse
 import contextlib
 import io
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from conftest import ROOT
 from publisher.cli.app import build_parser
 from publisher.server import options
 from publisher.server.__main__ import build_parser as server_parser
@@ -117,3 +121,48 @@ def test_compile_with_lists_after_the_command(lists_dir: Path, tmp_path: Path) -
     assert gen.sub("GEN", before[1]) == gen.sub("GEN", after[1])
     assert "wrote " in after[1] and str(tmp_path / "b") in after[1]
     assert run("validate", "--lists", str(lists_dir))[:2] == run("--lists", str(lists_dir), "validate")[:2]
+
+
+# --- serve loads only what serving needs ---------------------------------------------------
+
+#: What serving never needs: git and the lists and publish machinery (only the zones/ reader).
+NOT_FOR_SERVING = """
+import sys
+heavy = sorted({m.split(".")[0] for m in sys.modules} & {"git", "jsonschema", "yaml", "schedule"})
+heavy += sorted(
+    m for m in sys.modules
+    if m.startswith(("publisher.lists", "publisher.importer", "publisher.publish.", "publisher.cli.report"))
+    and m != "publisher.publish.artifacts"
+)
+assert not heavy, f"imported: {heavy}"
+"""
+
+SERVE_ONCE = """
+from publisher.server.app import Server
+Server.run_forever = lambda self: None  # started, zones loaded and bound: stop there
+"""
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "from publisher.cli.app import build_parser; build_parser().parse_args(['serve', '--listen', '127.0.0.1:0'])",
+        "from publisher.cli import main; assert main(['serve', '--zones', ZONES, '--listen', '127.0.0.1:0']) == 0",
+        "from publisher.server.__main__ import main; assert main(['--zones', ZONES, '--listen', '127.0.0.1:0']) == 0",
+    ],
+    ids=["parser", "publisher-serve", "python-m-publisher.server"],
+)
+def test_serve_imports_no_git_yaml_jsonschema_nor_the_lists(call: str, lists_dir: Path, tmp_path: Path) -> None:
+    zones = tmp_path / "zones"
+    assert run("--lists", str(lists_dir), "--zones", str(zones), "compile")[0] == 0
+    code = f"ZONES = {str(zones)!r}\n{SERVE_ONCE}\n{call}\n{NOT_FOR_SERVING}"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_import_rbldnsd_offers_the_importers_dataset_types() -> None:
+    """cli/imports.py writes the --type choices out (so as not to import the importer): the same."""
+    from publisher.cli import imports
+    from publisher.importer.migrate import DATASET_TYPES
+
+    assert imports.DATASET_TYPES == DATASET_TYPES
