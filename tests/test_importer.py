@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from publisher.addresses import format_v4
-from publisher.cli.imports import register
+from publisher.cli.display import Display
+from publisher.cli.imports import add_import_rbldnsd
 from publisher.compile.lookup import parse_query, zone_answer
 from publisher.compile.zone import CompiledZone
 from publisher.importer.migrate import ImportResult, guess_type, import_rbldnsd
@@ -303,14 +304,14 @@ def test_cli_writes_files_and_refuses_to_overwrite(tmp_path: Path, capsys: pytes
     lists = tmp_path / "lists"
     parser = argparse.ArgumentParser()
     parser.add_argument("--lists", type=Path, default=lists)
-    register(parser.add_subparsers(dest="command"))
+    add_import_rbldnsd(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["import-rbldnsd", str(source), "--zone", ZONE, "--out", str(lists / "bl/feed.txt")])
-    assert args.func(args) == 0
+    assert args.func(args, Display()) == 0
     out = capsys.readouterr().out
     assert (lists / "bl/feed.txt").read_text().endswith(":2:x $\n192.0.2.1\n")
     assert f"- name: {ZONE}" in out and 'sources: ["bl/feed.txt"]' in out
     with pytest.raises(UsageError, match="already exist"):
-        args.func(args)
+        args.func(args, Display())
     args = parser.parse_args(["import-rbldnsd", str(source), "--zone", ZONE, "--out", str(tmp_path / "elsewhere.txt")])
     with pytest.raises(UsageError, match="not inside the lists folder"):
-        args.func(args)
+        args.func(args, Display())

@@ -3,7 +3,6 @@ validation errors, rollback, crash safety, the CLI handlers, and the real server
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import io
@@ -323,30 +322,12 @@ def test_a_crash_between_write_steps_leaves_the_last_good_publish(repo: Path, zo
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:
-    """The commands through cli.main when cli.py wires cli_git, else through a parser like it."""
+    """The commands through cli.main, stdout and stderr captured."""
     from publisher.cli import app as cli
-    from publisher.cli import git as cli_git
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        if "cli_git" in Path(cli.__file__).read_text():
-            code = cli.main(list(argv))
-        else:
-            parser = argparse.ArgumentParser(prog="publisher")
-            parser.add_argument("--debug", action="store_true")
-            parser.add_argument("--lists", type=Path, default=Path("lists"))
-            parser.add_argument("--zones", type=Path, default=Path("zones"))
-            cli_git.register(parser.add_subparsers(dest="command", required=True))
-            args = parser.parse_args(list(argv))
-            try:
-                code = args.func(args)
-            except ValidationFailed as exc:
-                print("\n".join(p.format() for p in exc.problems), file=sys.stderr)
-                print(f"error: {exc}", file=sys.stderr)
-                code = exc.exit_code
-            except PublisherError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                code = exc.exit_code
+        code = cli.main(list(argv))
     return code, out.getvalue(), err.getvalue()
 
 

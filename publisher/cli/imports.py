@@ -1,9 +1,8 @@
-"""`publisher import-rbldnsd`: migrate an rbldnsd data file into list files (an edge; prints).
+"""`import-rbldnsd`: migrate an rbldnsd data file into list files.
 
-`register(subparsers)` adds the subcommand to cli.py's parser. The work is in
-importer.py (pure); this reads the file, writes the list files under the lists
-folder (never over an existing file without --force), and prints the problems,
-what was written and the zones.yaml snippet to paste. Exit 1 when the import
+The work is in publisher.importer (pure); this reads the file, writes the list files
+under the lists folder (never over an existing file without --force), and prints the
+problems, what was written and the zones.yaml snippet to paste. Exit 1 when the import
 cannot answer exactly like rbldnsd (the errors above say where), else 0.
 """
 
@@ -11,17 +10,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from publisher.cli.app import show
+from publisher.cli.display import Display
 from publisher.errors import UsageError
-from publisher.importer.migrate import DATASET_TYPES, import_rbldnsd
 
+if TYPE_CHECKING:
+    from publisher.cli.display import Subparsers
 
-def _err(text: str) -> None:
-    print(text, file=sys.stderr)
+#: publisher.importer.migrate.DATASET_TYPES, written out so that building the parser does
+#: not import the importer (and the lists machinery under it); a test keeps them equal.
+DATASET_TYPES = ("ip4set", "ip4trie", "ip4tset", "ip6trie", "ip6tset", "dnset", "combined")
 
 
 def _relative(out: Path, lists: Path) -> str:
@@ -42,7 +42,9 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)  # never a half-written list file
 
 
-def cmd_import_rbldnsd(args: argparse.Namespace) -> int:
+def cmd_import_rbldnsd(args: argparse.Namespace, display: Display) -> int:
+    from publisher.importer.migrate import import_rbldnsd
+
     path = Path(args.file)
     try:
         data = path.read_bytes()
@@ -57,8 +59,7 @@ def cmd_import_rbldnsd(args: argparse.Namespace) -> int:
     lists: Path = args.lists
     rel = _relative(args.import_out, lists) if args.import_out else f"imported/{args.zone.rstrip('.')}.txt"
     result = import_rbldnsd(text, zone=args.zone, out=rel, dataset=args.type, source=str(path), role=args.role)
-    for problem in result.problems:
-        _err(show(problem))
+    display.problems(result.problems)
     files = [f for z in result.zones for f in z.files]
     unique = {f.path: f for f in files}
     if args.import_out:
@@ -67,24 +68,25 @@ def cmd_import_rbldnsd(args: argparse.Namespace) -> int:
             raise UsageError(f"{', '.join(existing)} already exist(s) under {lists}; give --force to replace")
         for f in unique.values():
             _write(lists / f.path, f.text)
-            print(f"wrote {lists / f.path} ({f.how}, {f.text.count(chr(10))} lines)")
+            display.line(f"wrote {lists / f.path} ({f.how}, {f.text.count(chr(10))} lines)")
     else:
         for f in unique.values():
-            print(f"# ---- {f.path} ({f.how}) ----")
-            print(f.text, end="")
+            display.line(f"# ---- {f.path} ({f.how}) ----")
+            display.line(f.text, end="")
     if result.zones:
-        print(f"\nAdd to {lists / 'zones.yaml'} under `zones:`:\n")
-        print("".join(z.snippet for z in result.zones), end="")
+        display.line(f"\nAdd to {lists / 'zones.yaml'} under `zones:`:\n")
+        display.line("".join(z.snippet for z in result.zones), end="")
     errors = result.errors
     if errors:
-        _err(f"error: {len(errors)} problem(s) above: the imported lists do not answer exactly like rbldnsd there")
+        display.err(
+            f"error: {len(errors)} problem(s) above: the imported lists do not answer exactly like rbldnsd there"
+        )
         return 1
     return 0
 
 
-def register(subparsers: Any) -> None:
-    """Add `import-rbldnsd` to cli.py's subparsers."""
-    p = subparsers.add_parser("import-rbldnsd", help="turn an rbldnsd data file into list files and a zones.yaml entry")
+def add_import_rbldnsd(sub: Subparsers) -> argparse.ArgumentParser:
+    p = sub.add_parser("import-rbldnsd", help="turn an rbldnsd data file into list files and a zones.yaml entry")
     p.add_argument("file", metavar="FILE", help="the rbldnsd data file")
     p.add_argument("--zone", required=True, help="the zone it serves, e.g. bl.example.test")
     p.add_argument(
@@ -101,3 +103,4 @@ def register(subparsers: Any) -> None:
     p.add_argument("--role", choices=("block", "allow"), default="block", help="the zone's role (default block)")
     p.add_argument("--force", action="store_true", help="replace existing files")
     p.set_defaults(func=cmd_import_rbldnsd)
+    return p

@@ -1,7 +1,9 @@
 """Text, Markdown and JSON renderings of plans, publishes, history and explanations.
 
-Place in the flow: between publish/explain (which compute) and cli_git (which
-prints). Pure string building, so the formats are tested without a terminal.
+The publish stage computes (plans, history records, explanations), the command modules
+(cli/publishing.py, cli/explain.py) print these lines. Pure string building, so the
+formats are tested without a terminal. It imports the publish machinery (and through it
+GitPython), so the command modules import it inside their handlers.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
-"""The authoritative DNS server for the published zones (issue 3; DESIGN.md "Semantics").
+"""The authoritative DNS server for the published zones: `serve()` runs it in the foreground.
 
-Place in the flow: artifacts (zones/) -> **server**. Modules:
+It serves what zones/current holds (read through publisher.publish.artifacts) and reloads
+when a publish replaces it; the answers it gives are specified in docs/design.md. Modules:
   zoneset  the immutable served state (ZoneSet, ServedZone, ZoneSettings)
   wire     the fast path: common queries answered with hand-built wire bytes
   slow     everything else, through dnslib (FORMERR, NOTIMP, NOTIFY, BADVERS, AXFR ACL)
@@ -12,8 +13,9 @@ Place in the flow: artifacts (zones/) -> **server**. Modules:
   notify   NOTIFY to secondaries
   tsig     TSIG keys, verifying and signing (AXFR, NOTIFY), through dnspython
   rrl      response-rate limiting per client network (UDP, opt-in)
-  options  the hardening flags of `serve` (--tsig-keys, --rrl-*)
+  options  the serving flags, one set for `publisher serve` and `python -m publisher.server`
   stats    per-zone counters
+  metrics  the Prometheus exporter over them (imported only with --metrics)
   app      Server: start, reload (SIGHUP, manifest watch), stats (SIGUSR1), stop
 """
 

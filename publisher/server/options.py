@@ -1,19 +1,56 @@
-"""The hardening flags of `serve`, shared by `publisher serve` and `python -m publisher.server`.
+"""The serving flags, one set for `publisher serve` and `python -m publisher.server`.
 
-Place in the flow: argparse -> `add_arguments` / `from_args` -> serve(**kwargs) -> Server.
-Both are off by default: TSIG needs a key file, rate limiting a rate.
+`add_arguments(parser)` adds every flag that configures the server (--zones, --listen,
+query log, reload, TCP, batching, metrics, TSIG, rate limiting); `from_args(args)` turns
+them into serve()'s keyword arguments. The CLI adds its own --zones (a global option)
+and its git-side --watch/--interval around these.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
+from publisher.model import DEFAULT_LISTEN
 from publisher.server.rrl import ANSWERS, DEFAULT_CODE, RrlSettings
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+class ServeOptions(TypedDict):
+    """serve()'s keyword arguments after `zones_dir` and `listen`."""
+
+    log_queries: bool
+    watch_manifest: bool
+    tcp_idle_timeout: float
+    max_tcp_connections: int
+    batch: bool
+    metrics: str | None
+    tsig_keys: Path | None
+    rrl: RrlSettings | None
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, zones: bool = True) -> None:
+    """Add the serving flags to `parser`; `zones=False` leaves --zones to the caller."""
+    if zones:
+        parser.add_argument("--zones", type=Path, default=Path("zones"), help="the zones folder (default: zones)")
+    parser.add_argument(
+        "--listen", action="append", default=None, metavar="ADDR:PORT",
+        help="address to listen on, ADDR:PORT or [IPv6]:PORT, repeatable; port 0 picks a free port "
+        f"(default: the manifest's, else {' and '.join(DEFAULT_LISTEN)})",
+    )  # fmt: skip
+    parser.add_argument("--log-queries", action="store_true", help="log every query and its outcome")
+    parser.add_argument(
+        "--no-watch", action="store_true", help="do not watch zones/ for new publishes: reload on SIGHUP only"
+    )
+    parser.add_argument(
+        "--tcp-idle-timeout", type=float, default=10.0, metavar="SECONDS",
+        help="close idle TCP connections after this long (RFC 7766; default 10)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-tcp", type=int, default=128, metavar="N", help="concurrent TCP connections (default 128)"
+    )
+    parser.add_argument("--no-batch", action="store_true", help="plain recvfrom/sendto instead of recvmmsg")
+    parser.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics on http://ADDR:PORT/metrics")
     parser.add_argument(
         "--tsig-keys", type=Path, metavar="FILE",
         help="TSIG keys for AXFR and NOTIFY (tsig-keygen output or YAML; keep it out of git, chmod 600); "
@@ -37,9 +74,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def from_args(args: argparse.Namespace) -> dict[str, Any]:
+def from_args(args: argparse.Namespace) -> ServeOptions:
     """serve() keyword arguments for the flags above (raises ServerError on bad values)."""
     rrl = None
     if args.rrl_qps is not None:
         rrl = RrlSettings(qps=args.rrl_qps, burst=args.rrl_burst, answer=args.rrl_answer, code=args.rrl_code)
-    return {"tsig_keys": args.tsig_keys, "rrl": rrl}
+    return ServeOptions(
+        log_queries=args.log_queries,
+        watch_manifest=not args.no_watch,
+        tcp_idle_timeout=args.tcp_idle_timeout,
+        max_tcp_connections=args.max_tcp,
+        batch=not args.no_batch,
+        metrics=args.metrics,
+        tsig_keys=args.tsig_keys,
+        rrl=rrl,
+    )

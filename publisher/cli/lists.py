@@ -1,0 +1,125 @@
+"""`validate`, `compile` and `lookup`: the commands on the lists of the work tree.
+
+The work is in publisher.lists (load and check) and publisher.publish.build (compile
+into zones/); these handlers print its results. They import that machinery when they
+run, not when the parser is built, so that other commands (`serve`) do not load it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from publisher.addresses import AddressError, format_v4
+from publisher.cli.display import Display
+from publisher.errors import UsageError, ValidationFailed
+
+if TYPE_CHECKING:
+    from publisher.cli.display import Subparsers
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _relative(path: str, root: Path) -> str:
+    p = Path(path)
+    try:
+        return p.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
+def cmd_validate(args: argparse.Namespace, display: Display) -> int:
+    from publisher.lists.load import load_lists
+    from publisher.lists.tree import DirTree
+
+    loaded = load_lists(DirTree(args.lists), as_of=_now())
+    problems = loaded.problems
+    if args.paths:
+        wanted = {_relative(p, args.lists) for p in args.paths}
+        problems = [p for p in problems if p.location.path in wanted or p.location.path == "zones.yaml"]
+    errors = [p for p in problems if p.is_error]
+    display.problems(sorted(problems, key=lambda p: (p.location.path, p.location.line or 0)))
+    if errors:
+        raise ValidationFailed(errors)
+    zones = len(loaded.config.zones) if loaded.config else 0
+    entries = sum(len(s) for srcs in loaded.sources.values() for s in srcs)
+    warnings = len(problems) - len(errors)
+    display.line(f"ok: {zones} zones, {entries} entries, {warnings} warning(s)")
+    return 0
+
+
+def cmd_compile(args: argparse.Namespace, display: Display) -> int:
+    from publisher.lists.tree import DirTree
+    from publisher.publish.build import compile_tree, write_build
+
+    out: Path = args.zones if args.out is None else args.out
+    now = _now()
+    build = compile_tree(DirTree(args.lists), as_of=now)
+    display.problems(build.warnings)
+    manifest, changed = write_build(out, build, source={"kind": "worktree", "path": str(args.lists.resolve())}, now=now)
+    for name, meta in sorted(manifest["zones"].items()):
+        counts = meta["counts"]
+        state = "new serial" if name in changed else "unchanged"
+        display.line(
+            f"{name} serial {meta['serial']} ({state}): {counts['listings']} listings, "
+            f"{counts['intervals'] or counts['domains']} {'names' if meta['kind'] == 'domain' else 'ranges'}"
+        )
+    display.line(f"wrote {out}/{manifest['generation']} (current)")
+    return 0
+
+
+def cmd_lookup(args: argparse.Namespace, display: Display) -> int:
+    from publisher.compile.lookup import covering_entries, parse_query, zone_answer
+    from publisher.lists.tree import DirTree
+    from publisher.publish.build import compile_tree
+
+    try:
+        query = parse_query(args.query)
+    except AddressError as exc:
+        raise UsageError(f"{args.query!r}: {exc.message}") from exc
+    build = compile_tree(DirTree(args.lists), as_of=_now())
+    listed_anywhere = False
+    for cfg in build.config.zones:
+        zone = build.zones[cfg.name]
+        answers = zone_answer(zone, query)
+        if (query.family == 0) != (cfg.kind == "domain"):
+            continue
+        if answers:
+            listed_anywhere = True
+            display.line(f"{cfg.name}: listed")
+            for code, txt in answers:
+                display.line(f'  A {format_v4(code)}  TXT "{txt}"')
+        else:
+            display.line(f"{cfg.name}: not listed")
+        for source in build.loaded.sources.get(cfg.name, []):
+            for hit in covering_entries(source, query):
+                what = "exclude" if hit.value.exclude else format_v4(hit.value.code)
+                expiry = f" expires {hit.value.expires.date()}" if hit.value.expires else ""
+                display.line(f"  {hit.path}:{hit.line}: {hit.text} -> {what} {hit.value.reason!r}{expiry}")
+    return 0 if listed_anywhere or not args.exit_status else 4
+
+
+def add_validate(sub: Subparsers) -> argparse.ArgumentParser:
+    p = sub.add_parser("validate", help="check the list files; exit 1 on problems")
+    p.add_argument("paths", nargs="*", help="only report problems in these files")
+    p.set_defaults(func=cmd_validate)
+    return p
+
+
+def add_compile(sub: Subparsers) -> argparse.ArgumentParser:
+    p = sub.add_parser("compile", help="compile the work tree's lists into zones/")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: --zones)")
+    p.set_defaults(func=cmd_compile)
+    return p
+
+
+def add_lookup(sub: Subparsers) -> argparse.ArgumentParser:
+    p = sub.add_parser("lookup", help="which zones list an address or domain, and why")
+    p.add_argument("query", help="IPv4/IPv6 address or domain")
+    p.add_argument("--exit-status", action="store_true", help="exit 4 when listed nowhere")
+    p.set_defaults(func=cmd_lookup)
+    return p
