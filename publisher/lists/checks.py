@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 
+from publisher import codes
 from publisher.addresses import (
     TEST_LISTED_DOMAIN,
     TEST_LISTED_V4,
@@ -58,7 +59,7 @@ def check_network(
         v4 = Network(4, net.start - V4_MAPPED_START, net.end - V4_MAPPED_START)
         mapped: list[Finding] = [
             (
-                "v4-mapped",
+                codes.V4_MAPPED,
                 f"'{text}' is an IPv4-mapped IPv6 address; mapped names are answered from the IPv4 entries",
                 f"write the IPv4 form: {v4}",
             )
@@ -67,7 +68,7 @@ def check_network(
             point = format_addr(6, TEST_UNLISTED_V6)
             mapped.append(
                 (
-                    "lists-test-point",
+                    codes.LISTS_TEST_POINT,
                     f"'{text}' covers {point}, the RFC 5782 test point that must never be listed",
                     "remove it",
                 )
@@ -76,7 +77,7 @@ def check_network(
             point = format_addr(6, TEST_LISTED_V6)
             mapped.append(
                 (
-                    "delists-test-point",
+                    codes.DELISTS_TEST_POINT,
                     f"the exclusion '{text}' would delist {point}, the RFC 5782 test point that is always listed",
                     "remove it",
                 )
@@ -92,7 +93,7 @@ def check_network(
         what = f"'{text}' lists {point}" if net.size == 1 else f"'{text}' covers {point}"
         out.append(
             (
-                "lists-test-point",
+                codes.LISTS_TEST_POINT,
                 f"{what}, the RFC 5782 test point that must never be listed",
                 f"remove it, or list a range that leaves {point} out",
             )
@@ -101,13 +102,13 @@ def check_network(
         point = format_addr(net.family, listed)
         out.append(
             (
-                "delists-test-point",
+                codes.DELISTS_TEST_POINT,
                 f"the exclusion '{text}' would delist {point}, the RFC 5782 test point that is always listed",
                 f"remove the exclusion, or narrow it to leave {point} out",
             )
         )
     if not exclude and not allow_broad and net.size > 1 << (bits - limit):
-        out.append(("broad-prefix", f"'{text}' is broader than /{limit}, the limit for {zone.name}", broad_fix))
+        out.append((codes.BROAD_PREFIX, f"'{text}' is broader than /{limit}, the limit for {zone.name}", broad_fix))
     return out
 
 
@@ -116,7 +117,7 @@ def check_domain(name: str, wild: bool, text: str, *, exclude: bool) -> list[Fin
     if not exclude and not wild and name == TEST_UNLISTED_DOMAIN:
         return [
             (
-                "lists-test-point",
+                codes.LISTS_TEST_POINT,
                 f"'{text}' lists `{TEST_UNLISTED_DOMAIN}`, the RFC 5782 test name that must never be listed",
                 "remove the entry",
             )
@@ -124,7 +125,7 @@ def check_domain(name: str, wild: bool, text: str, *, exclude: bool) -> list[Fin
     if exclude and not wild and name == TEST_LISTED_DOMAIN:
         return [
             (
-                "delists-test-point",
+                codes.DELISTS_TEST_POINT,
                 f"the exclusion '{text}' would delist `{TEST_LISTED_DOMAIN}`, "
                 f"the RFC 5782 test name that is always listed",
                 "remove the exclusion",
@@ -202,7 +203,7 @@ def _empty_zone(zone: ZoneConfig, srcs: list[SourceData]) -> list[Problem]:
     return [
         Problem(
             zone.location,
-            "empty-zone",
+            codes.EMPTY_ZONE,
             f"zone {zone.name} has no entries in any of its sources ({', '.join(zone.sources)})",
             "add entries to one of its list files, or remove the zone from zones.yaml",
         )
@@ -228,7 +229,7 @@ def _duplicates(srcs: list[SourceData]) -> list[Problem]:
                 problems.append(
                     Problem(
                         loc,
-                        "duplicate",
+                        codes.DUPLICATE,
                         f"{text} is {what} twice",
                         "remove one of the two entries (keep the one with the better metadata)",
                         related=(("first at", first),),
@@ -241,7 +242,7 @@ def _duplicates(srcs: list[SourceData]) -> list[Problem]:
                 problems.append(
                     Problem(
                         loc,
-                        "conflict",
+                        codes.CONFLICT,
                         f"{text} is both listed and excluded in {source.path}",
                         "keep only one of the two entries",
                         related=(("other at", other[1]),),
@@ -260,7 +261,7 @@ def _expired(source: SourceData, as_of: dt.datetime) -> list[Problem]:
             out.append(
                 Problem(
                     Location(source.path, meta.line, meta.col),
-                    "expired",
+                    codes.EXPIRED,
                     f"{meta.text} expired at {when}; it is no longer published",
                     "remove the entry, or move `expires` later",
                     severity=Severity.WARNING,
@@ -291,7 +292,7 @@ def _useless_exclusions(source: SourceData) -> list[Problem]:
             out.append(
                 Problem(
                     row_location(source, hole.line),
-                    "useless-exclusion",
+                    codes.USELESS_EXCLUSION,
                     f"the exclusion {row_text(source, hole)} lies inside no listing of {source.path}; "
                     "it changes nothing",
                     "remove it, or move it to the file that lists the wider range",
@@ -422,7 +423,7 @@ def covers_protected(
             problems.append(
                 Problem(
                     Location(source.path),
-                    "covers-protected",
+                    codes.COVERS_PROTECTED,
                     f"{reported - MAX_PROTECT_REPORTS} more entries of {source.path} cover protected addresses",
                     "fix the entries above first, then run validate again",
                 )
@@ -439,7 +440,7 @@ def _protect_problem(
     how = f"an entry `- ip: {hole}` with `exclude: true`" if meta else f"the line `!{hole}`"
     return Problem(
         row_location(source, line),
-        "covers-protected",
+        codes.COVERS_PROTECTED,
         f"{text} covers {prot.text}, protected by allowlist {prot.zone}",
         f"narrow the entry, or add {how} to {source.path}",
         related=(("protected entry", prot.location),),
