@@ -5,12 +5,17 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 import test_bulk
 import test_config
 import test_sources
 from publisher import codes
+from publisher.addresses import AddressError, normalize_domain, parse_code, parse_network, parse_range
+from publisher.lists.bulk_syntax import parse_ip_token, parse_value
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "publisher"
@@ -77,3 +82,30 @@ def test_no_code_is_written_as_a_string_literal() -> None:
             for arg in args:
                 found += [f"{path.relative_to(ROOT)}:{node.lineno}: {v!r}" for v in _literal_codes(arg)]
     assert not found, "use the constants of publisher/codes.py:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "code"),
+    [
+        (parse_network, "192.0.2.300", codes.BAD_ADDRESS),
+        (parse_network, "192.0.2.0/33", codes.BAD_ADDRESS),
+        (parse_network, "192.0.2.7/24", codes.HOST_BITS),
+        (parse_network, "2001:db8::1/32", codes.HOST_BITS),
+        (parse_range, "192.0.2.9-192.0.2.1", codes.BAD_ADDRESS),
+        (parse_ip_token, "10.1.1/16", codes.HOST_BITS),
+        (parse_ip_token, "10..1", codes.BAD_ADDRESS),
+        (normalize_domain, "spam..example", codes.BAD_DOMAIN),
+        (normalize_domain, "a*.example", codes.BAD_DOMAIN),
+        (parse_code, "127.0.0.1", codes.BAD_CODE),
+        (parse_code, "10.0.0.2", codes.BAD_CODE),
+        (parse_code, "127.0.0.300", codes.BAD_CODE),
+        (parse_value, ":300:text", codes.BAD_CODE),
+        (parse_value, ":x:text", codes.BAD_CODE),
+        (parse_value, "::text", codes.BAD_VALUE),
+        (parse_value, ":2 3:text", codes.BAD_VALUE),
+    ],
+)
+def test_address_errors_carry_their_code(parse: Callable[[str], object], text: str, code: str) -> None:
+    with pytest.raises(AddressError) as caught:
+        parse(text)
+    assert caught.value.code == code, caught.value.message

@@ -29,7 +29,6 @@ from publisher.addresses import TEST_UNLISTED_V4, AddressError, normalize_domain
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.bulk_repeats import Seen, summarise_repeats
 from publisher.lists.bulk_syntax import (
-    ValueSyntaxError,
     expand_txt,
     looks_like_ip,
     parse_ip_token,
@@ -238,8 +237,7 @@ class _State:
         try:
             return parse_value(text)
         except AddressError as exc:
-            code = codes.BAD_VALUE if isinstance(exc, ValueSyntaxError) else codes.BAD_CODE
-            self.problem(Location(self.source.path, lineno, col), code, exc.message, exc.fix)
+            self.problem(Location(self.source.path, lineno, col), exc.code, exc.message, exc.fix)
             return None
 
     def ip_line(self, line: str, lineno: int) -> int:
@@ -261,9 +259,7 @@ class _State:
         try:
             net = parse_ip_token(token)
         except AddressError as exc:
-            self.problem(
-                where, codes.HOST_BITS if "host bits" in exc.message else codes.BAD_ADDRESS, exc.message, exc.fix
-            )
+            self.problem(where, exc.code, exc.message, exc.fix)  # BAD_ADDRESS or HOST_BITS
             return self.current
         findings = check_network(self.zone, net, shown, exclude=excl, broad_fix=BROAD_FIX_BULK)
         for code, message, fix in findings:
@@ -388,7 +384,7 @@ def _parse_domains(lines: list[str], state: _State, first: int) -> None:
         try:
             name, wild = normalize_domain(token)
         except AddressError as exc:
-            state.problem(where, codes.BAD_DOMAIN, exc.message, exc.fix)
+            state.problem(where, exc.code, exc.message, exc.fix)
             continue
         rows = [(name, False), (name, True)] if token.startswith(".") else [(name, wild)]
         shown = ("!" if excl else "") + token

@@ -195,12 +195,7 @@ class _Builder:
             try:
                 parse_network(text)
             except AddressError as exc:
-                self.error(
-                    at("allow_transfer", i),
-                    codes.HOST_BITS if "host bits" in exc.message else codes.BAD_ADDRESS,
-                    exc.message,
-                    exc.fix,
-                )
+                self.error(at("allow_transfer", i), exc.code, exc.message, exc.fix)  # BAD_ADDRESS or HOST_BITS
         prefix = merged.get("max_prefix") or {}
         guards = merged.get("guards") or {}
         if len(self.problems) > before:

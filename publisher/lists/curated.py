@@ -177,8 +177,7 @@ class _EntryReader:
             try:
                 net = parse_network(text)
             except AddressError as exc:
-                code = codes.HOST_BITS if "host bits" in exc.message else codes.BAD_ADDRESS
-                self.problem(where, code, exc.message, exc.fix)
+                self.problem(where, exc.code, exc.message, exc.fix)  # BAD_ADDRESS or HOST_BITS
                 return None
             for code, message, fix in check_network(zone, net, text, exclude=exclude, allow_broad=allow_broad):
                 self.problem(where, code, message, fix)
@@ -202,7 +201,7 @@ class _EntryReader:
         try:
             name, wild = normalize_domain(text)
         except AddressError as exc:
-            self.problem(where, codes.BAD_DOMAIN, exc.message, exc.fix)
+            self.problem(where, exc.code, exc.message, exc.fix)
             return None
         out: list[Network | tuple[str, bool]] = [(name, wild)]
         if text.strip().startswith("."):
