@@ -265,15 +265,13 @@ def build_model(
         return ids[pair]
 
     rows4: list[tuple[int, int, int | None]] = []
-    for s, e, v, line in zip(source.v4_start, source.v4_end, source.v4_value, source.v4_line):
-        limit = maxrange(line)
-        if limit is not None and e - s + 1 > limit:
-            ignored.add(f"rbldnsd ignores entries larger than $MAXRANGE4 ({limit} addresses)", line)
+    for row in source.rows(4):
+        limit = maxrange(row.line)
+        if limit is not None and row.end - row.start + 1 > limit:
+            ignored.add(f"rbldnsd ignores entries larger than $MAXRANGE4 ({limit} addresses)", row.line)
             continue
-        rows4.append((s, e, used(v, line)))
-    rows6 = [
-        (s, e, used(v, ln)) for s, e, v, ln in zip(source.v6_start, source.v6_end, source.v6_value, source.v6_line)
-    ]
+        rows4.append((row.start, row.end, used(row.value, row.line)))
+    rows6 = [(row.start, row.end, used(row.value, row.line)) for row in source.rows(6)]
     if dtype == "ip4set":
         blocks = [(bs, bs + size - 1, v) for s, e, v in rows4 for bs, size in octet_blocks(s, e)]
         model.v4 = paint(_keyed(blocks, first_wins=False))
@@ -282,8 +280,8 @@ def build_model(
         model.v6 = paint(_keyed(rows6, first_wins=True))
     exact: list[tuple[str, int | None]] = []
     wild: list[tuple[str, int | None]] = []
-    for name, w, v, line in zip(source.dom_name, source.dom_wild, source.dom_value, source.dom_line):
-        (wild if w else exact).append((name, used(v, line)))
+    for row in source.rows(0):
+        (wild if row.wild else exact).append((row.name, used(row.value, row.line)))
     model.exact = _domain_keys(exact)
     model.wild = _domain_keys(wild)
     return model

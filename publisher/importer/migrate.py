@@ -225,12 +225,9 @@ def _broadest(sources: list[SourceData], family: int) -> int:
     bits = 32 if family == 4 else 128
     limit = 16 if family == 4 else 32
     for src in sources:
-        rows = (
-            zip(src.v4_start, src.v4_end, src.v4_value) if family == 4 else zip(src.v6_start, src.v6_end, src.v6_value)
-        )
-        for s, e, v in rows:
-            if not src.values[v].exclude:
-                limit = min(limit, bits - (e - s).bit_length())
+        for row in src.rows(family):
+            if not src.values[row.value].exclude:
+                limit = min(limit, bits - (row.end - row.start).bit_length())
     return limit
 
 

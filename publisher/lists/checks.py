@@ -33,7 +33,7 @@ from publisher.addresses import (
     format_addr,
 )
 from publisher.errors import Location, Problem, Severity
-from publisher.model import Config, SourceData, ZoneConfig
+from publisher.model import Config, Row, SourceData, ZoneConfig
 
 #: (code, message, fix): what a per-entry check found; the caller adds the location.
 Finding = tuple[str, str, str | None]
@@ -137,34 +137,6 @@ def check_domain(name: str, wild: bool, text: str, *, exclude: bool) -> list[Fin
 # --- rows of a SourceData, with their locations -------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    family: int  # 4, 6, or 0 for a domain
-    start: int
-    end: int
-    name: str
-    wild: bool
-    value: int
-    line: int
-
-    def key(self) -> tuple[int, int, int, str, bool]:
-        return (self.family, self.start, self.end, self.name, self.wild)
-
-    def text(self) -> str:
-        if self.family == 0:
-            return f"*.{self.name}" if self.wild else self.name
-        return str(Network(self.family, self.start, self.end))
-
-
-def rows(source: SourceData) -> Iterator[Row]:
-    for s, e, v, ln in zip(source.v4_start, source.v4_end, source.v4_value, source.v4_line):
-        yield Row(4, s, e, "", False, v, ln)
-    for s, e, v, ln in zip(source.v6_start, source.v6_end, source.v6_value, source.v6_line):
-        yield Row(6, s, e, "", False, v, ln)
-    for name, w, v, ln in zip(source.dom_name, source.dom_wild, source.dom_value, source.dom_line):
-        yield Row(0, 0, 0, name, bool(w), v, ln)
-
-
 def row_location(source: SourceData, line: int) -> Location:
     meta = source.entries.get(line)
     return Location(source.path, line, meta.col if meta else None)
@@ -172,7 +144,7 @@ def row_location(source: SourceData, line: int) -> Location:
 
 def row_text(source: SourceData, row: Row) -> str:
     meta = source.entries.get(row.line)
-    return meta.text if meta else row.text()
+    return meta.text if meta else row.text
 
 
 # --- the cross-file pass ---------------------------------------------------------------
@@ -218,10 +190,10 @@ def _duplicates(srcs: list[SourceData]) -> list[Problem]:
         if not source.entries:
             continue  # bulk feeds: repeats are normal there, bulk.py summarises them
         in_file: dict[tuple[int, int, int, str, bool], tuple[bool, Location]] = {}
-        for row in rows(source):
+        for row in source.rows():
             excl = source.values[row.value].exclude
             loc = row_location(source, row.line)
-            key = row.key()
+            key = row.subject
             first = seen.get((key, excl))
             text = row_text(source, row)
             if first is not None and first != loc:
@@ -271,7 +243,7 @@ def _expired(source: SourceData, as_of: dt.datetime) -> list[Problem]:
 
 
 def _contains(outer: Row, inner: Row) -> bool:
-    if outer.family != inner.family or outer.key() == inner.key():
+    if outer.family != inner.family or outer.subject == inner.subject:
         return False
     if outer.family == 0:
         return outer.wild and inner.name.endswith("." + outer.name)
@@ -280,15 +252,15 @@ def _contains(outer: Row, inner: Row) -> bool:
 
 def _useless_exclusions(source: SourceData) -> list[Problem]:
     """Exclusions punch holes only in listings of their own file; one outside them does nothing."""
-    all_rows = list(rows(source))
+    all_rows = list(source.rows())
     holes = [r for r in all_rows if source.values[r.value].exclude]
     if not holes:
         return []
     listings = [r for r in all_rows if not source.values[r.value].exclude]
-    same = {r.key() for r in listings}  # an exact twin is a conflict, reported by _duplicates
+    same = {r.subject for r in listings}  # an exact twin is a conflict, reported by _duplicates
     out: list[Problem] = []
     for hole in holes:
-        if hole.key() not in same and not any(_contains(r, hole) for r in listings):
+        if hole.subject not in same and not any(_contains(r, hole) for r in listings):
             out.append(
                 Problem(
                     row_location(source, hole.line),
@@ -328,7 +300,7 @@ def _protected(
         if allow is None or allow.kind != "ip":
             continue  # config.py already reported it
         for source in sources.get(name, []):
-            for row in rows(source):
+            for row in source.rows():
                 value = source.values[row.value]
                 if row.family and not value.exclude and value.live(as_of):
                     meta = source.entries.get(row.line)
