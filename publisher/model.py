@@ -206,16 +206,30 @@ class SourceData:
         self.dom_value.append(value)
         self.dom_line.append(line)
 
+    def row(self, k: int) -> Row:
+        """Row number `k` of `rows()` (all families)."""
+        n4 = len(self.v4_start)
+        if k < n4:
+            return Row(4, self.v4_start[k], self.v4_end[k], "", False, self.v4_value[k], self.v4_line[k])
+        k -= n4
+        if k < len(self.v6_start):
+            return Row(6, self.v6_start[k], self.v6_end[k], "", False, self.v6_value[k], self.v6_line[k])
+        k -= len(self.v6_start)
+        return Row(0, 0, 0, self.dom_name[k], bool(self.dom_wild[k]), self.dom_value[k], self.dom_line[k])
+
     def rows(self, family: int | None = None) -> Iterator[Row]:
         """Every entry as a Row: the IPv4 rows, then IPv6, then domains; or those of one `family` (4, 6, 0)."""
+        # tuple.__new__ builds each Row in C (what Row._make does, without a Python call per row):
+        # plan and lookup read a million-row feed this way.
+        new, rows, no, zero = tuple.__new__, repeat(Row), repeat(""), repeat(0)
         if family is None or family == 4:
             yield from map(
-                Row, repeat(4), self.v4_start, self.v4_end, repeat(""), repeat(False), self.v4_value, self.v4_line
+                new, rows, zip(repeat(4), self.v4_start, self.v4_end, no, repeat(False), self.v4_value, self.v4_line)
             )
         if family is None or family == 6:
             yield from map(
-                Row, repeat(6), self.v6_start, self.v6_end, repeat(""), repeat(False), self.v6_value, self.v6_line
+                new, rows, zip(repeat(6), self.v6_start, self.v6_end, no, repeat(False), self.v6_value, self.v6_line)
             )
         if family is None or family == 0:
             wild = map(bool, self.dom_wild)
-            yield from map(Row, repeat(0), repeat(0), repeat(0), self.dom_name, wild, self.dom_value, self.dom_line)
+            yield from map(new, rows, zip(zero, zero, zero, self.dom_name, wild, self.dom_value, self.dom_line))

@@ -32,7 +32,8 @@ def test_rows_read_the_columns_in_order() -> None:
     assert [r.line for r in src.rows(4)] == [1, 3]
     assert [r.line for r in src.rows(6)] == [2]
     assert [r.line for r in src.rows(0)] == [4, 5]
-    assert all(type(r.wild) is bool for r in src.rows())
+    assert all(type(r) is Row and type(r.wild) is bool for r in src.rows())
+    assert [src.row(k) for k in range(len(src))] == list(src.rows())
 
 
 def test_row_text_and_subject() -> None:
