@@ -23,6 +23,8 @@ Kind = Literal["ip", "domain"]
 Role = Literal["block", "allow"]
 
 DEFAULT_LISTEN = ("127.0.0.1:5353", "[::1]:5353")
+#: In a reason or TXT, where the queried address or domain is put (rbldnsd's `$`).
+SUBST = "\x00"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import re
 
 from publisher import codes
 from publisher.addresses import AddressError, Network, parse_code, parse_range, parse_v6, prefix_block
-from publisher.compile.zone import SUBST
+from publisher.model import SUBST
 
 #: An entry's first token ends at whitespace or a comment character.
 _TOKEN_END = re.compile(r"[\s#;]")
