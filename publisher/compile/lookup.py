@@ -1,7 +1,8 @@
 """Answer a question about one address or domain from compiled zones and sources.
 
-Used by `publisher lookup` (and `explain`): what each zone answers for the
-address, and which entries (file:line) cover it in each source. Pure.
+What each zone answers for the address or name (`zone_answer`), and which
+entries (file:line) cover it in each source (`covering_entries`, over the
+source's rows). Used by `publisher lookup` and `explain`. Pure.
 """
 
 from __future__ import annotations

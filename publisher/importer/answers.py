@@ -1,4 +1,4 @@
-"""What rbldnsd answers for one dataset (import step; used by importer.py).
+"""What rbldnsd answers for one dataset, and where a compiled zone answers otherwise.
 
 The rbldnsd dataset types differ from each other, and from our bulk format, in
 ways that change answers. Read from rbldnsd's source (rbldnsd_ip4set.c, _ip4trie.c,
@@ -49,7 +49,7 @@ from publisher.compile.zone import SUBST, CompiledZone
 from publisher.lists.bulk_syntax import split_token
 from publisher.model import SourceData
 
-#: rbldnsd dataset types the importer reads (combined is split into these by importer.py).
+#: rbldnsd dataset types the importer reads (combined is split into these by read.py).
 IP4_TYPES = ("ip4set", "ip4trie", "ip4tset")
 IP6_TYPES = ("ip6trie", "ip6tset")
 DOMAIN_TYPES = ("dnset",)
@@ -116,7 +116,7 @@ def _why_ignored(dtype: str, excl: bool, token: str) -> str | None:
 def normalize_lines(dtype: str, lines: Iterable[tuple[int, str]], ignored: Ignored) -> dict[int, str]:
     """line number -> the line as our bulk reader must see it to read what rbldnsd reads.
 
-    Specials other than `$N`/`$=` are left out (importer.py reads them); so are
+    Specials other than `$N`/`$=` are left out (read.py reads them); so are
     entries rbldnsd ignores. For the tset types only the first value line counts
     and per-entry values are dropped.
     """
@@ -389,7 +389,7 @@ def compare(
 
     `wants`: the models' `zone_segments` for IPv4 and IPv6, if already computed.
     Not compared: the RFC 5782 test points (the publisher always answers them) and
-    IPv4-mapped IPv6 (answered from the IPv4 entries); importer.py notes those.
+    IPv4-mapped IPv6 (answered from the IPv4 entries); migrate.py notes those.
     """
     found: list[str] = []
     count = 0

@@ -1,14 +1,15 @@
 """rbldnsd data files -> our list files (`publisher import-rbldnsd`, a one-time migration).
 
-Flow: split the file into datasets (one, or the `$DATASET` sections of a
-`combined` file), read each as rbldnsd reads it (importer_model: its answers),
-choose the zone's code and TXT template, then per dataset either keep the file
-as it is ("copy": our bulk reader already gives rbldnsd's answers) or write
-rbldnsd's answers out as disjoint entries ("converted", importer_write). Every
-output is read back with our own readers, compiled and compared with rbldnsd's
-answers before it is returned. `$SOA`/`$NS`/`$TTL` go to the zones.yaml snippet,
-not the list file. What cannot be represented is a Problem (error: answers will
-differ; warning: nothing is lost). Pure: text in, texts and problems out.
+Split the file into datasets (one, or the `$DATASET` sections of a `combined`
+file), read each as rbldnsd reads it (answers.py: its answers), choose the
+zone's code and TXT template, then per dataset either keep the file as it is
+("copy": our bulk reader already gives rbldnsd's answers) or write rbldnsd's
+answers out as disjoint entries ("converted", write.py). Every output is read
+back with our own readers, compiled and compared with rbldnsd's answers before
+it is returned. `$SOA`/`$NS`/`$TTL` go to the zones.yaml snippet, not the list
+file. What cannot be represented is a Problem with an `import-*` code (error:
+answers will differ; warning: nothing is lost). Pure: text in, texts and
+problems out.
 """
 
 from __future__ import annotations
@@ -150,7 +151,7 @@ class _Dataset:
     kind: Kind
     model: DatasetModel
     first_code: int  # what an entry before any `:A:` line answers, or the first `:A:` line's code
-    read: dict[int, str]  # the lines as rbldnsd reads them (importer_model.normalize_lines)
+    read: dict[int, str]  # the lines as rbldnsd reads them (answers.normalize_lines)
     dropped: dict[int, str]  # lines rbldnsd ignores, or that cannot be imported: why
 
 
@@ -318,7 +319,7 @@ def _copy_text(d: _Dataset, specials: Specials, *, cleaned: bool) -> str:
     """The dataset's own lines, specials commented out (zones.yaml holds them).
 
     `cleaned`: the lines rbldnsd ignores are commented out too and the values the
-    tset types ignore are dropped (importer_model.normalize_lines).
+    tset types ignore are dropped (answers.normalize_lines).
     """
     rows: dict[int, str] = {}
     for lineno, line in list(specials.variables or []) + list(d.section.lines):

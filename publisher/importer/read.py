@@ -1,10 +1,10 @@
-"""An rbldnsd data file -> its datasets and special lines (import step, for importer.py).
+"""An rbldnsd data file -> its datasets and special lines.
 
 A plain data file is one dataset; a `combined` file is a common part (`$SOA`,
 `$NS`, `$TTL`, `$N` substitutions) and `$DATASET type[:name] subzone...`
 sections, each a dataset of its own type attached to the base zone (`@`) or
 subzones. `$SOA`/`$NS`/`$TTL` are kept for the zones.yaml snippet, `$MAXRANGE4`
-for the model (importer_model), `$N`/`$=` stay in the text (our bulk reader
+for the model (answers.py), `$N`/`$=` stay in the text (our bulk reader
 expands them); the rest becomes a note. Pure.
 """
 

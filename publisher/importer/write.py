@@ -1,4 +1,4 @@
-"""rbldnsd's answers -> our list files and a zones.yaml snippet (import step, for importer.py).
+"""rbldnsd's answers -> our list files and a zones.yaml snippet.
 
 A converted file says what rbldnsd answered, not how its file said it: disjoint
 address ranges (or domain keys), one value each, grouped under `:CODE:TXT` lines

@@ -1,4 +1,4 @@
-"""Bulk list files (`*.txt`) in rbldnsd's ip4set / ip6trie / dnset syntax (load step).
+"""Bulk list files (`*.txt`) in rbldnsd's ip4set / ip6trie / dnset syntax -> `SourceData`.
 
 An rbldnsd data file imports as it is:
 - `#` and `;` comments, blank lines; `:A:TXT` alone on a line sets the value of
@@ -8,15 +8,16 @@ An rbldnsd data file imports as it is:
   2001:db8:1::/48), domains (`name`; `*.name` = subdomains only; `.name` = the
   name and its subdomains), `!` = exclusion;
 - after an entry `:A:TXT`, `:A` (default TXT) or a plain TXT; in a TXT, `$` is
-  the queried address or name (stored as zone.SUBST), `$$` a dollar sign, `$N`
-  a `$N text` substitution and `$=` the base template (bulksyntax.py);
+  the queried address or name (stored as model.SUBST), `$$` a dollar sign, `$N`
+  a `$N text` substitution and `$=` the base template (bulk_syntax.py);
 - `$SOA`, `$NS`, `$TTL` and other specials are accepted and noted as warnings:
   zones.yaml decides the zone's SOA, NS and TTL.
 
-Speed matters (feeds of millions of lines): the loop tries `inet_pton` on the
-raw line and appends to the arrays; any other line takes the full parser.
-Repeats and overlaps are normal in feeds: bulkrepeats.py counts them and
-reports one warning per file.
+Each bad line becomes a located `Problem` (its code from `codes`) and is not
+stored. Speed matters (feeds of millions of lines): the loop tries `inet_pton`
+on the raw line and appends to the arrays; any other line takes the full
+parser. Repeats and overlaps are normal in feeds: bulk_repeats.py counts them
+and reports one warning per file.
 """
 
 from __future__ import annotations

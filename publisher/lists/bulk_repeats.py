@@ -1,4 +1,4 @@
-"""Repeats and overlaps in a bulk feed, counted and reported as one warning (load step).
+"""Repeats and overlaps in a bulk feed, counted and reported as one warning.
 
 Real feeds are full of them (the same address twice, an address inside a listed
 range); they are harmless, since the compiler merges, so bulk.py keeps every row

@@ -1,9 +1,10 @@
 """rbldnsd data-file syntax, one token at a time: addresses, values, TXT templates.
 
-Pure functions used by bulk.py's reader (load step). The forms follow rbldnsd(8)
-"DATASET TYPES AND FORMATS" and its ip4parse.c / ip6addr.c, except that we are
-stricter where rbldnsd silently guesses: host bits below a prefix are refused
-(as rbldnsd does without -a), a bare number is refused (rbldnsd too).
+Pure functions for bulk.py's reader. The forms follow rbldnsd(8) "DATASET TYPES
+AND FORMATS" and its ip4parse.c / ip6addr.c, except that we are stricter where
+rbldnsd silently guesses: host bits below a prefix are refused (as rbldnsd does
+without -a), a bare number is refused (rbldnsd too). Errors are `AddressError`s
+carrying their problem code (bad-address, host-bits, bad-code, bad-value).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Semantic checks on parsed sources (validate step, after schema.py and the readers).
+"""Semantic checks on parsed sources: the rules that need more than the schema.
 
 Two layers:
 - per entry (`check_network`, `check_domain`): test points, IPv4-mapped IPv6,
-  prefixes broader than the zone allows. sources.py and bulk.py call these
+  prefixes broader than the zone allows. curated.py and bulk.py call these
   while reading, so each bad entry is reported at its own line and never stored.
 - across files (`validate`): duplicates and conflicts in curated files of a
   zone, expired entries (warnings), exclusions that punch no hole (warnings),

@@ -1,4 +1,4 @@
-"""lists/zones.yaml -> `Config` (load + validate steps for the zone definitions).
+"""lists/zones.yaml -> `Config`: the zone definitions, loaded and checked.
 
 The file is loaded with marks, checked against `schemas/zones.schema.json`, the
 `defaults` are merged into each zone (a zone's keys win; soa, max_prefix and
@@ -39,7 +39,7 @@ def load_config(tree: Tree) -> tuple[Config | None, list[Problem]]:
 
 
 def load_config_marked(tree: Tree) -> tuple[Config | None, list[Problem], GlobLocations]:
-    """`load_config`, plus where each source glob was written (loader.py reports on them)."""
+    """`load_config`, plus where each source glob was written (load.py reports on them)."""
     if CONFIG_PATH not in tree.files():
         return None, [_missing(tree)], {}
     try:

@@ -1,10 +1,10 @@
-"""Reading list files into `SourceData` (load step): curated YAML here, bulk text in bulk.py.
+"""Reading list files into `SourceData`: curated YAML here, bulk text in bulk.py.
 
 A curated file is loaded with marks (yamlmarks.py), checked against
 `schemas/list.schema.json` (schema.py), then each entry is parsed and checked on
-its own (validate.check_network / check_domain). Every problem lands in
+its own (checks.check_network / check_domain). Every problem lands in
 `SourceData.problems` with its `path:line:col`; an entry with a problem is not
-stored, and loader.require_clean refuses to compile while any error remains.
+stored, and load.require_clean refuses to compile while any error remains.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tree -> config + parsed sources + every problem (the load and validate steps together).
+"""A lists tree -> config + parsed sources + every problem: reading and checking together.
 
 `load_lists` reads zones.yaml, expands each zone's source globs, reads every
 matched file with the reader for its kind, and runs the cross-file checks. It

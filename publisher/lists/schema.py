@@ -1,4 +1,4 @@
-"""Shape checks: JSON Schema over loaded YAML, reported as `path:line:col` (validate step).
+"""Shape checks: JSON Schema over loaded YAML, reported as `path:line:col`.
 
 jsonschema knows the failing path (`error.absolute_path`) but not the line; the
 marks from yamlmarks.py do. Its messages are also written for schema authors

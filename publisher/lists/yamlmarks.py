@@ -1,13 +1,13 @@
-"""YAML loading that remembers where every key and value was written (load step).
+"""YAML loading that remembers where every key and value was written.
 
 zones.yaml and the curated list files are read here, once, into plain Python data
 plus `Marks`: the 1-based line and column of every mapping key and every value,
-keyed by their path (`("entries", 3, "ip")`). schema.py and sources.py turn those
+keyed by their path (`("entries", 3, "ip")`). schema.py and curated.py turn those
 paths back into `path:line:col` for the people who fix the files.
 
 Scalars follow the YAML 1.2 core schema rather than PyYAML's YAML 1.1 default:
 `no` stays a string, `2001:0:0:1` is not a base-60 integer and `2027-01-31`
-stays the string the user wrote (sources.py parses dates with its own messages).
+stays the string the user wrote (curated.py parses dates with its own messages).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """Guard rails: which plans a publish refuses without --force, each with its numbers. Pure.
 
-Place in the flow: publish.py computes the plan (plan.py), then `check_guards`;
-`apply` refuses when anything is found and --force was not given. Thresholds
-come from each zone's `guards` in zones.yaml (model.Guards). Validation errors
-never get here: they stop the build before the plan and are never overridable,
-except the two problems validate.py reports that are guard rails at publish
-(OVERRIDABLE_PROBLEMS).
+`check_guards` judges a plan (plan.py) and returns every `Violation`, its rule
+one of the guard-rail codes in `codes` (shrink, growth, empty, dropped,
+allowlist-removal, covers-protected); the publish refuses when there is any and
+--force was not given. Thresholds come from each zone's `guards` in zones.yaml
+(model.Guards). Validation errors never get here: they stop the build before
+the plan and are never overridable, except the two problems lists/checks.py
+reports that are guard rails at publish (OVERRIDABLE_PROBLEMS).
 """
 
 from __future__ import annotations
