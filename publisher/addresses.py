@@ -2,13 +2,16 @@
 
 Pure functions over plain ints: an IPv4 address is an int below 2**32, an IPv6
 address an int below 2**128. Parsing errors raise `AddressError` whose message
-says what is wrong and whose `fix` says what to do; callers attach the location.
+says what is wrong, whose `fix` says what to do and whose `code` is the problem
+code to report; callers attach the location.
 """
 
 from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+
+from publisher import codes
 
 V4_BITS = 32
 V6_BITS = 128
@@ -33,12 +36,14 @@ CODE_RESERVED_START = 0x7FFFFF00
 
 
 class AddressError(ValueError):
-    """A malformed address, prefix, domain or code. `fix` tells how to correct it."""
+    """A malformed address, prefix, domain or code. `fix` tells how to correct it;
+    `code` is the problem code (codes.BAD_ADDRESS, HOST_BITS, BAD_DOMAIN, BAD_CODE)."""
 
-    def __init__(self, message: str, fix: str | None = None) -> None:
+    def __init__(self, message: str, fix: str | None = None, code: str = codes.BAD_ADDRESS) -> None:
         super().__init__(message)
         self.message = message
         self.fix = fix
+        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +155,7 @@ def prefix_block(family: int, addr: int, plen: int, text: str) -> Network:
         raise AddressError(
             f"'{text}' has host bits set below /{plen}",
             f"write {format_addr(family, base)}/{plen}, or the single address without /{plen}",
+            codes.HOST_BITS,
         )
     return Network(family, addr, addr + size - 1)
 
@@ -263,29 +269,30 @@ def normalize_domain(text: str) -> tuple[str, bool]:
         wildcard, raw = True, raw[1:]
     raw = raw.rstrip(".") if raw.endswith(".") and not raw.endswith("..") else raw
     if not raw:
-        raise AddressError(f"'{text}' is not a domain name", "write a name like spam.example")
+        raise AddressError(f"'{text}' is not a domain name", "write a name like spam.example", codes.BAD_DOMAIN)
     try:
         name = raw.encode("idna").decode("ascii").lower() if not raw.isascii() else raw.lower()
     except UnicodeError:
-        raise AddressError(f"'{text}' is not a valid internationalised domain name", None) from None
+        raise AddressError(f"'{text}' is not a valid internationalised domain name", None, codes.BAD_DOMAIN) from None
     if len(name) > 253:
-        raise AddressError(f"'{text}' is longer than 253 characters", "shorten the name")
+        raise AddressError(f"'{text}' is longer than 253 characters", "shorten the name", codes.BAD_DOMAIN)
     for label in name.split("."):
         if not label:
-            raise AddressError(f"'{text}' has an empty label", "remove the doubled or stray dot")
+            raise AddressError(f"'{text}' has an empty label", "remove the doubled or stray dot", codes.BAD_DOMAIN)
         if len(label) > 63:
-            raise AddressError(f"'{text}' has a label longer than 63 characters", None)
+            raise AddressError(f"'{text}' has a label longer than 63 characters", None, codes.BAD_DOMAIN)
         bad = set(label) - _LABEL_CHARS
         if "*" in bad:
             raise AddressError(
                 f"'{text}' has a '*' that is not the leading label",
                 "use '*.domain' to list every subdomain of domain",
+                codes.BAD_DOMAIN,
             )
         if bad:
             shown = "".join(sorted(bad))
-            raise AddressError(f"'{text}' has characters not allowed in a host name: {shown!r}", None)
+            raise AddressError(f"'{text}' has characters not allowed in a host name: {shown!r}", None, codes.BAD_DOMAIN)
         if label.startswith("-") or label.endswith("-"):
-            raise AddressError(f"'{text}' has a label that starts or ends with '-'", None)
+            raise AddressError(f"'{text}' has a label that starts or ends with '-'", None, codes.BAD_DOMAIN)
     return name, wildcard
 
 
@@ -294,17 +301,24 @@ def normalize_domain(text: str) -> tuple[str, bool]:
 
 def parse_code(text: str) -> int:
     """A return code '127.0.0.X' -> int, refusing what RFC 5782 and practice forbid."""
-    value = parse_v4(text)
+    try:
+        value = parse_v4(text)
+    except AddressError as exc:
+        raise AddressError(exc.message, exc.fix, codes.BAD_CODE) from None
     if not CODE_NET_START <= value <= CODE_NET_END:
-        raise AddressError(f"return code {text} is outside 127.0.0.0/8", "use an address like 127.0.0.2")
+        raise AddressError(
+            f"return code {text} is outside 127.0.0.0/8", "use an address like 127.0.0.2", codes.BAD_CODE
+        )
     if value == TEST_UNLISTED_V4:
         raise AddressError(
             "return code 127.0.0.1 is forbidden (it is what resolvers see for localhost)",
             "use 127.0.0.2 or higher",
+            codes.BAD_CODE,
         )
     if value >= CODE_RESERVED_START:
         raise AddressError(
             f"return code {text} is inside 127.255.255.0/24, reserved for error signals",
             "use a code below 127.255.255.0",
+            codes.BAD_CODE,
         )
     return value

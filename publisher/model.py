@@ -1,24 +1,30 @@
-"""The data the pipeline passes along: zone configuration and parsed sources.
+"""The data the stages pass along: zone configuration and parsed sources.
 
 Configuration objects are frozen. A parsed source file is columnar (parallel
 arrays, one row per entry) so that a bulk feed of millions of lines costs a few
-bytes per entry instead of a Python object each; curated YAML entries also keep
-their full metadata (`EntryMeta`) for plan, explain and lookup.
+bytes per entry instead of a Python object each; `SourceData.rows()` reads the
+columns back as `Row`s for the code that wants one entry at a time. Curated YAML
+entries also keep their full metadata (`EntryMeta`) for plan, explain and lookup.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from itertools import repeat
+from typing import Literal, NamedTuple
 
+from publisher.addresses import Network
 from publisher.errors import Location, Problem
 
 Kind = Literal["ip", "domain"]
 Role = Literal["block", "allow"]
 
 DEFAULT_LISTEN = ("127.0.0.1:5353", "[::1]:5353")
+#: In a reason or TXT, where the queried address or domain is put (rbldnsd's `$`).
+SUBST = "\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +125,30 @@ class EntryMeta:
     allow_broad: bool = False
 
 
+class Row(NamedTuple):
+    """One entry of a SourceData: an address block (family 4 or 6) or a domain (family 0)."""
+
+    family: int  # 4, 6, or 0 for a domain
+    start: int  # first address of the block; 0 for a domain
+    end: int  # last address of the block (inclusive); 0 for a domain
+    name: str  # the domain, without `*.`; "" for a block
+    wild: bool  # the domain's subdomains (`*.name`), not the name itself
+    value: int  # index into SourceData.values
+    line: int  # the 1-based line the entry came from
+
+    @property
+    def subject(self) -> tuple[int, int, int, str, bool]:
+        """What the entry covers, without its value or place: equal for the same entry in two files."""
+        return (self.family, self.start, self.end, self.name, self.wild)
+
+    @property
+    def text(self) -> str:
+        """The entry normalised: `192.0.2.0/24`, `10.0.0.1-10.0.0.5`, `*.spam.example`."""
+        if self.family == 0:
+            return f"*.{self.name}" if self.wild else self.name
+        return str(Network(self.family, self.start, self.end))
+
+
 def _u32() -> array[int]:
     return array("I")
 
@@ -177,3 +207,31 @@ class SourceData:
         self.dom_wild.append(1 if wildcard else 0)
         self.dom_value.append(value)
         self.dom_line.append(line)
+
+    def row(self, k: int) -> Row:
+        """Row number `k` of `rows()` (all families)."""
+        n4 = len(self.v4_start)
+        if k < n4:
+            return Row(4, self.v4_start[k], self.v4_end[k], "", False, self.v4_value[k], self.v4_line[k])
+        k -= n4
+        if k < len(self.v6_start):
+            return Row(6, self.v6_start[k], self.v6_end[k], "", False, self.v6_value[k], self.v6_line[k])
+        k -= len(self.v6_start)
+        return Row(0, 0, 0, self.dom_name[k], bool(self.dom_wild[k]), self.dom_value[k], self.dom_line[k])
+
+    def rows(self, family: int | None = None) -> Iterator[Row]:
+        """Every entry as a Row: the IPv4 rows, then IPv6, then domains; or those of one `family` (4, 6, 0)."""
+        # tuple.__new__ builds each Row in C (what Row._make does, without a Python call per row):
+        # plan and lookup read a million-row feed this way.
+        new, rows, no, zero = tuple.__new__, repeat(Row), repeat(""), repeat(0)
+        if family is None or family == 4:
+            yield from map(
+                new, rows, zip(repeat(4), self.v4_start, self.v4_end, no, repeat(False), self.v4_value, self.v4_line)
+            )
+        if family is None or family == 6:
+            yield from map(
+                new, rows, zip(repeat(6), self.v6_start, self.v6_end, no, repeat(False), self.v6_value, self.v6_line)
+            )
+        if family is None or family == 0:
+            wild = map(bool, self.dom_wild)
+            yield from map(new, rows, zip(zero, zero, zero, self.dom_name, wild, self.dom_value, self.dom_line))

@@ -1,7 +1,8 @@
 """Answer a question about one address or domain from compiled zones and sources.
 
-Used by `publisher lookup` (and `explain`): what each zone answers for the
-address, and which entries (file:line) cover it in each source. Pure.
+What each zone answers for the address or name (`zone_answer`), and which
+entries (file:line) cover it in each source (`covering_entries`, over the
+source's rows). Used by `publisher lookup` and `explain`. Pure.
 """
 
 from __future__ import annotations
@@ -77,27 +78,17 @@ class Hit:
 def covering_entries(source: SourceData, query: Query) -> list[Hit]:
     """Every entry of the source that covers the query, most specific first."""
     hits: list[Hit] = []
-    if query.family == 4:
+    if query.family:
         a = query.addr
-        for s, e, v, line in zip(source.v4_start, source.v4_end, source.v4_value, source.v4_line):
-            if s <= a <= e:
-                hits.append(Hit(source.path, line, _net_text(4, s, e), source.values[v], e - s + 1))
-    elif query.family == 6:
-        a = query.addr
-        for s, e, v, line in zip(source.v6_start, source.v6_end, source.v6_value, source.v6_line):
-            if s <= a <= e:
-                hits.append(Hit(source.path, line, _net_text(6, s, e), source.values[v], e - s + 1))
+        for row in source.rows(query.family):
+            if row.start <= a <= row.end:
+                hits.append(Hit(source.path, row.line, row.text, source.values[row.value], row.end - row.start + 1))
     else:
         name = query.domain
-        for n, wild, v, line in zip(source.dom_name, source.dom_wild, source.dom_value, source.dom_line):
-            if (not wild and n == name) or (wild and name.endswith("." + n)):
-                depth = 0 if not wild else 1 + name.count(".") - n.count(".")
-                hits.append(Hit(source.path, line, ("*." if wild else "") + n, source.values[v], depth))
+        for row in source.rows(0):
+            n = row.name
+            if (not row.wild and n == name) or (row.wild and name.endswith("." + n)):
+                depth = 0 if not row.wild else 1 + name.count(".") - n.count(".")
+                hits.append(Hit(source.path, row.line, row.text, source.values[row.value], depth))
     hits.sort(key=lambda h: (h.size, h.line))
     return hits
-
-
-def _net_text(family: int, start: int, end: int) -> str:
-    from publisher.addresses import Network
-
-    return str(Network(family, start, end))

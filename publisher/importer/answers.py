@@ -1,4 +1,4 @@
-"""What rbldnsd answers for one dataset (import step; used by importer.py).
+"""What rbldnsd answers for one dataset, and where a compiled zone answers otherwise.
 
 The rbldnsd dataset types differ from each other, and from our bulk format, in
 ways that change answers. Read from rbldnsd's source (rbldnsd_ip4set.c, _ip4trie.c,
@@ -49,7 +49,7 @@ from publisher.compile.zone import SUBST, CompiledZone
 from publisher.lists.bulk_syntax import split_token
 from publisher.model import SourceData
 
-#: rbldnsd dataset types the importer reads (combined is split into these by importer.py).
+#: rbldnsd dataset types the importer reads (combined is split into these by read.py).
 IP4_TYPES = ("ip4set", "ip4trie", "ip4tset")
 IP6_TYPES = ("ip6trie", "ip6tset")
 DOMAIN_TYPES = ("dnset",)
@@ -116,7 +116,7 @@ def _why_ignored(dtype: str, excl: bool, token: str) -> str | None:
 def normalize_lines(dtype: str, lines: Iterable[tuple[int, str]], ignored: Ignored) -> dict[int, str]:
     """line number -> the line as our bulk reader must see it to read what rbldnsd reads.
 
-    Specials other than `$N`/`$=` are left out (importer.py reads them); so are
+    Specials other than `$N`/`$=` are left out (read.py reads them); so are
     entries rbldnsd ignores. For the tset types only the first value line counts
     and per-entry values are dropped.
     """
@@ -265,15 +265,13 @@ def build_model(
         return ids[pair]
 
     rows4: list[tuple[int, int, int | None]] = []
-    for s, e, v, line in zip(source.v4_start, source.v4_end, source.v4_value, source.v4_line):
-        limit = maxrange(line)
-        if limit is not None and e - s + 1 > limit:
-            ignored.add(f"rbldnsd ignores entries larger than $MAXRANGE4 ({limit} addresses)", line)
+    for row in source.rows(4):
+        limit = maxrange(row.line)
+        if limit is not None and row.end - row.start + 1 > limit:
+            ignored.add(f"rbldnsd ignores entries larger than $MAXRANGE4 ({limit} addresses)", row.line)
             continue
-        rows4.append((s, e, used(v, line)))
-    rows6 = [
-        (s, e, used(v, ln)) for s, e, v, ln in zip(source.v6_start, source.v6_end, source.v6_value, source.v6_line)
-    ]
+        rows4.append((row.start, row.end, used(row.value, row.line)))
+    rows6 = [(row.start, row.end, used(row.value, row.line)) for row in source.rows(6)]
     if dtype == "ip4set":
         blocks = [(bs, bs + size - 1, v) for s, e, v in rows4 for bs, size in octet_blocks(s, e)]
         model.v4 = paint(_keyed(blocks, first_wins=False))
@@ -282,8 +280,8 @@ def build_model(
         model.v6 = paint(_keyed(rows6, first_wins=True))
     exact: list[tuple[str, int | None]] = []
     wild: list[tuple[str, int | None]] = []
-    for name, w, v, line in zip(source.dom_name, source.dom_wild, source.dom_value, source.dom_line):
-        (wild if w else exact).append((name, used(v, line)))
+    for row in source.rows(0):
+        (wild if row.wild else exact).append((row.name, used(row.value, row.line)))
     model.exact = _domain_keys(exact)
     model.wild = _domain_keys(wild)
     return model
@@ -391,7 +389,7 @@ def compare(
 
     `wants`: the models' `zone_segments` for IPv4 and IPv6, if already computed.
     Not compared: the RFC 5782 test points (the publisher always answers them) and
-    IPv4-mapped IPv6 (answered from the IPv4 entries); importer.py notes those.
+    IPv4-mapped IPv6 (answered from the IPv4 entries); migrate.py notes those.
     """
     found: list[str] = []
     count = 0

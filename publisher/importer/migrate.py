@@ -1,14 +1,15 @@
 """rbldnsd data files -> our list files (`publisher import-rbldnsd`, a one-time migration).
 
-Flow: split the file into datasets (one, or the `$DATASET` sections of a
-`combined` file), read each as rbldnsd reads it (importer_model: its answers),
-choose the zone's code and TXT template, then per dataset either keep the file
-as it is ("copy": our bulk reader already gives rbldnsd's answers) or write
-rbldnsd's answers out as disjoint entries ("converted", importer_write). Every
-output is read back with our own readers, compiled and compared with rbldnsd's
-answers before it is returned. `$SOA`/`$NS`/`$TTL` go to the zones.yaml snippet,
-not the list file. What cannot be represented is a Problem (error: answers will
-differ; warning: nothing is lost). Pure: text in, texts and problems out.
+Split the file into datasets (one, or the `$DATASET` sections of a `combined`
+file), read each as rbldnsd reads it (answers.py: its answers), choose the
+zone's code and TXT template, then per dataset either keep the file as it is
+("copy": our bulk reader already gives rbldnsd's answers) or write rbldnsd's
+answers out as disjoint entries ("converted", write.py). Every output is read
+back with our own readers, compiled and compared with rbldnsd's answers before
+it is returned. `$SOA`/`$NS`/`$TTL` go to the zones.yaml snippet, not the list
+file. What cannot be represented is a Problem with an `import-*` code (error:
+answers will differ; warning: nothing is lost). Pure: text in, texts and
+problems out.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 
+from publisher import codes
 from publisher.addresses import (
     TEST_LISTED_DOMAIN,
     TEST_LISTED_V4,
@@ -53,8 +55,8 @@ __all__ = ["DATASET_TYPES", "ImportResult", "OutputFile", "ZoneImport", "guess_t
 DATASET_TYPES = DATA_TYPES + ("combined",)
 _AS_OF = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # imported entries never expire
 _DEFAULT_CODE = TEST_LISTED_V4  # rbldnsd's A without any `:A:` line
-_SKIPPED = {"bad-address", "bad-domain", "host-bits", "bad-value"}  # rbldnsd ignores these lines too
-_LOST = {"bad-code", "lists-test-point", "delists-test-point", "v4-mapped"}  # rbldnsd serves them
+_SKIPPED = {codes.BAD_ADDRESS, codes.BAD_DOMAIN, codes.HOST_BITS, codes.BAD_VALUE}  # rbldnsd ignores these lines too
+_LOST = {codes.BAD_CODE, codes.LISTS_TEST_POINT, codes.DELISTS_TEST_POINT, codes.V4_MAPPED}  # rbldnsd serves them
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,16 +92,22 @@ def import_rbldnsd(
     lines = list(enumerate(text.split("\n"), 1))
     if dataset is None:
         dataset = guess_type(text)
-        run.note(None, "import-guessed-type", f"read as rbldnsd `{dataset}`", "give --type to choose the dataset type")
+        run.note(
+            None, codes.IMPORT_GUESSED_TYPE, f"read as rbldnsd `{dataset}`", "give --type to choose the dataset type"
+        )
     if not out.endswith((".txt", ".yaml", ".yml")):
         run.note(
-            None, "import-unsupported", f"cannot write {out}", "write a .txt (bulk) or .yaml (curated) file", error=True
+            None,
+            codes.IMPORT_UNSUPPORTED,
+            f"cannot write {out}",
+            "write a .txt (bulk) or .yaml (curated) file",
+            error=True,
         )
         return ImportResult((), tuple(run.problems))
     if dataset not in DATASET_TYPES:
         run.note(
             None,
-            "import-unsupported",
+            codes.IMPORT_UNSUPPORTED,
             f"dataset type `{dataset}` is not supported",
             f"use one of {', '.join(DATASET_TYPES)}",
             error=True,
@@ -143,7 +151,7 @@ class _Dataset:
     kind: Kind
     model: DatasetModel
     first_code: int  # what an entry before any `:A:` line answers, or the first `:A:` line's code
-    read: dict[int, str]  # the lines as rbldnsd reads them (importer_model.normalize_lines)
+    read: dict[int, str]  # the lines as rbldnsd reads them (answers.normalize_lines)
     dropped: dict[int, str]  # lines rbldnsd ignores, or that cannot be imported: why
 
 
@@ -162,7 +170,7 @@ def _import_zone(
     for d in [d for d in datasets if d.kind != kind]:
         run.note(
             None,
-            "import-lost",
+            codes.IMPORT_LOST,
             f"{name} mixes addresses and names; a zone here is one or the other, so the "
             f"{d.section.dtype} `{d.section.name}` is not imported into it",
             "serve it as its own zone: a $DATASET line with another subzone",
@@ -170,7 +178,7 @@ def _import_zone(
         )
     datasets = [d for d in datasets if d.kind == kind]
     if not any(d.model.v4 or d.model.v6 or d.model.exact or d.model.wild for d in datasets):
-        run.note(None, "import-empty", f"nothing of {name} is listed; no files written", None, error=True)
+        run.note(None, codes.IMPORT_EMPTY, f"nothing of {name} is listed; no files written", None, error=True)
         return None
     cfg = ZoneConfig(name, kind, role, (), style[0], style[1], max_prefix_v4=0, max_prefix_v6=0)
     files: list[OutputFile] = []
@@ -191,7 +199,7 @@ def _import_zone(
         for p in src.problems:
             if p.is_error:
                 run.problems.append(
-                    replace(p, code="import-differs", message=f"the written file does not validate: {p.message}")
+                    replace(p, code=codes.IMPORT_DIFFERS, message=f"the written file does not validate: {p.message}")
                 )
     models = [d.model for d in datasets]
     wants = (zone_segments(models, 4), zone_segments(models, 6))
@@ -199,7 +207,7 @@ def _import_zone(
     if count:
         run.note(
             None,
-            "import-differs",
+            codes.IMPORT_DIFFERS,
             f"{name} as imported answers differently from rbldnsd in {count} place(s), e.g. " + "; ".join(found),
             "report this: the import should be exact except for the problems above",
             error=True,
@@ -218,12 +226,9 @@ def _broadest(sources: list[SourceData], family: int) -> int:
     bits = 32 if family == 4 else 128
     limit = 16 if family == 4 else 32
     for src in sources:
-        rows = (
-            zip(src.v4_start, src.v4_end, src.v4_value) if family == 4 else zip(src.v6_start, src.v6_end, src.v6_value)
-        )
-        for s, e, v in rows:
-            if not src.values[v].exclude:
-                limit = min(limit, bits - (e - s).bit_length())
+        for row in src.rows(family):
+            if not src.values[row.value].exclude:
+                limit = min(limit, bits - (row.end - row.start).bit_length())
     return limit
 
 
@@ -253,12 +258,12 @@ def _model(section: Section, name: str, role: Role, specials: Specials, run: Not
     )
     dropped: dict[int, str] = {}  # line -> why it is commented out in a cleaned copy
     for p in source.problems:
-        lost = p.code in _LOST or (p.code == "wrong-family" and kind == "domain")
-        if p.code in _SKIPPED or p.code == "wrong-family" and not lost:
+        lost = p.code in _LOST or (p.code == codes.WRONG_FAMILY and kind == "domain")
+        if p.code in _SKIPPED or p.code == codes.WRONG_FAMILY and not lost:
             run.problems.append(
                 replace(
                     p,
-                    code="import-skipped",
+                    code=codes.IMPORT_SKIPPED,
                     message=f"{p.message}; rbldnsd ignores the line too",
                     severity=Severity.WARNING,
                 )
@@ -267,14 +272,14 @@ def _model(section: Section, name: str, role: Role, specials: Specials, run: Not
             run.problems.append(
                 replace(
                     p,
-                    code="import-lost",
+                    code=codes.IMPORT_LOST,
                     message=f"{p.message}; rbldnsd serves the line, the import leaves it out",
                     severity=Severity.ERROR,
                 )
             )
-        elif p.code != "bulk-repeats":
+        elif p.code != codes.BULK_REPEATS:
             run.problems.append(p)
-        if (lost or p.code in _SKIPPED or p.code == "wrong-family") and p.location.line:
+        if (lost or p.code in _SKIPPED or p.code == codes.WRONG_FAMILY) and p.location.line:
             dropped[p.location.line] = "cannot be imported" if lost else "ignored by rbldnsd"
     limits = sorted(specials.maxrange or [])
 
@@ -284,7 +289,7 @@ def _model(section: Section, name: str, role: Role, specials: Specials, run: Not
 
     model = build_model(section.dtype, source, maxrange, ignored)
     for reason, at in ignored.lines.items():
-        run.note(at[0], "import-skipped", f"{reason}: {len(at)} line(s), not imported (first here)")
+        run.note(at[0], codes.IMPORT_SKIPPED, f"{reason}: {len(at)} line(s), not imported (first here)")
         dropped.update((line, "ignored by rbldnsd") for line in at if line in ignored.dropped)
     for line in dropped:
         keep.pop(line, None)
@@ -292,7 +297,7 @@ def _model(section: Section, name: str, role: Role, specials: Specials, run: Not
     if with_subst:
         run.note(
             min(with_subst),
-            "import-wildcard-txt",
+            codes.IMPORT_WILDCARD_TXT,
             "for a name under a wildcard, rbldnsd puts the wildcard's own name where the TXT says `$` "
             "(spam.example for a.spam.example); the publisher puts the queried name",
         )
@@ -314,7 +319,7 @@ def _copy_text(d: _Dataset, specials: Specials, *, cleaned: bool) -> str:
     """The dataset's own lines, specials commented out (zones.yaml holds them).
 
     `cleaned`: the lines rbldnsd ignores are commented out too and the values the
-    tset types ignore are dropped (importer_model.normalize_lines).
+    tset types ignore are dropped (answers.normalize_lines).
     """
     rows: dict[int, str] = {}
     for lineno, line in list(specials.variables or []) + list(d.section.lines):
@@ -360,17 +365,17 @@ def _clashes(models: list[DatasetModel], segs: list[PairSeg], run: Notes) -> Non
     groups = list({p for _, _, p in segs})
     groups += [m.pairs(p) for m in models for p in list(m.exact.values()) + list(m.wild.values())]
     for pairs in groups:
-        codes: dict[int, list[tuple[int, str]]] = {}
+        by_code: dict[int, list[tuple[int, str]]] = {}
         for pair in pairs:
-            codes.setdefault(pair[0], []).append(pair)
-        for code, same in codes.items():
+            by_code.setdefault(pair[0], []).append(pair)
+        for code, same in by_code.items():
             key = frozenset(same)
             if len(same) > 1 and key not in seen and len(seen) < 20:
                 seen.add(key)
                 first, *rest = sorted(same, key=lambda p: lines.get(p, 0))
                 run.note(
                     lines.get(rest[0]),
-                    "import-lost",
+                    codes.IMPORT_LOST,
                     f"code {format_v4(code)} is answered with {len(same)} TXTs at one name by rbldnsd; "
                     f"the publisher answers one TXT per code (the one of line {lines.get(first)})",
                     "give the entries different codes, or one text",
@@ -389,7 +394,7 @@ def _test_points(name: str, models: list[DatasetModel], segs: list[PairSeg], cfg
     if not same_answer(here, frozenset([test])):
         run.note(
             None,
-            "import-test-point",
+            codes.IMPORT_TEST_POINT,
             f"{point} in {name}: rbldnsd answers {show(here)}, the publisher always answers "
             f"the RFC 5782 test point {show(frozenset([test]))}",
         )
@@ -397,7 +402,7 @@ def _test_points(name: str, models: list[DatasetModel], segs: list[PairSeg], cfg
     if listed6:
         run.note(
             None,
-            "import-v4-mapped",
+            codes.IMPORT_V4_MAPPED,
             f"{name}: IPv4-mapped IPv6 names (::ffff:a.b.c.d) answer from the IPv4 entries, "
             "not from the IPv6 ranges that cover ::ffff:0:0/96",
         )

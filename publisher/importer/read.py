@@ -1,10 +1,10 @@
-"""An rbldnsd data file -> its datasets and special lines (import step, for importer.py).
+"""An rbldnsd data file -> its datasets and special lines.
 
 A plain data file is one dataset; a `combined` file is a common part (`$SOA`,
 `$NS`, `$TTL`, `$N` substitutions) and `$DATASET type[:name] subzone...`
 sections, each a dataset of its own type attached to the base zone (`@`) or
 subzones. `$SOA`/`$NS`/`$TTL` are kept for the zones.yaml snippet, `$MAXRANGE4`
-for the model (importer_model), `$N`/`$=` stay in the text (our bulk reader
+for the model (answers.py), `$N`/`$=` stay in the text (our bulk reader
 expands them); the rest becomes a note. Pure.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from publisher import codes
 from publisher.errors import Location, Problem, Severity
 from publisher.importer.answers import DATA_TYPES, is_value_line, special_body
 from publisher.lists.bulk_syntax import split_token
@@ -91,13 +92,13 @@ def read_sections(dataset: str, lines: list[tuple[int, str]], specials: Specials
         if dtype not in DATA_TYPES:
             run.note(
                 lineno,
-                "import-unsupported",
+                codes.IMPORT_UNSUPPORTED,
                 f"dataset `{words[1] if len(words) > 1 else ''}` is not imported: only {', '.join(DATA_TYPES)} are",
                 "move its records into zones.yaml (NS glue) or a list file",
                 error=True,
             )
         elif not subzones:
-            run.note(lineno, "import-skipped", "this dataset serves no subzone; not imported")
+            run.note(lineno, codes.IMPORT_SKIPPED, "this dataset serves no subzone; not imported")
         else:
             _read_specials(own, specials, run, top=False)
             label = re.sub(r"[^A-Za-z0-9_-]", "_", name) or dtype
@@ -154,12 +155,15 @@ def _read_specials(lines: list[tuple[int, str]], specials: Specials, run: Notes,
                     specials.ttl = _seconds(words[1])
             except (IndexError, ValueError):
                 run.note(
-                    lineno, "import-special", f"`${body.strip()}` is not understood; left out", "set it in zones.yaml"
+                    lineno,
+                    codes.IMPORT_SPECIAL,
+                    f"`${body.strip()}` is not understood; left out",
+                    "set it in zones.yaml",
                 )
                 continue
             run.note(
                 lineno,
-                "import-special",
+                codes.IMPORT_SPECIAL,
                 f"`${word}` is not kept in the list file: zones.yaml decides it (see the snippet)",
             )
         elif word == "MAXRANGE4" and len(words) > 1 and re.fullmatch(r"/?\d+", words[1]):
@@ -168,7 +172,9 @@ def _read_specials(lines: list[tuple[int, str]], specials: Specials, run: Notes,
             specials.maxrange = (specials.maxrange or []) + [(lineno, size)]
         elif word == "TIMESTAMP":
             run.note(
-                lineno, "import-special", "`$TIMESTAMP` is not kept: a listing ends with `expires` in a curated file"
+                lineno,
+                codes.IMPORT_SPECIAL,
+                "`$TIMESTAMP` is not kept: a listing ends with `expires` in a curated file",
             )
         else:
-            run.note(lineno, "import-special", f"special line `${words[0]}` is not kept")
+            run.note(lineno, codes.IMPORT_SPECIAL, f"special line `${words[0]}` is not kept")

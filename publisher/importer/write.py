@@ -1,4 +1,4 @@
-"""rbldnsd's answers -> our list files and a zones.yaml snippet (import step, for importer.py).
+"""rbldnsd's answers -> our list files and a zones.yaml snippet.
 
 A converted file says what rbldnsd answered, not how its file said it: disjoint
 address ranges (or domain keys), one value each, grouped under `:CODE:TXT` lines
@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from publisher import codes
 from publisher.addresses import Network, format_v4, parse_addr, range_to_cidrs
 from publisher.compile.zone import SUBST
 from publisher.errors import Location, Problem, Severity
@@ -136,7 +137,7 @@ def convert(model: DatasetModel, base: str, cfg: ZoneConfig, source: str, proble
         problems.append(
             Problem(
                 Location(source),
-                "import-lost",
+                codes.IMPORT_LOST,
                 f"rbldnsd answers up to {len(files)} codes for one name; a curated file lists each entry once, "
                 "so only the first code of each is written",
                 "import into a .txt file instead",
@@ -186,7 +187,7 @@ def _yaml(rows: list[Row], cfg: ZoneConfig, template: bool, source: str, problem
         problems.append(
             Problem(
                 Location(source),
-                "import-owner",
+                codes.IMPORT_OWNER,
                 "allowlist entries need an owner; the file says `unknown`",
                 "set `owner` (and `contact`) in the written file's defaults",
                 severity=Severity.WARNING,
@@ -210,7 +211,7 @@ def _yaml(rows: list[Row], cfg: ZoneConfig, template: bool, source: str, problem
         problems.append(
             Problem(
                 Location(source),
-                "import-lost",
+                codes.IMPORT_LOST,
                 "a curated reason cannot hold the queried address (`$`): "
                 "the entry's own address or name is written there",
                 "import into a .txt file to keep `$`",

@@ -1,4 +1,4 @@
-"""Bulk list files (`*.txt`) in rbldnsd's ip4set / ip6trie / dnset syntax (load step).
+"""Bulk list files (`*.txt`) in rbldnsd's ip4set / ip6trie / dnset syntax -> `SourceData`.
 
 An rbldnsd data file imports as it is:
 - `#` and `;` comments, blank lines; `:A:TXT` alone on a line sets the value of
@@ -8,15 +8,16 @@ An rbldnsd data file imports as it is:
   2001:db8:1::/48), domains (`name`; `*.name` = subdomains only; `.name` = the
   name and its subdomains), `!` = exclusion;
 - after an entry `:A:TXT`, `:A` (default TXT) or a plain TXT; in a TXT, `$` is
-  the queried address or name (stored as zone.SUBST), `$$` a dollar sign, `$N`
-  a `$N text` substitution and `$=` the base template (bulksyntax.py);
+  the queried address or name (stored as model.SUBST), `$$` a dollar sign, `$N`
+  a `$N text` substitution and `$=` the base template (bulk_syntax.py);
 - `$SOA`, `$NS`, `$TTL` and other specials are accepted and noted as warnings:
   zones.yaml decides the zone's SOA, NS and TTL.
 
-Speed matters (feeds of millions of lines): the loop tries `inet_pton` on the
-raw line and appends to the arrays; any other line takes the full parser.
-Repeats and overlaps are normal in feeds: bulkrepeats.py counts them and
-reports one warning per file.
+Each bad line becomes a located `Problem` (its code from `codes`) and is not
+stored. Speed matters (feeds of millions of lines): the loop tries `inet_pton`
+on the raw line and appends to the arrays; any other line takes the full
+parser. Repeats and overlaps are normal in feeds: bulk_repeats.py counts them
+and reports one warning per file.
 """
 
 from __future__ import annotations
@@ -24,11 +25,11 @@ from __future__ import annotations
 import re
 import socket
 
+from publisher import codes
 from publisher.addresses import TEST_UNLISTED_V4, AddressError, normalize_domain
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.bulk_repeats import Seen, summarise_repeats
 from publisher.lists.bulk_syntax import (
-    ValueSyntaxError,
     expand_txt,
     looks_like_ip,
     parse_ip_token,
@@ -71,7 +72,7 @@ def read_bulk_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
         source.problems.append(
             Problem(
                 Location(path, 1),
-                "empty-file",
+                codes.EMPTY_FILE,
                 "the file is empty (0 bytes); a feed that failed to download?",
                 "if the list is meant to be empty, write a comment line (# no entries) in it",
             )
@@ -142,7 +143,7 @@ class _State:
         if word.upper() in _IGNORED_SPECIALS:
             self.problem(
                 where,
-                "bulk-special",
+                codes.BULK_SPECIAL,
                 f"`${word}` is ignored: {_IGNORED_SPECIALS[word.upper()]}",
                 "nothing to do (the line may stay for rbldnsd), or remove it",
                 warning=True,
@@ -150,7 +151,7 @@ class _State:
         elif word.upper() == "DATASET":
             self.problem(
                 where,
-                "bulk-unsupported",
+                codes.BULK_UNSUPPORTED,
                 "combined datasets (`$DATASET`) are not supported",
                 "split the file: one file per zone, listed in that zone's sources",
             )
@@ -161,7 +162,11 @@ class _State:
                 self.base = body[1:].strip()
         else:
             self.problem(
-                where, "bulk-special", f"unrecognised special line `${body[:20]}`, ignored", "remove it", warning=True
+                where,
+                codes.BULK_SPECIAL,
+                f"unrecognised special line `${body[:20]}`, ignored",
+                "remove it",
+                warning=True,
             )
 
     def entry(self, line: str, lineno: int) -> tuple[str, int, bool, int] | None:
@@ -169,7 +174,7 @@ class _State:
         if len(line) > MAX_LINE_CHARS:
             self.problem(
                 Location(self.source.path, lineno, 1),
-                "line-too-long",
+                codes.LINE_TOO_LONG,
                 f"the line is {len(line)} characters long; the limit is {MAX_LINE_CHARS}",
                 "is this the right file? an entry and its TXT fit on a short line",
             )
@@ -178,7 +183,7 @@ class _State:
         if bad is not None:
             self.problem(
                 Location(self.source.path, lineno, bad.start() + 1),
-                "control-character",
+                codes.CONTROL_CHARACTER,
                 f"the line holds the control character U+{ord(bad.group()):04X}",
                 "remove it (is this a binary file, or a UTF-16 file?)",
             )
@@ -211,7 +216,10 @@ class _State:
         token, rest = split_token(text)
         if not token:
             self.problem(
-                Location(self.source.path, lineno, col), "bad-address", "an exclusion without an address", "write !ADDR"
+                Location(self.source.path, lineno, col),
+                codes.BAD_ADDRESS,
+                "an exclusion without an address",
+                "write !ADDR",
             )
             return None
         if excl:
@@ -230,8 +238,7 @@ class _State:
         try:
             return parse_value(text)
         except AddressError as exc:
-            code = "bad-value" if isinstance(exc, ValueSyntaxError) else "bad-code"
-            self.problem(Location(self.source.path, lineno, col), code, exc.message, exc.fix)
+            self.problem(Location(self.source.path, lineno, col), exc.code, exc.message, exc.fix)
             return None
 
     def ip_line(self, line: str, lineno: int) -> int:
@@ -245,7 +252,7 @@ class _State:
         if not looks_like_ip(token) and any(c.isalpha() for c in token):
             self.problem(
                 where,
-                "wrong-family",
+                codes.WRONG_FAMILY,
                 f"'{token}' is a domain name, but {self.zone.name} is an ip zone",
                 "list domains in a domain zone's files",
             )
@@ -253,7 +260,7 @@ class _State:
         try:
             net = parse_ip_token(token)
         except AddressError as exc:
-            self.problem(where, "host-bits" if "host bits" in exc.message else "bad-address", exc.message, exc.fix)
+            self.problem(where, exc.code, exc.message, exc.fix)  # BAD_ADDRESS or HOST_BITS
             return self.current
         findings = check_network(self.zone, net, shown, exclude=excl, broad_fix=BROAD_FIX_BULK)
         for code, message, fix in findings:
@@ -311,7 +318,7 @@ class _State:
             self.source.problems.append(
                 Problem(
                     Location(self.source.path),
-                    "too-many-problems",
+                    codes.TOO_MANY_PROBLEMS,
                     f"{self.suppressed} more bad lines in {self.source.path} are not shown",
                     "is this the right file for this zone? fix the lines above and validate again",
                 )
@@ -370,7 +377,7 @@ def _parse_domains(lines: list[str], state: _State, first: int) -> None:
         if looks_like_ip(token):
             state.problem(
                 where,
-                "wrong-family",
+                codes.WRONG_FAMILY,
                 f"'{token}' is an IP address, but {state.zone.name} is a domain zone",
                 "list addresses in an ip zone's files",
             )
@@ -378,7 +385,7 @@ def _parse_domains(lines: list[str], state: _State, first: int) -> None:
         try:
             name, wild = normalize_domain(token)
         except AddressError as exc:
-            state.problem(where, "bad-domain", exc.message, exc.fix)
+            state.problem(where, exc.code, exc.message, exc.fix)
             continue
         rows = [(name, False), (name, True)] if token.startswith(".") else [(name, wild)]
         shown = ("!" if excl else "") + token

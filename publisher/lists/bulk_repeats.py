@@ -1,4 +1,4 @@
-"""Repeats and overlaps in a bulk feed, counted and reported as one warning (load step).
+"""Repeats and overlaps in a bulk feed, counted and reported as one warning.
 
 Real feeds are full of them (the same address twice, an address inside a listed
 range); they are harmless, since the compiler merges, so bulk.py keeps every row
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
 
+from publisher import codes
 from publisher.errors import Location, Problem, Severity
 from publisher.model import SourceData
 
@@ -151,7 +152,7 @@ def summarise_repeats(source: SourceData, seen: Seen, excl_ids: set[int], *, ip:
     detail = f" (e.g. line {example[0]} {example[2]} line {example[1]})" if example else ""
     return Problem(
         Location(source.path, example[0] if example else None),
-        "bulk-repeats",
+        codes.BULK_REPEATS,
         f"{repeats} repeated and {overlaps} overlapping entries{detail}; they are merged when compiled",
         "nothing to do; deduplicate the feed if this is not expected",
         severity=Severity.WARNING,

@@ -1,22 +1,19 @@
 """rbldnsd data-file syntax, one token at a time: addresses, values, TXT templates.
 
-Pure functions used by bulk.py's reader (load step). The forms follow rbldnsd(8)
-"DATASET TYPES AND FORMATS" and its ip4parse.c / ip6addr.c, except that we are
-stricter where rbldnsd silently guesses: host bits below a prefix are refused
-(as rbldnsd does without -a), a bare number is refused (rbldnsd too).
+Pure functions for bulk.py's reader. The forms follow rbldnsd(8) "DATASET TYPES
+AND FORMATS" and its ip4parse.c / ip6addr.c, except that we are stricter where
+rbldnsd silently guesses: host bits below a prefix are refused (as rbldnsd does
+without -a), a bare number is refused (rbldnsd too). Errors are `AddressError`s
+carrying their problem code (bad-address, host-bits, bad-code, bad-value).
 """
 
 from __future__ import annotations
 
 import re
 
+from publisher import codes
 from publisher.addresses import AddressError, Network, parse_code, parse_range, parse_v6, prefix_block
-from publisher.compile.zone import SUBST
-
-
-class ValueSyntaxError(AddressError):
-    """A `:A:TXT` value that is not written right (as opposed to a forbidden code)."""
-
+from publisher.model import SUBST
 
 #: An entry's first token ends at whitespace or a comment character.
 _TOKEN_END = re.compile(r"[\s#;]")
@@ -147,12 +144,15 @@ def parse_code_token(text: str) -> int:
     text = text.strip()
     if text.isascii() and text.isdigit() and len(text) <= 3:
         if int(text) > 255:
-            raise AddressError(f"return code '{text}' is out of range", "use 2-254 (meaning 127.0.0.N) or 127.0.0.N")
+            raise AddressError(
+                f"return code '{text}' is out of range", "use 2-254 (meaning 127.0.0.N) or 127.0.0.N", codes.BAD_CODE
+            )
         text = f"127.0.0.{int(text)}"
     elif text.count(".") != 3:
         raise AddressError(
             f"return code '{text}' is neither an address like 127.0.0.2 nor a number N (127.0.0.N)",
             "write :127.0.0.2:text or :2:text",
+            codes.BAD_CODE,
         )
     return parse_code(text)
 
@@ -169,9 +169,9 @@ def parse_value(text: str) -> tuple[int, str | None]:
         # Without a second colon only a comment may follow the code.
         code_text = re.split(r"[#;]", code_text, maxsplit=1)[0]
     if not code_text.strip():
-        raise ValueSyntaxError(f"'{text}' gives no return code", "write :127.0.0.2:text or :2:text")
+        raise AddressError(f"'{text}' gives no return code", "write :127.0.0.2:text or :2:text", codes.BAD_VALUE)
     if " " in code_text.strip() or "\t" in code_text.strip():
-        raise ValueSyntaxError(f"'{text}' is not a value", "write :CODE:TXT, e.g. :2:listed for spam")
+        raise AddressError(f"'{text}' is not a value", "write :CODE:TXT, e.g. :2:listed for spam", codes.BAD_VALUE)
     return parse_code_token(code_text), (txt.strip() if sep else None)
 
 

@@ -1,8 +1,8 @@
-"""Semantic checks on parsed sources (validate step, after schema.py and the readers).
+"""Semantic checks on parsed sources: the rules that need more than the schema.
 
 Two layers:
 - per entry (`check_network`, `check_domain`): test points, IPv4-mapped IPv6,
-  prefixes broader than the zone allows. sources.py and bulk.py call these
+  prefixes broader than the zone allows. curated.py and bulk.py call these
   while reading, so each bad entry is reported at its own line and never stored.
 - across files (`validate`): duplicates and conflicts in curated files of a
   zone, expired entries (warnings), exclusions that punch no hole (warnings),
@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 
+from publisher import codes
 from publisher.addresses import (
     TEST_LISTED_DOMAIN,
     TEST_LISTED_V4,
@@ -32,7 +33,7 @@ from publisher.addresses import (
     format_addr,
 )
 from publisher.errors import Location, Problem, Severity
-from publisher.model import Config, SourceData, ZoneConfig
+from publisher.model import Config, Row, SourceData, ZoneConfig
 
 #: (code, message, fix): what a per-entry check found; the caller adds the location.
 Finding = tuple[str, str, str | None]
@@ -58,7 +59,7 @@ def check_network(
         v4 = Network(4, net.start - V4_MAPPED_START, net.end - V4_MAPPED_START)
         mapped: list[Finding] = [
             (
-                "v4-mapped",
+                codes.V4_MAPPED,
                 f"'{text}' is an IPv4-mapped IPv6 address; mapped names are answered from the IPv4 entries",
                 f"write the IPv4 form: {v4}",
             )
@@ -67,7 +68,7 @@ def check_network(
             point = format_addr(6, TEST_UNLISTED_V6)
             mapped.append(
                 (
-                    "lists-test-point",
+                    codes.LISTS_TEST_POINT,
                     f"'{text}' covers {point}, the RFC 5782 test point that must never be listed",
                     "remove it",
                 )
@@ -76,7 +77,7 @@ def check_network(
             point = format_addr(6, TEST_LISTED_V6)
             mapped.append(
                 (
-                    "delists-test-point",
+                    codes.DELISTS_TEST_POINT,
                     f"the exclusion '{text}' would delist {point}, the RFC 5782 test point that is always listed",
                     "remove it",
                 )
@@ -92,7 +93,7 @@ def check_network(
         what = f"'{text}' lists {point}" if net.size == 1 else f"'{text}' covers {point}"
         out.append(
             (
-                "lists-test-point",
+                codes.LISTS_TEST_POINT,
                 f"{what}, the RFC 5782 test point that must never be listed",
                 f"remove it, or list a range that leaves {point} out",
             )
@@ -101,13 +102,13 @@ def check_network(
         point = format_addr(net.family, listed)
         out.append(
             (
-                "delists-test-point",
+                codes.DELISTS_TEST_POINT,
                 f"the exclusion '{text}' would delist {point}, the RFC 5782 test point that is always listed",
                 f"remove the exclusion, or narrow it to leave {point} out",
             )
         )
     if not exclude and not allow_broad and net.size > 1 << (bits - limit):
-        out.append(("broad-prefix", f"'{text}' is broader than /{limit}, the limit for {zone.name}", broad_fix))
+        out.append((codes.BROAD_PREFIX, f"'{text}' is broader than /{limit}, the limit for {zone.name}", broad_fix))
     return out
 
 
@@ -116,7 +117,7 @@ def check_domain(name: str, wild: bool, text: str, *, exclude: bool) -> list[Fin
     if not exclude and not wild and name == TEST_UNLISTED_DOMAIN:
         return [
             (
-                "lists-test-point",
+                codes.LISTS_TEST_POINT,
                 f"'{text}' lists `{TEST_UNLISTED_DOMAIN}`, the RFC 5782 test name that must never be listed",
                 "remove the entry",
             )
@@ -124,7 +125,7 @@ def check_domain(name: str, wild: bool, text: str, *, exclude: bool) -> list[Fin
     if exclude and not wild and name == TEST_LISTED_DOMAIN:
         return [
             (
-                "delists-test-point",
+                codes.DELISTS_TEST_POINT,
                 f"the exclusion '{text}' would delist `{TEST_LISTED_DOMAIN}`, "
                 f"the RFC 5782 test name that is always listed",
                 "remove the exclusion",
@@ -136,34 +137,6 @@ def check_domain(name: str, wild: bool, text: str, *, exclude: bool) -> list[Fin
 # --- rows of a SourceData, with their locations -------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    family: int  # 4, 6, or 0 for a domain
-    start: int
-    end: int
-    name: str
-    wild: bool
-    value: int
-    line: int
-
-    def key(self) -> tuple[int, int, int, str, bool]:
-        return (self.family, self.start, self.end, self.name, self.wild)
-
-    def text(self) -> str:
-        if self.family == 0:
-            return f"*.{self.name}" if self.wild else self.name
-        return str(Network(self.family, self.start, self.end))
-
-
-def rows(source: SourceData) -> Iterator[Row]:
-    for s, e, v, ln in zip(source.v4_start, source.v4_end, source.v4_value, source.v4_line):
-        yield Row(4, s, e, "", False, v, ln)
-    for s, e, v, ln in zip(source.v6_start, source.v6_end, source.v6_value, source.v6_line):
-        yield Row(6, s, e, "", False, v, ln)
-    for name, w, v, ln in zip(source.dom_name, source.dom_wild, source.dom_value, source.dom_line):
-        yield Row(0, 0, 0, name, bool(w), v, ln)
-
-
 def row_location(source: SourceData, line: int) -> Location:
     meta = source.entries.get(line)
     return Location(source.path, line, meta.col if meta else None)
@@ -171,7 +144,7 @@ def row_location(source: SourceData, line: int) -> Location:
 
 def row_text(source: SourceData, row: Row) -> str:
     meta = source.entries.get(row.line)
-    return meta.text if meta else row.text()
+    return meta.text if meta else row.text
 
 
 # --- the cross-file pass ---------------------------------------------------------------
@@ -202,7 +175,7 @@ def _empty_zone(zone: ZoneConfig, srcs: list[SourceData]) -> list[Problem]:
     return [
         Problem(
             zone.location,
-            "empty-zone",
+            codes.EMPTY_ZONE,
             f"zone {zone.name} has no entries in any of its sources ({', '.join(zone.sources)})",
             "add entries to one of its list files, or remove the zone from zones.yaml",
         )
@@ -217,10 +190,10 @@ def _duplicates(srcs: list[SourceData]) -> list[Problem]:
         if not source.entries:
             continue  # bulk feeds: repeats are normal there, bulk.py summarises them
         in_file: dict[tuple[int, int, int, str, bool], tuple[bool, Location]] = {}
-        for row in rows(source):
+        for row in source.rows():
             excl = source.values[row.value].exclude
             loc = row_location(source, row.line)
-            key = row.key()
+            key = row.subject
             first = seen.get((key, excl))
             text = row_text(source, row)
             if first is not None and first != loc:
@@ -228,7 +201,7 @@ def _duplicates(srcs: list[SourceData]) -> list[Problem]:
                 problems.append(
                     Problem(
                         loc,
-                        "duplicate",
+                        codes.DUPLICATE,
                         f"{text} is {what} twice",
                         "remove one of the two entries (keep the one with the better metadata)",
                         related=(("first at", first),),
@@ -241,7 +214,7 @@ def _duplicates(srcs: list[SourceData]) -> list[Problem]:
                 problems.append(
                     Problem(
                         loc,
-                        "conflict",
+                        codes.CONFLICT,
                         f"{text} is both listed and excluded in {source.path}",
                         "keep only one of the two entries",
                         related=(("other at", other[1]),),
@@ -260,7 +233,7 @@ def _expired(source: SourceData, as_of: dt.datetime) -> list[Problem]:
             out.append(
                 Problem(
                     Location(source.path, meta.line, meta.col),
-                    "expired",
+                    codes.EXPIRED,
                     f"{meta.text} expired at {when}; it is no longer published",
                     "remove the entry, or move `expires` later",
                     severity=Severity.WARNING,
@@ -270,7 +243,7 @@ def _expired(source: SourceData, as_of: dt.datetime) -> list[Problem]:
 
 
 def _contains(outer: Row, inner: Row) -> bool:
-    if outer.family != inner.family or outer.key() == inner.key():
+    if outer.family != inner.family or outer.subject == inner.subject:
         return False
     if outer.family == 0:
         return outer.wild and inner.name.endswith("." + outer.name)
@@ -279,19 +252,19 @@ def _contains(outer: Row, inner: Row) -> bool:
 
 def _useless_exclusions(source: SourceData) -> list[Problem]:
     """Exclusions punch holes only in listings of their own file; one outside them does nothing."""
-    all_rows = list(rows(source))
+    all_rows = list(source.rows())
     holes = [r for r in all_rows if source.values[r.value].exclude]
     if not holes:
         return []
     listings = [r for r in all_rows if not source.values[r.value].exclude]
-    same = {r.key() for r in listings}  # an exact twin is a conflict, reported by _duplicates
+    same = {r.subject for r in listings}  # an exact twin is a conflict, reported by _duplicates
     out: list[Problem] = []
     for hole in holes:
-        if hole.key() not in same and not any(_contains(r, hole) for r in listings):
+        if hole.subject not in same and not any(_contains(r, hole) for r in listings):
             out.append(
                 Problem(
                     row_location(source, hole.line),
-                    "useless-exclusion",
+                    codes.USELESS_EXCLUSION,
                     f"the exclusion {row_text(source, hole)} lies inside no listing of {source.path}; "
                     "it changes nothing",
                     "remove it, or move it to the file that lists the wider range",
@@ -327,7 +300,7 @@ def _protected(
         if allow is None or allow.kind != "ip":
             continue  # config.py already reported it
         for source in sources.get(name, []):
-            for row in rows(source):
+            for row in source.rows():
                 value = source.values[row.value]
                 if row.family and not value.exclude and value.live(as_of):
                     meta = source.entries.get(row.line)
@@ -422,7 +395,7 @@ def covers_protected(
             problems.append(
                 Problem(
                     Location(source.path),
-                    "covers-protected",
+                    codes.COVERS_PROTECTED,
                     f"{reported - MAX_PROTECT_REPORTS} more entries of {source.path} cover protected addresses",
                     "fix the entries above first, then run validate again",
                 )
@@ -439,7 +412,7 @@ def _protect_problem(
     how = f"an entry `- ip: {hole}` with `exclude: true`" if meta else f"the line `!{hole}`"
     return Problem(
         row_location(source, line),
-        "covers-protected",
+        codes.COVERS_PROTECTED,
         f"{text} covers {prot.text}, protected by allowlist {prot.zone}",
         f"narrow the entry, or add {how} to {source.path}",
         related=(("protected entry", prot.location),),

@@ -1,4 +1,4 @@
-"""lists/zones.yaml -> `Config` (load + validate steps for the zone definitions).
+"""lists/zones.yaml -> `Config`: the zone definitions, loaded and checked.
 
 The file is loaded with marks, checked against `schemas/zones.schema.json`, the
 `defaults` are merged into each zone (a zone's keys win; soa, max_prefix and
@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from publisher import codes
 from publisher.addresses import AddressError, normalize_domain, parse_addr, parse_code, parse_network
 from publisher.errors import Location, Problem
 from publisher.lists.schema import check, did_you_mean
@@ -38,14 +39,14 @@ def load_config(tree: Tree) -> tuple[Config | None, list[Problem]]:
 
 
 def load_config_marked(tree: Tree) -> tuple[Config | None, list[Problem], GlobLocations]:
-    """`load_config`, plus where each source glob was written (loader.py reports on them)."""
+    """`load_config`, plus where each source glob was written (load.py reports on them)."""
     if CONFIG_PATH not in tree.files():
         return None, [_missing(tree)], {}
     try:
         data = tree.read(CONFIG_PATH)
     except TreeError as exc:
         message = str(exc).removeprefix(f"{CONFIG_PATH}: ")
-        return None, [Problem(Location(CONFIG_PATH), "read-error", message, "check the file's permissions")], {}
+        return None, [Problem(Location(CONFIG_PATH), codes.READ_ERROR, message, "check the file's permissions")], {}
     loaded = load_yaml(CONFIG_PATH, data)
     problems = list(loaded.problems)
     if loaded.data is None:
@@ -53,7 +54,7 @@ def load_config_marked(tree: Tree) -> tuple[Config | None, list[Problem], GlobLo
             problems.append(
                 Problem(
                     Location(CONFIG_PATH, 1, 1),
-                    "not-a-mapping",
+                    codes.NOT_A_MAPPING,
                     "zones.yaml is empty",
                     "define at least one zone under `zones:`",
                 )
@@ -73,7 +74,7 @@ def load_config_marked(tree: Tree) -> tuple[Config | None, list[Problem], GlobLo
 def _missing(tree: Tree) -> Problem:
     return Problem(
         Location(CONFIG_PATH),
-        "missing-config",
+        codes.MISSING_CONFIG,
         f"no zones.yaml in {tree.describe()}",
         "create lists/zones.yaml with the zone definitions (see README.md)",
     )
@@ -130,7 +131,7 @@ class _Builder:
             if first is not None:
                 self.error(
                     ("zones", index, "name"),
-                    "duplicate-zone",
+                    codes.DUPLICATE_ZONE,
                     f"zone {zone.name} is defined twice",
                     "merge the two definitions, or rename one",
                     (("first at", first),),
@@ -160,17 +161,19 @@ class _Builder:
         try:
             code = parse_code(str(merged.get("code", DEFAULT_CODE)))
         except AddressError as exc:
-            self.error(at("code"), "bad-code", exc.message, exc.fix)
+            self.error(at("code"), codes.BAD_CODE, exc.message, exc.fix)
             code = 0
         txt = str(merged.get("txt", DEFAULT_TXT[role]))
         why = template_problem(txt, kind)
         if why:
-            self.error(at("txt"), "bad-template", f"the TXT template {txt!r} {why}", "use only the placeholders listed")
+            self.error(
+                at("txt"), codes.BAD_TEMPLATE, f"the TXT template {txt!r} {why}", "use only the placeholders listed"
+            )
         for i, pattern in enumerate(merged["sources"]):
             if pattern.startswith("/") or ".." in pattern.split("/"):
                 self.error(
                     at("sources", i),
-                    "bad-glob",
+                    codes.BAD_GLOB,
                     f"source glob '{pattern}' must stay inside lists/",
                     "write it relative to lists/, like bl/*.yaml",
                 )
@@ -192,12 +195,7 @@ class _Builder:
             try:
                 parse_network(text)
             except AddressError as exc:
-                self.error(
-                    at("allow_transfer", i),
-                    "host-bits" if "host bits" in exc.message else "bad-address",
-                    exc.message,
-                    exc.fix,
-                )
+                self.error(at("allow_transfer", i), exc.code, exc.message, exc.fix)  # BAD_ADDRESS or HOST_BITS
         prefix = merged.get("max_prefix") or {}
         guards = merged.get("guards") or {}
         if len(self.problems) > before:
@@ -231,10 +229,12 @@ class _Builder:
         try:
             name, wild = normalize_domain(text)
         except AddressError as exc:
-            self.error(where, "bad-name", f"{what} {exc.message}", exc.fix or "write a host name like ns1.example.test")
+            self.error(
+                where, codes.BAD_NAME, f"{what} {exc.message}", exc.fix or "write a host name like ns1.example.test"
+            )
             return str(text)
         if wild:
-            self.error(where, "bad-name", f"{what} '{text}' cannot be a wildcard", "remove the leading '*.' or '.'")
+            self.error(where, codes.BAD_NAME, f"{what} '{text}' cannot be a wildcard", "remove the leading '*.' or '.'")
         return name
 
     def name_server(self, where: Path, item: dict[str, Any]) -> NameServer:
@@ -256,7 +256,7 @@ class _Builder:
         try:
             parse_addr(text)
         except AddressError as exc:
-            self.error(where, "bad-address", exc.message, exc.fix)
+            self.error(where, codes.BAD_ADDRESS, exc.message, exc.fix)
 
     def listen(self, where: Path, text: str) -> None:
         host, sep, port = text.rpartition(":")
@@ -273,7 +273,7 @@ class _Builder:
         if not ok:
             self.error(
                 where,
-                "bad-listen",
+                codes.BAD_LISTEN,
                 f"listen address '{text}' is not ADDRESS:PORT",
                 "write 127.0.0.1:5353 or [::1]:5353 (IPv6 in brackets)",
             )
@@ -291,7 +291,7 @@ class _Builder:
                 if zone is not None and (zone.role != "block" or zone.kind != "ip"):
                     self.error(
                         where,
-                        "bad-protect",
+                        codes.BAD_PROTECT,
                         f"`protect` is only for ip blocklists; {name} is a {zone.kind} {zone.role}list",
                         "remove `protect` from this zone",
                     )
@@ -303,14 +303,14 @@ class _Builder:
                     guess = did_you_mean(str(target), by_name)
                     self.error(
                         where,
-                        "bad-protect",
+                        codes.BAD_PROTECT,
                         f"`protect` names {target}, which is not a zone in zones.yaml",
                         f"did you mean {guess}?" if guess else "name an allowlist zone defined in this file",
                     )
                 elif other.role != "allow" or other.kind != "ip":
                     self.error(
                         where,
-                        "bad-protect",
+                        codes.BAD_PROTECT,
                         f"`protect` names {target}, a {other.kind} {other.role}list; "
                         "only ip allowlists can be protected",
                         "name an allowlist zone (kind: ip, role: allow)",

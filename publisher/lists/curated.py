@@ -1,10 +1,10 @@
-"""Reading list files into `SourceData` (load step): curated YAML here, bulk text in bulk.py.
+"""Reading list files into `SourceData`: curated YAML here, bulk text in bulk.py.
 
 A curated file is loaded with marks (yamlmarks.py), checked against
 `schemas/list.schema.json` (schema.py), then each entry is parsed and checked on
-its own (validate.check_network / check_domain). Every problem lands in
+its own (checks.check_network / check_domain). Every problem lands in
 `SourceData.problems` with its `path:line:col`; an entry with a problem is not
-stored, and loader.require_clean refuses to compile while any error remains.
+stored, and load.require_clean refuses to compile while any error remains.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from publisher import codes
 from publisher.addresses import AddressError, Network, normalize_domain, parse_code, parse_network
 from publisher.errors import Location, Problem
 from publisher.lists.bulk import read_bulk_source
@@ -41,7 +42,7 @@ def read_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
     source.problems.append(
         Problem(
             Location(path),
-            "unknown-format",
+            codes.UNKNOWN_FORMAT,
             f"{path} is neither a curated list (.yaml) nor a bulk list (.txt)",
             "rename the file, or narrow the zone's source glob so that it does not match it",
         )
@@ -102,7 +103,7 @@ class _EntryReader:
             try:
                 code = parse_code(str(merged["code"]))
             except AddressError as exc:
-                self.problem(self.field_loc(index, entry, "code"), "bad-code", exc.message, exc.fix)
+                self.problem(self.field_loc(index, entry, "code"), codes.BAD_CODE, exc.message, exc.fix)
         expires: dt.datetime | None = None
         if "expires" in merged:
             try:
@@ -110,7 +111,7 @@ class _EntryReader:
             except ValueError as exc:
                 self.problem(
                     self.field_loc(index, entry, "expires"),
-                    "bad-date",
+                    codes.BAD_DATE,
                     f"`expires` '{merged['expires']}' is not a date: {exc}",
                     DATE_FIX,
                 )
@@ -120,7 +121,7 @@ class _EntryReader:
             except ValueError as exc:
                 self.problem(
                     self.field_loc(index, entry, "added"),
-                    "bad-date",
+                    codes.BAD_DATE,
                     f"`added` '{merged['added']}' is not a date: {exc}",
                     DATE_FIX,
                 )
@@ -129,7 +130,7 @@ class _EntryReader:
         if self.zone.role == "allow" and not exclude and not merged.get("owner"):
             self.problem(
                 loc,
-                "missing-owner",
+                codes.MISSING_OWNER,
                 f"allowlist entries need an `owner` ({self.zone.name} is an allowlist)",
                 "add `owner: <who operates these addresses>` to the entry, or to the file's `defaults`",
             )
@@ -168,7 +169,7 @@ class _EntryReader:
             if zone.kind != "ip":
                 self.problem(
                     where,
-                    "wrong-family",
+                    codes.WRONG_FAMILY,
                     f"'{text}' is an IP entry, but {zone.name} is a domain zone",
                     "move it to a list file of an ip zone, or write it as `domain:`",
                 )
@@ -176,8 +177,7 @@ class _EntryReader:
             try:
                 net = parse_network(text)
             except AddressError as exc:
-                code = "host-bits" if "host bits" in exc.message else "bad-address"
-                self.problem(where, code, exc.message, exc.fix)
+                self.problem(where, exc.code, exc.message, exc.fix)  # BAD_ADDRESS or HOST_BITS
                 return None
             for code, message, fix in check_network(zone, net, text, exclude=exclude, allow_broad=allow_broad):
                 self.problem(where, code, message, fix)
@@ -185,7 +185,7 @@ class _EntryReader:
         if zone.kind != "domain":
             self.problem(
                 where,
-                "wrong-family",
+                codes.WRONG_FAMILY,
                 f"'{text}' is a domain entry, but {zone.name} is an ip zone",
                 "move it to a list file of a domain zone, or write an address as `ip:`",
             )
@@ -193,7 +193,7 @@ class _EntryReader:
         if looks_like_ip(text):
             self.problem(
                 where,
-                "wrong-family",
+                codes.WRONG_FAMILY,
                 f"'{text}' is an IP address, but {zone.name} is a domain zone",
                 "list addresses in an ip zone's files with `ip:`",
             )
@@ -201,7 +201,7 @@ class _EntryReader:
         try:
             name, wild = normalize_domain(text)
         except AddressError as exc:
-            self.problem(where, "bad-domain", exc.message, exc.fix)
+            self.problem(where, exc.code, exc.message, exc.fix)
             return None
         out: list[Network | tuple[str, bool]] = [(name, wild)]
         if text.strip().startswith("."):
@@ -222,7 +222,10 @@ def read_yaml_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
         if not loaded.problems:
             source.problems.append(
                 Problem(
-                    Location(path, 1, 1), "not-a-mapping", "the file is empty", "add `entries:` with at least one entry"
+                    Location(path, 1, 1),
+                    codes.NOT_A_MAPPING,
+                    "the file is empty",
+                    "add `entries:` with at least one entry",
                 )
             )
         return source

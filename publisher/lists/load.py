@@ -1,4 +1,4 @@
-"""Tree -> config + parsed sources + every problem (the load and validate steps together).
+"""A lists tree -> config + parsed sources + every problem: reading and checking together.
 
 `load_lists` reads zones.yaml, expands each zone's source globs, reads every
 matched file with the reader for its kind, and runs the cross-file checks. It
@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from publisher import codes
 from publisher.errors import Location, Problem, Severity, ValidationFailed, sort_problems
 from publisher.lists.checks import validate
 from publisher.lists.config import CONFIG_PATH, load_config_marked
@@ -55,7 +56,7 @@ def load_lists(tree: Tree, *, as_of: dt.datetime) -> Loaded:
                 problems.append(
                     Problem(
                         glob_locations.get((zone.name, pattern), zone.location),
-                        "glob-no-match",
+                        codes.GLOB_NO_MATCH,
                         f"source glob '{pattern}' of {zone.name} matches no file",
                         "fix the pattern (relative to lists/), or add the file it should match",
                     )
@@ -71,7 +72,7 @@ def load_lists(tree: Tree, *, as_of: dt.datetime) -> Loaded:
                 source = SourceData(path)
                 message = str(exc).removeprefix(f"{path}: ")  # the location names the file already
                 source.problems.append(
-                    Problem(Location(path), "read-error", message, "check the file and its permissions")
+                    Problem(Location(path), codes.READ_ERROR, message, "check the file and its permissions")
                 )
             problems.extend(source.problems)
             zone_sources.append(source)
@@ -81,7 +82,7 @@ def load_lists(tree: Tree, *, as_of: dt.datetime) -> Loaded:
             problems.append(
                 Problem(
                     Location(path),
-                    "unused-file",
+                    codes.UNUSED_FILE,
                     f"{path} is not among the sources of any zone; it is not published",
                     "add a glob that matches it to a zone's `sources` in zones.yaml, or remove the file",
                     severity=Severity.WARNING,

@@ -1,4 +1,4 @@
-"""Shape checks: JSON Schema over loaded YAML, reported as `path:line:col` (validate step).
+"""Shape checks: JSON Schema over loaded YAML, reported as `path:line:col`.
 
 jsonschema knows the failing path (`error.absolute_path`) but not the line; the
 marks from yamlmarks.py do. Its messages are also written for schema authors
@@ -22,6 +22,7 @@ from typing import Any
 import jsonschema
 from jsonschema.exceptions import ValidationError
 
+from publisher import codes
 from publisher.errors import Problem
 from publisher.lists.yamlmarks import Marks, Path, format_path
 
@@ -149,7 +150,10 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
             where_text = "at the top level" if not where else f"in {format_path(where)}"
             out.append(
                 Problem(
-                    marks.location((*where, key), key=True), "unknown-key", f"unknown key `{key}` {where_text}", hint
+                    marks.location((*where, key), key=True),
+                    codes.UNKNOWN_KEY,
+                    f"unknown key `{key}` {where_text}",
+                    hint,
                 )
             )
         return out
@@ -162,7 +166,9 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
                 continue
             desc = props.get(key, {}).get("description")
             hint = f"add `{key}:`" + (f" ({desc})" if desc else "")
-            out.append(Problem(loc, "missing-key", f"{format_path(where)} is missing the required key `{key}`", hint))
+            out.append(
+                Problem(loc, codes.MISSING_KEY, f"{format_path(where)} is missing the required key `{key}`", hint)
+            )
         return out
 
     if kind == "type":
@@ -170,7 +176,7 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
             return [
                 Problem(
                     loc,
-                    "not-a-mapping",
+                    codes.NOT_A_MAPPING,
                     f"the file must be a mapping of keys, not {_TYPE_NAMES.get(json_type(value), json_type(value))}",
                     "start with the top-level keys (see the schema named in the first comment line)",
                 )
@@ -187,7 +193,7 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
             fix = f"remove the quotes: {value.strip()}"
         elif fix is None:
             fix = f"write {expected} here"
-        return [Problem(loc, "wrong-type", f"`{name}` must be {expected}, not {got} ({_shown(value)})", fix)]
+        return [Problem(loc, codes.WRONG_TYPE, f"`{name}` must be {expected}, not {got} ({_shown(value)})", fix)]
 
     if kind == "enum":
         choices = [str(c) for c in limit]
@@ -195,7 +201,10 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
         hint = f"did you mean `{guess}`?" if guess else f"use one of: {', '.join(choices)}"
         return [
             Problem(
-                loc, "bad-value", f"{_shown(value)} is not a valid `{name}`; it is one of: {', '.join(choices)}", hint
+                loc,
+                codes.BAD_VALUE,
+                f"{_shown(value)} is not a valid `{name}`; it is one of: {', '.join(choices)}",
+                hint,
             )
         ]
 
@@ -212,7 +221,7 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
             message = f"{format_path(where)} has both " + " and ".join(f"`{n}`" for n in present) + "; " + message
         else:
             message = f"{format_path(where)}: {message}"
-        return [Problem(loc, "missing-key" if not present else "bad-value", message, fix)]
+        return [Problem(loc, codes.MISSING_KEY if not present else codes.BAD_VALUE, message, fix)]
 
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         words = {
@@ -223,7 +232,9 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
         }
         bound = f"{words[kind]} {limit}"
         return [
-            Problem(loc, "bad-value", f"`{name}` must be {bound}, not {_shown(value)}", fix or f"use a value {bound}")
+            Problem(
+                loc, codes.BAD_VALUE, f"`{name}` must be {bound}, not {_shown(value)}", fix or f"use a value {bound}"
+            )
         ]
 
     if kind in ("minItems", "minLength"):
@@ -232,23 +243,23 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
             return [
                 Problem(
                     loc,
-                    "bad-value",
+                    codes.BAD_VALUE,
                     f"`{name}` must not be empty",
                     fix or f"give at least one {'item' if what == 'list' else 'character'}",
                 )
             ]
-        return [Problem(loc, "bad-value", f"`{name}` is too short (at least {limit})", fix or "add to it")]
+        return [Problem(loc, codes.BAD_VALUE, f"`{name}` is too short (at least {limit})", fix or "add to it")]
 
     if kind in ("maxLength", "maxItems"):
         size = f"{len(value)} characters" if kind == "maxLength" else f"{len(value)} items"
-        return [Problem(loc, "too-long", f"`{name}` is {size} long; the limit is {limit}", fix or "shorten it")]
+        return [Problem(loc, codes.TOO_LONG, f"`{name}` is {size} long; the limit is {limit}", fix or "shorten it")]
 
     if kind == "pattern" and "x-message" in schema:
-        return [Problem(loc, "bad-value", f"`{name}` {schema['x-message']}", fix or "remove it; write plain text")]
+        return [Problem(loc, codes.BAD_VALUE, f"`{name}` {schema['x-message']}", fix or "remove it; write plain text")]
 
     # jsonschema's message quotes the value in full: never echo a huge one
     message = error.message if len(error.message) <= 200 else error.message[:197] + "..."
-    return [Problem(loc, "schema", f"`{name}`: {message}", fix or "see the schema named in the file's first line")]
+    return [Problem(loc, codes.SCHEMA, f"`{name}`: {message}", fix or "see the schema named in the file's first line")]
 
 
 def _numeric(text: str) -> bool:

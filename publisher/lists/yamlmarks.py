@@ -1,13 +1,13 @@
-"""YAML loading that remembers where every key and value was written (load step).
+"""YAML loading that remembers where every key and value was written.
 
 zones.yaml and the curated list files are read here, once, into plain Python data
 plus `Marks`: the 1-based line and column of every mapping key and every value,
-keyed by their path (`("entries", 3, "ip")`). schema.py and sources.py turn those
+keyed by their path (`("entries", 3, "ip")`). schema.py and curated.py turn those
 paths back into `path:line:col` for the people who fix the files.
 
 Scalars follow the YAML 1.2 core schema rather than PyYAML's YAML 1.1 default:
 `no` stays a string, `2001:0:0:1` is not a base-60 integer and `2027-01-31`
-stays the string the user wrote (sources.py parses dates with its own messages).
+stays the string the user wrote (curated.py parses dates with its own messages).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from publisher import codes
 from publisher.errors import Location, Problem
 
 PathKey = str | int
@@ -129,7 +130,7 @@ def decode_text(path: str, data: bytes) -> tuple[str | None, Problem | None]:
         # UTF-16: a byte order mark, or (ASCII text without one) every other byte zero
         return None, Problem(
             Location(path, 1, 1),
-            "not-utf8",
+            codes.NOT_UTF8,
             "the file is UTF-16 (or UTF-32), not UTF-8",
             "save the file as UTF-8 (iconv -f utf-16 -t utf-8, or 'UTF-8' in the editor's save dialog)",
         )
@@ -141,7 +142,7 @@ def decode_text(path: str, data: bytes) -> tuple[str | None, Problem | None]:
         line = data.count(b"\n", 0, start) + 1
         return None, Problem(
             Location(path, line, start - line_start + 1),
-            "not-utf8",
+            codes.NOT_UTF8,
             f"the file is not UTF-8: byte 0x{data[start]:02x} cannot be decoded",
             "save the file as UTF-8 (iconv -f latin1 -t utf-8 is the usual fix)",
         )
@@ -162,7 +163,7 @@ def load_yaml(path: str, data: bytes) -> YamlResult:
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
         return YamlResult(None, marks, [_reader_problem(path, exc, text)])
     except yaml.YAMLError as exc:
-        return YamlResult(None, marks, [Problem(Location(path), "yaml-syntax", f"cannot parse YAML: {exc}")])
+        return YamlResult(None, marks, [Problem(Location(path), codes.YAML_SYNTAX, f"cannot parse YAML: {exc}")])
     finally:
         loader.dispose()
     if node is None:
@@ -185,7 +186,7 @@ def _reader_problem(path: str, exc: yaml.reader.ReaderError, text: str) -> Probl
     char = exc.character if isinstance(exc.character, int) else ord(text[pos]) if pos < len(text) else 0
     return Problem(
         Location(path, line, col),
-        "yaml-syntax",
+        codes.YAML_SYNTAX,
         f"the file holds the control character U+{char:04X}, which YAML does not allow",
         "remove it (is this a binary file, or a UTF-16 file?); write \\t or \\n escapes in a quoted string",
     )
@@ -208,7 +209,7 @@ def _syntax_problem(path: str, exc: yaml.MarkedYAMLError, text: str = "") -> Pro
         fix = "indent with spaces; YAML does not allow tabs for indentation"
     elif "expected a single document" in what:
         fix = "keep one document per file (remove the extra '---')"
-    return Problem(where, "yaml-syntax", f"YAML syntax error: {what}", fix, related)
+    return Problem(where, codes.YAML_SYNTAX, f"YAML syntax error: {what}", fix, related)
 
 
 class _Refused(Exception):
@@ -237,7 +238,7 @@ class _Builder:
 
     def _refuse(self, node: Node, message: str, fix: str | None = None) -> _Refused:
         line, col = self._pos(node)
-        return _Refused(Problem(Location(self.marks.path, line, col), "yaml-syntax", message, fix))
+        return _Refused(Problem(Location(self.marks.path, line, col), codes.YAML_SYNTAX, message, fix))
 
     def build(self, node: Node, where: Path) -> Any:
         if len(where) > MAX_DEPTH:
@@ -351,7 +352,7 @@ class _Builder:
                 self.problems.append(
                     Problem(
                         Location(self.marks.path, line, col),
-                        "bad-key",
+                        codes.BAD_KEY,
                         "a mapping key must be a plain name, not a list or mapping",
                         "write `name: value`",
                     )
@@ -366,7 +367,7 @@ class _Builder:
                     self.problems.append(
                         Problem(
                             Location(self.marks.path, line, col),
-                            "duplicate-key",
+                            codes.DUPLICATE_KEY,
                             f"key '{key}' appears twice in this mapping; YAML would silently keep the last one",
                             "remove one of them",
                             related=(("first at", Location(self.marks.path, first[0], first[1])),),

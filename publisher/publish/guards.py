@@ -1,11 +1,12 @@
 """Guard rails: which plans a publish refuses without --force, each with its numbers. Pure.
 
-Place in the flow: publish.py computes the plan (plan.py), then `check_guards`;
-`apply` refuses when anything is found and --force was not given. Thresholds
-come from each zone's `guards` in zones.yaml (model.Guards). Validation errors
-never get here: they stop the build before the plan and are never overridable,
-except the two problems validate.py reports that are guard rails at publish
-(OVERRIDABLE_PROBLEMS).
+`check_guards` judges a plan (plan.py) and returns every `Violation`, its rule
+one of the guard-rail codes in `codes` (shrink, growth, empty, dropped,
+allowlist-removal, covers-protected); the publish refuses when there is any and
+--force was not given. Thresholds come from each zone's `guards` in zones.yaml
+(model.Guards). Validation errors never get here: they stop the build before
+the plan and are never overridable, except the two problems lists/checks.py
+reports that are guard rails at publish (OVERRIDABLE_PROBLEMS).
 """
 
 from __future__ import annotations
@@ -13,23 +14,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from publisher import codes
 from publisher.errors import Problem
 from publisher.model import ZoneConfig
 from publisher.publish.plan import EXPIRED, REMOVED, Change, Plan, ZonePlan, amount
 
-#: Problem code of a blocklist entry covering a protected allowlist address (validate.py).
-COVERS_PROTECTED = "covers-protected"
-#: Problem code of a zone without entries (validate.py): the "empty" guard rail at publish.
-EMPTY_ZONE = "empty-zone"
 #: Validation problems that are guard rails at publish: `--force` may override them.
 #: Every other validation error is never overridable.
-OVERRIDABLE_PROBLEMS = frozenset({COVERS_PROTECTED, EMPTY_ZONE})
+OVERRIDABLE_PROBLEMS = frozenset({codes.COVERS_PROTECTED, codes.EMPTY_ZONE})
 
 
 @dataclass(frozen=True, slots=True)
 class Violation:
     zone: str
-    rule: str  # shrink, growth, empty, dropped, covers-protected, allowlist-removal
+    rule: str  # a guard-rail code: SHRINK, GROWTH, EMPTY, DROPPED, COVERS_PROTECTED, ALLOWLIST_REMOVAL
     message: str
 
 
@@ -52,7 +50,7 @@ def check_guards(
     """Every guard rail the plan breaks, each with its numbers. All are overridable with
     --force; validation errors never reach here (they stop the build before the plan).
 
-    `problems` are the loader's; those coded COVERS_PROTECTED become violations,
+    `problems` are the loader's; those coded codes.COVERS_PROTECTED become violations,
     attributed to a zone through `zone_of` (source path -> zone name).
     """
     out: list[Violation] = []
@@ -60,20 +58,20 @@ def check_guards(
         cfg = configs.get(zp.name)
         if cfg is not None and not zp.is_new and zp.content_changed:
             out.extend(_zone_guards(zp, cfg))
-    emptied = {v.zone for v in out if v.rule == "empty"}
+    emptied = {v.zone for v in out if v.rule == codes.EMPTY}
     for problem in problems:
         if problem.code not in OVERRIDABLE_PROBLEMS or not problem.is_error:
             continue
-        if problem.code == EMPTY_ZONE:
+        if problem.code == codes.EMPTY_ZONE:
             zone = next((c.name for c in configs.values() if c.location == problem.location), "")
             if zone in emptied:
                 continue  # already reported with its numbers
-            out.append(Violation(zone, "empty", f"{problem.location}: {problem.message}"))
+            out.append(Violation(zone, codes.EMPTY, f"{problem.location}: {problem.message}"))
         else:
             zone = (zone_of or {}).get(problem.location.path, "")
             out.append(Violation(zone, problem.code, f"{problem.location}: {problem.message}"))
     for name in plan.dropped:
-        out.append(Violation(name, "dropped", f"{name} is published now and is no longer in zones.yaml"))
+        out.append(Violation(name, codes.DROPPED, f"{name} is published now and is no longer in zones.yaml"))
     return out
 
 
@@ -89,7 +87,7 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
                 out.append(
                     Violation(
                         zp.name,
-                        "shrink",
+                        codes.SHRINK,
                         (
                             f"{zp.name} would lose {amount(lost, unit)} of its {amount(whole, unit)} {unit} "
                             f"({_share(lost, whole)}; the limit is {g.max_removed_share:.0%} for zones of "
@@ -102,7 +100,7 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
             out.append(
                 Violation(
                     zp.name,
-                    "growth",
+                    codes.GROWTH,
                     (
                         f"{zp.name} would grow from {amount(old, unit)} to {amount(new, unit)} {unit} "
                         f"({new / old:.1f}x; the limit is {g.max_growth_factor:g}x)"
@@ -115,7 +113,7 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
         out.append(
             Violation(
                 zp.name,
-                "empty",
+                codes.EMPTY,
                 (
                     f"{zp.name} would become empty (only the RFC 5782 test points): it lists "
                     f"{zp.listings_before} listings{', ' + now if now else ''} now"
@@ -130,7 +128,7 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
             out.append(
                 Violation(
                     zp.name,
-                    "allowlist-removal",
+                    codes.ALLOWLIST_REMOVAL,
                     (
                         f"{zp.name}: {n} allowlist entr{'y' if n == 1 else 'ies'} removed"
                         f"{', ' + unprotected + ' lose their protection' if unprotected else ''}: {_examples(gone, n)}"
@@ -138,5 +136,5 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
                 )
             )
         elif not zp.entries_known and unprotected:
-            out.append(Violation(zp.name, "allowlist-removal", f"{zp.name}: {unprotected} lose their protection"))
+            out.append(Violation(zp.name, codes.ALLOWLIST_REMOVAL, f"{zp.name}: {unprotected} lose their protection"))
     return out

@@ -1,14 +1,11 @@
-"""What a publish would change, and whether the guard rails let it through. Pure.
+"""What a publish would change, per zone. Pure.
 
-Place in the flow: publish.py compiles the new commit, then calls `plan_zone`
-for each zone with the published zone and the previous commit's parsed
-sources, and `check_guards` on the result; the CLI renders the plan.
-
-Two levels of change are computed:
+`plan_zone` compares the newly compiled zone and its parsed sources with the
+published zone and the sources it was built from, at two levels:
 - addresses (IPv4 and IPv6 apart) or names: from the two compiled zones, exact,
   by one sweep over their sorted intervals; what DNS will answer differently;
 - entries (listings, file:line): from the two sets of parsed sources, in
-  entrydiff.py.
+  entry_diff.py.
 The guard rails that judge a plan are in guards.py.
 """
 
