@@ -1,11 +1,12 @@
-"""Crash-safe publishing: a real `python -m publisher publish` killed with SIGKILL at every
-write step, a full disk and a read-only zones/.
+"""Crash-safe publishing: a real publishing process killed with SIGKILL at every write step,
+a full disk and a read-only zones/.
 
 After each kill, zones/ must be the old or the new complete publish (manifest sha256 match
 the files, no half file referenced), a server started on it must serve that publish, and the
 next publish must succeed and clean up what the dead one left. The kill points come from the
-test hook PUBLISHER_TEST_PAUSE_AT (artifacts.py): the publish logs "paused at step" and waits,
-and the test kills it there, so every point is hit exactly, without timing guesses.
+publish's step hook: the process (PAUSED_PUBLISH) publishes with a hook that logs "paused at
+step" at the wanted step and waits, and the test kills it there, so every point is hit
+exactly, without timing guesses.
 """
 
 from __future__ import annotations
@@ -92,9 +93,25 @@ STEPS = [
 ]
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != artifacts.PAUSE_ENV}
-    return {**env, "PYTHONPATH": str(ROOT), **extra}
+#: `python -c PAUSED_PUBLISH LISTS ZONES STEP`: `publisher publish` (release.publish, what the
+#: command runs) with a step hook that stops the process at STEP until it is killed.
+PAUSED_PUBLISH = """
+import signal, sys
+from pathlib import Path
+from publisher.publish.release import publish
+
+def pause(step):
+    if step == sys.argv[3]:
+        print(f"paused at step {step!r}; waiting for a signal", file=sys.stderr, flush=True)
+        while True:
+            signal.pause()
+
+publish(Path(sys.argv[1]), Path(sys.argv[2]), step=pause)
+"""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def run_publish(lists: Path, zones: Path) -> subprocess.CompletedProcess[str]:
@@ -112,11 +129,11 @@ def publish_here(lists: Path, zones: Path) -> tuple[int, str, str]:
 
 def kill_publish_at(lists: Path, zones: Path, step: str, before_kill: Any = None) -> None:
     """Start a publish that pauses at `step`, then SIGKILL it there."""
-    cmd = [sys.executable, "-m", "publisher", "--lists", str(lists), "--zones", str(zones), "publish"]
+    cmd = [sys.executable, "-c", PAUSED_PUBLISH, str(lists), str(zones), step]
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
-        env=_env(**{artifacts.PAUSE_ENV: step}),
+        env=_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

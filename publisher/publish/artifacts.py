@@ -14,13 +14,12 @@ rename(2). A crash at any step leaves `current` on the last complete publish.
 Writers take `zones/.lock` (flock) so that the leftovers of a dead writer
 (`.tmp-gen-*`, `.current.*`) can be removed without touching a live one's.
 
-Test hook: with `PUBLISHER_TEST_PAUSE_AT=<step>` in the environment, the
-default step hook stops the process at that step (it logs "paused at step"
-and waits for a signal), so that tests/test_crash_publish.py can kill -9 a real
-publish at exactly that point. The steps, in order: `validated` (publish.py),
-`writing <file>` (the file partly written, nothing fsynced), `wrote <zone>`,
-`wrote generation`, `renamed generation`, `linked current`, `swapped current`,
-`published` (links refreshed; the history line is not yet written).
+The writing functions take a `step` hook, called with the name of each step in
+order: `validated` (release.py), `writing <file>` (the file partly written,
+nothing fsynced), `wrote <zone>`, `wrote generation`, `renamed generation`,
+`linked current`, `swapped current`, `published` (links refreshed; the history
+line is not yet written). The default does nothing; tests pass hooks that raise
+or pause there, to crash a publish at exactly that point.
 """
 
 from __future__ import annotations
@@ -30,11 +29,9 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
-import logging
 import os
 import secrets
 import shutil
-import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import partial
@@ -53,22 +50,12 @@ LOCK = ".lock"
 KEEP_GENERATIONS = 4
 #: The end of an error message when writing failed before the `current` swap.
 NOTHING_PUBLISHED = "; nothing was published, the previous publish stays current"
-#: See the module docstring; never set in production.
-PAUSE_ENV = "PUBLISHER_TEST_PAUSE_AT"
-
-#: Test hook: called with the name of each write step; raising there simulates a crash.
+#: Called with the name of each write step (see the module docstring).
 StepHook = Callable[[str], None]
 
 
-def default_step(step: str) -> None:
-    """Nothing, unless the PAUSE_ENV test hook names this step: then wait to be killed."""
-    if os.environ.get(PAUSE_ENV) == step:
-        logging.getLogger(__name__).warning("paused at step %r (%s is set); waiting for a signal", step, PAUSE_ENV)
-        while True:
-            signal.pause()
-
-
-_noop = default_step  # the default that build.py and publish.py name
+def no_step(step: str) -> None:
+    """The default step hook: does nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +177,7 @@ class _FirstWriteStep:
         return n
 
 
-def _write_file(path: Path, writer: Callable[[Any], None], text: bool, step: StepHook = default_step) -> str:
+def _write_file(path: Path, writer: Callable[[Any], None], text: bool, step: StepHook) -> str:
     """Write through `writer`, fsync, and return the sha256 of what was written."""
     with open(path, "w", encoding="utf-8", newline="\n") if text else open(path, "wb") as fh:
         writer(_FirstWriteStep(fh, lambda: step(f"writing {path.name}")))
@@ -231,7 +218,7 @@ def write_generation(
     zone_meta: dict[str, dict[str, Any]],
     meta: dict[str, Any],
     *,
-    step: StepHook = _noop,
+    step: StepHook = no_step,
 ) -> Path:
     """Write a complete generation and make it current. Returns the generation folder.
 

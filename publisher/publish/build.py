@@ -120,7 +120,7 @@ def write_build(
     *,
     source: dict[str, Any],
     now: dt.datetime,
-    step: artifacts.StepHook = artifacts._noop,
+    step: artifacts.StepHook = artifacts.no_step,
 ) -> tuple[dict[str, Any], set[str]]:
     """Assign serials against the current manifest and write a new generation.
 

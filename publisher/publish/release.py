@@ -261,7 +261,7 @@ def apply(
     force: bool = False,
     dry_run: bool = False,
     action: str = "publish",
-    step: artifacts.StepHook = artifacts._noop,
+    step: artifacts.StepHook = artifacts.no_step,
 ) -> Outcome:
     """Enforce the guard rails and write the generation (unless nothing changed or dry run)."""
     p = prepared
@@ -335,7 +335,7 @@ def publish(
     force: bool = False,
     dry_run: bool = False,
     action: str = "publish",
-    step: artifacts.StepHook = artifacts._noop,
+    step: artifacts.StepHook = artifacts.no_step,
 ) -> Outcome:
     """prepare + apply, for callers that do not show the plan in between (watch, tests)."""
     prepared = prepare(lists, zones_dir, rev=rev, now=now or dt.datetime.now(dt.UTC))
