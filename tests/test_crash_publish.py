@@ -35,6 +35,7 @@ from tests.test_vcs import commit_all, init_repo, write
 from publisher.cli import app as cli
 from publisher.errors import ArtifactError
 from publisher.publish import artifacts
+from publisher.publish.manifest import CURRENT, MANIFEST, load_published
 
 TIMEOUT = 60.0
 BL, WL, DBL, EXTRA = "bl.example.test", "wl.example.test", "dbl.example.test", "extra.example.test"
@@ -169,19 +170,19 @@ class State:
 
 def check_consistent(zones: Path) -> State:
     """zones/ holds one complete publish: every file the manifest names matches its sha256."""
-    published = artifacts.load_published(zones)  # checks every snapshot's sha256 and serial
+    published = load_published(zones)  # checks every snapshot's sha256 and serial
     gen = published.directory
-    assert gen.name == published.manifest["generation"] and gen.is_dir()
-    for meta in published.manifest["zones"].values():
-        for file, want in meta["sha256"].items():
+    assert gen.name == published.manifest.generation and gen.is_dir()
+    for entry in published.manifest.zones.values():
+        for file, want in entry.sha256.items():
             data = (gen / file).read_bytes()
             assert hashlib.sha256(data).hexdigest() == want, f"{gen.name}/{file} does not match the manifest"
     # every stable link that exists leads into the current generation, to a listed file
-    listed = {f for meta in published.manifest["zones"].values() for f in meta["files"].values()} | {artifacts.MANIFEST}
-    for entry in zones.iterdir():
-        if entry.is_symlink() and entry.name != artifacts.CURRENT and not entry.name.startswith("."):
-            assert entry.name in listed, f"stale link {entry.name}"
-            assert os.readlink(entry) == f"{artifacts.CURRENT}/{entry.name}"
+    listed = {f for entry in published.manifest.zones.values() for f in entry.files.names()} | {MANIFEST}
+    for link in zones.iterdir():
+        if link.is_symlink() and link.name != CURRENT and not link.name.startswith("."):
+            assert link.name in listed, f"stale link {link.name}"
+            assert os.readlink(link) == f"{CURRENT}/{link.name}"
     bl = published.zones[BL]
     marker = int.from_bytes(bytes(int(x) for x in MARKER.split(".")), "big")
     return State(gen.name, {n: z.info.serial for n, z in published.zones.items()}, bl.lookup_v4(marker) >= 0)
@@ -262,7 +263,7 @@ def published(template: tuple[Path, State], tmp_path: Path) -> tuple[Path, Path,
 
 
 def leftovers(zones: Path) -> list[str]:
-    return sorted(p.name for p in zones.iterdir() if p.name.startswith((".tmp-", f".{artifacts.CURRENT}.")))
+    return sorted(p.name for p in zones.iterdir() if p.name.startswith((".tmp-", f".{CURRENT}.")))
 
 
 # --- kill -9 at every step ----------------------------------------------------------------
@@ -293,7 +294,7 @@ def test_kill_at_each_step_leaves_old_or_new_and_the_next_publish_repairs(
     after = check_consistent(zones)
     assert after.marker_listed and EXTRA in after.serials
     assert leftovers(zones) == []
-    for name in (f"{EXTRA}.zone", f"{EXTRA}.snap", artifacts.MANIFEST):
+    for name in (f"{EXTRA}.zone", f"{EXTRA}.snap", MANIFEST):
         assert (zones / name).is_symlink() and (zones / name).resolve().is_file()
     history = artifacts.read_history(zones)
     assert history[-1]["generation"] == after.generation
@@ -302,7 +303,7 @@ def test_kill_at_each_step_leaves_old_or_new_and_the_next_publish_repairs(
         assert after.generation == state.generation and "nothing to publish" in out
         assert history[-1].get("recovered") is True and history[-1]["commit"] == history[-1]["head"]
     if half:
-        final = (zones / artifacts.CURRENT / f"{BL}.zone").stat().st_size
+        final = (zones / CURRENT / f"{BL}.zone").stat().st_size
         assert 0 < half["size"] < final, "the kill was not mid-write"
 
 

@@ -79,21 +79,22 @@ def _relative(path: str, root: Path) -> str:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from publisher.publish.build import compile_tree, write_build
+    from publisher.publish.manifest import Source
 
     now = _now()
     build = compile_tree(DirTree(args.lists), as_of=now)
     _print_problems(build.warnings)
-    manifest, changed = write_build(
-        args.out, build, source={"kind": "worktree", "path": str(args.lists.resolve())}, now=now
-    )
-    for name, meta in sorted(manifest["zones"].items()):
-        counts = meta["counts"]
+    source = Source(kind="worktree", path=str(args.lists.resolve()))
+    manifest, changed = write_build(args.out, build, source=source, now=now)
+    for name, entry in sorted(manifest.zones.items()):
+        counts = entry.meta.counts
+        assert counts is not None  # write_build counts every zone
         state = "new serial" if name in changed else "unchanged"
         print(
-            f"{name} serial {meta['serial']} ({state}): {counts['listings']} listings, "
-            f"{counts['intervals'] or counts['domains']} {'names' if meta['kind'] == 'domain' else 'ranges'}"
+            f"{name} serial {entry.serial} ({state}): {counts.listings} listings, "
+            f"{counts.intervals or counts.domains} {'names' if entry.kind == 'domain' else 'ranges'}"
         )
-    print(f"wrote {args.out}/{manifest['generation']} (current)")
+    print(f"wrote {args.out}/{manifest.generation} (current)")
     return 0
 
 

@@ -54,7 +54,7 @@ def _publish_and_report(args: argparse.Namespace, rev: str, action: str, intro: 
     for name in prepared.plan.dropped:
         print(f"{name}: no longer published")
     if outcome.written and outcome.manifest is not None:
-        print(f"published {args.zones}/{outcome.manifest['generation']} (current); the server reloads by itself")
+        print(f"published {args.zones}/{outcome.manifest.generation} (current); the server reloads by itself")
     return 0
 
 

@@ -94,11 +94,12 @@ def change_line(change: Change, blame: dict[BlameKey, BlameLine]) -> str:
 def plan_text(p: Prepared, show: int) -> list[str]:
     c = p.commit
     out = [f"plan: commit {c.short} {c.summary!r} by {c.author}, {c.committed_at}"]
-    prev = (p.previous.manifest or {}).get("source") or {}
-    if p.previous.manifest is None:
+    published = p.previous.manifest
+    prev = published.source if published is not None else None
+    if published is None:
         out.append("  nothing published yet: everything is new")
-    elif prev.get("commit"):
-        out.append(f"  published now: commit {str(prev['commit'])[:10]} at {p.previous.manifest.get('published_at')}")
+    elif prev is not None and prev.commit:
+        out.append(f"  published now: commit {prev.commit[:10]} at {published.published_at}")
     out.extend(f"  note: {note}" for note in p.plan.notes)
     for d in p.dirty:
         out.append(f"  not being published: {d.path} ({d.state}; commit it first)")
@@ -222,7 +223,9 @@ def plan_json(p: Prepared, show: int) -> str:
         "commit": p.commit.sha,
         "author": p.commit.author,
         "committed_at": p.commit.committed_at,
-        "published_commit": ((p.previous.manifest or {}).get("source") or {}).get("commit"),
+        "published_commit": p.previous.manifest.source.commit
+        if p.previous.manifest is not None and p.previous.manifest.source is not None
+        else None,
         "zones": zones,
         "dropped": list(p.plan.dropped),
         "notes": list(p.plan.notes),
@@ -270,8 +273,8 @@ def _because(b: Because, prefix: str) -> str:
 
 
 def explain_lines(e: Explanation) -> list[str]:
-    src = e.source
-    origin = f"commit {str(src.get('commit'))[:10]}" if src.get("commit") else "the work tree"
+    commit = e.source.commit if e.source is not None else None
+    origin = f"commit {commit[:10]}" if commit else "the work tree"
     out = [f"{e.query.text}: in what is published now ({origin}, {e.published_at})"]
     if not e.zones:
         out.append("  no published zone of that kind")

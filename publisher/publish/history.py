@@ -15,6 +15,7 @@ from typing import Any
 
 from publisher.errors import UsageError
 from publisher.publish import artifacts
+from publisher.publish.manifest import Manifest, Source
 from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV4, IPV6, NAMES, REMOVED, Plan, ZonePlan
 
 
@@ -45,7 +46,7 @@ def record(
     *,
     action: str,
     now: dt.datetime,
-    source: Mapping[str, Any],
+    source: Source,
     head: str,
     generation: str,
     serials: Mapping[str, int],
@@ -70,11 +71,11 @@ def record(
     return {
         "published_at": now.isoformat(timespec="seconds"),
         "action": action,
-        "commit": source.get("commit"),
-        "author": source.get("author"),
-        "email": source.get("email"),
-        "committed_at": source.get("committed_at"),
-        "summary": source.get("summary"),
+        "commit": source.commit,
+        "author": source.author,
+        "email": source.email,
+        "committed_at": source.committed_at,
+        "summary": source.summary,
         "head": head,
         "generation": generation,
         "forced": forced,
@@ -83,25 +84,26 @@ def record(
     }
 
 
-def recovered_record(manifest: Mapping[str, Any]) -> dict[str, Any]:
+def recovered_record(manifest: Manifest) -> dict[str, Any]:
     """The record of a publish that was killed between its swap and its history line,
     rebuilt from its manifest (`recovered: true`; listing counts are not known)."""
-    source = manifest.get("source") or {}
-    zones = {
-        name: {
-            "serial": z.get("serial"),
-            "changed": z.get("commit") == source.get("commit"),
+    source = manifest.source or Source(kind="")
+    zones = {}
+    for name, entry in sorted(manifest.zones.items()):
+        origin = entry.meta.origin
+        same = (origin.commit if origin is not None else None) == source.commit
+        zones[name] = {
+            "serial": entry.serial,
+            "changed": same,
             # an unchanged zone kept its serial: find_serial must not credit this commit with it
-            "previous_serial": None if z.get("commit") == source.get("commit") else z.get("serial"),
-            "listings": (z.get("counts") or {}).get("listings"),
+            "previous_serial": None if same else entry.serial,
+            "listings": entry.meta.counts.listings if entry.meta.counts is not None else None,
         }
-        for name, z in sorted((manifest.get("zones") or {}).items())
-    }
     return {
-        "published_at": manifest.get("published_at"),
-        "action": manifest.get("action", "publish"),
-        **{k: source.get(k) for k in ("commit", "author", "email", "committed_at", "summary", "head")},
-        "generation": manifest.get("generation"),
+        "published_at": manifest.published_at,
+        "action": manifest.action or "publish",
+        **{k: getattr(source, k) for k in ("commit", "author", "email", "committed_at", "summary", "head")},
+        "generation": manifest.generation,
         "forced": [],
         "dropped": [],
         "zones": zones,
