@@ -35,7 +35,7 @@ from tests.conftest import DATA, ROOT
 from tests.test_vcs import commit_all, init_repo
 
 from publisher.cli import app as cli
-from publisher.publish.artifacts import HISTORY
+from publisher.publish.history import HISTORY
 from publisher.publish.manifest import CURRENT, MANIFEST, load_published
 
 CORPUS = DATA / "corpus"

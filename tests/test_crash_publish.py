@@ -34,7 +34,7 @@ from tests.test_vcs import commit_all, init_repo, write
 
 from publisher.cli import app as cli
 from publisher.errors import ArtifactError
-from publisher.publish import artifacts
+from publisher.publish import artifacts, history
 from publisher.publish.manifest import CURRENT, MANIFEST, load_published
 
 TIMEOUT = 60.0
@@ -296,12 +296,12 @@ def test_kill_at_each_step_leaves_old_or_new_and_the_next_publish_repairs(
     assert leftovers(zones) == []
     for name in (f"{EXTRA}.zone", f"{EXTRA}.snap", MANIFEST):
         assert (zones / name).is_symlink() and (zones / name).resolve().is_file()
-    history = artifacts.read_history(zones)
-    assert history[-1]["generation"] == after.generation
-    assert len([r for r in history if r["generation"] == after.generation]) == 1
+    records = history.read(zones)
+    assert records[-1].generation == after.generation
+    assert len([r for r in records if r.generation == after.generation]) == 1
     if expect == "new":  # the killed publish itself went through: the next one only finished its work
         assert after.generation == state.generation and "nothing to publish" in out
-        assert history[-1].get("recovered") is True and history[-1]["commit"] == history[-1]["head"]
+        assert records[-1].recovered is True and records[-1].commit == records[-1].head
     if half:
         final = (zones / CURRENT / f"{BL}.zone").stat().st_size
         assert 0 < half["size"] < final, "the kill was not mid-write"

@@ -1,5 +1,5 @@
-"""manifest.json as a type: what the writers write reads back to the same bytes, and a
-malformed manifest is refused with its path and the field at fault."""
+"""manifest.json and history.jsonl as types: what the writers write reads back to the same
+bytes, and a malformed manifest is refused with its path and the field at fault."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from tests.test_vcs import init_repo
 from publisher.errors import ArtifactError
 from publisher.lists.tree import DirTree
 from publisher.model import Secondary
+from publisher.publish import history
 from publisher.publish.build import compile_tree, write_build
+from publisher.publish.history import HistoryRecord, ZoneRecord
 from publisher.publish.manifest import (
     CURRENT,
     MANIFEST,
@@ -62,6 +64,30 @@ def test_every_generation_written_reads_back_to_the_same_bytes(published: tuple[
     assert bl.meta.counts is not None and bl.meta.counts.listings == 2
     assert bl.meta.origin is not None and bl.meta.origin.commit == manifest.source.commit
     assert load_published(zones).manifest == manifest
+
+
+def test_the_history_reads_back_to_the_same_lines(published: tuple[Path, Path]) -> None:
+    _, zones = published
+    lines = (zones / history.HISTORY).read_text().splitlines()
+    records = history.read(zones)
+    assert [r.action for r in records] == ["publish", "publish", "rollback"]
+    assert [json.dumps(r.to_json(), sort_keys=True) for r in records] == lines
+    assert history.last(zones) == records[-1]
+    moved = records[1].zones["bl.example.test"]
+    assert moved.changed and moved.listings_added == 1 and moved.measures["ipv4"].added == 1
+
+
+def test_a_recovered_record_round_trips(published: tuple[Path, Path]) -> None:
+    _, zones = published
+    manifest = read_manifest(zones)
+    assert manifest is not None
+    rec = history.recovered_record(manifest)
+    assert rec.recovered and rec.generation == manifest.generation and rec.forced == ()
+    assert rec.zones["bl.example.test"].listings_added is None and not rec.zones["bl.example.test"].measures
+    history.append(zones, rec)
+    assert history.last(zones) == rec
+    line = (zones / history.HISTORY).read_text().splitlines()[-1]
+    assert '"recovered": true' in line and "listings_added" not in line
 
 
 def test_a_hand_made_manifest_round_trips_with_optional_fields_left_out(tmp_path: Path) -> None:
@@ -181,6 +207,28 @@ def test_a_malformed_manifest_is_refused_with_its_path_and_field(
 def test_unreadable_json_is_refused_with_its_path(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match=r"^/x/manifest.json: unreadable manifest: "):
         Manifest.loads("{", "/x/manifest.json")
+
+
+def test_a_history_line_that_is_no_record_is_skipped(tmp_path: Path) -> None:
+    good = HistoryRecord(
+        published_at="2026-11-27T10:00:00+00:00",
+        action="publish",
+        commit="abc",
+        author="A",
+        email="a@example.test",
+        committed_at=None,
+        summary="s",
+        head="abc",
+        generation="gen-x",
+        forced=(),
+        dropped=(),
+        zones={"bl.example.test": ZoneRecord(serial=1, previous_serial=None, changed=True, listings=3)},
+    )
+    history.append(tmp_path, good)
+    with open(tmp_path / history.HISTORY, "a") as fh:
+        fh.write('not json\n[1, 2]\n{"generation": 7}\n{"generation": "g", "zones": {"z": {"serial": "1"}}}\n')
+    assert history.read(tmp_path) == [good]
+    assert history.last(tmp_path) == good
 
 
 def test_the_server_reads_zones_without_the_publishing_stack() -> None:

@@ -23,7 +23,7 @@ from tests.test_vcs import ALICE, BOB, commit_all, git, init_repo, write
 from publisher.addresses import parse_v4
 from publisher.compile.lookup import parse_query, zone_answer
 from publisher.errors import GuardRailError, PublisherError, ValidationFailed
-from publisher.publish import artifacts
+from publisher.publish import artifacts, history
 from publisher.publish.manifest import Source, current_generation, load_published, read_manifest
 from publisher.publish.release import publish
 
@@ -151,7 +151,7 @@ def test_publish_after_a_commit_bumps_the_serial_of_that_zone_only(repo: Path, z
     # the same commit again: nothing to publish, nothing written
     again = publish(repo, zones, now=later + dt.timedelta(minutes=5))
     assert not again.written and again.prepared.nothing_to_publish and serials(zones) == after
-    assert [r["action"] for r in artifacts.read_history(zones)] == ["publish", "publish"]
+    assert [r.action for r in history.read(zones)] == ["publish", "publish"]
 
 
 def test_republishing_from_another_process_changes_nothing(tmp_path: Path) -> None:
@@ -224,7 +224,7 @@ def _refused(lists: Path, zones_dir: Path, rule: str, *numbers: str) -> None:
     assert current_generation(zones_dir) == before  # nothing written
     forced = publish(lists, zones_dir, now=NOW + dt.timedelta(hours=1), force=True)
     assert forced.written and rule in {v.rule for v in forced.forced}
-    assert artifacts.read_history(zones_dir)[-1]["forced"]
+    assert history.read(zones_dir)[-1].forced
 
 
 def test_guard_shrink(repo: Path, zones: Path) -> None:
@@ -294,7 +294,7 @@ def test_rollback_restores_old_answers_under_a_higher_serial(repo: Path, zones: 
     assert answer(zones, "bl.example.test", "203.0.113.99") == []
     now_serial = serials(zones)["bl.example.test"]
     assert artifacts.serial_gt(now_serial, bad) and now_serial not in (good, bad)
-    assert artifacts.read_history(zones)[-1]["action"] == "rollback"
+    assert history.read(zones)[-1].action == "rollback"
     assert rollback_target(repo, zones, "HEAD~1").commit == target.commit
     with pytest.raises(PublisherError):
         rollback_target(repo, zones, "1999010100")
@@ -303,7 +303,7 @@ def test_rollback_restores_old_answers_under_a_higher_serial(repo: Path, zones: 
 @pytest.mark.parametrize("step", ["wrote bl.example.test", "wrote generation", "renamed generation"])
 def test_a_crash_between_write_steps_leaves_the_last_good_publish(repo: Path, zones: Path, step: str) -> None:
     publish(repo, zones, now=NOW)
-    good = (current_generation(zones), serials(zones), len(artifacts.read_history(zones)))
+    good = (current_generation(zones), serials(zones), len(history.read(zones)))
     commit_file(repo, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.99\n    reason: new\n", "new")
 
     class Crash(Exception):
@@ -315,7 +315,7 @@ def test_a_crash_between_write_steps_leaves_the_last_good_publish(repo: Path, zo
 
     with pytest.raises(Crash):
         publish(repo, zones, now=NOW + dt.timedelta(hours=1), step=crash)
-    assert (current_generation(zones), serials(zones), len(artifacts.read_history(zones))) == good
+    assert (current_generation(zones), serials(zones), len(history.read(zones))) == good
     assert answer(zones, "bl.example.test", "203.0.113.99") == []
     publish(repo, zones, now=NOW + dt.timedelta(hours=2))  # the next publish goes through
     assert answer(zones, "bl.example.test", "203.0.113.99")

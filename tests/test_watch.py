@@ -10,7 +10,7 @@ import pytest
 from tests.test_publish import ABUSE, FILES, NOW, answer, commit_file, run_cli, serials
 from tests.test_vcs import BOB, commit_all, git, init_repo, write
 
-from publisher.publish import artifacts
+from publisher.publish import artifacts, history
 from publisher.publish.manifest import current_generation, read_manifest
 from publisher.publish.watch import Watcher, run, watch
 
@@ -43,10 +43,10 @@ def test_watch_publishes_new_commits_and_expiries(tmp_path: Path) -> None:
     assert watcher.check() == "published"
     assert answer(zones, "bl.example.test", "203.0.113.77") == []
     assert artifacts.serial_gt(serials(zones)["bl.example.test"], second)
-    history = artifacts.read_history(zones)
-    assert [r["action"] for r in history] == ["watch", "watch", "expiry"]
-    zone = history[-1]["zones"]["bl.example.test"]
-    assert zone["listings_expired"] == 1 and zone["ipv4"]["removed"] == 1
+    records = history.read(zones)
+    assert [r.action for r in records] == ["watch", "watch", "expiry"]
+    zone = records[-1].zones["bl.example.test"]
+    assert zone.listings_expired == 1 and zone.measures["ipv4"].removed == 1
     assert watcher.check() == "up to date"
 
 
@@ -110,7 +110,7 @@ def test_watch_loop_and_cli_once(tmp_path: Path) -> None:
     zones = tmp_path / "zones"
     watcher = watch(lists, zones, interval=0.01, iterations=3)
     assert (watcher.runs, watcher.failures) == (3, 0)
-    assert len(artifacts.read_history(zones)) == 1
+    assert len(history.read(zones)) == 1
     commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.99\n    reason: cli\n", "cli")
     code, _, _ = run_cli("--lists", str(lists), "--zones", str(zones), "watch", "--once")
     assert code == 0 and answer(zones, "bl.example.test", "203.0.113.99")

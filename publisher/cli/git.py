@@ -94,7 +94,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.limit > 0:
         records = records[-args.limit :]
     if args.json:
-        print(json.dumps(records, indent=2))
+        print(json.dumps([r.to_json() for r in records], indent=2, sort_keys=True))
     elif not records:
         print(f"no publishes recorded in {args.zones}")
     else:

@@ -14,7 +14,7 @@ from publisher.addresses import format_v4
 from publisher.compile.zone import SUBST
 from publisher.publish.explain import Because, Explanation
 from publisher.publish.guards import Violation
-from publisher.publish.history import measures_json
+from publisher.publish.history import HistoryRecord, measures_json
 from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV6, REMOVED, Change, ZonePlan, amount
 from publisher.publish.release import BlameKey, Prepared, shown
 from publisher.publish.vcs import BlameLine
@@ -236,21 +236,16 @@ def plan_json(p: Prepared, show: int) -> str:
     return json.dumps(doc, indent=2)
 
 
-def history_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+def history_lines(records: Sequence[HistoryRecord]) -> list[str]:
     out = []
     for rec in records:
-        zones = rec.get("zones") or {}
         moved = [
-            f"{n} {z.get('serial')} (+{z.get('listings_added', 0)}"
-            f"/-{z.get('listings_removed', 0) + z.get('listings_expired', 0)})"
-            for n, z in sorted(zones.items())
-            if z.get("changed")
+            f"{n} {z.serial} (+{z.listings_added or 0}/-{(z.listings_removed or 0) + (z.listings_expired or 0)})"
+            for n, z in sorted(rec.zones.items())
+            if z.changed
         ]
-        forced = f" forced: {', '.join(rec['forced'])}" if rec.get("forced") else ""
-        out.append(
-            f"{rec.get('published_at')}  {rec.get('action', 'publish'):8}  {str(rec.get('commit'))[:10]}  "
-            f"{rec.get('author')}  {rec.get('summary', '')!r}{forced}"
-        )
+        forced = f" forced: {', '.join(rec.forced)}" if rec.forced else ""
+        out.append(f"{rec.published_at}  {rec.action:8}  {str(rec.commit)[:10]}  {rec.author}  {rec.summary!r}{forced}")
         out.append("    " + ("; ".join(moved) if moved else "settings only"))
     return out
 

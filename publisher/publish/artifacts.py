@@ -21,7 +21,6 @@ import contextlib
 import datetime as dt
 import fcntl
 import hashlib
-import json
 import os
 import secrets
 import shutil
@@ -45,7 +44,6 @@ from publisher.publish.manifest import (
     read_manifest,
 )
 
-HISTORY = "history.jsonl"
 LOCK = ".lock"
 KEEP_GENERATIONS = 4
 #: The end of an error message when writing failed before the `current` swap.
@@ -267,44 +265,3 @@ def _prune(zones_dir: Path, keep: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
     for junk in zones_dir.glob(".tmp-gen-*"):
         shutil.rmtree(junk, ignore_errors=True)
-
-
-def append_history(zones_dir: Path, record: dict[str, Any]) -> None:
-    with _wrap_os_errors(f"cannot append to {zones_dir / HISTORY}"):
-        with open(zones_dir / HISTORY, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-
-
-def read_history(zones_dir: Path) -> list[dict[str, Any]]:
-    path = zones_dir / HISTORY
-    if not path.exists():
-        return []
-    out = []
-    with _wrap_os_errors(f"cannot read {path}"):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                with contextlib.suppress(ValueError):
-                    out.append(json.loads(line))
-    return out
-
-
-def last_history(zones_dir: Path, tail: int = 1 << 20) -> dict[str, Any] | None:
-    """The last record of the history, reading only the end of the file (watch asks every run)."""
-    path = zones_dir / HISTORY
-    try:
-        with open(path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - tail))
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ArtifactError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    for line in reversed(lines):
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if isinstance(record, dict):
-                return record
-    return None

@@ -296,7 +296,7 @@ def apply(
     )
     serials = {n: z.info.serial for n, z in p.zones.items()}
     previous_serials = {n: z.serial for n, z in prev_zones.items()}
-    artifacts.append_history(
+    history.append(
         zones_dir,
         history.record(
             action=action,
@@ -322,9 +322,9 @@ def _finish_interrupted(zones_dir: Path, manifest: Manifest | None) -> None:
     if manifest is None:
         return
     with contextlib.suppress(ArtifactError):
-        last = artifacts.last_history(zones_dir)
-        if last is None or last.get("generation") != manifest.generation:
-            artifacts.append_history(zones_dir, history.recovered_record(manifest))
+        last = history.last(zones_dir)
+        if last is None or last.generation != manifest.generation:
+            history.append(zones_dir, history.recovered_record(manifest))
 
 
 def publish(
@@ -375,6 +375,4 @@ def rollback_target(lists: Path, zones_dir: Path, spec: str) -> history.Target:
     try:
         return history.Target(commit_info(where, spec).sha, f"revision {spec}")
     except PublisherError:
-        raise UsageError(
-            f"{spec!r} is neither a serial in {zones_dir}/{artifacts.HISTORY} nor a git revision"
-        ) from None
+        raise UsageError(f"{spec!r} is neither a serial in {zones_dir}/{history.HISTORY} nor a git revision") from None
