@@ -29,6 +29,7 @@ def child_compile() -> None:
     from publisher.lists.load import load_lists, require_clean
     from publisher.lists.tree import DirTree
     from publisher.publish.build import write_build
+    from publisher.publish.manifest import Source
 
     now = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
@@ -43,7 +44,7 @@ def child_compile() -> None:
 
     build = Build(loaded.config, loaded, {cfg.name: zone}, now)
     shutil.rmtree(ZONES, ignore_errors=True)
-    write_build(ZONES, build, source={"kind": "bench"}, now=now)
+    write_build(ZONES, build, source=Source(kind="bench"), now=now)
     t3 = time.perf_counter()
     print(
         json.dumps({"load_validate": t1 - t0, "compile": t2 - t1, "write": t3 - t2, "intervals": zone.interval_count})
@@ -52,7 +53,7 @@ def child_compile() -> None:
 
 def child_load() -> None:
     from publisher.compile import snapshot  # noqa: F401  (imports before the baseline)
-    from publisher.publish.artifacts import load_published
+    from publisher.publish.manifest import load_published
 
     gc.collect()
     base = rss_kib(_self())
@@ -109,7 +110,7 @@ def main() -> None:
     gen_time = time.perf_counter() - t0
     comp, comp_rss = run_child(["bench/bench_compile.py", "--child", "compile"])
     base, base_rss = run_child(
-        ["-c", "import json, publisher.publish.artifacts, publisher.compile.snapshot; print(json.dumps({}))"]
+        ["-c", "import json, publisher.publish.manifest, publisher.compile.snapshot; print(json.dumps({}))"]
     )
     load, load_rss = run_child(["bench/bench_compile.py", "--child", "load"])
     snap = (ZONES / "current" / f"{ZONE}.snap").resolve()

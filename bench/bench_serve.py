@@ -159,7 +159,7 @@ def ensure_data() -> str:
 
 def make_queries(path: Path, n: int, seed: int = 3) -> None:
     """n queries: half listed addresses, half unlisted; 90% A, 10% TXT; shuffled."""
-    from publisher.publish.artifacts import load_published
+    from publisher.publish.manifest import load_published
 
     zone = load_published(ZONES).zones[ZONE]
     rng = random.Random(seed)

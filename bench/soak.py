@@ -180,6 +180,7 @@ def main() -> int:
         raise SystemExit("dnsperf is not installed (Debian package dnsperf)")
     from publisher.lists.tree import DirTree
     from publisher.publish.build import compile_tree, write_build
+    from publisher.publish.manifest import Source
 
     rng = random.Random(5782)
     work = Path(tempfile.mkdtemp(prefix="soak-"))
@@ -204,10 +205,10 @@ def main() -> int:
         manifest, _ = write_build(
             zones_dir,
             builds[variant],
-            source={"kind": "soak", "variant": variant},
+            source=Source(kind="soak"),
             now=dt.datetime.now(dt.UTC),
         )
-        serial_variant[int(manifest["zones"][ZONE]["serial"])] = variant
+        serial_variant[manifest.zones[ZONE].serial] = variant
         return time.monotonic() - started
 
     publish("A")

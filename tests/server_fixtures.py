@@ -13,7 +13,7 @@ from builders import source
 from publisher.addresses import parse_code
 from publisher.compile.compiler import compile_zone
 from publisher.compile.zone import CompiledZone
-from publisher.model import NameServer, Soa, Value, ZoneConfig
+from publisher.model import NameServer, Secondary, Soa, Value, ZoneConfig
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 SOA = Soa("ns1.bl.example.test", "hostmaster.example.test", refresh=3600, retry=600, expire=604800, minimum=300)
@@ -104,7 +104,17 @@ def sample_zones(
 
 
 def publish(zones_dir: Path, zones: dict[str, CompiledZone], zone_meta: dict[str, dict] | None = None) -> Path:
-    """Write a generation the way `publisher compile` does."""
+    """Write a generation the way `publisher compile` does. `zone_meta`: per zone, the
+    serving settings as the manifest writes them ({"allow_transfer": [...], "secondaries": [{...}]})."""
     from publisher.publish import artifacts
+    from publisher.publish.manifest import ZoneMeta
 
-    return artifacts.write_generation(zones_dir, zones, zone_meta or {}, {"listen": []})
+    assert all(set(fields) <= {"secondaries", "allow_transfer"} for fields in (zone_meta or {}).values())
+    meta = {
+        name: ZoneMeta(
+            secondaries=tuple(Secondary(**s) for s in fields["secondaries"]) if "secondaries" in fields else None,
+            allow_transfer=tuple(fields["allow_transfer"]) if "allow_transfer" in fields else None,
+        )
+        for name, fields in (zone_meta or {}).items()
+    }
+    return artifacts.write_generation(zones_dir, zones, meta, listen=())

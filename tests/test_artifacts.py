@@ -15,6 +15,7 @@ from publisher.errors import ArtifactError
 from publisher.model import Value
 from publisher.publish import artifacts
 from publisher.publish.build import assign_serials
+from publisher.publish.manifest import ZoneMeta, load_published, read_manifest
 from test_compiler import IP_ZONE, NOW, source
 
 
@@ -36,10 +37,8 @@ def test_serials_follow_rfc1982_and_the_date() -> None:
 
 def test_unchanged_content_keeps_its_serial(tmp_path: Path) -> None:
     zone = _zone("spam")
-    artifacts.write_generation(
-        tmp_path, {zone.name: zone}, {zone.name: {"content_sha256": artifacts.content_digest(zone)}}, {}
-    )
-    prev = artifacts.read_manifest(tmp_path)
+    artifacts.write_generation(tmp_path, {zone.name: zone}, {zone.name: ZoneMeta(artifacts.content_digest(zone))})
+    prev = read_manifest(tmp_path)
     same, _, changed = assign_serials({zone.name: _zone("spam")}, prev, NOW.date())
     assert not changed and same[zone.name].info.serial == zone.info.serial
     other, _, changed = assign_serials({zone.name: _zone("other reason")}, prev, NOW.date())
@@ -48,8 +47,8 @@ def test_unchanged_content_keeps_its_serial(tmp_path: Path) -> None:
 
 def test_generation_round_trip_and_stable_links(tmp_path: Path) -> None:
     zone = _zone("spam")
-    artifacts.write_generation(tmp_path, {zone.name: zone}, {}, {"listen": []})
-    published = artifacts.load_published(tmp_path)
+    artifacts.write_generation(tmp_path, {zone.name: zone}, {}, listen=())
+    published = load_published(tmp_path)
     assert published.zones[zone.name].lookup_v4(0xC0000205) >= 0
     assert (tmp_path / "bl.example.test.zone").read_text().count("SOA") >= 1
     assert json.loads((tmp_path / "manifest.json").read_text())["zones"][zone.name]["serial"] == zone.info.serial
@@ -57,19 +56,19 @@ def test_generation_round_trip_and_stable_links(tmp_path: Path) -> None:
 
 def test_corrupt_snapshot_is_refused(tmp_path: Path) -> None:
     zone = _zone("spam")
-    gen = artifacts.write_generation(tmp_path, {zone.name: zone}, {}, {})
+    gen = artifacts.write_generation(tmp_path, {zone.name: zone}, {})
     snap = gen / f"{zone.name}.snap"
     data = bytearray(snap.read_bytes())
     data[-1] ^= 0xFF
     snap.write_bytes(bytes(data))
     with pytest.raises(ArtifactError, match="sha256"):
-        artifacts.load_published(tmp_path)
+        load_published(tmp_path)
 
 
 @pytest.mark.parametrize("step", ["wrote bl.example.test", "wrote generation", "renamed generation"])
 def test_a_crash_before_the_swap_leaves_the_last_good_publish(tmp_path: Path, step: str) -> None:
     first = _zone("spam")
-    artifacts.write_generation(tmp_path, {first.name: first}, {}, {})
+    artifacts.write_generation(tmp_path, {first.name: first}, {})
     before = os.readlink(tmp_path / "current")
 
     def crash(at: str) -> None:
@@ -78,9 +77,9 @@ def test_a_crash_before_the_swap_leaves_the_last_good_publish(tmp_path: Path, st
 
     second = _zone("changed")
     with pytest.raises(KeyboardInterrupt):
-        artifacts.write_generation(tmp_path, {second.name: second}, {}, {}, step=crash)
+        artifacts.write_generation(tmp_path, {second.name: second}, {}, step=crash)
     assert os.readlink(tmp_path / "current") == before
-    loaded = artifacts.load_published(tmp_path)
+    loaded = load_published(tmp_path)
     zone = loaded.zones[first.name]
     assert zone.answers[zone.lookup_v4(0xC0000205)].txts[0].startswith("spam")
     assert not list(tmp_path.glob(".tmp-*"))
@@ -95,4 +94,4 @@ def test_unwritable_zones_dir_is_a_clear_error(tmp_path: Path) -> None:
         target.chmod(0o500)
     zone = _zone("spam")
     with pytest.raises(ArtifactError, match="cannot write"):
-        artifacts.write_generation(target, {zone.name: zone}, {}, {})
+        artifacts.write_generation(target, {zone.name: zone}, {})

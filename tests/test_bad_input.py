@@ -35,7 +35,8 @@ from tests.conftest import DATA, ROOT
 from tests.test_vcs import commit_all, init_repo
 
 from publisher.cli import app as cli
-from publisher.publish import artifacts
+from publisher.publish.history import HISTORY
+from publisher.publish.manifest import CURRENT, MANIFEST, load_published
 
 CORPUS = DATA / "corpus"
 BASE = CORPUS / "base"
@@ -144,10 +145,10 @@ def place(name: str, lists: Path) -> Path:
 def snapshot(zones: Path) -> dict[str, Any]:
     """What a reader of zones/ sees: the current link, the manifest, every name in the folder."""
     return {
-        "current": os.readlink(zones / artifacts.CURRENT),
-        "manifest": (zones / artifacts.CURRENT / artifacts.MANIFEST).read_bytes(),
+        "current": os.readlink(zones / CURRENT),
+        "manifest": (zones / CURRENT / MANIFEST).read_bytes(),
         "names": sorted(p.name for p in zones.iterdir()),
-        "history": (zones / artifacts.HISTORY).read_bytes() if (zones / artifacts.HISTORY).exists() else b"",
+        "history": (zones / HISTORY).read_bytes() if (zones / HISTORY).exists() else b"",
     }
 
 
@@ -316,7 +317,7 @@ def test_unusual_but_good_files_still_compile(tmp_path: Path) -> None:
         (lists / rel).write_bytes(data)
     code, _, err = run_cli("--lists", str(lists), "--zones", str(tmp_path / "zones"), "compile")
     assert code == 0, err
-    bl = artifacts.load_published(tmp_path / "zones").zones["bl.example.test"]
+    bl = load_published(tmp_path / "zones").zones["bl.example.test"]
 
     def codes(address: str) -> list[str]:
         return [".".join(str(b) for b in c.to_bytes(4, "big")) for c, _ in zone_answer(bl, parse_query(address))]

@@ -1,11 +1,12 @@
-"""Crash-safe publishing: a real `python -m publisher publish` killed with SIGKILL at every
-write step, a full disk and a read-only zones/.
+"""Crash-safe publishing: a real publishing process killed with SIGKILL at every write step,
+a full disk and a read-only zones/.
 
 After each kill, zones/ must be the old or the new complete publish (manifest sha256 match
 the files, no half file referenced), a server started on it must serve that publish, and the
 next publish must succeed and clean up what the dead one left. The kill points come from the
-test hook PUBLISHER_TEST_PAUSE_AT (artifacts.py): the publish logs "paused at step" and waits,
-and the test kills it there, so every point is hit exactly, without timing guesses.
+publish's step hook: the process (PAUSED_PUBLISH) publishes with a hook that logs "paused at
+step" at the wanted step and waits, and the test kills it there, so every point is hit
+exactly, without timing guesses.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ from tests.test_vcs import commit_all, init_repo, write
 
 from publisher.cli import app as cli
 from publisher.errors import ArtifactError
-from publisher.publish import artifacts
+from publisher.publish import artifacts, history
+from publisher.publish.manifest import CURRENT, MANIFEST, load_published
 
 TIMEOUT = 60.0
 BL, WL, DBL, EXTRA = "bl.example.test", "wl.example.test", "dbl.example.test", "extra.example.test"
@@ -92,9 +94,25 @@ STEPS = [
 ]
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != artifacts.PAUSE_ENV}
-    return {**env, "PYTHONPATH": str(ROOT), **extra}
+#: `python -c PAUSED_PUBLISH LISTS ZONES STEP`: `publisher publish` (release.publish, what the
+#: command runs) with a step hook that stops the process at STEP until it is killed.
+PAUSED_PUBLISH = """
+import signal, sys
+from pathlib import Path
+from publisher.publish.release import publish
+
+def pause(step):
+    if step == sys.argv[3]:
+        print(f"paused at step {step!r}; waiting for a signal", file=sys.stderr, flush=True)
+        while True:
+            signal.pause()
+
+publish(Path(sys.argv[1]), Path(sys.argv[2]), step=pause)
+"""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def run_publish(lists: Path, zones: Path) -> subprocess.CompletedProcess[str]:
@@ -112,11 +130,11 @@ def publish_here(lists: Path, zones: Path) -> tuple[int, str, str]:
 
 def kill_publish_at(lists: Path, zones: Path, step: str, before_kill: Any = None) -> None:
     """Start a publish that pauses at `step`, then SIGKILL it there."""
-    cmd = [sys.executable, "-m", "publisher", "--lists", str(lists), "--zones", str(zones), "publish"]
+    cmd = [sys.executable, "-c", PAUSED_PUBLISH, str(lists), str(zones), step]
     proc = subprocess.Popen(
         cmd,
         cwd=ROOT,
-        env=_env(**{artifacts.PAUSE_ENV: step}),
+        env=_env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -152,19 +170,19 @@ class State:
 
 def check_consistent(zones: Path) -> State:
     """zones/ holds one complete publish: every file the manifest names matches its sha256."""
-    published = artifacts.load_published(zones)  # checks every snapshot's sha256 and serial
+    published = load_published(zones)  # checks every snapshot's sha256 and serial
     gen = published.directory
-    assert gen.name == published.manifest["generation"] and gen.is_dir()
-    for meta in published.manifest["zones"].values():
-        for file, want in meta["sha256"].items():
+    assert gen.name == published.manifest.generation and gen.is_dir()
+    for entry in published.manifest.zones.values():
+        for file, want in entry.sha256.items():
             data = (gen / file).read_bytes()
             assert hashlib.sha256(data).hexdigest() == want, f"{gen.name}/{file} does not match the manifest"
     # every stable link that exists leads into the current generation, to a listed file
-    listed = {f for meta in published.manifest["zones"].values() for f in meta["files"].values()} | {artifacts.MANIFEST}
-    for entry in zones.iterdir():
-        if entry.is_symlink() and entry.name != artifacts.CURRENT and not entry.name.startswith("."):
-            assert entry.name in listed, f"stale link {entry.name}"
-            assert os.readlink(entry) == f"{artifacts.CURRENT}/{entry.name}"
+    listed = {f for entry in published.manifest.zones.values() for f in entry.files.names()} | {MANIFEST}
+    for link in zones.iterdir():
+        if link.is_symlink() and link.name != CURRENT and not link.name.startswith("."):
+            assert link.name in listed, f"stale link {link.name}"
+            assert os.readlink(link) == f"{CURRENT}/{link.name}"
     bl = published.zones[BL]
     marker = int.from_bytes(bytes(int(x) for x in MARKER.split(".")), "big")
     return State(gen.name, {n: z.info.serial for n, z in published.zones.items()}, bl.lookup_v4(marker) >= 0)
@@ -245,7 +263,7 @@ def published(template: tuple[Path, State], tmp_path: Path) -> tuple[Path, Path,
 
 
 def leftovers(zones: Path) -> list[str]:
-    return sorted(p.name for p in zones.iterdir() if p.name.startswith((".tmp-", f".{artifacts.CURRENT}.")))
+    return sorted(p.name for p in zones.iterdir() if p.name.startswith((".tmp-", f".{CURRENT}.")))
 
 
 # --- kill -9 at every step ----------------------------------------------------------------
@@ -276,16 +294,16 @@ def test_kill_at_each_step_leaves_old_or_new_and_the_next_publish_repairs(
     after = check_consistent(zones)
     assert after.marker_listed and EXTRA in after.serials
     assert leftovers(zones) == []
-    for name in (f"{EXTRA}.zone", f"{EXTRA}.snap", artifacts.MANIFEST):
+    for name in (f"{EXTRA}.zone", f"{EXTRA}.snap", MANIFEST):
         assert (zones / name).is_symlink() and (zones / name).resolve().is_file()
-    history = artifacts.read_history(zones)
-    assert history[-1]["generation"] == after.generation
-    assert len([r for r in history if r["generation"] == after.generation]) == 1
+    records = history.read(zones)
+    assert records[-1].generation == after.generation
+    assert len([r for r in records if r.generation == after.generation]) == 1
     if expect == "new":  # the killed publish itself went through: the next one only finished its work
         assert after.generation == state.generation and "nothing to publish" in out
-        assert history[-1].get("recovered") is True and history[-1]["commit"] == history[-1]["head"]
+        assert records[-1].recovered is True and records[-1].commit == records[-1].head
     if half:
-        final = (zones / artifacts.CURRENT / f"{BL}.zone").stat().st_size
+        final = (zones / CURRENT / f"{BL}.zone").stat().st_size
         assert 0 < half["size"] < final, "the kill was not mid-write"
 
 

@@ -27,6 +27,7 @@ from tests.conftest import LISTS, ROOT, free_port, require_tool, stop_process
 
 from publisher.lists.tree import DirTree
 from publisher.publish.build import compile_tree, write_build
+from publisher.publish.manifest import Source
 from test_server_secondary import NSD_CONF
 
 DEPLOY = ROOT / "deploy"
@@ -135,9 +136,9 @@ def test_the_nsd_example_takes_the_sample_zones_from_the_publisher_with_tsig(tmp
     (lists / "zones.yaml").write_text(yaml.safe_dump(config))
     now = dt.datetime.now(dt.UTC)
     manifest, _ = write_build(
-        tmp_path / "zones", compile_tree(DirTree(lists), as_of=now), source={"kind": "test"}, now=now
+        tmp_path / "zones", compile_tree(DirTree(lists), as_of=now), source=Source(kind="test"), now=now
     )
-    serial = manifest["zones"]["bl.example.test"]["serial"]
+    serial = manifest.zones["bl.example.test"].serial
 
     primary = start_server(tmp_path / "zones", "--tsig-keys", str(keyfile))
     nsd_dir = tmp_path / "nsd"

@@ -65,7 +65,7 @@ from tests.conftest import IN_CI, LISTS, ROOT, require_tool, stop_process
 from tests.doc_snippets import snippet
 from tests.test_vcs import BOB, commit_all, init_repo, write
 
-from publisher.publish import artifacts
+from publisher.publish.manifest import read_manifest
 
 SERVER_PORT = 5353  # ours, inside the private network namespace
 SMTP_PORT = 25  # Postfix with the documented restrictions
@@ -326,9 +326,9 @@ class Lab:
         """`publish` must succeed; then wait until the running server serves the new serial."""
         done = self.publish(*args)
         assert done.returncode == 0, done.stdout + done.stderr
-        manifest = artifacts.read_manifest(self.zones)
+        manifest = read_manifest(self.zones)
         assert manifest is not None and self.server_log is not None
-        serial = manifest["zones"]["bl.example.test"]["serial"]
+        serial = manifest.zones["bl.example.test"].serial
         self.server_log.wait_for(rf"zone bl\.example\.test now serial {serial}\b")
 
     def flush(self, zone: str) -> None:

@@ -33,7 +33,7 @@ def published(tmp_path: Path) -> tuple[Path, Path, str, str]:
 def test_explain_names_file_line_author_and_commit(published: tuple[Path, Path, str, str]) -> None:
     lists, zones, first, second = published
     result = explain("203.0.113.99", lists, zones, now=NOW)
-    assert result.source["commit"] == second
+    assert result.source is not None and result.source.commit == second
     by_zone = {z.zone: z for z in result.zones}
     assert set(by_zone) == {"bl.example.test", "wl.example.test"}  # the domain zone does not apply
     bl = by_zone["bl.example.test"]

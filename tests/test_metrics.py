@@ -23,6 +23,7 @@ from dnslib import DNSRecord
 from conftest import ROOT
 from publisher.lists.tree import DirTree
 from publisher.publish.build import compile_tree, write_build
+from publisher.publish.manifest import Manifest, Source
 from test_server import Served, start_server
 
 pytest.importorskip("prometheus_client")
@@ -60,12 +61,12 @@ MORE = """\
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def compile_into(lists: Path, zones_dir: Path, entries: str, now: dt.datetime) -> dict:
+def compile_into(lists: Path, zones_dir: Path, entries: str, now: dt.datetime) -> Manifest:
     (lists / "bl").mkdir(parents=True, exist_ok=True)
     (lists / "zones.yaml").write_text(ZONES_YAML)
     (lists / "bl" / "a.yaml").write_text(entries)
     build = compile_tree(DirTree(lists), as_of=now)
-    manifest, _ = write_build(zones_dir, build, source={"kind": "git", "commit": COMMIT}, now=now)
+    manifest, _ = write_build(zones_dir, build, source=Source(kind="git", commit=COMMIT), now=now)
     return manifest
 
 
@@ -157,7 +158,7 @@ def test_reload_moves_reload_time_serial_and_result(served: tuple[Served, int, P
     server.proc.send_signal(signal.SIGHUP)
     server.wait_for(r"reloaded generation", start=mark)
     good = scrape(mport)
-    serial = manifest["zones"][BL]["serial"]
+    serial = manifest.zones[BL].serial
     assert serial != value(before, "dnsbl_zone_serial", zone=BL)
     assert value(good, "dnsbl_zone_serial", zone=BL) == serial
     assert value(good, "dnsbl_zone_entries", zone=BL) == 4

@@ -22,7 +22,8 @@ from tests.test_vcs import ALICE, BOB, commit_all, git, init_repo, write
 from publisher.addresses import parse_v4
 from publisher.compile.lookup import parse_query, zone_answer
 from publisher.errors import GuardRailError, PublisherError, ValidationFailed
-from publisher.publish import artifacts
+from publisher.publish import artifacts, history
+from publisher.publish.manifest import Source, current_generation, load_published, read_manifest
 from publisher.publish.release import publish
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
@@ -101,14 +102,14 @@ def zones(tmp_path: Path) -> Path:
 
 
 def answer(zones_dir: Path, zone: str, query: str) -> list[tuple[int, str]]:
-    published = artifacts.load_published(zones_dir)
+    published = load_published(zones_dir)
     return zone_answer(published.zones[zone], parse_query(query))
 
 
 def serials(zones_dir: Path) -> dict[str, int]:
-    manifest = artifacts.read_manifest(zones_dir)
+    manifest = read_manifest(zones_dir)
     assert manifest is not None
-    return {n: z["serial"] for n, z in manifest["zones"].items()}
+    return {n: z.serial for n, z in manifest.zones.items()}
 
 
 def commit_file(lists: Path, path: str, text: str, message: str, author: tuple[str, str] = ALICE) -> str:
@@ -137,18 +138,19 @@ def test_publish_after_a_commit_bumps_the_serial_of_that_zone_only(repo: Path, z
         and after["dbl.example.test"] == before["dbl.example.test"]
     )
     assert answer(zones, "bl.example.test", "203.0.113.99") == [(parse_v4("127.0.0.2"), "new spam source")]
-    manifest = artifacts.read_manifest(zones)
-    assert manifest is not None
-    bl, wl = manifest["zones"]["bl.example.test"], manifest["zones"]["wl.example.test"]
-    assert (bl["commit"], bl["author"], bl["published_at"]) == (sha, BOB[0], later.isoformat(timespec="seconds"))
-    assert wl["commit"] != sha and wl["published_at"] == NOW.isoformat(timespec="seconds")
-    assert manifest["source"]["commit"] == sha
+    manifest = read_manifest(zones)
+    assert manifest is not None and manifest.source is not None
+    bl, wl = manifest.zones["bl.example.test"].meta.origin, manifest.zones["wl.example.test"].meta.origin
+    assert bl is not None and wl is not None
+    assert (bl.commit, bl.author, bl.published_at) == (sha, BOB[0], later.isoformat(timespec="seconds"))
+    assert wl.commit != sha and wl.published_at == NOW.isoformat(timespec="seconds")
+    assert manifest.source.commit == sha
     zp = outcome.prepared.plan.zone("bl.example.test")
     assert zp is not None and zp.count("added") == 1 and zp.measure("addresses").added == 1
     # the same commit again: nothing to publish, nothing written
     again = publish(repo, zones, now=later + dt.timedelta(minutes=5))
     assert not again.written and again.prepared.nothing_to_publish and serials(zones) == after
-    assert [r["action"] for r in artifacts.read_history(zones)] == ["publish", "publish"]
+    assert [r.action for r in history.read(zones)] == ["publish", "publish"]
 
 
 def test_republishing_from_another_process_changes_nothing(tmp_path: Path) -> None:
@@ -188,12 +190,12 @@ def test_publishing_over_a_work_tree_compile_records_the_commit(repo: Path, zone
     from publisher.lists.tree import DirTree
     from publisher.publish.build import compile_tree, write_build
 
-    write_build(zones, compile_tree(DirTree(repo), as_of=NOW), source={"kind": "worktree", "path": str(repo)}, now=NOW)
+    write_build(zones, compile_tree(DirTree(repo), as_of=NOW), source=Source(kind="worktree", path=str(repo)), now=NOW)
     before = serials(zones)
     outcome = publish(repo, zones, now=NOW + dt.timedelta(minutes=1))
     assert outcome.written and not outcome.prepared.changed and serials(zones) == before
     assert "not made from git" in outcome.prepared.plan.notes[0]
-    assert artifacts.read_manifest(zones)["source"]["kind"] == "git"  # type: ignore[index]
+    assert read_manifest(zones).source.kind == "git"  # type: ignore[union-attr]
     assert not publish(repo, zones, now=NOW + dt.timedelta(minutes=2)).written
 
 
@@ -203,14 +205,14 @@ def test_publish_an_older_commit_and_a_lists_folder_at_the_repository_root(tmp_p
     commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.99\n", "more")
     publish(lists, tmp_path / "zones", rev=old, now=NOW)
     assert answer(tmp_path / "zones", "bl.example.test", "203.0.113.99") == []
-    assert artifacts.read_manifest(tmp_path / "zones")["source"]["commit"] == old  # type: ignore[index]
+    assert read_manifest(tmp_path / "zones").source.commit == old  # type: ignore[union-attr]
 
 
 # --- guard rails ------------------------------------------------------------------------
 
 
 def _refused(lists: Path, zones_dir: Path, rule: str, *numbers: str) -> None:
-    before = artifacts.current_generation(zones_dir)
+    before = current_generation(zones_dir)
     with pytest.raises(GuardRailError) as info:
         publish(lists, zones_dir, now=NOW + dt.timedelta(hours=1))
     assert info.value.exit_code == 3
@@ -218,10 +220,10 @@ def _refused(lists: Path, zones_dir: Path, rule: str, *numbers: str) -> None:
     assert f"{rule}:" in text, text
     for number in numbers:
         assert number in text, text
-    assert artifacts.current_generation(zones_dir) == before  # nothing written
+    assert current_generation(zones_dir) == before  # nothing written
     forced = publish(lists, zones_dir, now=NOW + dt.timedelta(hours=1), force=True)
     assert forced.written and rule in {v.rule for v in forced.forced}
-    assert artifacts.read_history(zones_dir)[-1]["forced"]
+    assert history.read(zones_dir)[-1].forced
 
 
 def test_guard_shrink(repo: Path, zones: Path) -> None:
@@ -262,13 +264,13 @@ def test_guard_allowlist_entry_removed(repo: Path, zones: Path) -> None:
 
 def test_a_validation_error_publishes_nothing_even_with_force(repo: Path, zones: Path) -> None:
     publish(repo, zones, now=NOW)
-    before = (artifacts.current_generation(zones), serials(zones))
+    before = (current_generation(zones), serials(zones))
     commit_file(repo, "bl/abuse.yaml", ABUSE + "  - ip: 192.0.2.300\n    reason: typo\n", "bad entry")
     for force in (False, True):
         with pytest.raises(ValidationFailed) as info:
             publish(repo, zones, now=NOW + dt.timedelta(hours=1), force=force)
         assert any(p.location.path == "bl/abuse.yaml" and p.location.line == 6 for p in info.value.problems)
-    assert (artifacts.current_generation(zones), serials(zones)) == before
+    assert (current_generation(zones), serials(zones)) == before
 
 
 # --- rollback and crashes ---------------------------------------------------------------
@@ -291,7 +293,7 @@ def test_rollback_restores_old_answers_under_a_higher_serial(repo: Path, zones: 
     assert answer(zones, "bl.example.test", "203.0.113.99") == []
     now_serial = serials(zones)["bl.example.test"]
     assert artifacts.serial_gt(now_serial, bad) and now_serial not in (good, bad)
-    assert artifacts.read_history(zones)[-1]["action"] == "rollback"
+    assert history.read(zones)[-1].action == "rollback"
     assert rollback_target(repo, zones, "HEAD~1").commit == target.commit
     with pytest.raises(PublisherError):
         rollback_target(repo, zones, "1999010100")
@@ -300,7 +302,7 @@ def test_rollback_restores_old_answers_under_a_higher_serial(repo: Path, zones: 
 @pytest.mark.parametrize("step", ["wrote bl.example.test", "wrote generation", "renamed generation"])
 def test_a_crash_between_write_steps_leaves_the_last_good_publish(repo: Path, zones: Path, step: str) -> None:
     publish(repo, zones, now=NOW)
-    good = (artifacts.current_generation(zones), serials(zones), len(artifacts.read_history(zones)))
+    good = (current_generation(zones), serials(zones), len(history.read(zones)))
     commit_file(repo, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.99\n    reason: new\n", "new")
 
     class Crash(Exception):
@@ -312,7 +314,7 @@ def test_a_crash_between_write_steps_leaves_the_last_good_publish(repo: Path, zo
 
     with pytest.raises(Crash):
         publish(repo, zones, now=NOW + dt.timedelta(hours=1), step=crash)
-    assert (artifacts.current_generation(zones), serials(zones), len(artifacts.read_history(zones))) == good
+    assert (current_generation(zones), serials(zones), len(history.read(zones))) == good
     assert answer(zones, "bl.example.test", "203.0.113.99") == []
     publish(repo, zones, now=NOW + dt.timedelta(hours=2))  # the next publish goes through
     assert answer(zones, "bl.example.test", "203.0.113.99")

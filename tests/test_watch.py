@@ -10,7 +10,8 @@ import pytest
 from tests.test_publish import ABUSE, FILES, NOW, answer, commit_file, run_cli, serials
 from tests.test_vcs import BOB, commit_all, git, init_repo, write
 
-from publisher.publish import artifacts
+from publisher.publish import artifacts, history
+from publisher.publish.manifest import current_generation, read_manifest
 from publisher.publish.watch import Watcher, run, watch
 
 
@@ -42,10 +43,10 @@ def test_watch_publishes_new_commits_and_expiries(tmp_path: Path) -> None:
     assert watcher.check() == "published"
     assert answer(zones, "bl.example.test", "203.0.113.77") == []
     assert artifacts.serial_gt(serials(zones)["bl.example.test"], second)
-    history = artifacts.read_history(zones)
-    assert [r["action"] for r in history] == ["watch", "watch", "expiry"]
-    zone = history[-1]["zones"]["bl.example.test"]
-    assert zone["listings_expired"] == 1 and zone["ipv4"]["removed"] == 1
+    records = history.read(zones)
+    assert [r.action for r in records] == ["watch", "watch", "expiry"]
+    zone = records[-1].zones["bl.example.test"]
+    assert zone.listings_expired == 1 and zone.measures["ipv4"].removed == 1
     assert watcher.check() == "up to date"
 
 
@@ -56,7 +57,7 @@ def test_a_refused_commit_is_logged_once_and_leaves_the_last_good_publish(
     zones = tmp_path / "zones"
     watcher = Watcher(lists, zones, clock=Clock(NOW))
     watcher.check()
-    good = artifacts.current_generation(zones)
+    good = current_generation(zones)
     commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.0/24\n    reason: far too wide\n", "oops")
     with caplog.at_level(logging.ERROR, logger="publisher.watch"):
         assert watcher.check() == "refused"
@@ -64,7 +65,7 @@ def test_a_refused_commit_is_logged_once_and_leaves_the_last_good_publish(
     assert "covers-protected" in caplog.text and caplog.text.count("not published") == 1
     commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 192.0.2.1000\n", "worse")
     assert watcher.check() == "invalid"
-    assert artifacts.current_generation(zones) == good
+    assert current_generation(zones) == good
     commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.99\n    reason: fixed\n", "fixed")
     assert watcher.check() == "published"
     assert answer(zones, "bl.example.test", "203.0.113.99")
@@ -82,8 +83,8 @@ def test_watch_pulls_from_the_remote_fast_forward_only(tmp_path: Path) -> None:
     pushed = commit_all(tmp_path / "work", "pushed upstream", BOB)
     git(tmp_path / "work", "push", "-q", "origin", "main")
     assert watcher.check() == "published"
-    manifest = artifacts.read_manifest(zones)
-    assert manifest is not None and manifest["source"]["commit"] == pushed
+    manifest = read_manifest(zones)
+    assert manifest is not None and manifest.source is not None and manifest.source.commit == pushed
     assert answer(zones, "bl.example.test", "203.0.113.99")
 
 
@@ -109,7 +110,7 @@ def test_watch_loop_and_cli_once(tmp_path: Path) -> None:
     zones = tmp_path / "zones"
     watcher = watch(lists, zones, interval=0.01, iterations=3)
     assert (watcher.runs, watcher.failures) == (3, 0)
-    assert len(artifacts.read_history(zones)) == 1
+    assert len(history.read(zones)) == 1
     commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.99\n    reason: cli\n", "cli")
     code, _, _ = run_cli("--lists", str(lists), "--zones", str(zones), "watch", "--once")
     assert code == 0 and answer(zones, "bl.example.test", "203.0.113.99")

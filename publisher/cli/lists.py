@@ -55,20 +55,23 @@ def cmd_validate(args: argparse.Namespace, display: Display) -> int:
 def cmd_compile(args: argparse.Namespace, display: Display) -> int:
     from publisher.lists.tree import DirTree
     from publisher.publish.build import compile_tree, write_build
+    from publisher.publish.manifest import Source
 
     out: Path = args.zones if args.out is None else args.out
     now = _now()
     build = compile_tree(DirTree(args.lists), as_of=now)
     display.problems(build.warnings)
-    manifest, changed = write_build(out, build, source={"kind": "worktree", "path": str(args.lists.resolve())}, now=now)
-    for name, meta in sorted(manifest["zones"].items()):
-        counts = meta["counts"]
+    source = Source(kind="worktree", path=str(args.lists.resolve()))
+    manifest, changed = write_build(out, build, source=source, now=now)
+    for name, entry in sorted(manifest.zones.items()):
+        counts = entry.meta.counts
+        assert counts is not None  # write_build counts every zone
         state = "new serial" if name in changed else "unchanged"
         display.line(
-            f"{name} serial {meta['serial']} ({state}): {counts['listings']} listings, "
-            f"{counts['intervals'] or counts['domains']} {'names' if meta['kind'] == 'domain' else 'ranges'}"
+            f"{name} serial {entry.serial} ({state}): {counts.listings} listings, "
+            f"{counts.intervals or counts.domains} {'names' if entry.kind == 'domain' else 'ranges'}"
         )
-    display.line(f"wrote {out}/{manifest['generation']} (current)")
+    display.line(f"wrote {out}/{manifest.generation} (current)")
     return 0
 
 

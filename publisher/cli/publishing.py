@@ -48,7 +48,7 @@ def _publish_and_report(
     for name in prepared.plan.dropped:
         display.line(f"{name}: no longer published")
     if outcome.written and outcome.manifest is not None:
-        display.line(f"published {args.zones}/{outcome.manifest['generation']} (current); the server reloads by itself")
+        display.line(f"published {args.zones}/{outcome.manifest.generation} (current); the server reloads by itself")
     return 0
 
 
@@ -89,7 +89,7 @@ def cmd_history(args: argparse.Namespace, display: Display) -> int:
     if args.limit > 0:
         records = records[-args.limit :]
     if args.json:
-        display.line(json.dumps(records, indent=2))
+        display.line(json.dumps([r.to_json() for r in records], indent=2, sort_keys=True))
     elif not records:
         display.line(f"no publishes recorded in {args.zones}")
     else:

@@ -16,7 +16,7 @@ from publisher.addresses import format_v4
 from publisher.compile.zone import SUBST
 from publisher.publish.explain import Because, Explanation
 from publisher.publish.guards import Violation
-from publisher.publish.history import measures_json
+from publisher.publish.history import HistoryRecord, measures_json
 from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV6, REMOVED, Change, ZonePlan, amount
 from publisher.publish.release import BlameKey, Prepared, shown
 from publisher.publish.vcs import BlameLine
@@ -96,11 +96,12 @@ def change_line(change: Change, blame: dict[BlameKey, BlameLine]) -> str:
 def plan_text(p: Prepared, show: int) -> list[str]:
     c = p.commit
     out = [f"plan: commit {c.short} {c.summary!r} by {c.author}, {c.committed_at}"]
-    prev = (p.previous.manifest or {}).get("source") or {}
-    if p.previous.manifest is None:
+    published = p.previous.manifest
+    prev = published.source if published is not None else None
+    if published is None:
         out.append("  nothing published yet: everything is new")
-    elif prev.get("commit"):
-        out.append(f"  published now: commit {str(prev['commit'])[:10]} at {p.previous.manifest.get('published_at')}")
+    elif prev is not None and prev.commit:
+        out.append(f"  published now: commit {prev.commit[:10]} at {published.published_at}")
     out.extend(f"  note: {note}" for note in p.plan.notes)
     for d in p.dirty:
         out.append(f"  not being published: {d.path} ({d.state}; commit it first)")
@@ -224,7 +225,9 @@ def plan_json(p: Prepared, show: int) -> str:
         "commit": p.commit.sha,
         "author": p.commit.author,
         "committed_at": p.commit.committed_at,
-        "published_commit": ((p.previous.manifest or {}).get("source") or {}).get("commit"),
+        "published_commit": p.previous.manifest.source.commit
+        if p.previous.manifest is not None and p.previous.manifest.source is not None
+        else None,
         "zones": zones,
         "dropped": list(p.plan.dropped),
         "notes": list(p.plan.notes),
@@ -235,21 +238,16 @@ def plan_json(p: Prepared, show: int) -> str:
     return json.dumps(doc, indent=2)
 
 
-def history_lines(records: Sequence[dict[str, Any]]) -> list[str]:
+def history_lines(records: Sequence[HistoryRecord]) -> list[str]:
     out = []
     for rec in records:
-        zones = rec.get("zones") or {}
         moved = [
-            f"{n} {z.get('serial')} (+{z.get('listings_added', 0)}"
-            f"/-{z.get('listings_removed', 0) + z.get('listings_expired', 0)})"
-            for n, z in sorted(zones.items())
-            if z.get("changed")
+            f"{n} {z.serial} (+{z.listings_added or 0}/-{(z.listings_removed or 0) + (z.listings_expired or 0)})"
+            for n, z in sorted(rec.zones.items())
+            if z.changed
         ]
-        forced = f" forced: {', '.join(rec['forced'])}" if rec.get("forced") else ""
-        out.append(
-            f"{rec.get('published_at')}  {rec.get('action', 'publish'):8}  {str(rec.get('commit'))[:10]}  "
-            f"{rec.get('author')}  {rec.get('summary', '')!r}{forced}"
-        )
+        forced = f" forced: {', '.join(rec.forced)}" if rec.forced else ""
+        out.append(f"{rec.published_at}  {rec.action:8}  {str(rec.commit)[:10]}  {rec.author}  {rec.summary!r}{forced}")
         out.append("    " + ("; ".join(moved) if moved else "settings only"))
     return out
 
@@ -272,8 +270,8 @@ def _because(b: Because, prefix: str) -> str:
 
 
 def explain_lines(e: Explanation) -> list[str]:
-    src = e.source
-    origin = f"commit {str(src.get('commit'))[:10]}" if src.get("commit") else "the work tree"
+    commit = e.source.commit if e.source is not None else None
+    origin = f"commit {commit[:10]}" if commit else "the work tree"
     out = [f"{e.query.text}: in what is published now ({origin}, {e.published_at})"]
     if not e.zones:
         out.append("  no published zone of that kind")

@@ -1,26 +1,18 @@
-"""The zones/ folder: generations written atomically, the manifest, serials.
-
-Layout (everything the server and secondaries read):
-
-    zones/current            -> gen-20261127T101500Z-3f2a   (symlink, swapped atomically)
-    zones/gen-.../manifest.json, <zone>.snap, <zone>.zone, <zone>.rbldnsd
-    zones/manifest.json      -> current/manifest.json       (stable convenience links)
-    zones/<zone>.zone        -> current/<zone>.zone
-    zones/history.jsonl      one line per publish
+"""Writing zones/: generations written atomically, the writer lock, pruning, serials.
 
 A publish writes a whole new generation into a temporary folder, fsyncs it,
 renames it into place and only then swaps the `current` link with one
 rename(2). A crash at any step leaves `current` on the last complete publish.
 Writers take `zones/.lock` (flock) so that the leftovers of a dead writer
 (`.tmp-gen-*`, `.current.*`) can be removed without touching a live one's.
+What a generation holds, and how readers load it, is manifest.py.
 
-Test hook: with `PUBLISHER_TEST_PAUSE_AT=<step>` in the environment, the
-default step hook stops the process at that step (it logs "paused at step"
-and waits for a signal), so that tests/test_crash_publish.py can kill -9 a real
-publish at exactly that point. The steps, in order: `validated` (publish.py),
-`writing <file>` (the file partly written, nothing fsynced), `wrote <zone>`,
-`wrote generation`, `renamed generation`, `linked current`, `swapped current`,
-`published` (links refreshed; the history line is not yet written).
+The writing functions take a `step` hook, called with the name of each step in
+order: `validated` (release.py), `writing <file>` (the file partly written,
+nothing fsynced), `wrote <zone>`, `wrote generation`, `renamed generation`,
+`linked current`, `swapped current`, `published` (links refreshed; the history
+line is not yet written). The default does nothing; tests pass hooks that raise
+or pause there, to crash a publish at exactly that point.
 """
 
 from __future__ import annotations
@@ -29,14 +21,11 @@ import contextlib
 import datetime as dt
 import fcntl
 import hashlib
-import json
-import logging
 import os
 import secrets
 import shutil
-import signal
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -44,41 +33,28 @@ from typing import Any, BinaryIO
 from publisher.compile import render, snapshot
 from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError, PublisherError
+from publisher.publish.manifest import (
+    CURRENT,
+    MANIFEST,
+    Manifest,
+    Source,
+    ZoneEntry,
+    ZoneFiles,
+    ZoneMeta,
+    read_manifest,
+)
 
-FORMAT = 1
-CURRENT = "current"
-MANIFEST = "manifest.json"
-HISTORY = "history.jsonl"
 LOCK = ".lock"
 KEEP_GENERATIONS = 4
 #: The end of an error message when writing failed before the `current` swap.
 NOTHING_PUBLISHED = "; nothing was published, the previous publish stays current"
-#: See the module docstring; never set in production.
-PAUSE_ENV = "PUBLISHER_TEST_PAUSE_AT"
 
-#: Test hook: called with the name of each write step; raising there simulates a crash.
+#: Called with the name of each write step (see the module docstring).
 StepHook = Callable[[str], None]
 
 
-def default_step(step: str) -> None:
-    """Nothing, unless the PAUSE_ENV test hook names this step: then wait to be killed."""
-    if os.environ.get(PAUSE_ENV) == step:
-        logging.getLogger(__name__).warning("paused at step %r (%s is set); waiting for a signal", step, PAUSE_ENV)
-        while True:
-            signal.pause()
-
-
-_noop = default_step  # the default that build.py and publish.py name
-
-
-@dataclass(frozen=True, slots=True)
-class Published:
-    """One complete generation as loaded by a reader (the server, plan, explain)."""
-
-    generation: str
-    directory: Path
-    manifest: dict[str, Any]
-    zones: dict[str, CompiledZone]
+def no_step(step: str) -> None:
+    """The default step hook: does nothing."""
 
 
 def serial_gt(a: int, b: int) -> bool:
@@ -98,67 +74,6 @@ def content_digest(zone: CompiledZone) -> str:
     """A digest of what the zone answers, independent of its serial."""
     blank = replace(zone, info=replace(zone.info, serial=0))
     return hashlib.sha256(snapshot.dump_snapshot(blank)).hexdigest()
-
-
-def file_names(zone_name: str) -> dict[str, str]:
-    return {
-        "snapshot": f"{zone_name}.snap",
-        "bind": f"{zone_name}.zone",
-        "rbldnsd": f"{zone_name}.rbldnsd",
-    }
-
-
-def current_generation(zones_dir: Path) -> Path | None:
-    link = zones_dir / CURRENT
-    try:
-        target = os.readlink(link)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ArtifactError(f"{link}: cannot read the current-generation link: {exc}") from exc
-    return zones_dir / target
-
-
-def read_manifest(zones_dir: Path) -> dict[str, Any] | None:
-    """The manifest of the current generation, or None when nothing was published yet."""
-    gen = current_generation(zones_dir)
-    if gen is None:
-        return None
-    path = gen / MANIFEST
-    try:
-        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ArtifactError(f"{path}: unreadable manifest: {exc}") from exc
-    if data.get("format") != FORMAT:
-        raise ArtifactError(f"{path}: manifest format {data.get('format')!r}, expected {FORMAT}")
-    return data
-
-
-def load_published(zones_dir: Path) -> Published:
-    """Load every zone of the current generation, checking each snapshot's sha256."""
-    gen = current_generation(zones_dir)
-    if gen is None:
-        raise ArtifactError(f"{zones_dir}: nothing published yet (run `make compile` or `make publish`)")
-    manifest = read_manifest(zones_dir)
-    assert manifest is not None
-    zones: dict[str, CompiledZone] = {}
-    for name, meta in manifest["zones"].items():
-        path = gen / meta["files"]["snapshot"]
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ArtifactError(f"{path}: cannot read snapshot: {exc}") from exc
-        want = meta["sha256"][meta["files"]["snapshot"]]
-        got = hashlib.sha256(data).hexdigest()
-        if got != want:
-            raise ArtifactError(f"{path}: sha256 {got[:12]}... does not match the manifest ({want[:12]}...)")
-        zone = snapshot.load_snapshot(data)
-        if zone.info.name != name or zone.info.serial != meta["serial"]:
-            raise ArtifactError(
-                f"{path}: holds {zone.info.name} serial {zone.info.serial}, manifest says {name} {meta['serial']}"
-            )
-        zones[name] = zone
-    return Published(gen.name, gen, manifest, zones)
 
 
 def _write_snapshot(zone: CompiledZone, fh: BinaryIO) -> None:
@@ -190,7 +105,7 @@ class _FirstWriteStep:
         return n
 
 
-def _write_file(path: Path, writer: Callable[[Any], None], text: bool, step: StepHook = default_step) -> str:
+def _write_file(path: Path, writer: Callable[[Any], None], text: bool, step: StepHook) -> str:
     """Write through `writer`, fsync, and return the sha256 of what was written."""
     with open(path, "w", encoding="utf-8", newline="\n") if text else open(path, "wb") as fh:
         writer(_FirstWriteStep(fh, lambda: step(f"writing {path.name}")))
@@ -227,27 +142,30 @@ def _wrap_os_errors(what: str, outcome: str = "") -> Iterator[None]:
 
 def write_generation(
     zones_dir: Path,
-    zones: dict[str, CompiledZone],
-    zone_meta: dict[str, dict[str, Any]],
-    meta: dict[str, Any],
+    zones: Mapping[str, CompiledZone],
+    meta: Mapping[str, ZoneMeta],
     *,
-    step: StepHook = _noop,
+    published_at: str | None = None,
+    source: Source | None = None,
+    listen: tuple[str, ...] | None = None,
+    action: str | None = None,
+    step: StepHook = no_step,
 ) -> Path:
     """Write a complete generation and make it current. Returns the generation folder.
 
-    `zones` carry their final serials. `zone_meta[name]` is merged into the
-    manifest entry of each zone (counts, secondaries, commit, ...); `meta` into
-    the top level (source, listen, published_at).
+    `zones` carry their final serials. `meta[name]` goes into the manifest entry of
+    each zone (counts, secondaries, commit, ...); the keywords into its top level.
     """
     now = dt.datetime.now(dt.UTC)
     gen_name = f"gen-{now.strftime('%Y%m%dT%H%M%S')}Z-{secrets.token_hex(3)}"
     tmp = zones_dir / f".tmp-{gen_name}"
+    top = Manifest(gen_name, {}, published_at, source, listen, action)
     with _wrap_os_errors(f"cannot write {zones_dir}", NOTHING_PUBLISHED):
         zones_dir.mkdir(parents=True, exist_ok=True)
         with _locked(zones_dir):
-            final, manifest = _write_and_swap(zones_dir, gen_name, tmp, zones, zone_meta, meta, step)
+            final, written = _write_and_swap(zones_dir, tmp, zones, meta, top, step)
             with contextlib.suppress(OSError):  # published already: tidying up is best effort
-                _refresh_links(zones_dir, manifest)
+                _refresh_links(zones_dir, written)
                 _prune(zones_dir, keep=gen_name)
             step("published")
     return final
@@ -255,33 +173,29 @@ def write_generation(
 
 def _write_and_swap(
     zones_dir: Path,
-    gen_name: str,
     tmp: Path,
-    zones: dict[str, CompiledZone],
-    zone_meta: dict[str, dict[str, Any]],
-    meta: dict[str, Any],
+    zones: Mapping[str, CompiledZone],
+    meta: Mapping[str, ZoneMeta],
+    top: Manifest,
     step: StepHook,
-) -> tuple[Path, dict[str, Any]]:
+) -> tuple[Path, Manifest]:
+    """Write the files and the manifest (`top` with the zones filled in), then swap `current`."""
+    gen_name = top.generation
     tmp.mkdir()
     try:
-        manifest: dict[str, Any] = {"format": FORMAT, "generation": gen_name, **meta, "zones": {}}
+        entries: dict[str, ZoneEntry] = {}
         for name, zone in sorted(zones.items()):
-            files = file_names(name)
+            files = ZoneFiles.of(name)
             sums = {
-                files["snapshot"]: _write_file(tmp / files["snapshot"], partial(_write_snapshot, zone), False, step),
-                files["bind"]: _write_file(tmp / files["bind"], partial(render.render_bind, zone), True, step),
-                files["rbldnsd"]: _write_file(tmp / files["rbldnsd"], partial(render.render_rbldnsd, zone), True, step),
+                files.snapshot: _write_file(tmp / files.snapshot, partial(_write_snapshot, zone), False, step),
+                files.bind: _write_file(tmp / files.bind, partial(render.render_bind, zone), True, step),
+                files.rbldnsd: _write_file(tmp / files.rbldnsd, partial(render.render_rbldnsd, zone), True, step),
             }
             step(f"wrote {name}")
-            manifest["zones"][name] = {
-                "serial": zone.info.serial,
-                "kind": zone.info.kind,
-                "role": zone.info.role,
-                "files": files,
-                "sha256": sums,
-                **zone_meta.get(name, {}),
-            }
-        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+            info = zone.info
+            entries[name] = ZoneEntry(info.serial, info.kind, info.role, files, sums, meta.get(name, ZoneMeta()))
+        written = replace(top, zones=entries)
+        text = written.dumps()
         _write_file(tmp / MANIFEST, lambda fh: fh.write(text), True, step)
         _fsync_dir(tmp)
         step("wrote generation")
@@ -303,7 +217,7 @@ def _write_and_swap(
     with _wrap_os_errors(f"published {gen_name}, but cannot flush {zones_dir} to disk"):
         _fsync_dir(zones_dir)
     step("swapped current")
-    return final, manifest
+    return final, written
 
 
 def tidy(zones_dir: Path) -> None:
@@ -319,16 +233,16 @@ def tidy(zones_dir: Path) -> None:
             manifest = read_manifest(zones_dir)
             if manifest is not None:
                 _refresh_links(zones_dir, manifest)
-                _prune(zones_dir, keep=str(manifest.get("generation")))
+                _prune(zones_dir, keep=manifest.generation)
         finally:
             os.close(fd)
 
 
-def _refresh_links(zones_dir: Path, manifest: dict[str, Any]) -> None:
+def _refresh_links(zones_dir: Path, manifest: Manifest) -> None:
     """Stable names (zones/<zone>.zone, zones/manifest.json) pointing through `current`."""
     wanted = {MANIFEST}
-    for meta in manifest["zones"].values():
-        wanted.update(meta["files"].values())
+    for zone in manifest.zones.values():
+        wanted.update(zone.files.names())
     # Under the lock: a `.current.*` link here is a dead writer's, and goes with the stale links.
     for entry in zones_dir.iterdir():
         if entry.is_symlink() and entry.name != CURRENT and entry.name not in wanted:
@@ -351,44 +265,3 @@ def _prune(zones_dir: Path, keep: str) -> None:
             shutil.rmtree(old, ignore_errors=True)
     for junk in zones_dir.glob(".tmp-gen-*"):
         shutil.rmtree(junk, ignore_errors=True)
-
-
-def append_history(zones_dir: Path, record: dict[str, Any]) -> None:
-    with _wrap_os_errors(f"cannot append to {zones_dir / HISTORY}"):
-        with open(zones_dir / HISTORY, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-
-
-def read_history(zones_dir: Path) -> list[dict[str, Any]]:
-    path = zones_dir / HISTORY
-    if not path.exists():
-        return []
-    out = []
-    with _wrap_os_errors(f"cannot read {path}"):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                with contextlib.suppress(ValueError):
-                    out.append(json.loads(line))
-    return out
-
-
-def last_history(zones_dir: Path, tail: int = 1 << 20) -> dict[str, Any] | None:
-    """The last record of the history, reading only the end of the file (watch asks every run)."""
-    path = zones_dir / HISTORY
-    try:
-        with open(path, "rb") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            fh.seek(max(0, size - tail))
-            lines = fh.read().splitlines()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ArtifactError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    for line in reversed(lines):
-        with contextlib.suppress(ValueError):
-            record = json.loads(line)
-            if isinstance(record, dict):
-                return record
-    return None

@@ -2,7 +2,8 @@
 
 The steps stay separate so that `publish` can put its plan and guard rails
 between compiling and writing; `compile_tree` + `write_build` is the whole of
-`publisher compile`.
+`publisher compile`. `assign_serials` keeps a zone's serial while its answers stay
+the same, and `zone_meta` is what the manifest records about each zone.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from publisher.compile.compiler import compile_zone, listing_count, next_expiry
 from publisher.compile.zone import CompiledZone
@@ -19,6 +19,7 @@ from publisher.lists.load import Loaded, load_lists, require_clean
 from publisher.lists.tree import Tree
 from publisher.model import Config, SourceData
 from publisher.publish import artifacts
+from publisher.publish.manifest import Counts, Manifest, Source, ZoneMeta, read_manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +48,13 @@ def compile_tree(tree: Tree, *, as_of: dt.datetime, ignore: frozenset[str] = fro
 
 
 def assign_serials(
-    zones: dict[str, CompiledZone], previous: dict[str, Any] | None, today: dt.date
+    zones: dict[str, CompiledZone], previous: Manifest | None, today: dt.date
 ) -> tuple[dict[str, CompiledZone], dict[str, str], set[str]]:
     """Give each zone its serial: the old one when the content is unchanged, else a higher one.
 
     Returns (zones with serials, content digests, names of the zones that changed).
     """
-    prev_zones: dict[str, Any] = (previous or {}).get("zones", {})
+    prev_zones = previous.zones if previous is not None else {}
     out: dict[str, CompiledZone] = {}
     digests: dict[str, str] = {}
     changed: set[str] = set()
@@ -61,10 +62,10 @@ def assign_serials(
         digest = artifacts.content_digest(zone)
         digests[name] = digest
         prev = prev_zones.get(name)
-        if prev is not None and prev.get("content_sha256") == digest:
-            serial = int(prev["serial"])
+        if prev is not None and prev.meta.content_sha256 == digest:
+            serial = prev.serial
         else:
-            serial = artifacts.next_serial(int(prev["serial"]) if prev else None, today)
+            serial = artifacts.next_serial(prev.serial if prev is not None else None, today)
             changed.add(name)
         out[name] = replace(zone, info=replace(zone.info, serial=serial))
     return out, digests, changed
@@ -84,33 +85,29 @@ def expiring_count(sources: list[SourceData], as_of: dt.datetime, within: dt.tim
     return total
 
 
-def zone_meta(build: Build, digests: dict[str, str], extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+def zone_meta(build: Build, digests: dict[str, str]) -> dict[str, ZoneMeta]:
     """Per-zone manifest fields: counts, sources, serving settings."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, ZoneMeta] = {}
     for cfg in build.config.zones:
         zone = build.zones[cfg.name]
         sources = build.loaded.sources.get(cfg.name, [])
         expiry = next_expiry(sources, build.as_of)
-        out[cfg.name] = {
-            "content_sha256": digests[cfg.name],
-            "counts": {
-                "listings": listing_count(sources, build.as_of),
-                "intervals": zone.interval_count,
-                "v4_addresses": zone.v4_addresses,
-                "v6_addresses": str(zone.v6_addresses),
-                "domains": sum(1 for v in zone.dom_exact.values() if v >= 0)
+        out[cfg.name] = ZoneMeta(
+            content_sha256=digests[cfg.name],
+            counts=Counts(
+                listings=listing_count(sources, build.as_of),
+                intervals=zone.interval_count,
+                v4_addresses=zone.v4_addresses,
+                v6_addresses=zone.v6_addresses,
+                domains=sum(1 for v in zone.dom_exact.values() if v >= 0)
                 + sum(1 for v in zone.dom_wild.values() if v >= 0),
-                "expiring_7d": expiring_count(sources, build.as_of),
-            },
-            "sources": [s.path for s in sources],
-            "next_expiry": expiry.isoformat() if expiry else None,
-            "secondaries": [
-                {"address": s.address, "port": s.port, "notify": s.notify, "tsig_key": s.tsig_key}
-                for s in cfg.secondaries
-            ],
-            "allow_transfer": list(cfg.allow_transfer),
-            **(extra or {}),
-        }
+                expiring_7d=expiring_count(sources, build.as_of),
+            ),
+            sources=tuple(s.path for s in sources),
+            next_expiry=expiry.isoformat() if expiry else None,
+            secondaries=cfg.secondaries,
+            allow_transfer=cfg.allow_transfer,
+        )
     return out
 
 
@@ -118,26 +115,29 @@ def write_build(
     zones_dir: Path,
     build: Build,
     *,
-    source: dict[str, Any],
+    source: Source,
     now: dt.datetime,
-    step: artifacts.StepHook = artifacts._noop,
-) -> tuple[dict[str, Any], set[str]]:
+    step: artifacts.StepHook = artifacts.no_step,
+) -> tuple[Manifest, set[str]]:
     """Assign serials against the current manifest and write a new generation.
 
     Returns (the new manifest, the zones whose serial changed). When nothing
     changed and the source is the same, nothing is written.
     """
-    previous = artifacts.read_manifest(zones_dir)
+    previous = read_manifest(zones_dir)
     zones, digests, changed = assign_serials(build.zones, previous, now.date())
-    same_zones = previous is not None and set(previous.get("zones", {})) == set(zones)
-    if previous is not None and not changed and same_zones and previous.get("source") == source:
+    same_zones = previous is not None and set(previous.zones) == set(zones)
+    if previous is not None and not changed and same_zones and previous.source == source:
         return previous, set()
-    meta = {
-        "published_at": now.isoformat(timespec="seconds"),
-        "source": source,
-        "listen": list(build.config.listen),
-    }
-    artifacts.write_generation(zones_dir, zones, zone_meta(build, digests), meta, step=step)
-    manifest = artifacts.read_manifest(zones_dir)
+    artifacts.write_generation(
+        zones_dir,
+        zones,
+        zone_meta(build, digests),
+        published_at=now.isoformat(timespec="seconds"),
+        source=source,
+        listen=tuple(build.config.listen),
+        step=step,
+    )
+    manifest = read_manifest(zones_dir)
     assert manifest is not None
     return manifest, changed

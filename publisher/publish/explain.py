@@ -1,9 +1,10 @@
 """Why is this address (or domain) listed, by whom and since when: `publisher explain`.
 
-Place in the flow: reads what is *published* (zones/current: the compiled zones
-answer "listed or not", exactly as the server does), then the lists of the
-commit that was published (vcs.GitTree) for the entries behind the answer, and
-git blame on each entry's line for who added it, in which commit, and when.
+Reads what is *published* (zones/current: the compiled zones answer "listed or
+not", exactly as the server does), then the lists of the commit that was
+published (vcs.GitTree, found through the manifest's source) for the entries
+behind the answer, and git blame on each entry's line for who added it, in
+which commit, and when.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4, AddressError
 from publisher.compile.lookup import Hit, Query, covering_entries, parse_query, zone_answer
@@ -19,7 +19,7 @@ from publisher.errors import PublisherError, UsageError
 from publisher.lists.load import load_lists
 from publisher.lists.tree import DirTree, Tree
 from publisher.model import SourceData
-from publisher.publish import artifacts
+from publisher.publish.manifest import Source, load_published
 from publisher.publish.vcs import BlameLine, GitTree, ListsRepo, blame_lines, commit_exists, find_repo
 
 
@@ -46,23 +46,23 @@ class ZoneExplanation:
 @dataclass(frozen=True, slots=True)
 class Explanation:
     query: Query
-    source: dict[str, Any]
+    source: Source | None  # None: the manifest does not say
     published_at: str
     zones: list[ZoneExplanation]
     notes: list[str]
 
 
-def _tree_for(source: dict[str, Any], lists: Path) -> tuple[Tree, ListsRepo | None, str | None, list[str]]:
+def _tree_for(source: Source | None, lists: Path) -> tuple[Tree, ListsRepo | None, str | None, list[str]]:
     """The lists the published zones were compiled from, and where to blame them."""
-    commit = source.get("commit")
-    if source.get("kind") == "git" and commit:
+    commit = source.commit if source is not None else None
+    if source is not None and source.kind == "git" and commit:
         candidates: list[ListsRepo] = []
         try:
             candidates.append(find_repo(lists))
         except PublisherError:
             pass
-        if source.get("repo"):
-            candidates.append(ListsRepo(Path(source["repo"]), str(source.get("prefix", ""))))
+        if source.repo:
+            candidates.append(ListsRepo(Path(source.repo), source.prefix or ""))
         for where in candidates:
             if where.root.is_dir() and commit_exists(where, commit):
                 return GitTree(where, commit), where, commit, []
@@ -87,10 +87,10 @@ def explain(text: str, lists: Path, zones_dir: Path, *, now: dt.datetime) -> Exp
         query = parse_query(text)
     except AddressError as exc:
         raise UsageError(f"{text!r}: {exc.message}") from exc
-    published = artifacts.load_published(zones_dir)
+    published = load_published(zones_dir)
     manifest = published.manifest
-    source = manifest.get("source") or {}
-    published_at = str(manifest.get("published_at", ""))
+    source = manifest.source
+    published_at = manifest.published_at or ""
     try:
         as_of = dt.datetime.fromisoformat(published_at)
     except ValueError:

@@ -1,21 +1,32 @@
-"""The publish history (zones/history.jsonl): one record per publish, and rollback targets.
+"""zones/history.jsonl: one typed `HistoryRecord` per publish, written and read here, and
+the rollback targets found in it.
 
-Place in the flow: publish.py appends a record after each new generation;
-`history` lists them and `rollback SERIAL|REV` finds the commit to republish.
-Records are plain dicts (JSON lines) so that old records stay readable.
+release.py appends a record after each new generation (`record`), or rebuilds the record
+of a publish killed between its swap and its history line (`recovered_record`); `history`
+lists them and `rollback SERIAL|REV` finds the commit to republish. A line that is not a
+record (not JSON, or a field of the wrong type) is skipped by the readers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from publisher.errors import UsageError
-from publisher.publish import artifacts
-from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV4, IPV6, NAMES, REMOVED, Plan, ZonePlan
+from publisher.errors import ArtifactError, UsageError
+from publisher.publish.manifest import Manifest, Source
+from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV4, IPV6, NAMES, REMOVED, Measure, Plan, ZonePlan
+
+HISTORY = "history.jsonl"
+#: The keys of a zone's measures in a record and in `plan --json`.
+UNIT_KEYS = {IPV4: "ipv4", IPV6: "ipv6", NAMES: "names"}
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,26 +37,168 @@ class Target:
     found_as: str  # "serial 2026112702 of bl.example.test" or "revision abc123"
 
 
+class _Malformed(ValueError):
+    pass
+
+
+def _typed(value: object, kind: type[_T], where: str) -> _T:
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    raise _Malformed(f"{where}: {value!r} is not {kind.__name__}")
+
+
+def _maybe(obj: Mapping[str, object], key: str, kind: type[_T]) -> _T | None:
+    value = obj.get(key)
+    return None if value is None else _typed(value, kind, key)
+
+
+def _names(obj: Mapping[str, object], key: str) -> tuple[str, ...]:
+    return tuple(_typed(item, str, key) for item in _typed(obj.get(key) or [], list, key))
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCounts:
+    """Addresses (per family) or names of a zone before and after a publish."""
+
+    before: int
+    after: int
+    added: int
+    removed: int
+    answer_differently: int
+
+    @classmethod
+    def of(cls, m: Measure) -> UnitCounts:
+        return cls(m.before, m.after, m.added, m.removed, m.changed)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "before": self.before,
+            "after": self.after,
+            "added": self.added,
+            "removed": self.removed,
+            "answer_differently": self.answer_differently,
+        }
+
+    @classmethod
+    def from_json(cls, value: object) -> UnitCounts:
+        obj = _typed(value, dict, "measure")
+        keys = ("before", "after", "added", "removed", "answer_differently")
+        return cls(*(_typed(obj.get(key), int, key) for key in keys))
+
+
 def measures_json(zp: ZonePlan) -> dict[str, Any]:
     """{"ipv4": {...}, "ipv6": {...}} or {"names": {...}}: exact integers."""
-    keys = {IPV4: "ipv4", IPV6: "ipv6", NAMES: "names"}
-    return {
-        keys[m.unit]: {
-            "before": m.before,
-            "after": m.after,
-            "added": m.added,
-            "removed": m.removed,
-            "answer_differently": m.changed,
+    return {UNIT_KEYS[m.unit]: UnitCounts.of(m).to_json() for m in zp.measures}
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRecord:
+    """One zone in a record. The listing moves and measures are None/empty in a recovered
+    record, where they are not known."""
+
+    serial: int
+    previous_serial: int | None
+    changed: bool  # the serial moved
+    listings: int | None
+    listings_added: int | None = None
+    listings_removed: int | None = None
+    listings_expired: int | None = None
+    entries_changed: int | None = None
+    measures: Mapping[str, UnitCounts] = field(default_factory=dict)  # by UNIT_KEYS value
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "serial": self.serial,
+            "previous_serial": self.previous_serial,
+            "changed": self.changed,
+            "listings": self.listings,
         }
-        for m in zp.measures
-    }
+        moves = ("listings_added", "listings_removed", "listings_expired", "entries_changed")
+        out.update((key, value) for key in moves if (value := getattr(self, key)) is not None)
+        out.update((unit, counts.to_json()) for unit, counts in self.measures.items())
+        return out
+
+    @classmethod
+    def from_json(cls, value: object) -> ZoneRecord:
+        obj = _typed(value, dict, "zone")
+        return cls(
+            serial=_typed(obj.get("serial"), int, "serial"),
+            previous_serial=_maybe(obj, "previous_serial", int),
+            changed=bool(obj.get("changed")),
+            listings=_maybe(obj, "listings", int),
+            listings_added=_maybe(obj, "listings_added", int),
+            listings_removed=_maybe(obj, "listings_removed", int),
+            listings_expired=_maybe(obj, "listings_expired", int),
+            entries_changed=_maybe(obj, "entries_changed", int),
+            measures={u: UnitCounts.from_json(obj[u]) for u in UNIT_KEYS.values() if u in obj},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRecord:
+    """One publish: when, which commit (HEAD at the time too), the generation it wrote, the
+    guard rails it was forced past, the zones it dropped, and each zone's serial and moves."""
+
+    published_at: str | None
+    action: str  # publish, rollback, watch or expiry
+    commit: str | None
+    author: str | None
+    email: str | None
+    committed_at: str | None
+    summary: str | None
+    head: str | None
+    generation: str
+    forced: tuple[str, ...]
+    dropped: tuple[str, ...]
+    zones: Mapping[str, ZoneRecord]
+    recovered: bool = False  # rebuilt from the manifest after a publish was killed before its line
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "published_at": self.published_at,
+            "action": self.action,
+            "commit": self.commit,
+            "author": self.author,
+            "email": self.email,
+            "committed_at": self.committed_at,
+            "summary": self.summary,
+            "head": self.head,
+            "generation": self.generation,
+            "forced": list(self.forced),
+            "dropped": list(self.dropped),
+            "zones": {name: zone.to_json() for name, zone in self.zones.items()},
+        }
+        if self.recovered:
+            out["recovered"] = True
+        return out
+
+    @classmethod
+    def from_json(cls, value: object) -> HistoryRecord:
+        """The record in one parsed line; raises ValueError when it is not one."""
+        obj = _typed(value, dict, "record")
+        zones = _typed(obj.get("zones") or {}, dict, "zones")
+        return cls(
+            published_at=_maybe(obj, "published_at", str),
+            action=_maybe(obj, "action", str) or "publish",
+            commit=_maybe(obj, "commit", str),
+            author=_maybe(obj, "author", str),
+            email=_maybe(obj, "email", str),
+            committed_at=_maybe(obj, "committed_at", str),
+            summary=_maybe(obj, "summary", str),
+            head=_maybe(obj, "head", str),
+            generation=_typed(obj.get("generation"), str, "generation"),
+            forced=_names(obj, "forced"),
+            dropped=_names(obj, "dropped"),
+            zones={name: ZoneRecord.from_json(zone) for name, zone in zones.items()},
+            recovered=obj.get("recovered") is True,
+        )
 
 
 def record(
     *,
     action: str,
     now: dt.datetime,
-    source: Mapping[str, Any],
+    source: Source,
     head: str,
     generation: str,
     serials: Mapping[str, int],
@@ -53,64 +206,121 @@ def record(
     changed: set[str],
     plan: Plan,
     forced: list[str],
-) -> dict[str, Any]:
-    zones: dict[str, Any] = {}
+) -> HistoryRecord:
+    zones: dict[str, ZoneRecord] = {}
     for zp in plan.zones:
-        zones[zp.name] = {
-            "serial": serials[zp.name],
-            "previous_serial": previous_serials.get(zp.name),
-            "changed": zp.name in changed,
-            "listings": zp.listings_after,
-            "listings_added": zp.count(ADDED),
-            "listings_removed": zp.count(REMOVED),
-            "listings_expired": zp.count(EXPIRED),
-            "entries_changed": zp.count(CHANGED),
-            **measures_json(zp),
-        }
-    return {
-        "published_at": now.isoformat(timespec="seconds"),
-        "action": action,
-        "commit": source.get("commit"),
-        "author": source.get("author"),
-        "email": source.get("email"),
-        "committed_at": source.get("committed_at"),
-        "summary": source.get("summary"),
-        "head": head,
-        "generation": generation,
-        "forced": forced,
-        "dropped": list(plan.dropped),
-        "zones": zones,
-    }
+        zones[zp.name] = ZoneRecord(
+            serial=serials[zp.name],
+            previous_serial=previous_serials.get(zp.name),
+            changed=zp.name in changed,
+            listings=zp.listings_after,
+            listings_added=zp.count(ADDED),
+            listings_removed=zp.count(REMOVED),
+            listings_expired=zp.count(EXPIRED),
+            entries_changed=zp.count(CHANGED),
+            measures={UNIT_KEYS[m.unit]: UnitCounts.of(m) for m in zp.measures},
+        )
+    return HistoryRecord(
+        published_at=now.isoformat(timespec="seconds"),
+        action=action,
+        commit=source.commit,
+        author=source.author,
+        email=source.email,
+        committed_at=source.committed_at,
+        summary=source.summary,
+        head=head,
+        generation=generation,
+        forced=tuple(forced),
+        dropped=plan.dropped,
+        zones=zones,
+    )
 
 
-def recovered_record(manifest: Mapping[str, Any]) -> dict[str, Any]:
+def recovered_record(manifest: Manifest) -> HistoryRecord:
     """The record of a publish that was killed between its swap and its history line,
     rebuilt from its manifest (`recovered: true`; listing counts are not known)."""
-    source = manifest.get("source") or {}
-    zones = {
-        name: {
-            "serial": z.get("serial"),
-            "changed": z.get("commit") == source.get("commit"),
+    source = manifest.source or Source(kind="")
+    zones: dict[str, ZoneRecord] = {}
+    for name, entry in sorted(manifest.zones.items()):
+        origin = entry.meta.origin
+        same = (origin.commit if origin is not None else None) == source.commit
+        zones[name] = ZoneRecord(
+            serial=entry.serial,
+            changed=same,
             # an unchanged zone kept its serial: find_serial must not credit this commit with it
-            "previous_serial": None if z.get("commit") == source.get("commit") else z.get("serial"),
-            "listings": (z.get("counts") or {}).get("listings"),
-        }
-        for name, z in sorted((manifest.get("zones") or {}).items())
-    }
-    return {
-        "published_at": manifest.get("published_at"),
-        "action": manifest.get("action", "publish"),
-        **{k: source.get(k) for k in ("commit", "author", "email", "committed_at", "summary", "head")},
-        "generation": manifest.get("generation"),
-        "forced": [],
-        "dropped": [],
-        "zones": zones,
-        "recovered": True,
-    }
+            previous_serial=None if same else entry.serial,
+            listings=entry.meta.counts.listings if entry.meta.counts is not None else None,
+        )
+    return HistoryRecord(
+        published_at=manifest.published_at,
+        action=manifest.action or "publish",
+        commit=source.commit,
+        author=source.author,
+        email=source.email,
+        committed_at=source.committed_at,
+        summary=source.summary,
+        head=source.head,
+        generation=manifest.generation,
+        forced=(),
+        dropped=(),
+        zones=zones,
+        recovered=True,
+    )
 
 
-def read(zones_dir: Path) -> list[dict[str, Any]]:
-    return artifacts.read_history(zones_dir)
+@contextlib.contextmanager
+def _wrap_os_errors(what: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise ArtifactError(f"{what}: {exc.strerror or exc}{where}") from exc
+
+
+def _parsed(line: str | bytes) -> HistoryRecord | None:
+    try:
+        return HistoryRecord.from_json(json.loads(line))
+    except ValueError:
+        return None
+
+
+def append(zones_dir: Path, rec: HistoryRecord) -> None:
+    """Add one line to zones/history.jsonl, fsynced."""
+    with _wrap_os_errors(f"cannot append to {zones_dir / HISTORY}"):
+        with open(zones_dir / HISTORY, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec.to_json(), sort_keys=True) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def read(zones_dir: Path) -> list[HistoryRecord]:
+    """Every record, oldest first ([] before the first publish)."""
+    path = zones_dir / HISTORY
+    if not path.exists():
+        return []
+    with _wrap_os_errors(f"cannot read {path}"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+    return [rec for line in lines if line.strip() and (rec := _parsed(line)) is not None]
+
+
+def last(zones_dir: Path, tail: int = 1 << 20) -> HistoryRecord | None:
+    """The last record, reading only the end of the file (every publish that finds nothing
+    to do asks)."""
+    path = zones_dir / HISTORY
+    try:
+        with open(path, "rb") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(max(0, size - tail))
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    for line in reversed(lines):
+        rec = _parsed(line)
+        if rec is not None:
+            return rec
+    return None
 
 
 def find_serial(zones_dir: Path, serial: int) -> Target | None:
@@ -123,10 +333,10 @@ def find_serial(zones_dir: Path, serial: int) -> Target | None:
     """
     found: dict[str, list[str]] = {}
     for rec in read(zones_dir):
-        for name, zone in sorted((rec.get("zones") or {}).items()):
-            introduced = zone.get("changed") or zone.get("previous_serial") != serial
-            if zone.get("serial") == serial and introduced and rec.get("commit"):
-                found.setdefault(str(rec["commit"]), []).append(name)
+        for name, zone in sorted(rec.zones.items()):
+            introduced = zone.changed or zone.previous_serial != serial
+            if zone.serial == serial and introduced and rec.commit:
+                found.setdefault(rec.commit, []).append(name)
     if not found:
         return None
     if len(found) > 1:

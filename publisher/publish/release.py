@@ -1,11 +1,11 @@
 """Publish from git: commit -> tree -> build -> plan -> guard rails -> write -> history.
 
-Place in the flow: the orchestration on top of vcs (read a commit), build
-(validate + compile), plan (diff against what is published, guard rails) and
-artifacts (write a generation atomically). `prepare` does everything that
-does not write, so that `plan`, `publish --dry-run` and a refused publish all
-show the same plan; `apply` writes. The running server notices the new
-manifest on its own (and gets a SIGHUP when it left a pid file).
+The orchestration on top of vcs (read a commit), build (validate + compile),
+plan (diff against what is published, guard rails), artifacts (write a
+generation atomically) and history (one record per publish). `prepare` does
+everything that does not write, so that `plan`, `publish --dry-run` and a
+refused publish all show the same plan; `apply` writes. The running server
+notices the new manifest on its own (and gets a SIGHUP when it left a pid file).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import os
 import signal
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError, GuardRailError, Problem, PublisherError, UsageError
@@ -25,6 +24,7 @@ from publisher.model import Config, SourceData
 from publisher.publish import artifacts, history
 from publisher.publish.build import Build, assign_serials, compile_tree, zone_meta
 from publisher.publish.guards import OVERRIDABLE_PROBLEMS, Violation, check_guards
+from publisher.publish.manifest import Manifest, Origin, ZoneMeta, load_published, read_manifest
 from publisher.publish.plan import Change, Plan, plan_zone
 from publisher.publish.vcs import (
     BlameLine,
@@ -50,7 +50,7 @@ BlameKey = tuple[str, str, int]  # (side "old"/"new", path, line)
 class Previous:
     """What is published now, and the sources behind it when they can be read."""
 
-    manifest: dict[str, Any] | None = None
+    manifest: Manifest | None = None
     zones: dict[str, CompiledZone] = field(default_factory=dict)
     sources: dict[str, list[SourceData]] | None = None
     config: Config | None = None  # zones.yaml of the published commit
@@ -82,7 +82,7 @@ class Prepared:
     def nothing_to_publish(self) -> bool:
         """Same answers, same settings, and zones/ already records a git publish."""
         manifest = self.previous.manifest
-        if manifest is None or (manifest.get("source") or {}).get("kind") != "git":
+        if manifest is None or manifest.source is None or manifest.source.kind != "git":
             return False  # record where the zones come from, even when the answers are the same
         return not self.changed and not self.settings_changed and not self.plan.dropped
 
@@ -90,21 +90,21 @@ class Prepared:
         return self.zones[zone].info.serial
 
     def previous_serial(self, zone: str) -> int | None:
-        prev = (self.previous.manifest or {}).get("zones", {}).get(zone)
-        return int(prev["serial"]) if prev else None
+        prev = self.previous.manifest.zones.get(zone) if self.previous.manifest is not None else None
+        return prev.serial if prev is not None else None
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
     prepared: Prepared
     written: bool
-    manifest: dict[str, Any] | None
+    manifest: Manifest | None
     forced: list[Violation]
 
 
-def _parse_time(text: Any) -> dt.datetime | None:
+def _parse_time(text: str | None) -> dt.datetime | None:
     try:
-        return dt.datetime.fromisoformat(str(text))
+        return dt.datetime.fromisoformat(text) if text is not None else None
     except ValueError:
         return None
 
@@ -112,18 +112,18 @@ def _parse_time(text: Any) -> dt.datetime | None:
 def _previous(where: ListsRepo, zones_dir: Path, current: tuple[str, Loaded] | None = None) -> Previous:
     """What is published now. `current` (commit, its loaded lists): reused when the
     published commit is the same one, instead of parsing the same bytes twice."""
-    manifest = artifacts.read_manifest(zones_dir)
+    manifest = read_manifest(zones_dir)
     if manifest is None:
         return Previous()
     notes: list[str] = []
     zones: dict[str, CompiledZone] = {}
     try:
-        zones = artifacts.load_published(zones_dir).zones
+        zones = load_published(zones_dir).zones
     except ArtifactError as exc:
         notes.append(f"the published zones could not be read ({exc}); address changes are counted from nothing")
-    source = manifest.get("source") or {}
-    as_of = _parse_time(manifest.get("published_at"))
-    commit = source.get("commit") if source.get("kind") == "git" else None
+    source = manifest.source
+    as_of = _parse_time(manifest.published_at)
+    commit = source.commit if source is not None and source.kind == "git" else None
     if commit is None or as_of is None:
         notes.append("the last publish was not made from git; entry-level changes are unknown")
         return Previous(manifest, zones, notes=tuple(notes))
@@ -149,12 +149,9 @@ def _previous(where: ListsRepo, zones_dir: Path, current: tuple[str, Loaded] | N
     )
 
 
-def _settings(manifest: dict[str, Any] | None) -> Any:
+def _settings(listen: tuple[str, ...] | None, zones: dict[str, ZoneMeta]) -> object:
     """The serving settings that live outside the zone data (a change needs a new generation)."""
-    if manifest is None:
-        return None
-    zones = {n: (z.get("secondaries"), z.get("allow_transfer")) for n, z in manifest.get("zones", {}).items()}
-    return (manifest.get("listen"), zones)
+    return listen, {name: (meta.secondaries, meta.allow_transfer) for name, meta in zones.items()}
 
 
 def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime, show: int = DEFAULT_SHOW) -> Prepared:
@@ -171,12 +168,13 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
     zones, digests, changed = assign_serials(build.zones, previous.manifest, now.date())
     new_blobs = tree.blob_ids()
     unchanged = frozenset(p for p, sha in new_blobs.items() if previous.blob_ids.get(p) == sha)
-    prev_zones = (previous.manifest or {}).get("zones", {})
+    prev_zones = previous.manifest.zones if previous.manifest is not None else {}
     zone_plans = []
     for cfg in build.config.zones:
         before = previous.zones.get(cfg.name)
         before_sources = previous.sources.get(cfg.name, []) if previous.sources is not None else None
         old_cfg = previous.config.zone(cfg.name) if previous.config is not None else None
+        prev_counts = prev_zones[cfg.name].meta.counts if cfg.name in prev_zones else None
         zone_plans.append(
             plan_zone(
                 cfg,
@@ -186,7 +184,7 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
                 before=before,
                 before_sources=before_sources,
                 before_as_of=previous.as_of,
-                before_listings=(prev_zones.get(cfg.name) or {}).get("counts", {}).get("listings"),
+                before_listings=prev_counts.listings if prev_counts is not None else None,
                 unchanged=unchanged,
                 content_changed=cfg.name in changed,
                 same_settings=old_cfg is not None and replace(old_cfg, location=cfg.location) == cfg,
@@ -202,8 +200,9 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
     accepted = {(p.code, p.message) for p in previous.problems}
     fresh = [p for p in build.loaded.problems if (p.code, p.message) not in accepted]
     violations = check_guards(plan, configs, fresh, zone_of)
-    new_meta = {"listen": list(build.config.listen), "zones": zone_meta(build, digests)}
-    settings_changed = previous.manifest is not None and _settings(new_meta) != _settings(previous.manifest)
+    settings_changed = previous.manifest is not None and _settings(
+        build.config.listen, zone_meta(build, digests)
+    ) != _settings(previous.manifest.listen, {name: entry.meta for name, entry in prev_zones.items()})
     blame = _blame(where, tree.commit.sha, previous.commit, plan, show)
     return Prepared(
         where,
@@ -261,7 +260,7 @@ def apply(
     force: bool = False,
     dry_run: bool = False,
     action: str = "publish",
-    step: artifacts.StepHook = artifacts._noop,
+    step: artifacts.StepHook = artifacts.no_step,
 ) -> Outcome:
     """Enforce the guard rails and write the generation (unless nothing changed or dry run)."""
     p = prepared
@@ -275,27 +274,29 @@ def apply(
     if dry_run:
         return Outcome(p, False, p.previous.manifest, forced)
     step("validated")
-    source = {**p.commit.source(p.where), "head": p.head}
-    meta = zone_meta(p.build, p.digests)
-    prev_zones = (p.previous.manifest or {}).get("zones", {})
+    source = replace(p.commit.source(p.where), head=p.head)
+    prev_zones = p.previous.manifest.zones if p.previous.manifest is not None else {}
     stamp = p.now.isoformat(timespec="seconds")
-    for name, entry in meta.items():
-        prev = prev_zones.get(name) or {}
-        if name in p.changed or "commit" not in prev:
-            entry.update(
-                commit=p.commit.sha,
-                author=p.commit.author,
-                email=p.commit.email,
-                committed_at=p.commit.committed_at,
-                published_at=stamp,
-            )
-        else:  # unchanged zone: its serial still stands for the commit that made it
-            entry.update({k: prev.get(k) for k in ("commit", "author", "email", "committed_at", "published_at")})
-    top = {"published_at": stamp, "source": source, "listen": list(p.build.config.listen), "action": action}
-    gen = artifacts.write_generation(zones_dir, p.zones, meta, top, step=step)
+    fresh = Origin(p.commit.sha, p.commit.author, p.commit.email, p.commit.committed_at, stamp)
+    meta: dict[str, ZoneMeta] = {}
+    for name, entry in zone_meta(p.build, p.digests).items():
+        prev = prev_zones.get(name)
+        kept = prev.meta.origin if prev is not None else None
+        # an unchanged zone: its serial still stands for the commit that made it
+        meta[name] = replace(entry, origin=fresh if name in p.changed or kept is None else kept)
+    gen = artifacts.write_generation(
+        zones_dir,
+        p.zones,
+        meta,
+        published_at=stamp,
+        source=source,
+        listen=tuple(p.build.config.listen),
+        action=action,
+        step=step,
+    )
     serials = {n: z.info.serial for n, z in p.zones.items()}
-    previous_serials = {n: int(z["serial"]) for n, z in prev_zones.items()}
-    artifacts.append_history(
+    previous_serials = {n: z.serial for n, z in prev_zones.items()}
+    history.append(
         zones_dir,
         history.record(
             action=action,
@@ -311,19 +312,19 @@ def apply(
         ),
     )
     notify_server(zones_dir)
-    return Outcome(p, True, artifacts.read_manifest(zones_dir), forced)
+    return Outcome(p, True, read_manifest(zones_dir), forced)
 
 
-def _finish_interrupted(zones_dir: Path, manifest: dict[str, Any] | None) -> None:
+def _finish_interrupted(zones_dir: Path, manifest: Manifest | None) -> None:
     """A publish killed after its swap is published, but its links and history line may be
     missing: complete them (best effort; a read-only zones/ is no error when nothing changes)."""
     artifacts.tidy(zones_dir)
     if manifest is None:
         return
     with contextlib.suppress(ArtifactError):
-        last = artifacts.last_history(zones_dir)
-        if last is None or last.get("generation") != manifest.get("generation"):
-            artifacts.append_history(zones_dir, history.recovered_record(manifest))
+        last = history.last(zones_dir)
+        if last is None or last.generation != manifest.generation:
+            history.append(zones_dir, history.recovered_record(manifest))
 
 
 def publish(
@@ -335,7 +336,7 @@ def publish(
     force: bool = False,
     dry_run: bool = False,
     action: str = "publish",
-    step: artifacts.StepHook = artifacts._noop,
+    step: artifacts.StepHook = artifacts.no_step,
 ) -> Outcome:
     """prepare + apply, for callers that do not show the plan in between (watch, tests)."""
     prepared = prepare(lists, zones_dir, rev=rev, now=now or dt.datetime.now(dt.UTC))
@@ -374,6 +375,4 @@ def rollback_target(lists: Path, zones_dir: Path, spec: str) -> history.Target:
     try:
         return history.Target(commit_info(where, spec).sha, f"revision {spec}")
     except PublisherError:
-        raise UsageError(
-            f"{spec!r} is neither a serial in {zones_dir}/{artifacts.HISTORY} nor a git revision"
-        ) from None
+        raise UsageError(f"{spec!r} is neither a serial in {zones_dir}/{history.HISTORY} nor a git revision") from None

@@ -26,6 +26,7 @@ from git.exc import BadName, GitCommandError, GitError, InvalidGitRepositoryErro
 
 from publisher.errors import VcsError
 from publisher.lists.tree import MAX_FILE_BYTES, TreeError
+from publisher.publish.manifest import Source
 
 _MODE_LINK = 0o120000
 _MODE_GITLINK = 0o160000
@@ -68,18 +69,18 @@ class CommitInfo:
     def short(self) -> str:
         return self.sha[:10]
 
-    def source(self, where: ListsRepo) -> dict[str, Any]:
+    def source(self, where: ListsRepo) -> Source:
         """The manifest's `source` record of a publish from this commit."""
-        return {
-            "kind": "git",
-            "commit": self.sha,
-            "author": self.author,
-            "email": self.email,
-            "committed_at": self.committed_at,
-            "summary": self.summary,
-            "repo": str(where.root),
-            "prefix": where.prefix,
-        }
+        return Source(
+            kind="git",
+            commit=self.sha,
+            author=self.author,
+            email=self.email,
+            committed_at=self.committed_at,
+            summary=self.summary,
+            repo=str(where.root),
+            prefix=where.prefix,
+        )
 
 
 @dataclass(frozen=True, slots=True)

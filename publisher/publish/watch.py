@@ -1,6 +1,6 @@
 """Watch mode: keep zones/ in step with the list repository, unattended.
 
-Place in the flow: a `schedule` loop on top of publish.py. Every interval one
+A `schedule` loop on top of release.publish. Every interval one
 job fetches and fast-forwards the repository (when it has a remote), then
 publishes when HEAD moved since the last publish, or republishes the published
 commit when one of its entries has expired since (the manifest's
@@ -17,12 +17,11 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import schedule
 
 from publisher.errors import GuardRailError, PublisherError, ValidationFailed
-from publisher.publish import artifacts
+from publisher.publish.manifest import Manifest, read_manifest
 from publisher.publish.release import publish
 from publisher.publish.vcs import commit_info, find_repo, sync
 
@@ -35,11 +34,11 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _due_expiry(manifest: dict[str, Any], now: dt.datetime) -> str | None:
+def _due_expiry(manifest: Manifest, now: dt.datetime) -> str | None:
     """The earliest `next_expiry` of the published zones when it has passed."""
     due: list[str] = []
-    for zone in manifest.get("zones", {}).values():
-        text = zone.get("next_expiry")
+    for zone in manifest.zones.values():
+        text = zone.meta.next_expiry
         if not text:
             continue
         try:
@@ -79,18 +78,18 @@ class Watcher:
             except PublisherError as exc:  # publish what we have; say why it is not newer
                 log.error("pull failed: %s", exc)
         head = commit_info(where).sha
-        manifest = artifacts.read_manifest(self.zones_dir)
+        manifest = read_manifest(self.zones_dir)
         if manifest is None:
             return [(head, "first publish", None)]
-        source = manifest.get("source") or {}
-        if source.get("kind") != "git":
+        source = manifest.source
+        if source is None or source.kind != "git":
             return [(head, "zones/ was not published from git", None)]
         out: list[tuple[str, str, str | None]] = []
-        if head != (source.get("head") or source.get("commit")):
+        if head != (source.head or source.commit):
             out.append((head, "new commit", None))
         expiry = _due_expiry(manifest, self.clock())
         if expiry is not None:
-            out.append((str(source["commit"]), "entries expired", expiry))
+            out.append((str(source.commit), "entries expired", expiry))
         return out
 
     def check(self) -> str:

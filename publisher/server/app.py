@@ -1,8 +1,8 @@
 """The server process: load, bind, serve, reload, report, stop.
 
-Place in the flow: `serve()` (the CLI's entry) -> `Server`. The server holds the current
-`ZoneSet` in one attribute that every responder reads per query; `reload()` builds a new
-set (snapshot sha256 checked by artifacts.load_published) and replaces it with a single
+`serve()` (the CLI's entry) -> `Server`. The server holds the current `ZoneSet` in one
+attribute that every responder reads per query; `reload()` builds a new set (snapshot
+sha256 checked by publisher.publish.manifest.load_published) and replaces it with a single
 assignment, so queries in flight finish on the old set. A set that fails to load is
 refused and logged while the old one keeps serving. The main thread waits on signals
 (SIGHUP reload, SIGUSR1 counters, SIGTERM/SIGINT stop) through a wake-up socket, and
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from publisher.errors import PublisherError, ServerError
 from publisher.model import DEFAULT_LISTEN
+from publisher.publish.manifest import CURRENT, MANIFEST, load_published
 from publisher.server import net, notify, tsig
 from publisher.server.core import Responder
 from publisher.server.rrl import RateLimiter, RrlSettings
@@ -44,8 +45,6 @@ Loader = Callable[[Path], ZoneSet]
 
 def load_zoneset(zones_dir: Path) -> ZoneSet:
     """The published zones of `zones_dir` as a ZoneSet (raises ArtifactError/SnapshotError)."""
-    from publisher.publish.artifacts import load_published
-
     return ZoneSet.from_published(load_published(zones_dir))
 
 
@@ -201,11 +200,11 @@ class Server:
             return ()
         parts: list[object] = []
         try:
-            parts.append(os.readlink(self.zones_dir / "current"))
+            parts.append(os.readlink(self.zones_dir / CURRENT))
         except OSError:
             parts.append(None)
         try:
-            st = os.stat(self.zones_dir / "manifest.json")
+            st = os.stat(self.zones_dir / MANIFEST)
             parts.append((st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size))
         except OSError:
             parts.append(None)

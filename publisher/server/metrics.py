@@ -112,14 +112,14 @@ class ServerCollector(Collector):
             f"{PREFIX}_zone_entries_expiring_7d",
             "Entries whose expires falls within 7 days of the served generation's publish", labels=["zone"],
         )  # fmt: skip
-        meta: dict[str, Any] = dict(zs.manifest.get("zones") or {})
+        published = zs.manifest.zones if zs.manifest is not None else {}
         for name in sorted(zs.zones):
             serial.add_metric([name], zs.zones[name].serial)
-            counts = (meta.get(name) or {}).get("counts") or {}
-            if "listings" in counts:
-                entries.add_metric([name], int(counts["listings"]))
-            if "expiring_7d" in counts:
-                expiring.add_metric([name], int(counts["expiring_7d"]))
+            counts = published[name].meta.counts if name in published else None
+            if counts is not None:
+                entries.add_metric([name], counts.listings)
+                if counts.expiring_7d is not None:
+                    expiring.add_metric([name], counts.expiring_7d)
         yield from (serial, entries, expiring)
 
     def _reloads(self, server: Observed) -> Iterator[Metric]:
@@ -140,14 +140,15 @@ class ServerCollector(Collector):
         yield fam
 
     def _publish(self, zs: ZoneSet) -> Iterator[Metric]:
-        source = zs.manifest.get("source") or {}
+        source = zs.manifest.source if zs.manifest is not None else None
         info = GaugeMetricFamily(
             f"{PREFIX}_publish_info", "The served generation and the commit it was published from",
             labels=["generation", "source", "commit"],
         )  # fmt: skip
-        info.add_metric([zs.generation, str(source.get("kind", "")), str(source.get("commit", ""))], 1)
+        kind, commit = (source.kind, source.commit or "") if source is not None else ("", "")
+        info.add_metric([zs.generation, kind, commit], 1)
         yield info
-        stamp = _timestamp(zs.manifest.get("published_at"))
+        stamp = _timestamp(zs.manifest.published_at if zs.manifest is not None else None)
         if stamp is not None:
             yield GaugeMetricFamily(
                 f"{PREFIX}_publish_timestamp_seconds", "When the served generation was published", value=stamp

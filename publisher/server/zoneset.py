@@ -1,7 +1,7 @@
 """Serving state: the compiled zones plus per-zone settings, prebuilt for the wire path.
 
-Place in the flow: artifacts (zones/ folder) -> `ZoneSet` -> wire/slow/xfr answer from it.
-A `ZoneSet` is built once per load (from `load_published` or directly in tests) and is
+A `ZoneSet` is built once per load (from publisher.publish.manifest's `Published`, or
+directly in tests), wire/slow/xfr answer from it, and it is
 never changed afterwards, so the server swaps the whole set by one reference
 assignment on reload and a query in flight finishes on the set it started with.
 The only mutable part is a lazy per-answer cache of prebuilt record bytes; filling it
@@ -22,6 +22,7 @@ from publisher.addresses import AddressError, Network, parse_addr, parse_network
 from publisher.compile.zone import SUBST, Answer, CompiledZone
 from publisher.errors import ArtifactError
 from publisher.model import Secondary
+from publisher.publish.manifest import Manifest, Published, ZoneEntry
 
 QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA = 1, 2, 6, 16, 28
 _TYPE_CLASS = {t: struct.pack(">HH", t, 1) for t in (QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA)}
@@ -90,24 +91,14 @@ class ZoneSettings:
     secondaries: tuple[Secondary, ...] = ()
 
     @classmethod
-    def from_manifest(cls, entry: Mapping[str, Any]) -> ZoneSettings:
-        allow = entry.get("allow_transfer")
-        secs = tuple(
-            Secondary(
-                address=str(s["address"]),
-                port=int(s.get("port", 53)),
-                notify=bool(s.get("notify", True)),
-                tsig_key=s.get("tsig_key"),
-            )
-            for s in entry.get("secondaries", ())
-        )
-        serial = entry.get("serial")
+    def from_manifest(cls, entry: ZoneEntry) -> ZoneSettings:
+        allow = entry.meta.allow_transfer
         return cls(
-            serial=int(serial) if serial is not None else None,
+            serial=entry.serial,
             allow_transfer=(
                 tuple(parse_network(n) for n in allow) if allow is not None else ZoneSettings().allow_transfer
             ),
-            secondaries=secs,
+            secondaries=entry.meta.secondaries or (),
         )
 
 
@@ -297,8 +288,8 @@ class ZoneSet:
     #: root, checked in C by one regex (see wire.fast). None when zones nest.
     hot_v4: re.Pattern[bytes] | None = None
     hot_table: dict[bytes, ServedZone] = field(default_factory=dict)
-    #: The generation's manifest.json (counts, source commit) for the metrics; {} when built directly.
-    manifest: Mapping[str, Any] = field(default_factory=dict)
+    #: The generation's manifest.json (counts, source commit) for the metrics; None when built directly.
+    manifest: Manifest | None = None
     #: TSIG keys (tsig.Keyring) from `serve --tsig-keys`, set by the server after loading; None: no keys.
     tsig: Any = None
 
@@ -310,7 +301,7 @@ class ZoneSet:
         *,
         generation: str = "",
         listen: Iterable[str] = (),
-        manifest: Mapping[str, Any] | None = None,
+        manifest: Manifest | None = None,
     ) -> ZoneSet:
         settings = settings or {}
         served = {}
@@ -329,25 +320,24 @@ class ZoneSet:
             by_count=by_count,
             hot_v4=hot_v4,
             hot_table=hot_table,
-            manifest=dict(manifest or {}),
+            manifest=manifest,
         )
 
     @classmethod
-    def from_published(cls, published: Any) -> ZoneSet:
-        """From `publisher.publish.artifacts.Published` (generation, manifest, zones by name)."""
-        manifest = published.manifest or {}
-        entries = manifest.get("zones", {})
+    def from_published(cls, published: Published) -> ZoneSet:
+        """From the current generation as publisher.publish.manifest loads it."""
+        manifest = published.manifest
         settings = {}
         for name in published.zones:
             try:
-                settings[name] = ZoneSettings.from_manifest(entries.get(name, {}))
-            except (AddressError, KeyError, TypeError, ValueError) as exc:
+                settings[name] = ZoneSettings.from_manifest(manifest.zones[name])
+            except (AddressError, ValueError) as exc:
                 raise ArtifactError(f"manifest entry of {name}: unusable serving settings: {exc}") from exc
         return cls.build(
             published.zones.values(),
             settings,
-            generation=str(published.generation),
-            listen=tuple(manifest.get("listen") or ()),
+            generation=published.generation,
+            listen=manifest.listen or (),
             manifest=manifest,
         )
 
