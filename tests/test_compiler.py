@@ -1,4 +1,4 @@
-"""The compiler against a brute-force reading of the semantics (DESIGN.md)."""
+"""The compiler against a brute-force reading of the semantics (docs/design.md)."""
 
 from __future__ import annotations
 

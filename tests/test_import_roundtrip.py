@@ -13,7 +13,7 @@ must get the same A and TXT records from both.
 
 Names not compared, and why:
 - the RFC 5782 test points 127.0.0.1 / 127.0.0.2 / `test` / `invalid`: the
-  publisher always answers them its own way (DESIGN.md, Semantics);
+  publisher always answers them its own way (docs/design.md, Answer semantics);
 - IPv4-mapped, IPv4-compatible and 6to4 IPv6 names are not generated
   (render.KNOWN_RBLDNSD_DIFFERENCES: rbldnsd answers them from IPv4 data or
   writes the address differently);

@@ -1,6 +1,6 @@
 """The real server as a subprocess on an ephemeral loopback port, queried with dig.
 
-Every bullet of DESIGN.md "Semantics" over UDP and TCP, AXFR and its ACL, TCP per RFC 7766,
+Every rule of docs/design.md "Answer semantics" over UDP and TCP, AXFR and its ACL, TCP per RFC 7766,
 reload under queries, a corrupt snapshot refused, signals, the query log and NOTIFY.
 """
 

@@ -1,4 +1,4 @@
-"""The DNS answer contract (DESIGN.md "Semantics") on the wire, in process.
+"""The DNS answer contract (docs/design.md, "Answer semantics") on the wire, in process.
 
 Queries are built with dnslib, fed to the responder exactly as the UDP/TCP loops do, and
 the replies are checked byte-level where it matters (0x20 echo, OPT) and through dnslib's

@@ -1,6 +1,6 @@
 """Entries -> CompiledZone: pure, no I/O, no clock (the caller passes `as_of`).
 
-Semantics (DESIGN.md "Semantics"):
+The merge rules (docs/design.md, "Answer semantics"):
 - Within one source file the most specific entry covering an address decides its
   value; an `exclude` entry makes a hole in the wider listings of that source.
 - Across the sources of a zone every distinct code is returned, one A each, and

@@ -1,9 +1,9 @@
 """CompiledZone -> the record stream (AXFR), a BIND master file and an rbldnsd data file.
 
-Place in the flow: compile -> **render** -> artifacts. Pure: the callers open the
-files. The BIND file and the AXFR stream are the same data (`iter_records` is
-what both are made of); the rbldnsd file is the same listing in rbldnsd's own
-`combined` format, served with the same answers except for KNOWN_RBLDNSD_DIFFERENCES.
+Pure: the callers (publish.artifacts, server.xfr) open the files or sockets. The BIND
+file and the AXFR stream are the same data (`iter_records` is what both are made of);
+the rbldnsd file is the same listing in rbldnsd's own `combined` format, served with
+the same answers except for KNOWN_RBLDNSD_DIFFERENCES.
 
 What a DNS zone can and cannot say (see `publisher.compile.render_names` for the owner
 names): CIDRs become wildcards only where that is exact, IPv6 and IPv4 names must

@@ -1,6 +1,6 @@
 """The git pre-commit hook: validate the staged lists, refuse the commit on errors.
 
-Place in the flow: before anything reaches git. `install_hook` writes a small
+`install_hook` writes a small
 shell script into the repository's hooks folder that runs
 `python -m publisher --lists <folder> validate-staged` with the interpreter
 (and package) that installed it, from the top of the work tree. The hook

@@ -1,6 +1,6 @@
 """Every git access of the publisher, through GitPython, and nowhere else.
 
-Place in the flow: the edge between the list repository and `load`. `GitTree`
+`GitTree`
 reads the lists folder from a commit (what `publish` publishes), `StagedTree`
 from the index (what the pre-commit hook validates); both implement
 `publisher.lists.tree.Tree`. Around them: commit information for the manifest, the

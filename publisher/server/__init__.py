@@ -1,22 +1,8 @@
 """The authoritative DNS server for the published zones: `serve()` runs it in the foreground.
 
-It serves what zones/current holds (read through publisher.publish.artifacts) and reloads
-when a publish replaces it; the answers it gives are specified in docs/design.md. Modules:
-  zoneset  the immutable served state (ZoneSet, ServedZone, ZoneSettings)
-  wire     the fast path: common queries answered with hand-built wire bytes
-  slow     everything else, through dnslib (FORMERR, NOTIMP, NOTIFY, BADVERS, AXFR ACL)
-  xfr      AXFR message stream from publisher.compile.render.iter_records
-  core     Responder: fast/slow dispatch, SERVFAIL on internal errors, query log, UDP loop
-  net      listen addresses, binding, UDP threads
-  mmsg     batched UDP (recvmmsg/sendmmsg) for the hot loop, Linux
-  tcp      DNS over TCP (RFC 7766) on one selectors loop
-  notify   NOTIFY to secondaries
-  tsig     TSIG keys, verifying and signing (AXFR, NOTIFY), through dnspython
-  rrl      response-rate limiting per client network (UDP, opt-in)
-  options  the serving flags, one set for `publisher serve` and `python -m publisher.server`
-  stats    per-zone counters
-  metrics  the Prometheus exporter over them (imported only with --metrics)
-  app      Server: start, reload (SIGHUP, manifest watch), stats (SIGUSR1), stop
+It serves what zones/current holds (read through publisher.publish.manifest) and reloads
+when a publish replaces it. The answers it gives, and what each module here does, are in
+docs/design.md ("Answer semantics" and the module table).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The responder: one query in, the reply out, whatever happens inside.
 
-Place in the flow: serving loops (net.py) -> `Responder` -> wire.fast() / slow.handle().
+Inside the server: serving loops (net.py) -> `Responder` -> wire.fast() / slow.handle().
 It owns one thread's counters, reads the current `ZoneSet` once per query (so a reload
 never mixes two sets within one answer), turns any internal error into SERVFAIL plus a
 log line, and logs queries when asked. The UDP loop lives here too because it is the

@@ -1,6 +1,6 @@
 """Prometheus metrics of the server (`serve --metrics ADDR:PORT`), computed at scrape time.
 
-Place in the flow: app.Server (its per-thread counters, the served ZoneSet and its
+Inside the server: app.Server (its per-thread counters, the served ZoneSet and its
 manifest, the reload record) -> `ServerCollector` -> prometheus-client's text format on
 an HTTP thread (`Exporter`). Nothing here runs per query: the serving threads keep
 bumping their plain integer counters (stats.py) and this module sums them when

@@ -1,6 +1,6 @@
 """Batched UDP for the hot loop: recvmmsg/sendmmsg (Linux) through ctypes.
 
-Place in the flow: net.UdpThread -> `BatchLoop.run` (when available) -> Responder. Every
+Inside the server: net.UdpThread -> `BatchLoop.run` (when available) -> Responder. Every
 datagram through socket.recvfrom/sendto costs two syscalls plus a bytes object, an
 address tuple and its parsing back on send. Here one recvmmsg takes every datagram
 waiting (up to BATCH, blocking for the first), replies are copied into fixed send slots,

@@ -1,6 +1,6 @@
 """Sockets: listen addresses, binding, and the UDP threads.
 
-Place in the flow: app.Server binds here, then every socket feeds a `Responder`. UDP is
+Inside the server: app.Server binds here, then every socket feeds a `Responder`. UDP is
 one thread per socket in a blocking loop: batched through recvmmsg/sendmmsg where Linux
 has them (mmsg.py), else recvfrom/sendto (no selector, no timeout poll per datagram).
 TCP sockets go to the one `tcp.TcpServer` thread.

@@ -1,6 +1,6 @@
 """NOTIFY (RFC 1996): tell secondaries that a zone has a new serial.
 
-Place in the flow: app.Server, at start-up and after a reload that brings a new serial,
+Inside the server: app.Server, at start-up and after a reload that brings a new serial,
 calls `notify_zone` in a background thread per zone. Each secondary with notify=true
 gets a NOTIFY for the zone's SOA (TSIG-signed when the secondary has a `tsig_key`) from
 an ephemeral UDP socket, retried a bounded number

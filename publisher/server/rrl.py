@@ -1,6 +1,6 @@
 """Response-rate limiting per client network, over UDP only; off unless `--rrl-qps N`.
 
-Place in the flow: UDP loops (core.serve_udp, mmsg.BatchLoop) -> `RateLimiter.check`
+Inside the server: UDP loops (core.serve_udp, mmsg.BatchLoop) -> `RateLimiter.check`
 before a datagram is answered. Clients are grouped by /24 (IPv4) or /56 (IPv6): the
 granularity of BIND's RRL, so one network cannot dodge the limit by rotating addresses.
 Each group has a token bucket: `qps` tokens a second, at most `burst` saved. A query

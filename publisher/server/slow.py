@@ -1,6 +1,6 @@
 """The slow path: every query the fast path declines, parsed with dnslib.
 
-Place in the flow: serving loops -> wire.fast() -> here. Rare and unusual packets land
+Inside the server: serving loops -> wire.fast() -> here. Rare and unusual packets land
 here: malformed ones (FORMERR when the 12-byte header is readable, dropped otherwise),
 replies (QR set: dropped, never answered, so two servers cannot ping-pong), unknown
 opcodes (NOTIMP), NOTIFY (acknowledged from allowed addresses, REFUSED otherwise), EDNS

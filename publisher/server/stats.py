@@ -1,6 +1,6 @@
 """Per-zone query counters, kept per serving thread and summed when reported.
 
-Place in the flow: the wire/slow paths bump a counter per query; the server logs the
+Inside the server: the wire/slow paths bump a counter per query; the server logs the
 totals on SIGUSR1 and at exit. Each thread owns its `Counters`, so a bump is a plain
 list increment with no lock and no lost updates; only the report walks them all.
 """

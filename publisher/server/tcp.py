@@ -1,6 +1,6 @@
 """DNS over TCP (RFC 7766) on one selectors loop in one thread.
 
-Place in the flow: net.start_all -> `TcpServer` -> Responder.answer_tcp. Messages are
+Inside the server: net.start_all -> `TcpServer` -> Responder.answer_tcp. Messages are
 2-byte length prefixed; several queries per connection are answered in order (a zone
 transfer streams to its end before the next query of that connection is read); a
 connection idle for `idle_timeout` (no query answered, nothing sent; bytes of an

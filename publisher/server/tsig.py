@@ -1,6 +1,6 @@
 """TSIG (RFC 8945) for zone transfers and NOTIFY: keys, verifying requests, signing replies.
 
-Place in the flow: `serve --tsig-keys FILE` -> `load_keys` -> `Keyring` (kept on the
+Inside the server: `serve --tsig-keys FILE` -> `load_keys` -> `Keyring` (kept on the
 ZoneSet, re-read on reload) -> slow.handle() calls `verify` on a signed request and
 signs its reply with `sign`; the TCP loop signs every message of a transfer with
 `sign_stream`; notify.py signs each NOTIFY with `sign_request` and checks the answer

@@ -1,6 +1,6 @@
 """The fast path: one ordinary query in, the answer's wire bytes out, no DNS library.
 
-Place in the flow: serving loops -> `fast()` (here) -> `slow.handle()` for whatever this
+Inside the server: serving loops -> `fast()` (here) -> `slow.handle()` for whatever this
 path declines. It takes the common case only: opcode QUERY, QR clear, one question of
 class IN, no answer/authority records, at most one OPT (EDNS version 0) and nothing
 after it. It walks the name's labels by hand, lower-cases once for the lookup, echoes
@@ -8,7 +8,7 @@ the question bytes as received (0x20 case kept), and builds the reply from recor
 `ServedZone` prebuilt: owners are compression pointers to the question name (0xC00C)
 or to the zone apex inside it. It returns None to decline; it never drops on its own.
 
-The answer contract is DESIGN.md "Semantics"; `classify` is the one place that decides
+The answer contract is docs/design.md, "Answer semantics"; `classify` is the one place that decides
 listed / empty non-terminal / NXDOMAIN, shared with the slow path.
 """
 

@@ -1,6 +1,6 @@
 """AXFR: the whole zone over TCP, as a stream of DNS messages.
 
-Place in the flow: slow.handle() checks the ACL and returns a `TransferRequest`; the TCP
+Inside the server: slow.handle() checks the ACL and returns a `TransferRequest`; the TCP
 loop iterates `messages()` and writes each one length-prefixed. The records come from
 `publisher.compile.render.iter_records`, the same rendering as `<zone>.zone`, so a BIND, NSD or
 Knot secondary ends up with exactly the published data. The SOA comes first and last
