@@ -5,14 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from tests.test_compiler import DOM_ZONE, IP_ZONE, NOW, source
 
 from publisher.addresses import parse_code
 from publisher.compile.compiler import compile_zone
 from publisher.errors import Location, Problem
-from publisher.model import Guards, Value
+from publisher.model import Guards, SourceData, Value
 from publisher.publish.guards import check_guards
 from publisher.publish.plan import (
     ADDED,
@@ -22,6 +22,7 @@ from publisher.publish.plan import (
     IPV6,
     NAMES,
     REMOVED,
+    EntryDiff,
     Measure,
     Plan,
     amount,
@@ -115,6 +116,62 @@ def test_moving_an_entry_between_files_is_no_change_but_its_answer_is_counted() 
     diff = entry_changes(a_first, NOW, b_first, NOW)
     assert diff.totals == {} and diff.windows  # no entry changed, yet the TXT that wins did
     assert measures(before, after, True, diff.windows)[0].changed == 1
+
+
+def test_reordering_the_rows_of_a_repeated_address_changes_which_one_answers() -> None:
+    first_a = [source("bl/feed.txt", [("10.0.0.0", Value(C3, "a")), ("10.0.0.0", Value(C3, "b"))])]
+    first_b = [source("bl/feed.txt", [("10.0.0.0", Value(C3, "b")), ("10.0.0.0", Value(C3, "a"))])]
+    before, after = compile_zone(IP_ZONE, first_a, as_of=NOW), compile_zone(IP_ZONE, first_b, as_of=NOW)
+    assert before.answers[before.lookup_v4(0x0A000000)].txts != after.answers[after.lookup_v4(0x0A000000)].txts
+    diff = entry_changes(first_a, NOW, first_b, NOW)
+    # the same rows as a multiset, yet line 1 answers "b" now: shown as the entry that decides it
+    assert diff.totals == {(CHANGED, True): 1}
+    assert kinds(diff.changes) == [(CHANGED, "10.0.0.0", "bl/feed.txt", 1)]
+    (change,) = diff.changes
+    assert change.old is not None and change.old.value.reason == "a" and change.entry.value.reason == "b"
+    assert (4, 0x0A000000, 0x0A000000) in diff.windows
+    assert measures(before, after, True, diff.windows)[0].changed == 1 == measures(before, after)[0].changed
+    assert entry_changes(first_a, NOW, first_a, NOW) == EntryDiff((), {}, ())
+    # rows that answer alike are interchangeable: two holes make the same hole whatever their reasons
+    wide = ("10.0.0.0/24", Value(C3, "a"))
+    holes_pq = [
+        source(
+            "bl/feed.txt",
+            [wide, ("10.0.0.7", Value(C3, "p", exclude=True)), ("10.0.0.7", Value(C4, "q", exclude=True))],
+        )
+    ]
+    holes_qp = [
+        source(
+            "bl/feed.txt",
+            [wide, ("10.0.0.7", Value(C4, "q", exclude=True)), ("10.0.0.7", Value(C3, "p", exclude=True))],
+        )
+    ]
+    assert entry_changes(holes_pq, NOW, holes_qp, NOW) == EntryDiff((), {}, ())
+
+
+def _ranges(path: str, rows: list[tuple[int, int, Value]]) -> SourceData:
+    src = SourceData(path)
+    for line, (start, end, value) in enumerate(rows, start=1):
+        src.add_network(4, start, end, src.add_value(value), line)
+    return src
+
+
+def test_reordering_a_range_and_a_block_it_is_cut_into_changes_which_one_answers() -> None:
+    """The compiler cuts 10.0.0.0-10.0.0.2 into 10.0.0.0/31 and 10.0.0.2: the range ties with a
+    /31 row on its first piece (the first listed wins), and with another range on a later one."""
+    base = 0x0A000000
+    wide, block, inner = (
+        (base, base + 2, Value(C3, "a")),
+        (base, base + 1, Value(C3, "b")),
+        (base + 1, base + 2, Value(C4, "c")),
+    )
+    for old_rows, new_rows in (([wide, block], [block, wide]), ([inner, wide], [wide, inner])):
+        old, new = [_ranges("bl/feed.txt", old_rows)], [_ranges("bl/feed.txt", new_rows)]
+        before, after = compile_zone(IP_ZONE, old, as_of=NOW), compile_zone(IP_ZONE, new, as_of=NOW)
+        diff = entry_changes(old, NOW, new, NOW)
+        assert diff.totals == {(CHANGED, True): 1}
+        full = measures(before, after)
+        assert full[0].changed > 0 and measures(before, after, True, diff.windows) == full
 
 
 def test_moving_an_entry_between_files_is_no_change_and_unchanged_files_only_expire() -> None:
@@ -237,6 +294,11 @@ _file = st.lists(_row, max_size=8)
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(_file, min_size=1, max_size=3), st.lists(_file, min_size=1, max_size=3), st.booleans())
+@example(  # one address twice in a file: which of its rows comes first decides its TXT
+    old_files=[[("10.0.0.0/32", "a", C4, False), ("10.0.0.0/32", "b", C4, False), ("10.0.0.1/32", "a", C3, False)]],
+    new_files=[[("10.0.0.0/32", "b", C4, False), ("10.0.0.0/32", "a", C4, False)]],
+    shuffle=False,
+)
 def test_the_windowed_sweep_equals_the_full_sweep(old_files, new_files, shuffle) -> None:  # type: ignore[no-untyped-def]
     """Answers can only differ where entries changed: counting there equals counting everywhere."""
     if shuffle:  # the same entries, moved between files

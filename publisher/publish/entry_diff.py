@@ -7,6 +7,13 @@ the new one. Rows of files with identical bytes cancel out without being looked 
 compared by a multiset difference of 64-bit row fingerprints held in arrays, so a
 changed feed of a million lines costs a few arrays, not a million objects. Only
 the rows that differ become `_Row`s, and only the first `keep` changes `Change`s.
+
+A multiset of rows does not see order, yet order can matter: of the rows of one
+file that cover the same block the first listed decides it (see `_deciders`), so
+reordering two lines that repeat an address with different reasons changes its
+answer without changing a row. `_deciders` finds such blocks in the files on both
+sides; where the deciding answer differs the block becomes a window, and a pure
+reorder shows as a CHANGED entry (the row that decided it, the row that does now).
 """
 
 from __future__ import annotations
@@ -14,11 +21,14 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from array import array
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import repeat
-from typing import NamedTuple
+from itertools import compress, repeat
+from operator import ne
+from typing import Any, NamedTuple
 
+from publisher.addresses import V4_BITS, V6_BITS, range_to_cidrs
 from publisher.model import Row, SourceData, Value
 
 ADDED, REMOVED, EXPIRED, CHANGED = "added", "removed", "expired", "changed"
@@ -100,6 +110,110 @@ class _Side:
         return sorted(range(len(self.prints)), key=self.prints.__getitem__)
 
 
+_Answer = tuple[bool, int, str]  # exclude, code, reason: what a row makes its file answer (a hole: True, 0, "")
+_Piece = tuple[int, Any, Any]  # (family, start, end) of a CIDR block; (0, name, wild) of a domain
+
+
+class _Decider(NamedTuple):
+    """The row that decides one piece that rows of different answers share in one file."""
+
+    answer: _Answer
+    pos: int  # its number in SourceData.rows()
+    rows: tuple[tuple[Any, Any, _Answer], ...]  # (start, end or name, wild, answer) of each row on the piece, sorted
+
+
+def _cidrs(start: int, end: int, bits: int) -> list[tuple[int, int]]:
+    """[start, end] as the compiler cuts it: CIDR blocks (start, end), in order."""
+    return [(s, s + (1 << (bits - plen)) - 1) for s, plen in range_to_cidrs(start, end, bits)]
+
+
+def _deciders(src: SourceData, as_of: dt.datetime) -> dict[_Piece, _Decider]:
+    """The pieces of `src` whose answer depends on the order of its rows, with the row that decides each.
+
+    The compiler cuts each address range into CIDR blocks (pieces; a CIDR row is one piece) and,
+    of the live rows of one file that share a piece, the first listed decides it, a row whose
+    first piece it is before a range for which it is a later one (compile/compiler.py
+    `_laminar`); of two rows listing one domain the first decides too. Order matters only where
+    rows of different answers share a piece, so a file whose live values all answer alike (a
+    plain bulk feed) costs nothing here, and otherwise only the pieces of the rows that do not
+    give the family's most common answer are collected, by loops in C.
+    """
+    live = [v.live(as_of) for v in src.values]
+    # a hole is a hole whatever its code and reason say (compile/compiler.py `_value_map`)
+    answers: list[_Answer] = [(True, 0, "") if v.exclude else (False, v.code, v.reason) for v in src.values]
+    out: dict[_Piece, _Decider] = {}
+    if len({a for a, ok in zip(answers, live) if ok}) < 2:
+        return out
+    columns: tuple[tuple[int, Sequence[Any], Sequence[Any], Sequence[int]], ...] = (
+        (4, src.v4_start, src.v4_end, src.v4_value),
+        (6, src.v6_start, src.v6_end, src.v6_value),
+        (0, src.dom_name, src.dom_wild, src.dom_value),
+    )
+    offset = 0
+    for family, firsts, seconds, col in columns:
+        per_value = Counter(col)
+        per_answer: Counter[_Answer] = Counter()
+        for v, count in per_value.items():
+            if live[v]:
+                per_answer[answers[v]] += count
+        if len(per_answer) > 1:
+            common = per_answer.most_common(1)[0][0]
+            others = {v for v in per_value if live[v] and answers[v] != common}
+            for piece, decider in _family_deciders(family, firsts, seconds, col, live, answers, others):
+                out[piece] = decider._replace(pos=offset + decider.pos)
+        offset += len(col)
+    return out
+
+
+def _family_deciders(
+    family: int,
+    firsts: Sequence[Any],
+    seconds: Sequence[Any],
+    col: Sequence[int],
+    live: list[bool],
+    answers: list[_Answer],
+    others: set[int],
+) -> Iterator[tuple[_Piece, _Decider]]:
+    """`_deciders` for one family: `firsts` and `seconds` are its start and end columns (a domain's
+    name and wild), `others` the live values that do not give its most common answer. Positions
+    count in the family's columns. Pieces are looked up by their start (name) first: cheaper than
+    a (start, end) key, and a start that two rows share only costs a closer look."""
+    n = len(col)
+    bits = V4_BITS if family == 4 else V6_BITS
+    cut: dict[int, list[tuple[int, int]]] = {}  # rows that are not one CIDR block, in pieces (no domain)
+    if family:
+        for k in compress(range(n), map(ne, firsts, seconds)):
+            s, e = firsts[k], seconds[k]
+            if (e - s) & (e - s + 1) or s & (e - s):
+                cut[k] = _cidrs(s, e, bits)
+
+    def pieces(k: int) -> list[tuple[Any, Any]]:
+        return cut.get(k) or [(firsts[k], seconds[k])]
+
+    # Where the rows of the other answers start a piece, and how many rows start one there.
+    starts = set(compress(firsts, map(others.__contains__, col)))
+    starts.update(p[0] for k, ps in cut.items() if col[k] in others for p in ps)
+    count = Counter(filter(starts.__contains__, firsts))
+    for ps in cut.values():
+        count.update(p[0] for p in ps[1:] if p[0] in starts)
+    hot = {start for start, c in count.items() if c > 1}
+    if not hot:
+        return
+    on = set(compress(range(n), map(hot.__contains__, firsts)))
+    on.update(k for k, ps in cut.items() if any(p[0] in hot for p in ps[1:]))
+    groups: dict[tuple[Any, Any], list[tuple[bool, int, _Answer]]] = {}
+    for k in sorted(on):
+        if live[col[k]]:
+            for i, p in enumerate(pieces(k)):
+                if p[0] in hot:
+                    groups.setdefault(p, []).append((i > 0, k, answers[col[k]]))
+    for p, group in groups.items():
+        if len({a for _, _, a in group}) > 1:
+            _, k, answer = min(group)
+            rows = tuple(sorted((firsts[j], seconds[j], a) for _, j, a in group))
+            yield (family, *p), _Decider(answer, k, rows)
+
+
 def _shown(old: _Row | None, new: _Row | None) -> _Row:
     """The row a change shows: as it reads in the new commit, or in the old one when it is gone."""
     row = new if new is not None else old
@@ -132,6 +246,32 @@ def _multiset_minus(a: _Side, b: _Side) -> tuple[list[_Row], list[_Row]]:
     only_a.extend(a.get(k) for k in oa[i:])
     only_b.extend(b.get(k) for k in ob[j:])
     return only_a, only_b
+
+
+def _reordered(
+    old: SourceData,
+    old_as_of: dt.datetime,
+    new: SourceData,
+    new_as_of: dt.datetime,
+    windows: list[tuple[int, int, int]],
+) -> list[tuple[str, _Row | None, _Row | None]]:
+    """Where a changed file answers differently because another of its rows decides now.
+
+    Every piece whose deciding answer differs becomes a window. If the rows on it are the
+    same on both sides (only their order changed) no other change shows it, so the row that
+    decided it and the row that does now are returned as a CHANGED entry.
+    """
+    before, after = _deciders(old, old_as_of), _deciders(new, new_as_of)
+    changed: dict[tuple[int, int], tuple[str, _Row | None, _Row | None]] = {}
+    for piece in sorted(before.keys() | after.keys()):  # sorted: the same Changes in the same order every run
+        was, now = before.get(piece), after.get(piece)
+        if was is not None and now is not None and was.answer == now.answer:
+            continue
+        if piece[0]:
+            windows.append(piece)
+        if was is not None and now is not None and was.rows == now.rows and (was.pos, now.pos) not in changed:
+            changed[(was.pos, now.pos)] = (CHANGED, _Row(old, old.row(was.pos)), _Row(new, new.row(now.pos)))
+    return list(changed.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,8 +346,13 @@ def entry_changes(
         found.extend((CHANGED, o, n) for o, n in zip(rest, unmatched))
         found.extend((EXPIRED if key in expired_keys else REMOVED, o, None) for o in rest[len(unmatched) :])
         found.extend((ADDED, None, n) for n in unmatched[len(rest) :])
-    totals: dict[tuple[str, bool], int] = {}
     windows: list[tuple[int, int, int]] = []
+    after_at = {s.path: s for s in after}
+    for old_src in before:
+        new_src = after_at.get(old_src.path)
+        if new_src is not None and old_src.path not in same:
+            found += _reordered(old_src, before_as_of, new_src, after_as_of, windows)
+    totals: dict[tuple[str, bool], int] = {}
     for kind, old_row, new_row in found:
         listing = not _shown(old_row, new_row).value.exclude
         totals[(kind, listing)] = totals.get((kind, listing), 0) + 1
