@@ -78,7 +78,7 @@ def write_variant(folder: Path, base: Path, probes: list[str], variant: str) -> 
 def expected(zone: object, probe: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     """(A codes, TXTs) the compiled zone answers for `probe`, or None for NXDOMAIN."""
     from publisher.addresses import format_v4
-    from publisher.compile.zone import SUBST
+    from publisher.model import SUBST
 
     addr = int.from_bytes(socket.inet_aton(probe), "big")
     idx = zone.lookup_v4(addr)  # type: ignore[attr-defined]

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from publisher.addresses import AddressError, Network, parse_code
-from publisher.compile.zone import SUBST
 from publisher.lists.bulk import MAX_LINE_PROBLEMS, read_bulk_source
 from publisher.lists.bulk_syntax import expand_txt, parse_ip_token, parse_value, split_token
-from publisher.model import SourceData, ZoneConfig
+from publisher.model import SUBST, SourceData, ZoneConfig
 
 BAD = Path(__file__).resolve().parent / "data" / "bad"
 

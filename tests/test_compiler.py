@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 from builders import source
 from publisher.addresses import V4_MAPPED_START, parse_code, parse_network
 from publisher.compile.compiler import compile_zone, listing_count, next_expiry
-from publisher.compile.zone import SUBST
-from publisher.model import SourceData, Value, ZoneConfig
+from publisher.model import SUBST, SourceData, Value, ZoneConfig
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 IP_ZONE = ZoneConfig(

@@ -41,7 +41,8 @@ from publisher.addresses import (
 )
 from publisher.compile import render
 from publisher.compile.lookup import Query, zone_answer
-from publisher.compile.zone import SUBST, CompiledZone
+from publisher.compile.zone import CompiledZone
+from publisher.model import SUBST
 from test_render import golden_domain_zone, golden_ip_zone, make_zone, unescape
 
 # --- zones under test --------------------------------------------------------------------

@@ -35,8 +35,8 @@ from publisher.addresses import (
 from publisher.compile import render
 from publisher.compile.lookup import Query, zone_answer
 from publisher.compile.render_names import excluded_but_matched, v4_blocks, v6_blocks
-from publisher.compile.zone import M64, SUBST, Answer, CompiledZone, ZoneInfo
-from publisher.model import NameServer, Soa
+from publisher.compile.zone import M64, Answer, CompiledZone, ZoneInfo
+from publisher.model import SUBST, NameServer, Soa
 
 GOLDEN = Path(__file__).resolve().parent / "data" / "golden"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"

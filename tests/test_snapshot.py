@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.compile.snapshot import MAGIC, dump_snapshot, load_snapshot, read_snapshot
-from publisher.compile.zone import SUBST, Answer, CompiledZone
+from publisher.compile.zone import Answer, CompiledZone
 from publisher.errors import SnapshotError
+from publisher.model import SUBST
 from test_render import golden_domain_zone, golden_ip_zone, make_zone
 
 

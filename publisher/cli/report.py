@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from publisher.addresses import format_v4
-from publisher.compile.zone import SUBST
+from publisher.model import SUBST
 from publisher.publish.explain import Because, Explanation
 from publisher.publish.guards import Violation
 from publisher.publish.history import HistoryRecord, measures_json

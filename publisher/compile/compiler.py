@@ -29,8 +29,8 @@ from publisher.addresses import (
     format_v4,
     range_to_cidrs,
 )
-from publisher.compile.zone import M64, SUBST, Answer, CompiledZone, ZoneInfo
-from publisher.model import SourceData, Value, ZoneConfig
+from publisher.compile.zone import M64, Answer, CompiledZone, ZoneInfo
+from publisher.model import SUBST, SourceData, Value, ZoneConfig
 
 TEST_REASON = "RFC 5782 test point"
 

@@ -17,8 +17,8 @@ from publisher.addresses import (
     normalize_domain,
     parse_addr,
 )
-from publisher.compile.zone import SUBST, CompiledZone
-from publisher.model import SourceData, Value
+from publisher.compile.zone import CompiledZone
+from publisher.model import SUBST, SourceData, Value
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,8 @@ from publisher.compile.render_names import (
     v6_cidrs,
     v6_groups,
 )
-from publisher.compile.zone import SUBST, Answer, CompiledZone
+from publisher.compile.zone import Answer, CompiledZone
+from publisher.model import SUBST
 
 RBLDNSD_DATASET_TYPE = "combined"
 """The rbldnsd dataset type of our `.rbldnsd` files: one file carries everything.

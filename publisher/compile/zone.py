@@ -17,7 +17,6 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
 from publisher.addresses import V4_MAPPED_END, V4_MAPPED_START
-from publisher.model import SUBST as SUBST  # defined with the sources (lists/ reads it); used from here too
 from publisher.model import Kind, NameServer, Role, Soa
 
 M64 = (1 << 64) - 1

@@ -45,9 +45,9 @@ from publisher.addresses import (
     Network,
     format_v4,
 )
-from publisher.compile.zone import SUBST, CompiledZone
+from publisher.compile.zone import CompiledZone
 from publisher.lists.bulk_syntax import split_token
-from publisher.model import SourceData
+from publisher.model import SUBST, SourceData
 
 #: rbldnsd dataset types the importer reads (combined is split into these by read.py).
 IP4_TYPES = ("ip4set", "ip4trie", "ip4tset")
@@ -55,7 +55,7 @@ IP6_TYPES = ("ip6trie", "ip6tset")
 DOMAIN_TYPES = ("dnset",)
 DATA_TYPES = IP4_TYPES + IP6_TYPES + DOMAIN_TYPES
 
-Pair = tuple[int, str]  # (code, TXT with zone.SUBST for the queried name; "" = no TXT)
+Pair = tuple[int, str]  # (code, TXT with model.SUBST for the queried name; "" = no TXT)
 Payload = frozenset[int]  # value ids of DatasetModel.values; empty = excluded
 Seg = tuple[int, int, Payload]  # inclusive interval, disjoint and sorted in a model
 

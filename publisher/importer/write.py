@@ -18,10 +18,9 @@ from dataclasses import dataclass
 
 from publisher import codes
 from publisher.addresses import Network, format_v4, parse_addr, range_to_cidrs
-from publisher.compile.zone import SUBST
 from publisher.errors import Location, Problem, Severity
 from publisher.importer.answers import DatasetModel, Pair, Payload
-from publisher.model import ZoneConfig
+from publisher.model import SUBST, ZoneConfig
 
 __all__ = ["OutputFile", "convert", "describe", "snippet"]
 

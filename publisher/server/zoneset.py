@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from publisher.addresses import AddressError, Network, parse_addr, parse_network, parse_v4, parse_v6
-from publisher.compile.zone import SUBST, Answer, CompiledZone
+from publisher.compile.zone import Answer, CompiledZone
 from publisher.errors import ArtifactError
-from publisher.model import Secondary
+from publisher.model import SUBST, Secondary
 from publisher.publish.manifest import Manifest, Published, ZoneEntry
 
 QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA = 1, 2, 6, 16, 28
