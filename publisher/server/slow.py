@@ -1,7 +1,8 @@
-"""The slow path: every query the fast path declines, parsed with dnslib.
+"""The slow path: every query the fast path declines, read by message.py (bounded).
 
 Inside the server: serving loops -> wire.fast() -> here. Rare and unusual packets land
-here: malformed ones (FORMERR when the 12-byte header is readable, dropped otherwise),
+here: malformed ones (FORMERR when the 12-byte header is readable, dropped otherwise;
+message.py refuses what it will not read before reading it),
 replies (QR set: dropped, never answered, so two servers cannot ping-pong), unknown
 opcodes (NOTIMP), NOTIFY (acknowledged from allowed addresses, REFUSED otherwise), EDNS
 versions above 0 (BADVERS), other classes (REFUSED), TSIG-signed requests (verified by
@@ -16,9 +17,8 @@ from __future__ import annotations
 import logging
 import struct
 from dataclasses import replace
-from typing import Any
 
-from publisher.server import tsig
+from publisher.server import message, tsig
 from publisher.server.stats import FORMERR, NO_ZONE, OTHER, REFUSED, Counters, bump
 from publisher.server.wire import FORMERR_RC, NOTIMP_RC, REFUSED_RC, SERVFAIL_RC, UDP_MAX, fast
 from publisher.server.xfr import TransferRequest
@@ -26,7 +26,7 @@ from publisher.server.zoneset import ServedZone, ZoneSet
 
 log = logging.getLogger("publisher.server")
 
-OPCODE_QUERY, OPCODE_NOTIFY = 0, 4
+OPCODE_QUERY, OPCODE_NOTIFY = message.OPCODE_QUERY, message.OPCODE_NOTIFY
 QTYPE_SOA, QTYPE_OPT, QTYPE_IXFR, QTYPE_AXFR = 6, 41, 251, 252
 NOTAUTH_RC = 9
 BADVERS = 16
@@ -35,21 +35,6 @@ _HDR = struct.Struct(">2sBBHHHH")
 
 def _opt(do: bool, ext_rcode: int = 0) -> bytes:
     return b"\x00\x00\x29" + struct.pack(">HBBHH", UDP_MAX, ext_rcode, 0, 0x8000 if do else 0, 0)
-
-
-def _question(rec: Any) -> bytes:
-    q = rec.q
-    out = bytearray()
-    for label in q.qname.label:
-        out.append(len(label))
-        out += label
-    out.append(0)
-    return bytes(out) + struct.pack(">HH", q.qtype, q.qclass)
-
-
-def _legal_name(labels: tuple[bytes, ...]) -> bool:
-    """Every label at most 63 bytes, the whole name at most 255 (RFC 1035 2.3.4)."""
-    return all(len(label) <= 63 for label in labels) and sum(len(label) + 1 for label in labels) < 255
 
 
 def reply(
@@ -63,77 +48,68 @@ def reply(
 
 
 def servfail(data: bytes) -> bytes | None:
-    """SERVFAIL for a query whose answering failed; the question is echoed when it parses."""
+    """SERVFAIL for a query whose answering failed; the question is echoed when it reads."""
     if len(data) < 12:
         return None
-    from dnslib import DNSRecord
-
-    try:
-        rec = DNSRecord.parse(data)
-        question = _question(rec) if rec.questions else b""
-    except Exception:  # noqa: BLE001 - the reply must go out even when the packet is bad
-        question = b""
-    return reply(data, SERVFAIL_RC, question=question)
+    return reply(data, SERVFAIL_RC, question=message.question_of(data))
 
 
 def handle(zs: ZoneSet, data: bytes, client: str, tcp: bool, counts: Counters) -> bytes | TransferRequest | None:
     """The reply to an unusual packet, a transfer to stream, or None to drop it."""
     if len(data) < 12 or data[2] & 0x80:
         return None  # no header to answer, or a reply: never answer a reply
-    # dnslib is imported on first use: most servers never need it, and it costs memory.
-    from dnslib import DNSError, DNSRecord
-
     try:
-        rec = DNSRecord.parse(data)
-    except (DNSError, ValueError, IndexError, struct.error, UnicodeError):
+        msg = message.parse(data)
+    except message.Malformed as exc:
+        if message.opcode(data) not in (OPCODE_QUERY, OPCODE_NOTIFY):
+            bump(counts, NO_ZONE, OTHER)
+            return reply(data, NOTIMP_RC, question=message.question_of(data))
         bump(counts, NO_ZONE, FORMERR)
-        return reply(data, FORMERR_RC)
-    if not all(_legal_name(q.qname.label) for q in rec.questions):
-        # dnslib takes label lengths up to 191 (0x40-0xBF are extended label types, RFC
-        # 6891 section 5): echoing such a question would put an illegal name on the wire.
-        bump(counts, NO_ZONE, FORMERR)
-        return reply(data, FORMERR_RC)
+        return reply(data, FORMERR_RC, question=exc.question)
     signed = None
-    tsig_at = [i for i, r in enumerate(rec.ar) if r.rtype == tsig.QTYPE_TSIG]
+    tsig_at = [i for i, r in enumerate(msg.additional) if r.rtype == message.TYPE_TSIG]
     if tsig_at:
-        question = _question(rec) if len(rec.questions) == 1 else b""
         got = (
-            tsig.verify(data, zs.tsig, lambda rc: reply(data, rc, question=question), client)
-            if tsig_at == [len(rec.ar) - 1]  # RFC 8945 5.1: one TSIG, the very last record
+            tsig.verify(data, zs.tsig, lambda rc: reply(data, rc, question=msg.question), client)
+            if tsig_at == [len(msg.additional) - 1]  # RFC 8945 5.1: one TSIG, the very last record
             else b""
         )
         if isinstance(got, bytes):
             bump(counts, NO_ZONE, FORMERR if not got else REFUSED)
             return got or reply(data, FORMERR_RC)
         signed = got
-    resp = _answer(zs, data, rec, client, tcp, counts, signed)
+    resp = _answer(zs, data, msg, client, tcp, counts, signed)
     if signed is None or resp is None:
         return resp
     if isinstance(resp, TransferRequest):
         return replace(resp, signed=signed)
     # Every reply to a signed request is signed (RFC 8945 5.3), within the UDP size it allows.
     out, _ = tsig.sign(resp, signed)
-    if not tcp and len(out) > _udp_limit(rec):
-        question = _question(rec) if len(rec.questions) == 1 else b""
-        cut = reply(data, resp[3] & 0x0F, question=question, aa=bool(resp[2] & 0x04), tc=True)
+    if not tcp and len(out) > _udp_limit(msg):
+        cut = reply(data, resp[3] & 0x0F, question=msg.question, aa=bool(resp[2] & 0x04), tc=True)
         out, _ = tsig.sign(cut, signed)
     return out
 
 
-def _udp_limit(rec: Any) -> int:
-    opts = [r for r in rec.ar if r.rtype == QTYPE_OPT]
-    return min(max(opts[0].rclass, 512), UDP_MAX) if opts else 512
+def _udp_limit(msg: message.Message) -> int:
+    opt = msg.opt
+    return min(max(opt.rclass, 512), UDP_MAX) if opt is not None else 512
 
 
 def _answer(
-    zs: ZoneSet, data: bytes, rec: Any, client: str, tcp: bool, counts: Counters, signed: tsig.Signed | None
+    zs: ZoneSet,
+    data: bytes,
+    msg: message.Message,
+    client: str,
+    tcp: bool,
+    counts: Counters,
+    signed: tsig.Signed | None,
 ) -> bytes | TransferRequest | None:
     """`handle` after the TSIG check: `signed` is the verified signer, if the request had one."""
-    header = rec.header
     key = signed.key_name if signed is not None else None
-    opts = [r for r in rec.ar if r.rtype == QTYPE_OPT]
-    question = _question(rec) if len(rec.questions) == 1 else b""
-    if len(opts) > 1 or (opts and opts[0].rname.label):
+    opts = [r for r in msg.additional if r.rtype == message.TYPE_OPT]
+    question = msg.question
+    if len(opts) > 1 or (opts and opts[0].labels):
         bump(counts, NO_ZONE, FORMERR)
         return reply(data, FORMERR_RC, question=question)
     opt_rr = opts[0] if opts else None
@@ -143,20 +119,16 @@ def _answer(
         # RFC 6891 6.1.3: BADVERS is extended rcode 16: 1 in the OPT's upper bits, 0 in the header.
         bump(counts, NO_ZONE, FORMERR)
         return reply(data, 0, question=question, opt=_opt(do, BADVERS >> 4))
-    if header.opcode not in (OPCODE_QUERY, OPCODE_NOTIFY):
+    if msg.opcode not in (OPCODE_QUERY, OPCODE_NOTIFY):
         bump(counts, NO_ZONE, OTHER)
         return reply(data, NOTIMP_RC, question=question, opt=opt)
-    if len(rec.questions) != 1:
-        bump(counts, NO_ZONE, FORMERR)
-        return reply(data, FORMERR_RC, opt=opt)
-    q = rec.q
-    qname = b".".join(q.qname.label).decode("latin-1")
+    qname = b".".join(msg.labels).decode("latin-1")
     found = zs.find(qname)
-    if q.qclass != 1 or found is None:
+    if msg.qclass != 1 or found is None:
         bump(counts, NO_ZONE, REFUSED)
         return reply(data, REFUSED_RC, question=question, opt=opt)
     sz, rel = found
-    if header.opcode == OPCODE_NOTIFY:
+    if msg.opcode == OPCODE_NOTIFY:
         if not sz.allows_transfer(client, key):
             # Debug only: spoofed NOTIFYs must not turn into a log flood.
             log.debug("notify for %s from %s refused: not a secondary nor in allow_transfer", sz.name, client)
@@ -166,9 +138,9 @@ def _answer(
         log.info("notify for %s from %s ignored: this server is the primary", sz.name, client)
         bump(counts, sz.name, OTHER)
         return reply(data, 0 if rel == "" else NOTAUTH_RC, question=question, aa=True, opt=opt)
-    if q.qtype in (QTYPE_AXFR, QTYPE_IXFR):
-        return _transfer(data, sz, rel, q.qtype, question, client, tcp, counts, opt, key)
-    if q.qtype in (QTYPE_OPT, 249, 250):
+    if msg.qtype in (QTYPE_AXFR, QTYPE_IXFR):
+        return _transfer(data, sz, rel, msg.qtype, question, client, tcp, counts, opt, key)
+    if msg.qtype in (QTYPE_OPT, 249, 250):
         bump(counts, sz.name, FORMERR)
         return reply(data, FORMERR_RC, question=question, opt=opt)
     # A well-formed query in an odd layout (extra records, a compressed question, trailing
