@@ -14,7 +14,9 @@ server is started on an ephemeral 127.0.0.1 port. Then, bounded in count and in 
        long, zero, 65535 of garbage), partial frames, garbage streams, pipelined mutated
        queries on live connections.
 
-Afterwards the server must be running, have logged no internal error, have grown its RSS
+Then the packets built to cost CPU (bench/hostile.py: compression-pointer chains, maximum-size
+messages over UDP and TCP): server CPU per packet next to an ordinary query's, and a probe's answer
+time while they arrive. Afterwards the server must be running, have logged no internal error, have grown its RSS
 by less than --rss-bound-mib over the warmed-up baseline, and answer every test point
 (UDP and TCP) exactly as before the fuzzing. Prints a table, writes bench/results/fuzz.md,
 and exits 1 on any failed check. Every packet stays on 127.0.0.1.
@@ -39,6 +41,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import hostile
 from bench.common import ROOT, machine, rss_kib, table
 
 CHUNK = 512
@@ -188,10 +191,11 @@ class Mutator:
 def build_zones(out: Path) -> dict[str, object]:
     from publisher.lists.tree import DirTree
     from publisher.publish.build import compile_tree, write_build
+    from publisher.publish.manifest import Source
 
     now = dt.datetime.now(dt.UTC)
     build = compile_tree(DirTree(ROOT / "lists"), as_of=now)
-    write_build(out, build, source={"kind": "fuzz", "lists": "lists/"}, now=now)
+    write_build(out, build, source=Source(kind="fuzz", path="lists/"), now=now)
     return build.zones  # type: ignore[return-value]
 
 
@@ -442,6 +446,11 @@ def main() -> int:
         alive = server.proc.poll() is None
         rss_end = rss_kib(server.proc.pid) if alive else 0
         after = snapshot_answers(server.port, points) if alive else {}
+        ip_zone = next(z for z, zone in zones.items() if zone.info.kind == "ip")  # type: ignore[attr-defined]
+        costly, costly_note = (
+            hostile.rows(server.port, server.proc.pid, ip_zone, f"2.0.0.127.{ip_zone}") if alive else ([], "")
+        )
+        alive = server.proc.poll() is None
         log_text = server.log_path.read_text()
     finally:
         server.stop()
@@ -477,6 +486,8 @@ def main() -> int:
             alive and grown_mib < args.rss_bound_mib,
         ),
         (f"test points ({len(before)} UDP+TCP queries) answered as before", "yes" if same else "NO", "yes", same),
+        *costly,
+        ("server alive after the hostile packets", "yes" if alive else "NO", "yes", alive),
     ]
     rows = [(what, value, target, "ok" if ok else "FAIL") for what, value, target, ok in checks]
     text = "\n".join(
@@ -495,6 +506,8 @@ def main() -> int:
             "empty non-terminal, apex and outside names, qtypes A TXT ANY AAAA SOA NS MX OPT TKEY TSIG IXFR "
             "AXFR 0 65535, with and without EDNS; sent in chunks of 512 from 4 sockets, the next chunk after "
             "5 ms of silence, so the rate is the server's own.",
+            "",
+            costly_note,
             "",
         ]
         + ([f"Bad replies (first {len(examples)}):", ""] + [f"- `{e}`" for e in examples] + [""] if examples else [])
