@@ -106,7 +106,7 @@ class Watcher:
         commit, why, _ = target
         action = "expiry" if why == "entries expired" else "watch"
         try:
-            outcome = publish(self.lists, self.zones_dir, rev=commit, now=self.clock(), action=action)
+            outcome = publish(self.lists, self.zones_dir, rev=commit, now=self.clock(), action=action, on_wait=log.info)
         except GuardRailError as exc:
             self.settled.add(target)
             log.error("commit %s (%s) not published: %s", commit[:10], why, exc)
