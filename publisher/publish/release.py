@@ -22,7 +22,7 @@ from publisher.errors import ArtifactError, GuardRailError, Problem, PublisherEr
 from publisher.lists.load import Loaded, load_lists
 from publisher.model import Config, SourceData
 from publisher.publish import artifacts, history
-from publisher.publish.build import Build, assign_serials, compile_tree, zone_meta
+from publisher.publish.build import Build, assign_serials, compile_tree, settings, zone_meta
 from publisher.publish.guards import OVERRIDABLE_PROBLEMS, Violation, check_guards
 from publisher.publish.lock import LOCK_TIMEOUT, WaitHook, no_wait, writer_lock
 from publisher.publish.manifest import Manifest, Origin, ZoneMeta, load_published, read_manifest
@@ -150,11 +150,6 @@ def _previous(where: ListsRepo, zones_dir: Path, current: tuple[str, Loaded] | N
     )
 
 
-def _settings(listen: tuple[str, ...] | None, zones: dict[str, ZoneMeta]) -> object:
-    """The serving settings that live outside the zone data (a change needs a new generation)."""
-    return listen, {name: (meta.secondaries, meta.allow_transfer) for name, meta in zones.items()}
-
-
 def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime, show: int = DEFAULT_SHOW) -> Prepared:
     """Read, validate, compile and plan a publish of `rev`; write nothing.
 
@@ -201,9 +196,9 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
     accepted = {(p.code, p.message) for p in previous.problems}
     fresh = [p for p in build.loaded.problems if (p.code, p.message) not in accepted]
     violations = check_guards(plan, configs, fresh, zone_of)
-    settings_changed = previous.manifest is not None and _settings(
+    settings_changed = previous.manifest is not None and settings(
         build.config.listen, zone_meta(build, digests)
-    ) != _settings(previous.manifest.listen, {name: entry.meta for name, entry in prev_zones.items()})
+    ) != settings(previous.manifest.listen, {name: entry.meta for name, entry in prev_zones.items()})
     blame = _blame(where, tree.commit.sha, previous.commit, plan, show)
     return Prepared(
         where,
