@@ -8,11 +8,11 @@ LISTEN ?=
 .PHONY: help venv test typecheck lint format validate compile serve publish plan hooks bench-compile bench-serve clean fuzz soak
 
 help:
-	@echo "make serve          compile the sample lists and serve them on 127.0.0.1:5353 and [::1]:5353"
+	@echo "make serve          serve zones/ on 127.0.0.1:5353 and [::1]:5353: what is published, else lists/ compiled"
 	@echo "make test           lint, type-check and run the whole test suite (creates .venv on first use)"
 	@echo "make format         reformat the code and apply the linter's safe fixes (ruff)"
 	@echo "make validate       check lists/ and print located problems"
-	@echo "make compile        compile lists/ (work tree) into zones/"
+	@echo "make compile        compile lists/ (work tree) into zones/, never over a publish (OUT=dir elsewhere)"
 	@echo "make plan           what a publish of HEAD would change (COMMIT=rev to pick another)"
 	@echo "make publish        publish the committed lists (COMMIT=rev, FORCE=1 past guard rails)"
 	@echo "make hooks          install the git pre-commit hook that validates staged lists"
@@ -50,9 +50,11 @@ validate: $(STAMP)
 	$(PY) -m publisher validate
 
 compile: $(STAMP)
-	$(PY) -m publisher compile
+	$(PY) -m publisher compile $(if $(OUT),--out $(OUT))
 
-serve: compile
+# Serves what `publish` made when there is a publish; before the first one, the work tree compiled.
+serve: $(STAMP)
+	$(PY) -m publisher compile --unless-published
 	$(PY) -m publisher serve $(foreach l,$(LISTEN),--listen $(l))
 
 publish: $(STAMP)

@@ -250,10 +250,26 @@ def test_the_unit_runs_serve_watch_with_the_key_and_port_53_rights() -> None:
         "AmbientCapabilities=CAP_NET_BIND_SERVICE",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
-        "ReadWritePaths=/srv/dnsbl",
+        "ReadWritePaths=/srv/dnsbl/zones /srv/dnsbl-lists",
         "Restart=on-failure",
     ):
         assert re.search(rf"^{re.escape(line)}$", text, re.M), line
+
+
+def test_the_unit_watches_a_lists_repository_apart_from_the_code() -> None:
+    """Whoever can push lists must not be able to change the code the service runs: the lists
+    live in a clone of their own, and the service may write neither the code nor its clone."""
+    from publisher.cli.app import build_parser
+
+    text = (DEPLOY / "publisher.service").read_text()
+    code = Path(re.findall(r"^WorkingDirectory=(\S+)$", text, re.M)[0])
+    exec_start = re.search(r"^ExecStart=(\S+) -m publisher (.*)$", text, re.M)
+    assert exec_start is not None and Path(exec_start[1]).is_relative_to(code)  # the code runs from there
+    args = build_parser().parse_args(exec_start[2].replace("%d", "/x").replace("$PUBLISHER_OPTS", "").split())
+    assert not args.lists.is_relative_to(code), f"the lists {args.lists} are inside the code checkout {code}"
+    writable = [Path(p) for p in re.findall(r"^ReadWritePaths=(.*)$", text, re.M)[0].split()]
+    assert args.lists in writable and args.zones in writable
+    assert not any(code.is_relative_to(w) for w in writable)  # the code (and its .git) stays read-only
 
 
 def test_the_serve_command_of_the_unit_parses() -> None:

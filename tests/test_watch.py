@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from tests.conftest import ROOT
 from tests.test_publish import ABUSE, FILES, NOW, answer, commit_file, run_cli, serials
 from tests.test_vcs import BOB, commit_all, git, init_repo, write
 
@@ -114,3 +115,74 @@ def test_watch_loop_and_cli_once(tmp_path: Path) -> None:
     commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.99\n    reason: cli\n", "cli")
     code, _, _ = run_cli("--lists", str(lists), "--zones", str(zones), "watch", "--once")
     assert code == 0 and answer(zones, "bl.example.test", "203.0.113.99")
+
+
+def _shared_checkout(tmp_path: Path) -> tuple[Path, Path]:
+    """A repository holding code and lists (like a clone of this project), its bare origin, a
+    clone the watch serves from, and a clone someone pushes from. Returns (served lists, work)."""
+    origin = tmp_path / "origin"
+    init_repo(origin, FILES)
+    write(origin, {"publisher/serve.py": "print('the real code')\n", "Makefile": "all:\n"})
+    commit_all(origin, "the code next to the lists")
+    git(tmp_path, "clone", "-q", "--bare", str(origin), str(tmp_path / "origin.git"))
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(tmp_path / "served"))
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(tmp_path / "work"))
+    return tmp_path / "served" / "lists", tmp_path / "work"
+
+
+def test_watch_refuses_to_pull_code_into_the_checkout_it_runs_from(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lists, work = _shared_checkout(tmp_path)
+    served = lists.parent
+    zones = tmp_path / "zones"
+    # lists_only: what the watcher does when the publisher runs from this checkout
+    watcher = Watcher(lists, zones, clock=Clock(NOW), lists_only=True)
+    assert watcher.check() == "published"
+    good = current_generation(zones)
+    head = git(served, "rev-parse", "HEAD").stdout
+    # a push that changes lists and code together
+    write(work, {"lists/bl/abuse.yaml": ABUSE + "  - ip: 203.0.113.99\n    reason: with code\n"})
+    write(work, {"publisher/serve.py": "import os; os.system('id')\n", "publisher/evil.py": "x = 1\n"})
+    commit_all(work, "lists and a little code", BOB)
+    git(work, "push", "-q", "origin", "main")
+    with caplog.at_level(logging.DEBUG, logger="publisher.watch"):
+        watcher.job()
+        watcher.job()  # keeps watching: logged once, not at every check
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    assert "refused to fast-forward main to origin/main" in errors[0]
+    assert "outside the lists folder lists/" in errors[0]
+    assert "publisher/evil.py, publisher/serve.py" in errors[0] and "lists/bl" not in errors[0]
+    assert "fix: keep the lists in a repository of their own and point --lists at it" in errors[0]
+    assert (watcher.runs, watcher.failures) == (2, 0)
+    # nothing pulled, nothing published
+    assert git(served, "rev-parse", "HEAD").stdout == head
+    assert (served / "publisher" / "serve.py").read_text() == "print('the real code')\n"
+    assert not (served / "publisher" / "evil.py").exists()
+    assert current_generation(zones) == good and answer(zones, "bl.example.test", "203.0.113.99") == []
+    # once the code change is gone upstream, the lists come through
+    git(work, "revert", "--no-edit", "HEAD", author=BOB)
+    write(work, {"lists/bl/abuse.yaml": ABUSE + "  - ip: 203.0.113.99\n    reason: lists only\n"})
+    commit_all(work, "lists only", BOB)
+    git(work, "push", "-q", "origin", "main")
+    assert watcher.check() == "published"
+    assert answer(zones, "bl.example.test", "203.0.113.99") and not (served / "publisher" / "evil.py").exists()
+
+
+def test_a_separate_lists_repository_pulls_everything(tmp_path: Path) -> None:
+    """Without the publisher's code in it, the lists' repository may hold other files (a README,
+    CI): the watch pulls them. Which case applies is found from where the code runs."""
+    from publisher.publish.vcs import find_repo, holds_running_code
+
+    lists, work = _shared_checkout(tmp_path)
+    assert not holds_running_code(find_repo(lists))
+    if (ROOT / ".git").exists():  # this checkout: the code and the sample lists share it
+        assert holds_running_code(find_repo(ROOT / "lists"))
+    watcher = Watcher(lists, tmp_path / "zones", clock=Clock(NOW))
+    assert watcher.check() == "published"
+    write(work, {"lists/bl/abuse.yaml": ABUSE + "  - ip: 203.0.113.99\n    reason: pushed\n", "README.md": "hi\n"})
+    commit_all(work, "lists and a readme", BOB)
+    git(work, "push", "-q", "origin", "main")
+    assert watcher.check() == "published"
+    assert (lists.parent / "README.md").exists()

@@ -1,8 +1,9 @@
 """`validate`, `compile` and `lookup`: the commands on the lists of the work tree.
 
 The work is in publisher.lists (load and check) and publisher.publish.build (compile
-into zones/); these handlers print its results. They import that machinery when they
-run, not when the parser is built, so that other commands (`serve`) do not load it.
+into zones/, never over a publish); these handlers print its results. They import that
+machinery when they run, not when the parser is built, so that other commands (`serve`)
+do not load it.
 """
 
 from __future__ import annotations
@@ -54,10 +55,21 @@ def cmd_validate(args: argparse.Namespace, display: Display) -> int:
 
 def cmd_compile(args: argparse.Namespace, display: Display) -> int:
     from publisher.lists.tree import DirTree
-    from publisher.publish.build import compile_tree, write_build
+    from publisher.publish.build import compile_tree, git_publish, refuse_over_publish, write_build
     from publisher.publish.manifest import Source
 
     out: Path = args.zones if args.out is None else args.out
+    published = git_publish(out)  # checked before compiling too: a million entries take seconds
+    if published is not None:
+        if not args.unless_published:
+            raise refuse_over_publish(out, published)
+        source = published.source
+        commit = f"commit {source.commit[:10]}" if source is not None and source.commit else "a commit"
+        display.line(
+            f"{out} holds a publish of {commit} ({published.generation}): left as it is, the work tree is not "
+            "compiled over it (`make publish` publishes what is committed)"
+        )
+        return 0
     now = _now()
     build = compile_tree(DirTree(args.lists), as_of=now)
     display.problems(build.warnings)
@@ -114,8 +126,19 @@ def add_validate(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def add_compile(sub: Subparsers) -> argparse.ArgumentParser:
-    p = sub.add_parser("compile", help="compile the work tree's lists into zones/")
+    p = sub.add_parser(
+        "compile",
+        help="compile the work tree's lists into zones/ (for trying out; never over a publish)",
+        description="Compile the lists of the work tree (uncommitted changes included) into a zones folder, "
+        "with no plan, guard rails or history line. It refuses a folder whose current generation "
+        "`publish` made: `publish` is the way to change what is served.",
+    )
     p.add_argument("--out", type=Path, default=None, help="output folder (default: --zones)")
+    p.add_argument(
+        "--unless-published",
+        action="store_true",
+        help="when the folder holds a publish, leave it and exit 0 (what `make serve` runs)",
+    )
     p.set_defaults(func=cmd_compile)
     return p
 

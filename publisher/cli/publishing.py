@@ -27,13 +27,20 @@ def _now() -> dt.datetime:
 def _publish_and_report(
     args: argparse.Namespace, display: Display, rev: str, action: str, intro: Sequence[str] = ()
 ) -> int:
+    import contextlib
+
     from publisher.cli import report
+    from publisher.publish.lock import writer_lock
     from publisher.publish.release import apply, prepare
 
-    prepared = prepare(args.lists, args.zones, rev=rev, now=_now(), show=args.limit)
-    display.problems(p for p in prepared.build.warnings if not p.is_error)
-    display.lines([*intro, *report.plan_text(prepared, args.limit)])
-    outcome = apply(prepared, args.zones, force=args.force, dry_run=args.dry_run, action=action)
+    # Held from reading what is published to the swap: a publish that planned against the
+    # same generation as another would reuse its serials for other content.
+    held = contextlib.nullcontext() if args.dry_run else writer_lock(args.zones, on_wait=display.err)
+    with held:
+        prepared = prepare(args.lists, args.zones, rev=rev, now=_now(), show=args.limit)
+        display.problems(p for p in prepared.build.warnings if not p.is_error)
+        display.lines([*intro, *report.plan_text(prepared, args.limit)])
+        outcome = apply(prepared, args.zones, force=args.force, dry_run=args.dry_run, action=action)
     if outcome.forced:
         display.line(
             f"forced past {len(outcome.forced)} guard rail(s): {', '.join(sorted({v.rule for v in outcome.forced}))}"

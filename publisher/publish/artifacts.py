@@ -3,8 +3,9 @@
 A publish writes a whole new generation into a temporary folder, fsyncs it,
 renames it into place and only then swaps the `current` link with one
 rename(2). A crash at any step leaves `current` on the last complete publish.
-Writers take `zones/.lock` (flock) so that the leftovers of a dead writer
-(`.tmp-gen-*`, `.current.*`) can be removed without touching a live one's.
+Writers hold `zones/.lock` (lock.py) so that the leftovers of a dead writer
+(`.tmp-gen-*`, `.current.*`) can be removed without touching a live one's; a publish
+holds it from reading the current generation to the swap (release.py).
 What a generation holds, and how readers load it, is manifest.py.
 
 The writing functions take a `step` hook, called with the name of each step in
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import hashlib
 import os
 import secrets
@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 from publisher.compile import render, snapshot
 from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError, PublisherError
+from publisher.publish.lock import try_lock, writer_lock
 from publisher.publish.manifest import (
     CURRENT,
     MANIFEST,
@@ -44,7 +45,6 @@ from publisher.publish.manifest import (
     read_manifest,
 )
 
-LOCK = ".lock"
 KEEP_GENERATIONS = 4
 #: The end of an error message when writing failed before the `current` swap.
 NOTHING_PUBLISHED = "; nothing was published, the previous publish stays current"
@@ -119,17 +119,6 @@ def _write_file(path: Path, writer: Callable[[Any], None], text: bool, step: Ste
 
 
 @contextlib.contextmanager
-def _locked(zones_dir: Path) -> Iterator[None]:
-    """One writer at a time (released by the kernel even on kill -9)."""
-    fd = os.open(zones_dir / LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
 def _wrap_os_errors(what: str, outcome: str = "") -> Iterator[None]:
     try:
         yield
@@ -160,14 +149,12 @@ def write_generation(
     gen_name = f"gen-{now.strftime('%Y%m%dT%H%M%S')}Z-{secrets.token_hex(3)}"
     tmp = zones_dir / f".tmp-{gen_name}"
     top = Manifest(gen_name, {}, published_at, source, listen, action)
-    with _wrap_os_errors(f"cannot write {zones_dir}", NOTHING_PUBLISHED):
-        zones_dir.mkdir(parents=True, exist_ok=True)
-        with _locked(zones_dir):
-            final, written = _write_and_swap(zones_dir, tmp, zones, meta, top, step)
-            with contextlib.suppress(OSError):  # published already: tidying up is best effort
-                _refresh_links(zones_dir, written)
-                _prune(zones_dir, keep=gen_name)
-            step("published")
+    with writer_lock(zones_dir), _wrap_os_errors(f"cannot write {zones_dir}", NOTHING_PUBLISHED):
+        final, written = _write_and_swap(zones_dir, tmp, zones, meta, top, step)
+        with contextlib.suppress(OSError):  # published already: tidying up is best effort
+            _refresh_links(zones_dir, written)
+            _prune(zones_dir, keep=gen_name)
+        step("published")
     return final
 
 
@@ -226,16 +213,11 @@ def tidy(zones_dir: Path) -> None:
     Best effort: a read-only zones/ is no error here, and while another writer
     holds the lock nothing is touched.
     """
-    with contextlib.suppress(OSError, ArtifactError):
-        fd = os.open(zones_dir / LOCK, os.O_RDONLY | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            manifest = read_manifest(zones_dir)
-            if manifest is not None:
-                _refresh_links(zones_dir, manifest)
-                _prune(zones_dir, keep=manifest.generation)
-        finally:
-            os.close(fd)
+    with contextlib.suppress(OSError, ArtifactError), try_lock(zones_dir) as locked:
+        manifest = read_manifest(zones_dir) if locked else None
+        if manifest is not None:
+            _refresh_links(zones_dir, manifest)
+            _prune(zones_dir, keep=manifest.generation)
 
 
 def _refresh_links(zones_dir: Path, manifest: Manifest) -> None:

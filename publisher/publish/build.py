@@ -9,16 +9,18 @@ the same, and `zone_meta` is what the manifest records about each zone.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from publisher.compile.compiler import compile_zone, listing_count, next_expiry
 from publisher.compile.zone import CompiledZone
-from publisher.errors import Problem
+from publisher.errors import Problem, UsageError
 from publisher.lists.load import Loaded, load_lists, require_clean
 from publisher.lists.tree import Tree
 from publisher.model import Config, SourceData
 from publisher.publish import artifacts
+from publisher.publish.lock import writer_lock
 from publisher.publish.manifest import Counts, Manifest, Source, ZoneMeta, read_manifest
 
 
@@ -111,6 +113,31 @@ def zone_meta(build: Build, digests: dict[str, str]) -> dict[str, ZoneMeta]:
     return out
 
 
+def settings(listen: tuple[str, ...] | None, zones: Mapping[str, ZoneMeta]) -> object:
+    """The serving settings that live outside the zone data (a change needs a new generation)."""
+    return listen, {name: (meta.secondaries, meta.allow_transfer) for name, meta in zones.items()}
+
+
+def git_publish(zones_dir: Path) -> Manifest | None:
+    """The manifest of zones_dir when its current generation came from `publish` (git)."""
+    manifest = read_manifest(zones_dir)
+    if manifest is None or manifest.source is None or manifest.source.kind != "git":
+        return None
+    return manifest
+
+
+def refuse_over_publish(zones_dir: Path, manifest: Manifest) -> UsageError:
+    """compile writes the work tree with no plan, guard rails or history: never over a publish."""
+    source = manifest.source
+    commit = f"commit {source.commit[:10]}, " if source is not None and source.commit else ""
+    return UsageError(
+        f"{zones_dir} holds a publish ({commit}{manifest.generation}); compile writes the work tree's lists "
+        "with no plan, guard rails or history line, so it does not replace a publish; nothing was written.\n"
+        "  fix: commit and `publisher publish` (make publish) to change what is served, "
+        "or compile into another folder: `publisher compile --out DIR`"
+    )
+
+
 def write_build(
     zones_dir: Path,
     build: Build,
@@ -122,22 +149,32 @@ def write_build(
     """Assign serials against the current manifest and write a new generation.
 
     Returns (the new manifest, the zones whose serial changed). When nothing
-    changed and the source is the same, nothing is written.
+    changed (zones, content, serving settings, source), nothing is written. A build
+    that is not from git (`publisher compile`) never replaces a generation that
+    `publish` made: UsageError. The writer lock is held from reading the serials to
+    the swap, as a publish holds it.
     """
-    previous = read_manifest(zones_dir)
-    zones, digests, changed = assign_serials(build.zones, previous, now.date())
-    same_zones = previous is not None and set(previous.zones) == set(zones)
-    if previous is not None and not changed and same_zones and previous.source == source:
-        return previous, set()
-    artifacts.write_generation(
-        zones_dir,
-        zones,
-        zone_meta(build, digests),
-        published_at=now.isoformat(timespec="seconds"),
-        source=source,
-        listen=tuple(build.config.listen),
-        step=step,
-    )
-    manifest = read_manifest(zones_dir)
+    with writer_lock(zones_dir):
+        previous = read_manifest(zones_dir)
+        published = git_publish(zones_dir)
+        if published is not None and source.kind != "git":
+            raise refuse_over_publish(zones_dir, published)
+        zones, digests, changed = assign_serials(build.zones, previous, now.date())
+        meta = zone_meta(build, digests)
+        listen = tuple(build.config.listen)
+        if previous is not None and not changed and previous.source == source:
+            before = settings(previous.listen, {name: entry.meta for name, entry in previous.zones.items()})
+            if before == settings(listen, meta):
+                return previous, set()
+        artifacts.write_generation(
+            zones_dir,
+            zones,
+            meta,
+            published_at=now.isoformat(timespec="seconds"),
+            source=source,
+            listen=listen,
+            step=step,
+        )
+        manifest = read_manifest(zones_dir)
     assert manifest is not None
     return manifest, changed

@@ -22,8 +22,9 @@ from publisher.errors import ArtifactError, GuardRailError, Problem, PublisherEr
 from publisher.lists.load import Loaded, load_lists
 from publisher.model import Config, SourceData
 from publisher.publish import artifacts, history
-from publisher.publish.build import Build, assign_serials, compile_tree, zone_meta
+from publisher.publish.build import Build, assign_serials, compile_tree, settings, zone_meta
 from publisher.publish.guards import OVERRIDABLE_PROBLEMS, Violation, check_guards
+from publisher.publish.lock import LOCK_TIMEOUT, WaitHook, no_wait, writer_lock
 from publisher.publish.manifest import Manifest, Origin, ZoneMeta, load_published, read_manifest
 from publisher.publish.plan import Change, Plan, plan_zone
 from publisher.publish.vcs import (
@@ -149,11 +150,6 @@ def _previous(where: ListsRepo, zones_dir: Path, current: tuple[str, Loaded] | N
     )
 
 
-def _settings(listen: tuple[str, ...] | None, zones: dict[str, ZoneMeta]) -> object:
-    """The serving settings that live outside the zone data (a change needs a new generation)."""
-    return listen, {name: (meta.secondaries, meta.allow_transfer) for name, meta in zones.items()}
-
-
 def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime, show: int = DEFAULT_SHOW) -> Prepared:
     """Read, validate, compile and plan a publish of `rev`; write nothing.
 
@@ -200,9 +196,9 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
     accepted = {(p.code, p.message) for p in previous.problems}
     fresh = [p for p in build.loaded.problems if (p.code, p.message) not in accepted]
     violations = check_guards(plan, configs, fresh, zone_of)
-    settings_changed = previous.manifest is not None and _settings(
+    settings_changed = previous.manifest is not None and settings(
         build.config.listen, zone_meta(build, digests)
-    ) != _settings(previous.manifest.listen, {name: entry.meta for name, entry in prev_zones.items()})
+    ) != settings(previous.manifest.listen, {name: entry.meta for name, entry in prev_zones.items()})
     blame = _blame(where, tree.commit.sha, previous.commit, plan, show)
     return Prepared(
         where,
@@ -273,6 +269,26 @@ def apply(
     forced = list(p.violations)
     if dry_run:
         return Outcome(p, False, p.previous.manifest, forced)
+    with writer_lock(zones_dir):
+        _require_current(p, zones_dir)
+        return _write(p, zones_dir, forced, action, step)
+
+
+def _require_current(p: Prepared, zones_dir: Path) -> None:
+    """Under the lock: the plan was made against what is published now. A plan made before
+    another publish would reuse its serials for other content (secondaries would never
+    take it): refuse, and let the caller plan again."""
+    planned = p.previous.manifest.generation if p.previous.manifest is not None else None
+    now = read_manifest(zones_dir)
+    if (now.generation if now is not None else None) != planned:
+        current = f"{now.generation} (by {now.action or 'compile'})" if now is not None else "nothing"
+        raise ArtifactError(
+            f"{zones_dir} changed since this plan was made: {current} is current now, the plan was made "
+            f"against {planned or 'nothing'}; nothing was written. Plan and publish again"
+        )
+
+
+def _write(p: Prepared, zones_dir: Path, forced: list[Violation], action: str, step: artifacts.StepHook) -> Outcome:
     step("validated")
     source = replace(p.commit.source(p.where), head=p.head)
     prev_zones = p.previous.manifest.zones if p.previous.manifest is not None else {}
@@ -337,10 +353,18 @@ def publish(
     dry_run: bool = False,
     action: str = "publish",
     step: artifacts.StepHook = artifacts.no_step,
+    on_wait: WaitHook = no_wait,
+    lock_timeout: float = LOCK_TIMEOUT,
 ) -> Outcome:
-    """prepare + apply, for callers that do not show the plan in between (watch, tests)."""
-    prepared = prepare(lists, zones_dir, rev=rev, now=now or dt.datetime.now(dt.UTC))
-    return apply(prepared, zones_dir, force=force, dry_run=dry_run, action=action, step=step)
+    """prepare + apply, for callers that do not show the plan in between (watch, tests).
+
+    A real publish holds the writer lock from reading what is published to the swap, so
+    that two publishes never plan against the same generation (`on_wait` hears of a wait).
+    """
+    held = contextlib.nullcontext() if dry_run else writer_lock(zones_dir, timeout=lock_timeout, on_wait=on_wait)
+    with held:
+        prepared = prepare(lists, zones_dir, rev=rev, now=now or dt.datetime.now(dt.UTC))
+        return apply(prepared, zones_dir, force=force, dry_run=dry_run, action=action, step=step)
 
 
 def notify_server(zones_dir: Path) -> bool:

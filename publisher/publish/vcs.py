@@ -5,7 +5,8 @@ reads the lists folder from a commit (what `publish` publishes), `StagedTree`
 from the index (what the pre-commit hook validates); both implement
 `publisher.lists.tree.Tree`. Around them: commit information for the manifest, the
 files that would *not* be published (dirty or untracked), blame of single lines
-for `plan` and `explain`, and fetch + fast-forward-only pull for `watch`.
+for `plan` and `explain`, and fetch + fast-forward-only pull for `watch` (which refuses
+to move the publisher's own checkout past anything but the lists).
 
 GitPython keeps `git cat-file` helpers and caches alive for as long as a `Repo`
 lives, which leaks in a long-running `watch`; every function here opens its
@@ -24,6 +25,7 @@ from typing import Any
 from git import Repo
 from git.exc import BadName, GitCommandError, GitError, InvalidGitRepositoryError, NoSuchPathError
 
+import publisher
 from publisher.errors import VcsError
 from publisher.lists.tree import MAX_FILE_BYTES, TreeError
 from publisher.publish.manifest import Source
@@ -371,11 +373,37 @@ def has_remote(where: ListsRepo) -> bool:
         return bool(repo.remotes)
 
 
-def sync(where: ListsRepo) -> SyncResult:
+def holds_running_code(where: ListsRepo) -> bool:
+    """Is the publisher that runs now a checkout inside the lists' repository?"""
+    return Path(publisher.__file__).resolve().parent.is_relative_to(where.root.resolve())
+
+
+def _outside_lists(repo: Repo, where: ListsRepo, before: str | None, target: str) -> list[str]:
+    """Files that moving from `before` to `target` changes outside the lists folder."""
+    args = ["--name-only", "--no-renames", "-z", before, target] if before else None
+    out = repo.git.diff(*args) if args else repo.git.ls_tree("-r", "--name-only", "-z", target)
+    return sorted(p for p in out.split("\0") if p and where.in_lists(p) is None)
+
+
+def _refuse_outside(where: ListsRepo, branch: str, tracking: str, outside: list[str]) -> VcsError:
+    more = f" (+{len(outside) - 10} more)" if len(outside) > 10 else ""
+    return VcsError(
+        f"refused to fast-forward {branch} to {tracking}: it changes files outside the lists folder "
+        f"{where.prefix}/ in {where.root}, the checkout the publisher itself runs from: "
+        f"{', '.join(outside[:10])}{more}. Whoever can push lists would change the code the service runs "
+        "at its next restart; nothing was pulled and the published zones stay as they are.\n"
+        "  fix: keep the lists in a repository of their own and point --lists at it (docs/scaling.md); "
+        "update the code by hand (git pull, review, restart)"
+    )
+
+
+def sync(where: ListsRepo, *, lists_only: bool = False) -> SyncResult:
     """Fetch and fast-forward the current branch to its upstream; never merges or rebases.
 
     A repository without a remote is left alone. A branch that has diverged (or
     a dirty work tree in the way) raises VcsError, and HEAD stays where it was.
+    `lists_only`: refuse (VcsError, HEAD unmoved) a fast-forward that changes any file
+    outside the lists folder: `watch` sets it when the lists share the publisher's checkout.
     """
     with _open(where.root) as repo:
         before = repo.head.commit.hexsha if repo.head.is_valid() else None
@@ -389,8 +417,13 @@ def sync(where: ListsRepo) -> SyncResult:
         repo.git.fetch("--quiet", remote)
         if tracking is None:
             return SyncResult(before, before, remote, f"fetched {remote}; {branch.name} has no upstream to follow")
+        target = repo.commit(tracking.name).hexsha
+        if lists_only and target != before:
+            outside = _outside_lists(repo, where, before, target)
+            if outside:
+                raise _refuse_outside(where, branch.name, f"{tracking.name} {target[:10]}", outside)
         try:
-            repo.git.merge("--ff-only", "--quiet", tracking.name)
+            repo.git.merge("--ff-only", "--quiet", target)
         except GitCommandError as exc:
             raise VcsError(
                 f"cannot fast-forward {branch.name} to {tracking.name} (diverged, or local changes in the way); "

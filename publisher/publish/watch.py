@@ -1,7 +1,9 @@
 """Watch mode: keep zones/ in step with the list repository, unattended.
 
 A `schedule` loop on top of release.publish. Every interval one
-job fetches and fast-forwards the repository (when it has a remote), then
+job fetches and fast-forwards the repository (when it has a remote; when that repository
+is the publisher's own checkout, only a fast-forward that changes nothing but the lists
+folder: otherwise a push of lists could change the code the service runs), then
 publishes when HEAD moved since the last publish, or republishes the published
 commit when one of its entries has expired since (the manifest's
 `next_expiry`). Guard-rail refusals and validation errors are logged and leave
@@ -23,7 +25,7 @@ import schedule
 from publisher.errors import GuardRailError, PublisherError, ValidationFailed
 from publisher.publish.manifest import Manifest, read_manifest
 from publisher.publish.release import publish
-from publisher.publish.vcs import commit_info, find_repo, sync
+from publisher.publish.vcs import commit_info, find_repo, holds_running_code, sync
 
 log = logging.getLogger("publisher.watch")
 
@@ -53,11 +55,22 @@ def _due_expiry(manifest: Manifest, now: dt.datetime) -> str | None:
 class Watcher:
     """One check at a time; `job` is the never-raising wrapper the scheduler runs."""
 
-    def __init__(self, lists: Path, zones_dir: Path, *, clock: Clock = _utcnow, pull: bool = True) -> None:
+    def __init__(
+        self,
+        lists: Path,
+        zones_dir: Path,
+        *,
+        clock: Clock = _utcnow,
+        pull: bool = True,
+        lists_only: bool | None = None,
+    ) -> None:
         self.lists = lists
         self.zones_dir = zones_dir
         self.clock = clock
         self.pull = pull
+        # pull nothing but lists (None: when the lists share the running publisher's checkout)
+        self.lists_only = lists_only
+        self.pull_error: str | None = None  # the last one logged: a failing pull is logged once
         # (commit, why, expiry) attempts that ended for good: published, nothing to do, or refused
         self.settled: set[tuple[str, str, str | None]] = set()
         self.runs = 0
@@ -71,12 +84,18 @@ class Watcher:
         """
         where = find_repo(self.lists)
         if self.pull:
+            lists_only = holds_running_code(where) if self.lists_only is None else self.lists_only
             try:
-                result = sync(where)
+                result = sync(where, lists_only=lists_only)
+                self.pull_error = None
                 if result.moved:
                     log.info("pulled: %s", result.message)
             except PublisherError as exc:  # publish what we have; say why it is not newer
-                log.error("pull failed: %s", exc)
+                if str(exc) != self.pull_error:
+                    log.error("pull failed: %s", exc)
+                else:
+                    log.debug("pull failed again: %s", exc)
+                self.pull_error = str(exc)
         head = commit_info(where).sha
         manifest = read_manifest(self.zones_dir)
         if manifest is None:
@@ -106,7 +125,7 @@ class Watcher:
         commit, why, _ = target
         action = "expiry" if why == "entries expired" else "watch"
         try:
-            outcome = publish(self.lists, self.zones_dir, rev=commit, now=self.clock(), action=action)
+            outcome = publish(self.lists, self.zones_dir, rev=commit, now=self.clock(), action=action, on_wait=log.info)
         except GuardRailError as exc:
             self.settled.add(target)
             log.error("commit %s (%s) not published: %s", commit[:10], why, exc)
@@ -189,5 +208,16 @@ def watch(
     """`publisher watch`: the loop over a Watcher. `serve --watch` runs this in a thread."""
     watcher = Watcher(lists, zones_dir, pull=pull)
     log.info("watching %s every %gs, publishing into %s", lists, interval, zones_dir)
+    try:
+        where = find_repo(lists)
+        if pull and holds_running_code(where):
+            log.warning(
+                "the lists share the publisher's own checkout %s: only fast-forwards that change nothing "
+                "outside %s/ are pulled; keep the lists in a repository of their own (docs/scaling.md)",
+                where.root,
+                where.prefix,
+            )
+    except PublisherError:
+        pass  # the first check logs it
     run(watcher.job, interval=interval, iterations=iterations, stop=stop)
     return watcher
