@@ -74,7 +74,9 @@ def _refuse_long_txt(zone: ZoneConfig, txt: str) -> None:
     size = longest_txt(txt, longest_subject(zone.kind, zone.name))
     if size > MAX_TXT_BYTES:
         shown = txt.replace(SUBST, "$")
-        message = f"a TXT of {zone.name} can be {size:,} bytes long, over the limit of {MAX_TXT_BYTES}: {shown[:60]!r}..."
+        message = (
+            f"a TXT of {zone.name} can be {size:,} bytes long, over the limit of {MAX_TXT_BYTES}: {shown[:60]!r}..."
+        )
         raise ValidationFailed([Problem(zone.location, codes.TXT_TOO_LONG, message, "validate the lists")])
 
 
