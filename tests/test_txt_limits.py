@@ -225,3 +225,28 @@ def test_validation_reads_a_template_as_the_compiler_does(template: str, reason:
     theirs = render_txt(template, code=code, reason=reason, zone=zone)
     assert ours == theirs
     assert longest_txt(ours, 43) == len(theirs.replace(SUBST, "x" * 43).encode())
+
+
+# --- names: the longest subject holds only if every listed name fits under the zone -------------
+
+
+@pytest.mark.parametrize(
+    ("rel", "text"),
+    [
+        ("dbl/long.txt", "{name}\n"),
+        ("dbl/long.txt", "*.{name}\n"),
+        ("dbl/long.yaml", "entries:\n  - domain: {name}\n"),
+    ],
+)
+def test_a_name_too_long_to_be_queried_in_the_zone_is_refused(tmp_path: Path, rel: str, text: str) -> None:
+    name = long_name().removesuffix(".dbl.example.test")  # 236: the most dbl.example.test can take
+    wild = text.startswith("*.")
+    too_long = name if wild else "qq." + name[2:]  # 237 characters
+    err = compile_refused(tmp_path, {rel: text.format(name=too_long)})
+    size = len(too_long) + 2 * wild
+    line = 2 if rel.endswith(".yaml") else 1
+    assert re.search(
+        rf"lists/{rel}:{line}:\d+: '.*' is {size} characters; under dbl\.example\.test a name may have at most 236 .*"
+        r"\[bad-domain\]",
+        err,
+    ), err
