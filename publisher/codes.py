@@ -45,6 +45,9 @@ MISSING_CONFIG = "missing-config"
 DUPLICATE_ZONE = "duplicate-zone"
 #: A TXT template with an unknown placeholder or an unmatched brace.
 BAD_TEMPLATE = "bad-template"
+#: A TXT (template, reason or bulk text) longer than model.MAX_TXT_BYTES once the longest
+#: queried address or name fills its `$` / {ip} / {domain}.
+TXT_TOO_LONG = "txt-too-long"
 #: A source glob that leaves the lists folder.
 BAD_GLOB = "bad-glob"
 #: A zone name, SOA name or name-server name that is not a host name (or is a wildcard).

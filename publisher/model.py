@@ -25,6 +25,26 @@ Role = Literal["block", "allow"]
 DEFAULT_LISTEN = ("127.0.0.1:5353", "[::1]:5353")
 #: In a reason or TXT, where the queried address or domain is put (rbldnsd's `$`).
 SUBST = "\x00"
+#: The most bytes a TXT may hold once the longest queried address or name fills every SUBST
+#: (README, Security: room for a domain zone's `$` twice, four character-strings at most).
+MAX_TXT_BYTES = 1024
+#: The longest text standing for SUBST in an ip zone: a wildcard's network in the zone file and
+#: AXFR, `ffff:ffff:ffff:ffff:ffff:ffff:ffff:fff0/124` (the server's own is 39, an IPv6 address).
+IP_SUBJECT_BYTES = 43
+
+
+def longest_subject(kind: str, zone_name: str) -> int:
+    """Bytes of the longest text that can stand for SUBST in a TXT of the zone.
+
+    Domain zones put the queried name relative to the zone there: a query name has at
+    most 253 characters, so `name.ZONE` leaves 252 - len(ZONE) for it (any bytes count once).
+    """
+    return IP_SUBJECT_BYTES if kind == "ip" else max(0, 252 - len(zone_name.rstrip(".")))
+
+
+def longest_txt(text: str, subject: int) -> int:
+    """Bytes of `text` (a TXT with SUBST holes) when each hole holds `subject` bytes."""
+    return len(text.encode("utf-8")) + text.count(SUBST) * (subject - 1)
 
 
 @dataclass(frozen=True, slots=True)

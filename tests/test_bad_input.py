@@ -208,6 +208,7 @@ HOSTILE = [
     "config-glob-star-bomb.yaml",
     "config-huge-port.yaml",
     "nul-bulk.txt",
+    "bulk-txt-too-long.txt",
 ]
 
 
@@ -238,6 +239,7 @@ FROM_GIT = [
     "empty-bulk.txt",
     "huge-line.txt",
     "yaml-listed-twice.yaml",
+    "bulk-txt-too-long.txt",
 ]
 
 

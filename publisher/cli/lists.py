@@ -88,7 +88,7 @@ def cmd_compile(args: argparse.Namespace, display: Display) -> int:
 
 
 def cmd_lookup(args: argparse.Namespace, display: Display) -> int:
-    from publisher.compile.lookup import covering_entries, parse_query, zone_answer
+    from publisher.compile.lookup import covering_entries, parse_query, shown_reason, zone_answer
     from publisher.lists.tree import DirTree
     from publisher.publish.build import compile_tree
 
@@ -114,7 +114,9 @@ def cmd_lookup(args: argparse.Namespace, display: Display) -> int:
             for hit in covering_entries(source, query):
                 what = "exclude" if hit.value.exclude else format_v4(hit.value.code)
                 expiry = f" expires {hit.value.expires.date()}" if hit.value.expires else ""
-                display.line(f"  {hit.path}:{hit.line}: {hit.text} -> {what} {hit.value.reason!r}{expiry}")
+                display.line(
+                    f"  {hit.path}:{hit.line}: {hit.text} -> {what} {shown_reason(hit.value.reason)!r}{expiry}"
+                )
     return 0 if listed_anywhere or not args.exit_status else 4
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from publisher.addresses import format_v4
-from publisher.model import SUBST
+from publisher.compile.lookup import shown_reason
 from publisher.publish.explain import Because, Explanation
 from publisher.publish.guards import Violation
 from publisher.publish.history import HistoryRecord, measures_json
@@ -55,8 +55,7 @@ def summary(zp: ZonePlan, serial: int) -> str:
 
 
 def _reason(text: str) -> str:
-    # bulk files write the queried address as `$` (rbldnsd); it is stored as SUBST
-    return repr(text.replace(SUBST, "$"))
+    return repr(shown_reason(text))
 
 
 def _value(change: Change) -> str:
@@ -186,7 +185,7 @@ def _change_json(ch: Change, blame: dict[BlameKey, BlameLine]) -> dict[str, Any]
         "line": ch.entry.line,
         "entry": ch.entry.text,
         "code": format_v4(v.code),
-        "reason": v.reason,
+        "reason": shown_reason(v.reason),
         "exclude": v.exclude,
         "expires": v.expires.isoformat() if v.expires else None,
     }
@@ -195,7 +194,7 @@ def _change_json(ch: Change, blame: dict[BlameKey, BlameLine]) -> dict[str, Any]
             "path": ch.old.path,
             "line": ch.old.line,
             "code": format_v4(ch.old.value.code),
-            "reason": ch.old.value.reason,
+            "reason": shown_reason(ch.old.value.reason),
         }
     if b is not None:
         out["blame"] = {"commit": b.sha, "author": b.author, "email": b.email, "date": b.date, "summary": b.summary}
@@ -254,7 +253,7 @@ def history_lines(records: Sequence[HistoryRecord]) -> list[str]:
 
 def _because(b: Because, prefix: str) -> str:
     v = b.hit.value
-    what = "exclude (a hole)" if v.exclude else f"{format_v4(v.code)} {v.reason!r}"
+    what = "exclude (a hole)" if v.exclude else f"{format_v4(v.code)} {_reason(v.reason)}"
     exp = ""
     if v.expires is not None:
         exp = f", {'expired' if b.expired else 'expires'} {v.expires.isoformat()}"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress
 
+from publisher import codes
 from publisher.addresses import (
     TEST_LISTED_DOMAIN,
     TEST_LISTED_V4,
@@ -30,7 +31,8 @@ from publisher.addresses import (
     range_to_cidrs,
 )
 from publisher.compile.zone import M64, Answer, CompiledZone, ZoneInfo
-from publisher.model import SUBST, SourceData, Value, ZoneConfig
+from publisher.errors import Problem, ValidationFailed
+from publisher.model import MAX_TXT_BYTES, SUBST, SourceData, Value, ZoneConfig, longest_subject, longest_txt
 
 TEST_REASON = "RFC 5782 test point"
 
@@ -66,6 +68,18 @@ def render_txt(template: str, *, code: int, reason: str, zone: str) -> str:
     return "".join(out)
 
 
+def _refuse_long_txt(zone: ZoneConfig, txt: str) -> None:
+    """Validation refuses these with file:line; this keeps a bypass (a direct compile) from
+    writing a zone whose records could outgrow a DNS message and break every AXFR."""
+    size = longest_txt(txt, longest_subject(zone.kind, zone.name))
+    if size > MAX_TXT_BYTES:
+        shown = txt.replace(SUBST, "$")
+        message = (
+            f"a TXT of {zone.name} can be {size:,} bytes long, over the limit of {MAX_TXT_BYTES}: {shown[:60]!r}..."
+        )
+        raise ValidationFailed([Problem(zone.location, codes.TXT_TOO_LONG, message, "validate the lists")])
+
+
 @dataclass(slots=True)
 class _Pairs:
     """Interns (code, txt) pairs of one zone and the Answers built from sets of them."""
@@ -85,6 +99,7 @@ class _Pairs:
         key = (value.code, txt)
         idx = self.pair_index.get(key)
         if idx is None:
+            _refuse_long_txt(self.zone, txt)
             idx = self.pair_index[key] = len(self.pairs)
             self.pairs.append(key)
         return idx

@@ -64,6 +64,11 @@ def zone_answer(zone: CompiledZone, query: Query) -> list[tuple[int, str]]:
     return [(c, t.replace(SUBST, query.text)) for c, t in zip(answer.codes, answer.txts)]
 
 
+def shown_reason(reason: str) -> str:
+    """A reason as a person reads it: the queried address's place (SUBST) written `$`, as in bulk files."""
+    return reason.replace(SUBST, "$")
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     """One entry that covers the query."""

@@ -29,6 +29,8 @@ from publisher.compile.zone import CompiledZone
 Group = tuple[str, int, str]  # (relative owner, answer index, SUBST text)
 
 _OCT = [str(i) for i in range(256)]
+#: Characters of the longest DNS name (255 bytes on the wire).
+_MAX_NAME = 253
 
 
 def v4_text(a: int) -> str:
@@ -193,7 +195,7 @@ def domain_groups(zone: CompiledZone) -> list[Group]:
         if idx >= 0:
             groups.append((labels, (name, idx, name)))
         w, suffix = _child_wildcard(wild, name)
-        if w >= 0:
+        if w >= 0 and len(name) + len(zone.name) + 3 <= _MAX_NAME:  # else no name fits below it
             groups.append((labels + ["*"], ("*." + name, w, "*." + suffix)))
     groups.sort()
     return [g for _, g in groups]

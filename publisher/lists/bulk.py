@@ -37,8 +37,10 @@ from publisher.lists.bulk_syntax import (
     split_token,
 )
 from publisher.lists.checks import BROAD_FIX_BULK, check_domain, check_network
+from publisher.lists.txt_limit import FIX as TXT_FIX
+from publisher.lists.txt_limit import reason_excess
 from publisher.lists.yamlmarks import decode_text
-from publisher.model import SourceData, Value, ZoneConfig
+from publisher.model import SourceData, Value, ZoneConfig, longest_subject
 
 __all__ = ["read_bulk_source", "MAX_LINE_PROBLEMS"]
 
@@ -111,6 +113,7 @@ class _State:
         self.source = source
         self.zone = zone
         self.raw: list[tuple[int, str, bool]] = []  # (code, TXT as written, exclude) per value id
+        self.where: list[Location | None] = []  # where each value was first written
         self.ids: dict[tuple[int, str, bool], int] = {}
         self.def_code = zone.code  # no `:A:` line: the zone's code and no reason
         self.def_txt = ""
@@ -121,12 +124,13 @@ class _State:
         self.suppressed = 0
         self.seen = Seen()  # live listings, for the repeats summary
 
-    def value(self, code: int, txt: str, exclude: bool = False) -> int:
+    def value(self, code: int, txt: str, exclude: bool = False, where: Location | None = None) -> int:
         key = (code, txt, exclude)
         idx = self.ids.get(key)
         if idx is None:
             idx = self.ids[key] = len(self.raw)
             self.raw.append(key)
+            self.where.append(where)
         return idx
 
     def problem(self, where: Location, code: str, message: str, fix: str | None, warning: bool = False) -> None:
@@ -206,7 +210,7 @@ class _State:
             if parsed is not None:
                 self.def_code, txt = parsed
                 self.def_txt = txt or ""
-                self.current = self.value(self.def_code, self.def_txt)
+                self.current = self.value(self.def_code, self.def_txt, where=Location(self.source.path, lineno, col))
             return None
         excl = first == "!"
         if excl:
@@ -226,13 +230,15 @@ class _State:
             return token, col, True, self.value(self.zone.code, "", True)  # rbldnsd ignores an exclusion's value
         if not rest or rest[0] in "#;":
             return token, col, False, self.current
+        text_col = line.find(rest) + 1
+        where = Location(self.source.path, lineno, text_col)
         if rest[0] == ":":
-            parsed = self._value(rest, lineno, line.find(rest) + 1)
+            parsed = self._value(rest, lineno, text_col)
             if parsed is None:
                 return None
             code, txt = parsed
-            return token, col, False, self.value(code, self.def_txt if txt is None else txt)
-        return token, col, False, self.value(self.def_code, rest)
+            return token, col, False, self.value(code, self.def_txt if txt is None else txt, where=where)
+        return token, col, False, self.value(self.def_code, rest, where=where)
 
     def _value(self, text: str, lineno: int, col: int) -> tuple[int, str | None] | None:
         try:
@@ -311,9 +317,12 @@ class _State:
 
     def finish(self) -> None:
         """Turn the TXT templates into reasons, now that every `$N` and `$=` is known."""
-        for code, txt, excl in self.raw:
+        for (code, txt, excl), where in zip(self.raw, self.where):
             reason = "" if excl else expand_txt(txt, self.variables, self.base)
             self.source.values.append(Value(code, reason, None, excl))
+            too_long = None if excl else reason_excess(self.zone, code, reason)
+            if too_long:  # the entries stay: the error alone keeps the file from being published
+                self.problem(where or Location(self.source.path), codes.TXT_TOO_LONG, f"this text {too_long}", TXT_FIX)
         if self.suppressed:
             self.source.problems.append(
                 Problem(
@@ -361,9 +370,10 @@ def _parse_domains(lines: list[str], state: _State, first: int) -> None:
     plain = _PLAIN_NAME.fullmatch
     add_n, add_w = source.dom_name.append, source.dom_wild.append
     add_v, add_l = source.dom_value.append, source.dom_line.append
+    room = longest_subject(state.zone.kind, state.zone.name)
     for lineno, line in enumerate(lines, first):
         # Fast path: a lower-case name with a dot and nothing else on the line (no rule applies).
-        if len(line) <= 253 and plain(line) and not line[0].isdigit():
+        if len(line) <= room and plain(line) and not line[0].isdigit():
             add_n(line)
             add_w(0)
             add_v(state.current)
@@ -389,7 +399,7 @@ def _parse_domains(lines: list[str], state: _State, first: int) -> None:
             continue
         rows = [(name, False), (name, True)] if token.startswith(".") else [(name, wild)]
         shown = ("!" if excl else "") + token
-        findings = [f for n, w in rows for f in check_domain(n, w, shown, exclude=excl)]
+        findings = [f for n, w in rows for f in check_domain(state.zone, n, w, shown, exclude=excl)]
         for code, message, fix in findings:
             state.problem(where, code, message, fix)
         if findings:

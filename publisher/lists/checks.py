@@ -33,7 +33,7 @@ from publisher.addresses import (
     format_addr,
 )
 from publisher.errors import Location, Problem, Severity
-from publisher.model import Config, Row, SourceData, ZoneConfig
+from publisher.model import Config, Row, SourceData, ZoneConfig, longest_subject
 
 #: (code, message, fix): what a per-entry check found; the caller adds the location.
 Finding = tuple[str, str, str | None]
@@ -112,8 +112,19 @@ def check_network(
     return out
 
 
-def check_domain(name: str, wild: bool, text: str, *, exclude: bool) -> list[Finding]:
+def check_domain(zone: ZoneConfig, name: str, wild: bool, text: str, *, exclude: bool) -> list[Finding]:
     """Rules for one entry of a domain zone (already normalised)."""
+    room = longest_subject(zone.kind, zone.name)
+    size = len(name) + (2 if wild else 0)
+    if size > room:
+        return [
+            (
+                codes.BAD_DOMAIN,
+                f"'{text}' is {size} characters; under {zone.name} a name may have at most {room} "
+                f"(a DNS name has at most 253 characters), so no query could reach it",
+                "shorten the name, or list its parent domain",
+            )
+        ]
     if not exclude and not wild and name == TEST_UNLISTED_DOMAIN:
         return [
             (

@@ -18,6 +18,8 @@ from publisher.addresses import AddressError, normalize_domain, parse_addr, pars
 from publisher.errors import Location, Problem
 from publisher.lists.schema import check, did_you_mean
 from publisher.lists.tree import Tree, TreeError
+from publisher.lists.txt_limit import FIX as TXT_FIX
+from publisher.lists.txt_limit import template_excess
 from publisher.lists.yamlmarks import Marks, Path, load_yaml
 from publisher.model import DEFAULT_LISTEN, Config, Guards, NameServer, Secondary, Soa, ZoneConfig
 
@@ -169,6 +171,12 @@ class _Builder:
             self.error(
                 at("txt"), codes.BAD_TEMPLATE, f"the TXT template {txt!r} {why}", "use only the placeholders listed"
             )
+        else:
+            probe = ZoneConfig(name=name, kind=kind, role=role, sources=(), code=code, txt=txt)
+            too_long = template_excess(probe)
+            if too_long:
+                where = at("txt") if "txt" in merged else ("zones", index, "name")
+                self.error(where, codes.TXT_TOO_LONG, f"the TXT template {too_long}", TXT_FIX)
         for i, pattern in enumerate(merged["sources"]):
             if pattern.startswith("/") or ".." in pattern.split("/"):
                 self.error(

@@ -20,6 +20,8 @@ from publisher.lists.bulk import read_bulk_source
 from publisher.lists.bulk_syntax import looks_like_ip
 from publisher.lists.checks import check_domain, check_network
 from publisher.lists.schema import check_paths
+from publisher.lists.txt_limit import FIX as TXT_FIX
+from publisher.lists.txt_limit import reason_excess
 from publisher.lists.yamlmarks import Marks, Path, load_yaml
 from publisher.model import EntryMeta, SourceData, Value, ZoneConfig
 
@@ -139,7 +141,13 @@ class _EntryReader:
         rows = self._subject(index, entry, subject, text, exclude, allow_broad)
         if len(self.source.problems) > before or rows is None:
             return  # an entry with a problem is never stored
-        value = self.value(Value(code, str(merged.get("reason", "")), expires, exclude))
+        reason = str(merged.get("reason", ""))
+        too_long = None if exclude else reason_excess(self.zone, code, reason)
+        if too_long:
+            where = self.field_loc(index, entry, "reason") if "reason" in merged else loc
+            self.problem(where, codes.TXT_TOO_LONG, f"this reason {too_long}", TXT_FIX)
+            return
+        value = self.value(Value(code, reason, expires, exclude))
         src = self.source
         for row in rows:
             if isinstance(row, Network):
@@ -208,7 +216,7 @@ class _EntryReader:
             out = [(name, False), (name, True)]  # rbldnsd's `.name`: the name and every subdomain
         for row in out:
             assert isinstance(row, tuple)
-            for code, message, fix in check_domain(row[0], row[1], text, exclude=exclude):
+            for code, message, fix in check_domain(zone, row[0], row[1], text, exclude=exclude):
                 self.problem(where, code, message, fix)
         return out
 

@@ -1,0 +1,78 @@
+"""How long a TXT can get once the queried address or name is filled in, and the limit.
+
+A TXT is the zone's template (zones.yaml `txt`) with `{reason}` filled by an entry's
+reason or a bulk file's text, whose `$` (stored as model.SUBST), like `{ip}` and
+`{domain}`, becomes the queried address or name at answer time. Its longest form
+fills every hole with the longest such text (`model.longest_subject`): 43 bytes in
+an ip zone, up to 252 minus the zone name's length in a domain zone. Validation
+refuses a text whose longest form exceeds `model.MAX_TXT_BYTES` (README, Security),
+so no record can outgrow a DNS message or break a zone transfer.
+
+`fill` reads a template exactly as compile.compiler.render_txt does (a test holds
+the two together); lists may not import compile.
+"""
+
+from __future__ import annotations
+
+from publisher.addresses import format_v4
+from publisher.model import MAX_TXT_BYTES, SUBST, ZoneConfig, longest_subject, longest_txt
+
+__all__ = ["FIX", "fill", "template_excess", "reason_excess"]
+
+FIX = (
+    f"shorten the text, or use `$` / {{ip}} / {{domain}} less often: a TXT may hold at most {MAX_TXT_BYTES} "
+    "bytes once the longest queried address or name is filled in (README, Security)"
+)
+
+
+def fill(template: str, *, code: int, reason: str, zone: str) -> str:
+    """The template with {reason}, {code} and {zone} filled in; {ip}/{domain} become SUBST."""
+    out: list[str] = []
+    rest = template
+    while rest:
+        start = rest.find("{")
+        end = rest.find("}", start + 1) if start >= 0 else -1
+        if start < 0 or end < 0:
+            out.append(rest)
+            break
+        out.append(rest[:start])
+        key = rest[start + 1 : end]
+        if key in ("ip", "domain"):
+            out.append(SUBST)
+        elif key == "code":
+            out.append(format_v4(code))
+        elif key == "reason":
+            out.append(reason)
+        elif key == "zone":
+            out.append(zone)
+        else:
+            out.append(rest[start : end + 1])
+        rest = rest[end + 1 :]
+    return "".join(out)
+
+
+def _excess(zone: ZoneConfig, code: int, reason: str) -> str | None:
+    text = fill(zone.txt, code=code, reason=reason, zone=zone.name)
+    subject = longest_subject(zone.kind, zone.name)
+    size = longest_txt(text, subject)
+    if size <= MAX_TXT_BYTES:
+        return None
+    holes = text.count(SUBST)
+    what = "address" if zone.kind == "ip" else "name"
+    detail = f"{holes:,} place(s) for the queried {what}, up to {subject} bytes each" if holes else "no `$` in it"
+    return f"can give a TXT of {size:,} bytes in {zone.name} ({detail}); the limit is {MAX_TXT_BYTES} bytes"
+
+
+def template_excess(zone: ZoneConfig) -> str | None:
+    """Why the zone's template alone (an empty reason) is too long, or None."""
+    return _excess(zone, zone.code, "")
+
+
+def reason_excess(zone: ZoneConfig, code: int, reason: str) -> str | None:
+    """Why this reason through the zone's template is too long, or None.
+
+    None as well when the template alone is too long: zones.yaml gets that problem, once.
+    """
+    if template_excess(zone) is not None:
+        return None
+    return _excess(zone, code, reason)
