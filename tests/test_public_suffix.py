@@ -19,8 +19,8 @@ from publisher.errors import GuardRailError, Problem, ValidationFailed
 from publisher.lists.breadth import SUFFIX_WEIGHT, is_suffix_wildcard
 from publisher.lists.bulk import read_bulk_source
 from publisher.lists.curated import read_yaml_source
-from publisher.publish.manifest import current_generation
 from publisher.model import SourceData, ZoneConfig
+from publisher.publish.manifest import current_generation
 from publisher.publish.release import publish
 
 ZONE = ZoneConfig("dbl.example.test", "domain", "block", ("dbl/*",), 0x7F000002, "{reason}")
