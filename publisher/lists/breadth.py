@@ -9,7 +9,7 @@ List shipped by the `publicsuffixlist` package, its private section included: a
 wildcard on `github.io` or `blogspot.com` lists every customer's site. Names under
 a TLD the list does not know count as under a public suffix (the list's `*` rule).
 
-`weight` is what the growth guard counts for one listed name (publish/plan.py).
+`SUFFIX_WEIGHT` is what the growth guard counts for such a wildcard (publish/plan.py).
 The list is read on the first wildcard or single-label name, never for exact
 multi-label names: bulk feeds of millions of names do not pay for it.
 """
@@ -31,7 +31,6 @@ __all__ = [
     "BROAD_DOMAIN_FIX_YAML",
     "broad_domain",
     "is_suffix_wildcard",
-    "weight",
 ]
 
 #: Names the growth guard counts for one wildcard on a public suffix: the order of the names
@@ -89,11 +88,6 @@ def is_suffix_wildcard(name: str) -> bool:
     if name in s.covering:
         return True
     return name.partition(".")[2] in s.wild_bases and bool(s.psl.is_public(name))
-
-
-def weight(name: str, wild: bool) -> int:
-    """What the growth guard counts for one listed name: SUFFIX_WEIGHT for a wildcard on a public suffix."""
-    return SUFFIX_WEIGHT if wild and is_suffix_wildcard(name) else 1
 
 
 def broad_domain(name: str, wild: bool, text: str, keep: str) -> tuple[str, str, str] | None:
