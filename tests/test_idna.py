@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 
 import pytest
-from tests.test_publish import FILES
+from tests.test_publish import FILES, NOW
 
 from publisher import addresses, codes
 from publisher.addresses import AddressError, normalize_domain
@@ -152,3 +152,15 @@ def test_lookup_of_a_unicode_name_asks_for_its_a_label(tmp_path: Path) -> None:
     assert "dbl.example.test: not listed" in lookup("fass.de")[1]
     code, _, err = lookup("ｆａß.de")
     assert code != 0 and "becomes faß.de (xn--fa-hia.de)" in err, err
+
+
+def test_a_lookalike_zone_name_is_refused(tmp_path: Path) -> None:
+    from publisher.lists.load import load_lists
+    from publisher.lists.tree import DirTree
+
+    for path, text in {**FILES, "zones.yaml": FILES["zones.yaml"].replace("- name: dbl.", "- name: \uff44bl.")}.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text, encoding="utf-8")
+    [problem] = load_lists(DirTree(tmp_path), as_of=NOW).errors
+    assert problem.code == codes.BAD_NAME and "becomes dbl.example.test" in problem.message
+    assert problem.fix == "write the name as DNS will see it"
