@@ -9,7 +9,10 @@ code to report; callers attach the location.
 from __future__ import annotations
 
 import socket
+import unicodedata
 from dataclasses import dataclass
+
+import idna
 
 from publisher import codes
 
@@ -254,26 +257,61 @@ def partial_v6(labels: list[str]) -> tuple[int, int] | None:
 
 _LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
+#: The fix of a confusable-domain problem: {name} is the name the entry would list.
+CONFUSABLE_FIX = (
+    "write {name} if that is the name meant; if the written form is deliberate, give it a curated entry "
+    "with `allow_confusable: true` and a reason (it then lists {name})"
+)
 
-def normalize_domain(text: str) -> tuple[str, bool]:
+
+def _idna(text: str, raw: str, star: str, allow_confusable: bool) -> str:
+    """A name with non-ASCII characters -> its A-label form (IDNA 2008, UTS 46 non-transitional)."""
+    try:
+        mapped = idna.uts46_remap(raw, std3_rules=False, transitional=False)
+        name = ".".join(label if label.isascii() else idna.alabel(label).decode("ascii") for label in mapped.split("."))
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise AddressError(
+            f"'{text}' is not a valid internationalised domain name (IDNA 2008): {exc}",
+            "check the name's characters; write its A-label form (xn--...) if you have it",
+            codes.BAD_DOMAIN,
+        ) from None
+    if not allow_confusable and mapped != unicodedata.normalize("NFC", raw).lower():
+        shown = star + mapped if mapped == name else f"{star}{mapped} ({star}{name})"
+        changed = [c for c in dict.fromkeys(raw) if not c.isascii() and _remap(c) != c.lower()]
+        what = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '?')}" for c in changed[:3])
+        what += ", ..." if len(changed) > 3 else ""
+        raise AddressError(
+            f"'{text}' becomes {shown}: it changes by more than letter case ({what})",
+            CONFUSABLE_FIX.format(name=star + mapped),
+            codes.CONFUSABLE_DOMAIN,
+        )
+    return name
+
+
+def _remap(char: str) -> str:
+    try:
+        return idna.uts46_remap(char, std3_rules=False, transitional=False)
+    except idna.IDNAError:
+        return char
+
+
+def normalize_domain(text: str, *, allow_confusable: bool = False) -> tuple[str, bool]:
     """'*.Example.COM.' -> ('example.com', True). Raises AddressError when malformed.
 
     A leading `*.` (or rbldnsd's leading `.`) means "every subdomain"; the
-    wildcard flag is returned and the suffix is the name stored.
+    wildcard flag is returned and the suffix is the name stored. Pure-ASCII names
+    are only lower-cased; others go through IDNA 2008 (UTS 46, non-transitional:
+    `faß.de` -> `xn--fa-hia.de`, the name mail software queries). A name whose
+    mapping changes more than letter case (fullwidth letters, `。`, a soft hyphen)
+    raises AddressError with codes.CONFUSABLE_DOMAIN unless `allow_confusable`.
     """
     raw = text.strip()
-    wildcard = False
-    if raw.startswith("*."):
-        wildcard, raw = True, raw[2:]
-    elif raw.startswith("."):
-        wildcard, raw = True, raw[1:]
+    star = raw[:2] if raw.startswith("*.") else raw[:1] if raw.startswith(".") else ""
+    wildcard, raw = bool(star), raw[len(star) :]
     raw = raw.rstrip(".") if raw.endswith(".") and not raw.endswith("..") else raw
     if not raw:
         raise AddressError(f"'{text}' is not a domain name", "write a name like spam.example", codes.BAD_DOMAIN)
-    try:
-        name = raw.encode("idna").decode("ascii").lower() if not raw.isascii() else raw.lower()
-    except UnicodeError:
-        raise AddressError(f"'{text}' is not a valid internationalised domain name", None, codes.BAD_DOMAIN) from None
+    name = raw.lower() if raw.isascii() else _idna(text, raw, star, allow_confusable)
     if len(name) > 253:
         raise AddressError(f"'{text}' is longer than 253 characters", "shorten the name", codes.BAD_DOMAIN)
     for label in name.split("."):

@@ -87,6 +87,14 @@ LISTS_TEST_POINT = "lists-test-point"
 DELISTS_TEST_POINT = "delists-test-point"
 #: A prefix broader than the zone's max_prefix, without `allow_broad`.
 BROAD_PREFIX = "broad-prefix"
+#: A wildcard on a public suffix or above (`.com`, `*.co.uk`, `*.github.io`), or a single-label
+#: name (`localhost`), without `allow_broad`: the domain counterpart of broad-prefix.
+BROAD_DOMAIN = "broad-domain"
+#: A domain that IDNA 2008 (UTS 46) maps to another name than the one written, beyond letter
+#: case (fullwidth letters, `。`, a soft hyphen); a warning with `allow_confusable`.
+CONFUSABLE_DOMAIN = "confusable-domain"
+#: `allow_broad: true` or `allow_confusable: true` without a `reason` saying why.
+MISSING_REASON = "missing-reason"
 
 # --- bulk files ------------------------------------------------------------------------
 

@@ -223,14 +223,27 @@ def test_dnset_wildcards_exclusions_and_several_values(tmp_path: Path) -> None:
 
 
 def test_dnset_leak_holes_in_the_second_file(tmp_path: Path) -> None:
-    text = "*.example :3:a\n*.example :4:b\nx.example :5:c\n*.y.example :6:d\n"
+    text = "*.s.example :3:a\n*.s.example :4:b\nx.s.example :5:c\n*.y.s.example :6:d\n"
     result, zones = run(tmp_path, text, "dnset", zone="dbl.example.test")
     second = (tmp_path / "bl/feed-2.txt").read_text()
-    assert "!x.example" in second and "!*.y.example" in second
+    assert "!x.s.example" in second and "!*.y.s.example" in second
     zone = zones["dbl.example.test"]
-    assert ask(zone, "x.example") == [("127.0.0.5", "c")]
-    assert ask(zone, "q.y.example") == [("127.0.0.6", "d")]
-    assert ask(zone, "q.example") == [("127.0.0.3", "a"), ("127.0.0.4", "b")]
+    assert ask(zone, "x.s.example") == [("127.0.0.5", "c")]
+    assert ask(zone, "q.y.s.example") == [("127.0.0.6", "d")]
+    assert ask(zone, "q.s.example") == [("127.0.0.3", "a"), ("127.0.0.4", "b")]
+
+
+def test_dnset_wildcards_on_public_suffixes_and_lookalikes_are_lost(tmp_path: Path) -> None:
+    """rbldnsd serves `.com` and a fullwidth name; the publisher refuses both in a feed (issue 3, 6)."""
+    text = ".com\n*.github.io\n\uff47mail.com\nspam.example.com\n"
+    result, zones = run(tmp_path, text, "dnset", zone="dbl.example.test")
+    lost = {p.location.line: p.message for p in result.errors if p.code == "import-lost"}
+    assert sorted(lost) == [1, 2, 3], lost
+    assert "public suffix" in lost[2] and "becomes gmail.com" in lost[3]
+    assert not [p for p in result.errors if p.code == "import-differs"]
+    zone = zones["dbl.example.test"]
+    assert ask(zone, "spam.example.com") == [("127.0.0.2", "")]
+    assert ask(zone, "other.com") == [] and ask(zone, "gmail.com") == []
 
 
 # --- YAML output, combined, guessing, problems ------------------------------------------------

@@ -55,7 +55,14 @@ DATASET_TYPES = DATA_TYPES + ("combined",)
 _AS_OF = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # imported entries never expire
 _DEFAULT_CODE = TEST_LISTED_V4  # rbldnsd's A without any `:A:` line
 _SKIPPED = {codes.BAD_ADDRESS, codes.BAD_DOMAIN, codes.HOST_BITS, codes.BAD_VALUE}  # rbldnsd ignores these lines too
-_LOST = {codes.BAD_CODE, codes.LISTS_TEST_POINT, codes.DELISTS_TEST_POINT, codes.V4_MAPPED}  # rbldnsd serves them
+_LOST = {  # rbldnsd serves them
+    codes.BAD_CODE,
+    codes.LISTS_TEST_POINT,
+    codes.DELISTS_TEST_POINT,
+    codes.V4_MAPPED,
+    codes.BROAD_DOMAIN,
+    codes.CONFUSABLE_DOMAIN,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ import socket
 from publisher import codes
 from publisher.addresses import TEST_UNLISTED_V4, AddressError, normalize_domain
 from publisher.errors import Location, Problem, Severity
+from publisher.lists.breadth import BROAD_DOMAIN_FIX_BULK, first_per_code
 from publisher.lists.bulk_repeats import Seen, summarise_repeats
 from publisher.lists.bulk_syntax import (
     expand_txt,
@@ -399,7 +400,13 @@ def _parse_domains(lines: list[str], state: _State, first: int) -> None:
             continue
         rows = [(name, False), (name, True)] if token.startswith(".") else [(name, wild)]
         shown = ("!" if excl else "") + token
-        findings = [f for n, w in rows for f in check_domain(state.zone, n, w, shown, exclude=excl)]
+        findings = first_per_code(
+            [
+                f
+                for n, w in reversed(rows)
+                for f in check_domain(state.zone, n, w, shown, exclude=excl, broad_fix=BROAD_DOMAIN_FIX_BULK)
+            ]
+        )
         for code, message, fix in findings:
             state.problem(where, code, message, fix)
         if findings:

@@ -33,6 +33,7 @@ from publisher.addresses import (
     format_addr,
 )
 from publisher.errors import Location, Problem, Severity
+from publisher.lists.breadth import BROAD_DOMAIN_FIX_YAML, broad_domain
 from publisher.model import Config, Row, SourceData, ZoneConfig, longest_subject
 
 #: (code, message, fix): what a per-entry check found; the caller adds the location.
@@ -112,8 +113,17 @@ def check_network(
     return out
 
 
-def check_domain(zone: ZoneConfig, name: str, wild: bool, text: str, *, exclude: bool) -> list[Finding]:
-    """Rules for one entry of a domain zone (already normalised)."""
+def check_domain(
+    zone: ZoneConfig,
+    name: str,
+    wild: bool,
+    text: str,
+    *,
+    exclude: bool,
+    allow_broad: bool = False,
+    broad_fix: str = BROAD_DOMAIN_FIX_YAML,
+) -> list[Finding]:
+    """Rules for one entry of a domain zone (already normalised); breadth.py says what is too broad."""
     room = longest_subject(zone.kind, zone.name)
     size = len(name) + (2 if wild else 0)
     if size > room:
@@ -142,7 +152,8 @@ def check_domain(zone: ZoneConfig, name: str, wild: bool, text: str, *, exclude:
                 "remove the exclusion",
             )
         ]
-    return []
+    broad = None if exclude or allow_broad else broad_domain(name, wild, text, broad_fix)
+    return [broad] if broad else []
 
 
 # --- rows of a SourceData, with their locations -------------------------------------

@@ -237,9 +237,8 @@ class _Builder:
         try:
             name, wild = normalize_domain(text)
         except AddressError as exc:
-            self.error(
-                where, codes.BAD_NAME, f"{what} {exc.message}", exc.fix or "write a host name like ns1.example.test"
-            )
+            fix = exc.fix if exc.code != codes.CONFUSABLE_DOMAIN else "write the name as DNS will see it"
+            self.error(where, codes.BAD_NAME, f"{what} {exc.message}", fix or "write a host name like ns1.example.test")
             return str(text)
         if wild:
             self.error(where, codes.BAD_NAME, f"{what} '{text}' cannot be a wildcard", "remove the leading '*.' or '.'")

@@ -15,7 +15,8 @@ from typing import Any
 
 from publisher import codes
 from publisher.addresses import AddressError, Network, normalize_domain, parse_code, parse_network
-from publisher.errors import Location, Problem
+from publisher.errors import Location, Problem, Severity
+from publisher.lists.breadth import first_per_code
 from publisher.lists.bulk import read_bulk_source
 from publisher.lists.bulk_syntax import looks_like_ip
 from publisher.lists.checks import check_domain, check_network
@@ -129,6 +130,14 @@ class _EntryReader:
                 )
         exclude = bool(merged.get("exclude", False))
         allow_broad = bool(merged.get("allow_broad", False))
+        for key in ("allow_broad", "allow_confusable"):
+            if merged.get(key) and not str(merged.get("reason") or "").strip():
+                self.problem(
+                    self.field_loc(index, entry, key),
+                    codes.MISSING_REASON,
+                    f"`{key}: true` needs a `reason` saying why the entry is meant as written",
+                    "add `reason: ...` to the entry (it also goes into the TXT answer)",
+                )
         if self.zone.role == "allow" and not exclude and not merged.get("owner"):
             self.problem(
                 loc,
@@ -139,8 +148,8 @@ class _EntryReader:
         subject = "ip" if "ip" in entry else "domain"
         text = str(entry[subject])
         rows = self._subject(index, entry, subject, text, exclude, allow_broad)
-        if len(self.source.problems) > before or rows is None:
-            return  # an entry with a problem is never stored
+        if rows is None or any(p.is_error for p in self.source.problems[before:]):
+            return  # an entry with an error is never stored
         reason = str(merged.get("reason", ""))
         too_long = None if exclude else reason_excess(self.zone, code, reason)
         if too_long:
@@ -209,16 +218,25 @@ class _EntryReader:
         try:
             name, wild = normalize_domain(text)
         except AddressError as exc:
-            self.problem(where, exc.code, exc.message, exc.fix)
-            return None
-        out: list[Network | tuple[str, bool]] = [(name, wild)]
-        if text.strip().startswith("."):
-            out = [(name, False), (name, True)]  # rbldnsd's `.name`: the name and every subdomain
-        for row in out:
-            assert isinstance(row, tuple)
-            for code, message, fix in check_domain(zone, row[0], row[1], text, exclude=exclude):
-                self.problem(where, code, message, fix)
-        return out
+            if exc.code != codes.CONFUSABLE_DOMAIN or not entry.get("allow_confusable"):
+                self.problem(where, exc.code, exc.message, exc.fix)
+                return None
+            # Allowed on purpose: list what mail software queries for the written form, and say so.
+            self.source.problems.append(Problem(where, exc.code, exc.message, None, severity=Severity.WARNING))
+            try:
+                name, wild = normalize_domain(text, allow_confusable=True)
+            except AddressError as again:
+                self.problem(where, again.code, again.message, again.fix)
+                return None
+        rows = [(name, False), (name, True)] if text.strip().startswith(".") else [(name, wild)]  # `.name`: both
+        findings = [
+            f
+            for n, w in reversed(rows)
+            for f in check_domain(zone, n, w, text, exclude=exclude, allow_broad=allow_broad)
+        ]
+        for code, message, fix in first_per_code(findings):
+            self.problem(where, code, message, fix)
+        return list(rows)
 
 
 def read_yaml_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:

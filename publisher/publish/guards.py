@@ -16,12 +16,18 @@ from dataclasses import dataclass
 
 from publisher import codes
 from publisher.errors import Problem
+from publisher.lists.breadth import SUFFIX_WEIGHT
 from publisher.model import ZoneConfig
-from publisher.publish.plan import EXPIRED, REMOVED, Change, Plan, ZonePlan, amount
+from publisher.publish.plan import EXPIRED, NAMES, REMOVED, Change, Plan, ZonePlan, amount
 
 #: Validation problems that are guard rails at publish: `--force` may override them.
 #: Every other validation error is never overridable.
 OVERRIDABLE_PROBLEMS = frozenset({codes.COVERS_PROTECTED, codes.EMPTY_ZONE})
+
+
+#: The growth guard's extra measure of a domain zone: names, a wildcard on a public suffix
+#: weighed as lists/breadth.SUFFIX_WEIGHT names (the shrink guard counts plain names).
+WEIGHED = "names, wildcards weighed by breadth"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,9 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
                         ),
                     )
                 )
+    weighed = zp.weighed_before, zp.weighed_after
+    if weighed != (zp.measure(NAMES).before, zp.measure(NAMES).after):
+        counts.append((WEIGHED, *weighed, 0))  # a wildcard on a public suffix joined or left
     for unit, old, new, _ in counts:
         if old and new / old > g.max_growth_factor:
             out.append(
@@ -104,6 +113,11 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
                     (
                         f"{zp.name} would grow from {amount(old, unit)} to {amount(new, unit)} {unit} "
                         f"({new / old:.1f}x; the limit is {g.max_growth_factor:g}x)"
+                        + (
+                            f": a wildcard on a public suffix counts as {SUFFIX_WEIGHT:,} names"
+                            if unit == WEIGHED
+                            else ""
+                        )
                     ),
                 )
             )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4
 from publisher.compile.compiler import listing_count
 from publisher.compile.zone import Answer, CompiledZone
+from publisher.lists.breadth import SUFFIX_WEIGHT, is_suffix_wildcard
 from publisher.model import SourceData, ZoneConfig
 from publisher.publish.entry_diff import ADDED, CHANGED, EXPIRED, REMOVED, Change, Entry, EntryDiff, entry_changes
 
@@ -41,6 +42,7 @@ __all__ = [
     "entry_changes",
     "measures",
     "plan_zone",
+    "weighed_names",
     "zone_sizes",
 ]
 
@@ -88,6 +90,10 @@ class ZonePlan:
     totals: dict[tuple[str, bool], int]  # (kind, is a listing) -> how many entries changed so
     entries_known: bool  # False when the previous sources could not be read
     content_changed: bool
+    #: Domain zones: names before and after, a wildcard on a public suffix counted as
+    #: breadth.SUFFIX_WEIGHT names (the growth guard's measure); 0 where not computed.
+    weighed_before: int = 0
+    weighed_after: int = 0
 
     def count(self, kind: str, listings: bool = True) -> int:
         return self.totals.get((kind, listings), 0)
@@ -120,6 +126,14 @@ def zone_sizes(zone: CompiledZone) -> dict[str, int]:
         names = sum(1 for v in zone.dom_exact.values() if v >= 0) + sum(1 for v in zone.dom_wild.values() if v >= 0)
         return {NAMES: names - (1 if zone.dom_exact.get(TEST_LISTED_DOMAIN, -1) >= 0 else 0)}
     return {IPV4: zone.v4_addresses - (1 if zone.lookup_v4(TEST_LISTED_V4) >= 0 else 0), IPV6: zone.v6_addresses}
+
+
+def weighed_names(zone: CompiledZone) -> int:
+    """The names a domain zone lists, each wildcard on a public suffix counted as SUFFIX_WEIGHT.
+
+    An ip zone's /8 counts as its 16.7M addresses; without this, `.com` counted as one name."""
+    broad = sum(1 for name, v in zone.dom_wild.items() if v >= 0 and is_suffix_wildcard(name))
+    return zone_sizes(zone)[NAMES] + broad * (SUFFIX_WEIGHT - 1)
 
 
 def _sweep(
@@ -293,6 +307,7 @@ def plan_zone(
     else:
         listings_before = before_listings or 0
     windows = diff.windows if (same_settings and before_sources is not None and content_changed) else None
+    weighed = cfg.kind == "domain" and before is not None and content_changed  # only the growth guard reads it
     return ZonePlan(
         name=cfg.name,
         kind=cfg.kind,
@@ -305,4 +320,6 @@ def plan_zone(
         totals=diff.totals,
         entries_known=known,
         content_changed=content_changed,
+        weighed_before=weighed_names(before) if weighed and before is not None else 0,
+        weighed_after=weighed_names(after) if weighed else 0,
     )
