@@ -3,7 +3,7 @@
 Inside the server: serving loops (net.py) -> `Responder` -> wire.fast() / slow.handle().
 It owns one thread's counters, reads the current `ZoneSet` once per query (so a reload
 never mixes two sets within one answer), turns any internal error into SERVFAIL plus a
-log line, and logs queries when asked. The UDP loop lives here too because it is the
+rate-limited log line, and logs queries when asked. The UDP loop lives here too because it is the
 hot path: its locals are bound once and each datagram costs one recvfrom and one sendto.
 """
 
