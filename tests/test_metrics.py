@@ -2,28 +2,38 @@
 
 Counters move by exactly the queries sent, the zone gauges match the manifest the
 publish wrote (listings, expiring_7d), the publish info names the commit, and a
-reload (good, then refused) moves the reload gauges and the serial.
+reload (good, then refused) moves the reload gauges and the serial. In process, with short
+limits: 400 idle connections to the endpoint keep its threads at the cap and are all closed
+at the timeout while a scrape still gets through, a request dribbled byte by byte is cut at
+its deadline, and 1000 queries whose answering raises are each answered SERVFAIL, counted in
+dnsbl_internal_errors_total and logged in a bounded number of lines.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dnslib import DNSRecord
+from dnslib import RCODE, DNSRecord
 
 from conftest import ROOT
 from publisher.lists.tree import DirTree
 from publisher.publish.build import compile_tree, write_build
 from publisher.publish.manifest import Manifest, Source
+from publisher.server.app import Server
+from publisher.server.zoneset import ZoneSet
+from server_fixtures import sample_zones
 from test_server import Served, start_server
 
 pytest.importorskip("prometheus_client")
@@ -190,3 +200,123 @@ def test_prometheus_client_is_not_imported_without_metrics() -> None:
         "assert 'prometheus_client' not in sys.modules, 'imported'"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+# --- the endpoint under hostile traffic (in process, short limits) ---------------------------
+
+#: Short limits so the tests wait well under a second for what takes 5 s in production.
+TIMEOUT = 0.5
+CAP = 16
+IDLE = 400
+
+
+def in_process(*, metrics: str | None = None, batch: bool = True) -> Server:
+    """A server on the sample zones, not started: start() binds UDP/TCP (and metrics) on ephemeral ports."""
+    zs = ZoneSet.build(sample_zones().values())
+    return Server(None, ["127.0.0.1:0"], zoneset=zs, send_notify=False, metrics=metrics, batch=batch)
+
+
+def scrape_url(url: str) -> Samples:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.status == 200
+        text = resp.read().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def closed_by_server(sock: socket.socket, deadline: float) -> bool:
+    """True once the server has closed `sock` (end of file or reset) before `deadline`."""
+    sock.settimeout(max(0.01, deadline - time.monotonic()))
+    try:
+        while sock.recv(4096):
+            pass
+        return True
+    except ConnectionError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_idle_connections_keep_threads_bounded_and_are_closed() -> None:
+    from publisher.server import metrics
+
+    before = threading.active_count()
+    exporter = metrics.start("127.0.0.1:0", in_process(), timeout=TIMEOUT, max_connections=CAP)
+    try:
+        port = exporter.httpd.server_port
+        held: list[socket.socket] = []
+        peak = 0
+        for _ in range(IDLE):
+            held.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            peak = max(peak, threading.active_count())
+        # The accept loop plus at most CAP connection threads, however many clients wait.
+        # (+4: slack for a stray thread of an earlier test ending or starting meanwhile)
+        assert peak - before <= 1 + CAP + 4, f"{peak - before} threads for {IDLE} idle connections"
+        # A scrape gets through while the idle connections are held (it evicts the oldest).
+        got = scrape_url(exporter.url)
+        assert value(got, "dnsbl_zone_serial", zone="bl.example.test") > 0
+        deadline = time.monotonic() + 10 * TIMEOUT + 5  # generous: the limit is TIMEOUT
+        still_open = [s for s in held if not closed_by_server(s, deadline)]
+        assert not still_open, f"{len(still_open)} of {IDLE} idle connections left open"
+        for s in held:
+            s.close()
+        assert threading.active_count() - before <= 1 + CAP + 4
+    finally:
+        exporter.stop()
+
+
+def test_a_request_dribbled_byte_by_byte_is_cut_at_the_deadline() -> None:
+    from publisher.server import metrics
+
+    exporter = metrics.start("127.0.0.1:0", in_process(), timeout=TIMEOUT, max_connections=CAP)
+    try:
+        with socket.create_connection(("127.0.0.1", exporter.httpd.server_port), timeout=10) as sock:
+            sock.sendall(b"GET /metrics HTTP/1.0\r\n")
+            # Each header line comes within the per-read timeout; the whole request never does.
+            closed = False
+            for i in range(50):  # 50 x TIMEOUT/5 = 10 x TIMEOUT: far past the deadline
+                try:
+                    sock.sendall(b"X-%d: y\r\n" % i)
+                except OSError:
+                    closed = True
+                    break
+                if closed_by_server(sock, time.monotonic() + TIMEOUT / 5):
+                    closed = True
+                    break
+            assert closed, "a dribbling client kept its connection past 10 x the timeout"
+        assert scrape_url(exporter.url)  # and the endpoint still serves
+    finally:
+        exporter.stop()
+
+
+def test_internal_errors_are_counted_and_each_answered_servfail(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from publisher.server import core
+
+    def broken(*_: object) -> bytes | None:
+        raise ValueError("simulated bug in the fast path")
+
+    server = in_process(metrics="127.0.0.1:0", batch=False)
+    server.start()
+    try:
+        monkeypatch.setattr(core, "fast", broken)
+        caplog.set_level(logging.INFO, logger="publisher.server")
+        started = time.monotonic()
+        for i in range(1000):
+            assert ask(server.bound[0].port, f"{i}.example.org").header.rcode == RCODE.SERVFAIL
+        elapsed = time.monotonic() - started
+        errors = [r for r in caplog.records if "internal error answering" in r.getMessage()]
+        # One line a second at most (plus the first, with its traceback): not one per packet.
+        assert 1 <= len(errors) <= 2 + elapsed
+        assert errors[0].exc_info is not None and "ValueError: simulated bug" in errors[0].getMessage()
+        assert server.metrics_url is not None
+        got = scrape_url(server.metrics_url)
+        assert value(got, "dnsbl_internal_errors_total") == 1000
+        assert value(got, "dnsbl_queries_total", zone="-", result="servfail") == 1000
+    finally:
+        server.stop()
+    assert any("stats internal errors 1000" in r.getMessage() for r in caplog.records)

@@ -3,7 +3,7 @@
 Inside the server: serving loops (net.py) -> `Responder` -> wire.fast() / slow.handle().
 It owns one thread's counters, reads the current `ZoneSet` once per query (so a reload
 never mixes two sets within one answer), turns any internal error into SERVFAIL plus a
-log line, and logs queries when asked. The UDP loop lives here too because it is the
+rate-limited log line, and logs queries when asked. The UDP loop lives here too because it is the
 hot path: its locals are bound once and each datagram costs one recvfrom and one sendto.
 """
 
@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
 from publisher.server import mmsg, slow, tsig, xfr
+from publisher.server.ratelog import Throttle, brief
 from publisher.server.rrl import RateLimiter, key_of_addr
 from publisher.server.stats import NO_ZONE, SERVFAIL, Counters, Latency, bump
 from publisher.server.wire import fast
@@ -62,6 +64,7 @@ class Responder:
         log_queries: bool = False,
         latency: Latency | None = None,
         limiter: RateLimiter | None = None,
+        errors: Throttle | None = None,
     ) -> None:
         self.state = state
         self.counts = counts
@@ -70,6 +73,8 @@ class Responder:
         self.limiter = limiter
         #: The UDP processing-time histogram, only under --metrics (TCP is not timed).
         self.latency = latency
+        #: Internal errors: counted, logged at most once a second (shared by a server's threads).
+        self.errors = errors if errors is not None else Throttle(log)
 
     def answer(self, data: bytes, client: Any, tcp: bool = False) -> bytes | None:
         """The reply to one UDP (or non-transfer TCP) message; None means drop."""
@@ -176,12 +181,20 @@ class Responder:
         return slow.servfail(data)
 
     def _failed(self, data: bytes, client: Any) -> bytes | None:
-        log.exception("internal error answering %s from %s; sent SERVFAIL", describe(data), _ip(client))
+        """SERVFAIL for the query being answered when an exception was raised (called in `except`).
+
+        A packet that trips a bug can be sent a million times: each is counted, but the log
+        gets one line a second at most (the first of each raising site with its traceback).
+        """
+        exc = sys.exc_info()[1]
+        self.errors.event(
+            logging.ERROR, "internal error answering %s from %s: %s; sent SERVFAIL",
+            describe(data), _ip(client), brief(exc), exc=exc,
+        )  # fmt: skip
         bump(self.counts, NO_ZONE, SERVFAIL)
         try:
             return slow.servfail(data)
-        except Exception:
-            log.exception("could not even build SERVFAIL")
+        except Exception:  # noqa: BLE001 - already counted and logged above: a bare header will do
             return data[:2] + b"\x80\x02" + b"\x00" * 8 if len(data) >= 12 else None
 
     def _log(self, data: bytes, resp: bytes | None, client: Any, tcp: bool) -> None:

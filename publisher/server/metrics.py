@@ -2,10 +2,11 @@
 
 Inside the server: app.Server (its per-thread counters, the served ZoneSet and its
 manifest, the reload record) -> `ServerCollector` -> prometheus-client's text format on
-an HTTP thread (`Exporter`). Nothing here runs per query: the serving threads keep
-bumping their plain integer counters (stats.py) and this module sums them when
-Prometheus asks. Only imported when --metrics is given, so a server without it neither
-loads prometheus-client nor pays its memory.
+an HTTP server with bounded threads and per-connection deadlines (`Exporter`, httpd.py).
+Nothing here runs per query: the serving threads keep bumping their plain integer
+counters (stats.py) and this module sums them when Prometheus asks. Only imported when
+--metrics is given, so a server without it neither loads prometheus-client nor pays its
+memory.
 
 Metrics (every zone label is a served zone's name; "-" counts queries for no zone):
   dnsbl_queries_total{zone,result}          queries by outcome (stats.CATEGORIES)
@@ -19,6 +20,7 @@ Metrics (every zone label is a served zone's name; "-" counts queries for no zon
   dnsbl_reloads_total{result}               reloads since start, success / failure
   dnsbl_publish_info{generation,source,commit}  always 1: what is served and where it came from
   dnsbl_publish_timestamp_seconds           the served generation's published_at
+  dnsbl_internal_errors_total               queries whose answering raised (each answered SERVFAIL)
 plus prometheus-client's process_*, python_gc_* and python_info.
 """
 
@@ -28,16 +30,16 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Iterator
-from socketserver import ThreadingMixIn
-from typing import Any, Protocol
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from publisher.errors import ServerError
+from publisher.server import httpd
 from publisher.server.net import parse_listen
+from publisher.server.ratelog import Throttle
 from publisher.server.stats import CATEGORIES, LATENCY_BOUNDS_NS, Stats
 from publisher.server.zoneset import ZoneSet
 
@@ -54,6 +56,7 @@ class Observed(Protocol):
     last_reload: tuple[float, bool]
     last_good_reload: float
     reloads: dict[str, int]
+    internal_errors: Throttle
 
 
 def _timestamp(text: object) -> float | None:
@@ -80,6 +83,10 @@ class ServerCollector(Collector):
         yield from self._zones(zs)
         yield from self._reloads(server)
         yield from self._publish(zs)
+        yield CounterMetricFamily(
+            f"{PREFIX}_internal_errors", "Queries whose answering raised an internal error, each answered SERVFAIL",
+            value=server.internal_errors.count,
+        )  # fmt: skip
 
     def _queries(self, stats: Stats, zs: ZoneSet) -> Metric:
         fam = CounterMetricFamily(
@@ -155,48 +162,67 @@ class ServerCollector(Collector):
             )
 
 
-class _HttpServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-        pass  # a scrape every few seconds would drown the server's own log
-
-
 class Exporter:
-    """The /metrics HTTP endpoint on its own daemon thread."""
+    """The /metrics HTTP endpoint: an accept loop on its own daemon thread (httpd.py bounds it)."""
 
-    def __init__(self, listen: str, server: Observed) -> None:
+    def __init__(
+        self,
+        listen: str,
+        server: Observed,
+        *,
+        timeout: float = httpd.TIMEOUT,
+        max_connections: int = httpd.MAX_CONNECTIONS,
+    ) -> None:
         ep = parse_listen(listen)
         self.registry = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         self.registry.register(ServerCollector(server))
-        server_class = type("_Http", (_HttpServer,), {"address_family": ep.family})
+        server_class = type("_Http", (httpd.BoundedServer,), {"address_family": ep.family})
         try:
-            self.httpd: WSGIServer = make_server(
-                ep.host, ep.port, make_wsgi_app(self.registry), server_class=server_class, handler_class=_QuietHandler
+            self.httpd: httpd.BoundedServer = server_class(
+                (ep.host, ep.port), timeout=timeout, max_connections=max_connections
             )
         except OSError as exc:
             raise ServerError(f"cannot serve metrics on {ep}: {exc.strerror or exc}") from exc
+        self.httpd.set_app(make_wsgi_app(self.registry))
         host = ep.host
         self.url = f"http://{f'[{host}]' if ':' in host else host}:{self.httpd.server_port}/metrics"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="metrics", daemon=True)
+        # Polled this often for connections past their deadline (and for stop()).
+        self.poll = min(0.5, timeout / 4)
+        self.thread = threading.Thread(target=self._run, name="metrics", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.httpd.serve_forever(self.poll)
+        except Exception:
+            # Only the metrics stop: DNS answering does not depend on this thread.
+            log.exception("the metrics endpoint %s stopped; DNS service continues without it", self.url)
 
     def start(self) -> None:
-        self.thread.start()
+        try:
+            self.thread.start()
+        except RuntimeError as exc:
+            self.httpd.server_close()
+            raise ServerError(f"cannot start the metrics thread: {exc}") from exc
         log.info("metrics on %s", self.url)
 
     def stop(self) -> None:
-        self.httpd.shutdown()
+        if self.thread.is_alive():
+            self.httpd.shutdown()
         self.httpd.server_close()
 
 
-def start(listen: str, server: Observed) -> Exporter:
-    """Serve the metrics of `server` on `listen` (ADDR:PORT, [v6]:PORT; port 0 picks one)."""
-    exporter = Exporter(listen, server)
+def start(
+    listen: str, server: Observed, *, timeout: float = httpd.TIMEOUT, max_connections: int = httpd.MAX_CONNECTIONS
+) -> Exporter:
+    """Serve the metrics of `server` on `listen` (ADDR:PORT, [v6]:PORT; port 0 picks one).
+
+    Each connection gets `timeout` seconds for its whole exchange; at most `max_connections`
+    are open at once, the oldest closed to make room (httpd.py).
+    """
+    exporter = Exporter(listen, server, timeout=timeout, max_connections=max_connections)
     exporter.start()
     return exporter
 

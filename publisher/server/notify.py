@@ -5,7 +5,8 @@ calls `notify_zone` in a background thread per zone. Each secondary with notify=
 gets a NOTIFY for the zone's SOA (TSIG-signed when the secondary has a `tsig_key`) from
 an ephemeral UDP socket, retried a bounded number
 of times with a growing timeout until it answers with the same id; the outcome is
-logged. A secondary that never answers costs a few seconds of one thread, nothing else.
+logged. A secondary that never answers costs a few seconds of one thread, nothing else;
+a thread that cannot be started costs the NOTIFY (logged), never the serving.
 """
 
 from __future__ import annotations
@@ -156,5 +157,13 @@ def notify_in_background(zones: list[ServedZone], keys: Keyring | None = None) -
                 log.exception("notify for %s failed", sz.name)
 
     thread = threading.Thread(target=run, daemon=True, name="notify")
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError as exc:  # "can't start new thread": the zones are served, only the NOTIFY is lost
+        log.error(
+            "cannot start the NOTIFY thread (%s): secondaries of %s are not notified and catch up at their "
+            "SOA refresh",
+            exc, ", ".join(sz.name for sz in zones),
+        )  # fmt: skip
+        return None
     return thread
