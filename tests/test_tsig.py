@@ -274,3 +274,27 @@ def test_dig_axfr_with_and_without_the_key(keyed_primary: tuple[Served, int]) ->
     assert "Transfer failed" in run()  # unsigned, from the keyed secondary's address
     wrong = run("-y", f"hmac-sha256:{KEY}:{WRONG}")
     assert "Transfer failed" in wrong or "BADSIG" in wrong or "NOTAUTH" in wrong
+
+
+def test_a_flood_of_forged_signatures_is_a_few_log_lines(
+    zones: ZoneSet, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Anyone can send signed packets: 500 forged ones (and 500 refused IXFRs over UDP, which a
+    spoofed address can send too) are each answered, and logged in a line a second at most."""
+    for throttle in (tsig.REFUSALS, slow.TRANSFER_REFUSALS):
+        monkeypatch.setattr(throttle, "_last", None)
+    forged = signed_query(BL, "SOA", keyring(WRONG), KEY).to_wire()
+    ixfr = dns.message.make_query(BL, "IXFR").to_wire()
+    caplog.set_level("WARNING", logger="publisher.server")
+    started = time.monotonic()
+    for _ in range(500):
+        got = slow.handle(zones, forged, "192.0.2.9", False, new_counters())
+        assert isinstance(got, bytes) and got[3] & 0x0F == dns.rcode.NOTAUTH
+        got = slow.handle(zones, ixfr, "192.0.2.9", False, new_counters())
+        assert isinstance(got, bytes) and got[3] & 0x0F == dns.rcode.REFUSED
+    seconds = time.monotonic() - started
+    lines = [r.getMessage() for r in caplog.records]
+    forged_lines = [m for m in lines if m.startswith("TSIG from 192.0.2.9 refused")]
+    refused_lines = [m for m in lines if m.startswith("IXFR of")]
+    assert 1 <= len(forged_lines) <= 2 + seconds and 1 <= len(refused_lines) <= 2 + seconds, lines
+    assert tsig.REFUSALS.count >= 500 and slow.TRANSFER_REFUSALS.count >= 500

@@ -19,12 +19,15 @@ import struct
 from dataclasses import replace
 
 from publisher.server import message, tsig
+from publisher.server.ratelog import Throttle
 from publisher.server.stats import FORMERR, NO_ZONE, OTHER, REFUSED, Counters, bump
 from publisher.server.wire import FORMERR_RC, NOTIMP_RC, REFUSED_RC, SERVFAIL_RC, UDP_MAX, fast
 from publisher.server.xfr import TransferRequest
 from publisher.server.zoneset import ServedZone, ZoneSet
 
 log = logging.getLogger("publisher.server")
+#: Refused transfers: an IXFR over UDP can come from a spoofed address, so one warning a second at most.
+TRANSFER_REFUSALS = Throttle(log)
 
 OPCODE_QUERY, OPCODE_NOTIFY = message.OPCODE_QUERY, message.OPCODE_NOTIFY
 QTYPE_SOA, QTYPE_OPT, QTYPE_IXFR, QTYPE_AXFR = 6, 41, 251, 252
@@ -177,7 +180,7 @@ def _transfer(
         why = f"signed with key {key}, not one of the zone's secondaries' keys" if key else "not in allow_transfer"
         if key is None and any(s.tsig_key for s in sz.settings.secondaries):
             why += " (or unsigned from a secondary that has a tsig_key)"
-        log.warning("%s of %s refused to %s: %s", kind, sz.name, client, why)
+        TRANSFER_REFUSALS.event(logging.WARNING, "%s of %s refused to %s: %s", kind, sz.name, client, why)
         bump(counts, sz.name, REFUSED)
         return reply(data, REFUSED_RC, question=question, opt=opt)
     bump(counts, sz.name, OTHER)

@@ -34,8 +34,11 @@ from pathlib import Path
 from typing import Any
 
 from publisher.errors import ServerError
+from publisher.server.ratelog import Throttle
 
 log = logging.getLogger("publisher.server")
+#: Refused signatures: anyone can send a forged signed packet, so one warning per second at most.
+REFUSALS = Throttle(log)
 
 QTYPE_TSIG = 250
 NOTAUTH = 9
@@ -169,12 +172,19 @@ def verify(data: bytes, keyring: Keyring | None, error_reply: Any, client: str =
     name, rdata = rr.name, rr[0]
     key = keyring.keys.get(_norm(name.to_text())) if keyring is not None else None
     if key is None or key.algorithm != rdata.algorithm:
-        log.warning("TSIG from %s refused: unknown key %s (%s)", client, name.to_text(), rdata.algorithm.to_text())
+        REFUSALS.event(
+            logging.WARNING,
+            "TSIG from %s refused: unknown key %s (%s)",
+            client,
+            name.to_text(),
+            rdata.algorithm.to_text(),
+        )
         return _unsigned_error(error_reply(NOTAUTH), name, rdata, BADKEY)
     try:
         msg = dns.message.from_wire(data, keyring={key.name: key})
     except dns.tsig.BadTime:
-        log.warning(
+        REFUSALS.event(
+            logging.WARNING,
             "TSIG from %s refused: key %s, time signed %d is off by more than %ds",
             client,
             name.to_text(),
@@ -187,7 +197,9 @@ def verify(data: bytes, keyring: Keyring | None, error_reply: Any, client: str =
         wire, _ = sign(error_reply(NOTAUTH), signed, error=BADTIME, other=other, time_signed=rdata.time_signed)
         return wire
     except (dns.tsig.BadSignature, dns.tsig.BadKey, dns.tsig.BadAlgorithm):
-        log.warning("TSIG from %s refused: bad signature with key %s (wrong secret?)", client, name.to_text())
+        REFUSALS.event(
+            logging.WARNING, "TSIG from %s refused: bad signature with key %s (wrong secret?)", client, name.to_text()
+        )
         return _unsigned_error(error_reply(NOTAUTH), name, rdata, BADSIG)
     except dns.exception.DNSException:
         return b""
