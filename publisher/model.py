@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Literal, NamedTuple
 
-from publisher.addresses import Network
+from publisher.addresses import Network, format_v4
 from publisher.errors import Location, Problem
 
 Kind = Literal["ip", "domain"]
@@ -45,6 +45,32 @@ def longest_subject(kind: str, zone_name: str) -> int:
 def longest_txt(text: str, subject: int) -> int:
     """Bytes of `text` (a TXT with SUBST holes) when each hole holds `subject` bytes."""
     return len(text.encode("utf-8")) + text.count(SUBST) * (subject - 1)
+
+
+def render_txt(template: str, *, code: int, reason: str, zone: str) -> str:
+    """Fill a TXT template; {ip}/{domain} become SUBST, filled per query by the server."""
+    out: list[str] = []
+    rest = template
+    while rest:
+        start = rest.find("{")
+        end = rest.find("}", start + 1) if start >= 0 else -1
+        if start < 0 or end < 0:
+            out.append(rest)
+            break
+        out.append(rest[:start])
+        key = rest[start + 1 : end]
+        if key in ("ip", "domain"):
+            out.append(SUBST)
+        elif key == "code":
+            out.append(format_v4(code))
+        elif key == "reason":
+            out.append(reason)
+        elif key == "zone":
+            out.append(zone)
+        else:  # validation refuses unknown placeholders; keep the text as written
+            out.append(rest[start : end + 1])
+        rest = rest[end + 1 :]
+    return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)

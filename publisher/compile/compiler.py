@@ -27,12 +27,20 @@ from publisher.addresses import (
     TEST_UNLISTED_V4,
     V4_BITS,
     V6_BITS,
-    format_v4,
     range_to_cidrs,
 )
 from publisher.compile.zone import M64, Answer, CompiledZone, ZoneInfo
 from publisher.errors import Problem, ValidationFailed
-from publisher.model import MAX_TXT_BYTES, SUBST, SourceData, Value, ZoneConfig, longest_subject, longest_txt
+from publisher.model import (
+    MAX_TXT_BYTES,
+    SUBST,
+    SourceData,
+    Value,
+    ZoneConfig,
+    longest_subject,
+    longest_txt,
+    render_txt,
+)
 
 TEST_REASON = "RFC 5782 test point"
 
@@ -40,32 +48,6 @@ TEST_REASON = "RFC 5782 test point"
 HOLE = -1
 # Segment lists are parallel lists: starts, ends, values.
 Segments = tuple[list[int], list[int], list[int]]
-
-
-def render_txt(template: str, *, code: int, reason: str, zone: str) -> str:
-    """Fill a TXT template; {ip}/{domain} become SUBST, filled per query by the server."""
-    out: list[str] = []
-    rest = template
-    while rest:
-        start = rest.find("{")
-        end = rest.find("}", start + 1) if start >= 0 else -1
-        if start < 0 or end < 0:
-            out.append(rest)
-            break
-        out.append(rest[:start])
-        key = rest[start + 1 : end]
-        if key in ("ip", "domain"):
-            out.append(SUBST)
-        elif key == "code":
-            out.append(format_v4(code))
-        elif key == "reason":
-            out.append(reason)
-        elif key == "zone":
-            out.append(zone)
-        else:  # validation refuses unknown placeholders; keep the text as written
-            out.append(rest[start : end + 1])
-        rest = rest[end + 1 :]
-    return "".join(out)
 
 
 def _refuse_long_txt(zone: ZoneConfig, txt: str) -> None:

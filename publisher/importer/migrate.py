@@ -26,7 +26,7 @@ from publisher.addresses import (
     AddressError,
     format_v4,
 )
-from publisher.compile.compiler import TEST_REASON, compile_zone, render_txt
+from publisher.compile.compiler import TEST_REASON, compile_zone
 from publisher.errors import Problem, Severity, sort_problems
 from publisher.importer.answers import (
     DATA_TYPES,
@@ -47,7 +47,7 @@ from publisher.importer.write import OutputFile, convert, snippet
 from publisher.lists.bulk import read_bulk_source
 from publisher.lists.bulk_syntax import parse_value
 from publisher.lists.curated import read_source
-from publisher.model import SUBST, Kind, Role, SourceData, ZoneConfig
+from publisher.model import SUBST, Kind, Role, SourceData, ZoneConfig, render_txt
 
 __all__ = ["DATASET_TYPES", "ImportResult", "OutputFile", "ZoneImport", "guess_type", "import_rbldnsd"]
 

@@ -83,7 +83,7 @@ def _missing(tree: Tree) -> Problem:
 
 
 def template_problem(txt: str, kind: str) -> str | None:
-    """Why a TXT template cannot be used, or None. Mirrors compiler.render_txt's reading."""
+    """Why a TXT template cannot be used, or None. Mirrors model.render_txt's reading."""
     allowed = ("ip" if kind == "ip" else "domain", "code", "reason", "zone")
     rest = txt
     while rest:

@@ -8,16 +8,14 @@ an ip zone, up to 252 minus the zone name's length in a domain zone. Validation
 refuses a text whose longest form exceeds `model.MAX_TXT_BYTES` (README, Security),
 so no record can outgrow a DNS message or break a zone transfer.
 
-`fill` reads a template exactly as compile.compiler.render_txt does (a test holds
-the two together); lists may not import compile.
+The template is filled by `model.render_txt`, the compiler's own reading of it.
 """
 
 from __future__ import annotations
 
-from publisher.addresses import format_v4
-from publisher.model import MAX_TXT_BYTES, SUBST, ZoneConfig, longest_subject, longest_txt
+from publisher.model import MAX_TXT_BYTES, SUBST, ZoneConfig, longest_subject, longest_txt, render_txt
 
-__all__ = ["FIX", "fill", "template_excess", "reason_excess"]
+__all__ = ["FIX", "template_excess", "reason_excess"]
 
 FIX = (
     f"shorten the text, or use `$` / {{ip}} / {{domain}} less often: a TXT may hold at most {MAX_TXT_BYTES} "
@@ -25,34 +23,8 @@ FIX = (
 )
 
 
-def fill(template: str, *, code: int, reason: str, zone: str) -> str:
-    """The template with {reason}, {code} and {zone} filled in; {ip}/{domain} become SUBST."""
-    out: list[str] = []
-    rest = template
-    while rest:
-        start = rest.find("{")
-        end = rest.find("}", start + 1) if start >= 0 else -1
-        if start < 0 or end < 0:
-            out.append(rest)
-            break
-        out.append(rest[:start])
-        key = rest[start + 1 : end]
-        if key in ("ip", "domain"):
-            out.append(SUBST)
-        elif key == "code":
-            out.append(format_v4(code))
-        elif key == "reason":
-            out.append(reason)
-        elif key == "zone":
-            out.append(zone)
-        else:
-            out.append(rest[start : end + 1])
-        rest = rest[end + 1 :]
-    return "".join(out)
-
-
 def _excess(zone: ZoneConfig, code: int, reason: str) -> str | None:
-    text = fill(zone.txt, code=code, reason=reason, zone=zone.name)
+    text = render_txt(zone.txt, code=code, reason=reason, zone=zone.name)
     subject = longest_subject(zone.kind, zone.name)
     size = longest_txt(text, subject)
     if size <= MAX_TXT_BYTES:
