@@ -11,21 +11,12 @@ from pathlib import Path
 
 from tests.conftest import LISTS, ROOT
 from tests.test_cli import run
-from tests.test_vcs import init_repo
+from tests.test_publish import published_sample
 
 from publisher.publish import history
 from publisher.publish.manifest import current_generation, read_manifest
 
 BL = "bl.example.test"
-
-
-def _published(tmp_path: Path) -> tuple[Path, Path]:
-    """The sample lists in a git repository, published into zones/."""
-    lists = init_repo(tmp_path / "repo", lists_from=LISTS)
-    zones = tmp_path / "zones"
-    code, _, err = run("--lists", str(lists), "--zones", str(zones), "publish")
-    assert code == 0, err
-    return lists, zones
 
 
 def _gut(lists: Path) -> None:
@@ -39,7 +30,7 @@ def _gut(lists: Path) -> None:
 
 
 def test_compile_does_not_replace_a_publish(tmp_path: Path) -> None:
-    lists, zones = _published(tmp_path)
+    lists, zones = published_sample(tmp_path)
     served = current_generation(zones)
     manifest = read_manifest(zones)
     assert manifest is not None
@@ -59,7 +50,7 @@ def test_compile_does_not_replace_a_publish(tmp_path: Path) -> None:
 
 
 def test_make_serve_compiles_only_when_nothing_is_published(tmp_path: Path) -> None:
-    lists, zones = _published(tmp_path)
+    lists, zones = published_sample(tmp_path)
     served = current_generation(zones)
     _gut(lists)
     code, out, err = run("--lists", str(lists), "--zones", str(zones), "compile", "--unless-published")

@@ -10,19 +10,13 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.test_publish import run_cli
-from tests.test_vcs import commit_all, init_repo
-
-from conftest import LISTS
+from tests.test_publish import published_sample, run_cli
+from tests.test_vcs import commit_all
 
 
 @pytest.fixture
 def published(tmp_path: Path) -> tuple[Path, Path]:
-    lists = init_repo(tmp_path / "repo", lists_from=LISTS)
-    zones = tmp_path / "zones"
-    code, _, err = run_cli("--lists", str(lists), "--zones", str(zones), "publish")
-    assert code == 0, err
-    return lists, zones
+    return published_sample(tmp_path)
 
 
 def no_placeholder(text: str) -> None:

@@ -323,6 +323,15 @@ def test_a_crash_between_write_steps_leaves_the_last_good_publish(repo: Path, zo
 # --- the CLI handlers -------------------------------------------------------------------
 
 
+def published_sample(tmp_path: Path) -> tuple[Path, Path]:
+    """The sample lists in a git repository, published into zones/ through the CLI: (lists, zones)."""
+    lists = init_repo(tmp_path / "repo", lists_from=LISTS)
+    zones = tmp_path / "zones"
+    code, _, err = run_cli("--lists", str(lists), "--zones", str(zones), "publish")
+    assert code == 0, err
+    return lists, zones
+
+
 def run_cli(*argv: str) -> tuple[int, str, str]:
     """The commands through cli.main, stdout and stderr captured."""
     from publisher.cli import app as cli

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 
 from publisher.server.core import Responder
+from publisher.server.ratelog import Throttle
 
 log = logging.getLogger("publisher.server")
 
@@ -70,7 +71,7 @@ class TcpServer:
         self._stopping = False
         self.shed = 0  # connections closed at once: every slot busy
         self.evicted = 0  # idle connections closed to make room
-        self._shed_logged = -SHED_LOG_SECONDS
+        self._shed_log = Throttle(log, SHED_LOG_SECONDS)
         self.thread = threading.Thread(target=self._run, name="tcp", daemon=True)
 
     @property
@@ -156,13 +157,10 @@ class TcpServer:
     def _shed(self, peer: str) -> None:
         # Logged once per SHED_LOG_SECONDS: a connection flood must not become a log flood.
         self.shed += 1
-        now = time.monotonic()
-        if now - self._shed_logged >= SHED_LOG_SECONDS:
-            self._shed_logged = now
-            log.warning(
-                "tcp connection from %s closed: %d connections open (%d shed, %d idle evicted so far)",
-                peer, len(self.conns), self.shed, self.evicted,
-            )  # fmt: skip
+        self._shed_log.event(
+            logging.WARNING, "tcp connection from %s closed: %d connections open (%d shed, %d idle evicted so far)",
+            peer, len(self.conns), self.shed, self.evicted,
+        )  # fmt: skip
 
     def _close(self, conn: _Conn) -> None:
         fd = conn.sock.fileno()
