@@ -3,8 +3,9 @@
 Inside the server: `Throttle` stands between a per-packet event (an internal error while
 answering, a refused TSIG signature or transfer, a TCP connection shed at the cap, a failed
 metrics connection) and the log. It counts every event (the count is exported and
-reported), writes at most one line per `interval` seconds, and that line says how many were held back since the previous one. So a spoofed
-flood costs one counter increment per packet, not a log line per packet.
+reported), writes at most one line per `interval` seconds, and that line says how many
+were held back since the previous one. So a spoofed flood costs one counter increment per
+packet, not a log line per packet.
 
 For debugging, the first event from each distinct site (exception type plus the code line
 that raised it) is logged with its full traceback, once per site for the life of the
