@@ -328,3 +328,23 @@ def test_cli_writes_files_and_refuses_to_overwrite(tmp_path: Path, capsys: pytes
     args = parser.parse_args(["import-rbldnsd", str(source), "--zone", ZONE, "--out", str(tmp_path / "elsewhere.txt")])
     with pytest.raises(UsageError, match="not inside the lists folder"):
         args.func(args, Display())
+
+
+@pytest.mark.parametrize("relative", [True, False], ids=["relative", "absolute"])
+def test_cli_names_the_input_file_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], relative: bool
+) -> None:
+    """Locations in the input file open as typed, not under the lists folder where no such file is."""
+    from publisher.cli import main
+
+    feed = tmp_path / "x" / "peer.data"
+    feed.parent.mkdir()
+    feed.write_text("192.0.2.1\n192.0.2.2\n192.0.2.3\n10.0.0.1 :1:bad code\n")
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    monkeypatch.chdir(tmp_path)
+    given = "x/peer.data" if relative else str(feed)
+    assert main(["--lists", "lists", "import-rbldnsd", given, "--zone", ZONE, "--type", "ip4set"]) == 1
+    err = capsys.readouterr().err
+    assert f"\n{given}:4:10: return code 127.0.0.1 is forbidden" in f"\n{err}", err
+    assert "lists/" not in err, err

@@ -59,7 +59,9 @@ def cmd_import_rbldnsd(args: argparse.Namespace, display: Display) -> int:
     lists: Path = args.lists
     rel = _relative(args.import_out, lists) if args.import_out else f"imported/{args.zone.rstrip('.')}.txt"
     result = import_rbldnsd(text, zone=args.zone, out=rel, dataset=args.type, source=str(path), role=args.role)
-    display.problems(result.problems)
+    for problem in result.problems:
+        # The input file is named as the user gave it; the files written, under the lists folder.
+        display.err(problem.format("" if problem.location.path == str(path) else display.root))
     files = [f for z in result.zones for f in z.files]
     unique = {f.path: f for f in files}
     if args.import_out:
