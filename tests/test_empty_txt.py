@@ -198,3 +198,18 @@ def test_zone_files_hold_no_empty_txt(zones: dict[str, CompiledZone], tmp_path: 
     point = notxt.answers[notxt.lookup_v4(TEST_LISTED_V4)]
     assert point.distinct_txts == ("RFC 5782 test point",)
     assert zones[BLANK].answers[zones[BLANK].lookup_v4(TEST_LISTED_V4)].distinct_txts == ()
+
+
+def test_lookup_and_explain_say_no_txt(tmp_path: Path) -> None:
+    """`publisher lookup` and `explain` show what a resolver gets: no TXT, not `TXT ""`."""
+    from test_cli import run
+
+    lists, zones_dir = tmp_path / "lists", tmp_path / "zones"
+    textless_zones(lists)
+    code, out, err = run("--lists", str(lists), "lookup", "203.0.113.5")
+    assert code == 0, err
+    assert '  A 127.0.0.2  no TXT\n  A 127.0.0.4  TXT "has text for 203.0.113.5"\n' in out
+    assert run("--lists", str(lists), "--zones", str(zones_dir), "compile")[0] == 0
+    code, out, err = run("--lists", str(lists), "--zones", str(zones_dir), "explain", "192.0.2.20")
+    assert code == 0, err
+    assert f"{BLANK} (serial " in out and "  A 127.0.0.2  no TXT\n" in out and "TXT ''" not in out
