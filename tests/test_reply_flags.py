@@ -91,9 +91,7 @@ def test_unknown_opcodes_never_copy_rd_or_cd(endpoint: tuple[str, int], transpor
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
-def test_unknown_opcode_in_a_malformed_message_never_copies_rd_or_cd(
-    endpoint: tuple[str, int], transport: str
-) -> None:
+def test_unknown_opcode_in_a_malformed_message_never_copies_rd_or_cd(endpoint: tuple[str, int], transport: str) -> None:
     two_questions = message(9, RD, CD, LISTED_A + LISTED_A, qdcount=2)
     f1, f2, _, an = header(exchange(endpoint, two_questions, transport))
     assert (f1, f2, an) == (QR | 9 << 3, NOTIMP, 0)
