@@ -107,7 +107,7 @@ def cmd_lookup(args: argparse.Namespace, display: Display) -> int:
             listed_anywhere = True
             display.line(f"{cfg.name}: listed")
             for code, txt in answers:
-                display.line(f'  A {format_v4(code)}  TXT "{txt}"')
+                display.line(f"  A {format_v4(code)}  " + (f'TXT "{txt}"' if txt else "no TXT"))
         else:
             display.line(f"{cfg.name}: not listed")
         for source in build.loaded.sources.get(cfg.name, []):

@@ -277,7 +277,7 @@ def explain_lines(e: Explanation) -> list[str]:
     for z in e.zones:
         if z.answers:
             out.append(f"{z.zone} (serial {z.serial}): listed")
-            out.extend(f"  A {format_v4(code)}  TXT {txt!r}" for code, txt in z.answers)
+            out.extend(f"  A {format_v4(code)}  " + (f"TXT {txt!r}" if txt else "no TXT") for code, txt in z.answers)
             if z.test_point and not z.entries:
                 out.append("  RFC 5782 test point: always listed")
             out.extend(_because(b, "  by ") for b in z.entries)

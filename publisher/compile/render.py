@@ -55,9 +55,9 @@ KNOWN_RBLDNSD_DIFFERENCES = (
     "spam.example for a query of a.spam.example); the publisher puts the queried name.",
     "TXT longer than 254 bytes is truncated to 254 by rbldnsd; the publisher sends it whole "
     "in several character-strings.",
-    "An empty TXT: rbldnsd sends no TXT record; the publisher sends an empty string. "
-    "Leading and trailing blanks of a TXT are dropped by rbldnsd; line breaks and other "
-    "control characters are written as spaces in the rbldnsd file.",
+    "Leading and trailing blanks of a TXT are dropped by rbldnsd (a text of blanks only gives "
+    "no TXT record); line breaks and other control characters are written as spaces in the "
+    "rbldnsd file.",
     "IPv4-compatible IPv6 addresses (::a.b.c.d): rbldnsd writes them in hex in the TXT "
     "($ = ::102:304), the publisher in dotted form (::1.2.3.4).",
     "Glue AAAA records of in-zone name servers: rbldnsd cannot serve them (its generic dataset has A records only).",

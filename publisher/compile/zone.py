@@ -27,13 +27,14 @@ class Answer:
     """What a listed name answers: one A per code, and one TXT per A (same order)."""
 
     codes: tuple[int, ...]
-    txts: tuple[str, ...]  # txts[i] is the text of codes[i]
+    txts: tuple[str, ...]  # txts[i] is the text of codes[i]; "" when that code has none
 
     @property
     def distinct_txts(self) -> tuple[str, ...]:
         """The TXT records to send: two codes with the same text make one record, since
-        an RRset never holds the same data twice (RFC 2181 section 5)."""
-        return tuple(dict.fromkeys(self.txts))
+        an RRset never holds the same data twice (RFC 2181 section 5), and an empty text
+        makes none: a listing without text answers A only, as rbldnsd does."""
+        return tuple(t for t in dict.fromkeys(self.txts) if t)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,10 +43,15 @@ def _opt(do: bool, ext_rcode: int = 0) -> bytes:
 def reply(
     data: bytes, rcode: int, *, question: bytes = b"", aa: bool = False, opt: bytes = b"", tc: bool = False
 ) -> bytes:
-    """A reply with no records: header fields copied from `data`, the given question echoed."""
-    opcode_rd = data[2] & 0x79  # opcode and RD
-    f1 = 0x80 | opcode_rd | (0x04 if aa else 0) | (0x02 if tc else 0)
-    f2 = (data[3] & 0x10) | (rcode & 0x0F)
+    """A reply with no records: the opcode copied from `data`, the given question echoed.
+
+    RD and CD are query flags (RFC 1035 4.1.1, RFC 4035 3.2.2): copied for QUERY only, so a
+    NOTIFY ack or the NOTIMP for an unknown opcode carries QR and the opcode alone.
+    """
+    opcode = data[2] & 0x78
+    query = opcode == OPCODE_QUERY << 3
+    f1 = 0x80 | opcode | (data[2] & 0x01 if query else 0) | (0x04 if aa else 0) | (0x02 if tc else 0)
+    f2 = (data[3] & 0x10 if query else 0) | (rcode & 0x0F)
     return _HDR.pack(data[:2], f1, f2, 1 if question else 0, 0, 0, 1 if opt else 0) + question + opt
 
 
