@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from publisher import codes
 from publisher.errors import Location, Problem, Severity
 from publisher.importer.answers import DATA_TYPES, is_value_line, special_body
-from publisher.lists.bulk_syntax import split_token
+from publisher.lists.bulk_syntax import looks_like_ip, split_token
 
 __all__ = ["Notes", "Section", "Specials", "guess_type", "read_sections"]
 
@@ -68,8 +68,7 @@ def guess_type(text: str) -> str:
         token, _ = split_token(s.lstrip("!").strip())
         if ":" in token:
             return "ip6trie"
-        head = token.split("/")[0].split("-")[0]
-        return "ip4set" if head and all(c.isdigit() or c == "." for c in head) else "dnset"
+        return "ip4set" if looks_like_ip(token) else "dnset"
     return "ip4set"
 
 

@@ -31,12 +31,21 @@ def split_token(text: str) -> tuple[str, str]:
     return token, rest.strip()
 
 
+#: What an IPv4 address or range is written with; a name needs more (a top-level label is never numeric).
+_V4_CHARS = frozenset("0123456789.-")
+
+
 def looks_like_ip(token: str) -> bool:
-    """An IPv4/IPv6 address, prefix or range in any form rbldnsd reads (for wrong-family checks)."""
+    """An address, prefix or range (or a mistyped one), not a name: for wrong-family checks.
+
+    Names cannot hold ':' or '/', so those are IPv6 or prefixes. Otherwise only a token
+    written with digits, dots and hyphens alone is taken for IPv4 (`192.0.2.7`, `10.1`,
+    `127.0.0.1-255`, `1.2.3.4-1.2.3.9`, or a bad one like `10.1.2.300`): no IPv4 form holds a
+    letter, so `1-800-flowers.com`, `0-mail.com` and `66-77.cc` are names.
+    """
     if ":" in token or "/" in token:
         return True
-    head = token.split("-", 1)[0]
-    return bool(head) and all(c.isdigit() or c == "." for c in head) and head[0].isdigit()
+    return token[:1].isdigit() and _V4_CHARS.issuperset(token)
 
 
 # --- IPv4 -----------------------------------------------------------------------------
