@@ -49,9 +49,9 @@ class Shape:
     file_fix: str = ""
 
 
-def _shown(text: str, limit: int = 40) -> str:
-    text = text.replace("\t", "\\t")
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _shown(text: str, limit: int = 36) -> str:
+    cut = text if len(text) <= limit else text[:limit] + "..."
+    return cut.replace("\t", "\\t")
 
 
 def _address(word: str) -> Network | None:
@@ -149,7 +149,7 @@ class ShapeCounter:
                 Problem(
                     Location(self.path),
                     code,
-                    f"{more:,} more lines of {self.path} look like {what}, as line {count.first.line} does",
+                    f"{more:,} more lines look like {what}, as line {count.first.line} does",
                     count.fix,
                     severity=Severity.ERROR if error else Severity.WARNING,
                 )
