@@ -32,7 +32,7 @@ from publisher.addresses import TEST_UNLISTED_V4, AddressError, normalize_domain
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.breadth import BROAD_DOMAIN_FIX_BULK, first_per_code
 from publisher.lists.bulk_repeats import Seen, summarise_repeats
-from publisher.lists.bulk_shapes import ShapeCounter, line_shape
+from publisher.lists.bulk_shapes import COLUMNS, ShapeCounter, describe, line_shape
 from publisher.lists.bulk_syntax import (
     expand_txt,
     looks_like_ip,
@@ -222,12 +222,14 @@ class _State:
 
     def shape(self, token: str, txt: str, where: Location) -> bool:
         """Report a line that looks like a column or hosts file's; True when it is not to be listed."""
-        shape = line_shape(token, txt, self.zone.name, self.zone.kind)
+        zone = self.zone
+        shape = line_shape(token, txt, zone.kind)
         if shape is None:
             return False
-        if self.shapes.take(shape, where):
-            self.problem(where, shape.code, shape.message, shape.fix, warning=not shape.error)
-        return shape.error
+        found = self.shapes.take(shape, where, lambda: describe(shape, token, txt, zone.name, zone.kind))
+        if found is not None:
+            self.problem(where, found.code, found.message, found.fix, warning=not found.error)
+        return shape != COLUMNS
 
     def _value(self, text: str, lineno: int, col: int) -> tuple[int, str | None] | None:
         try:

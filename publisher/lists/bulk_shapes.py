@@ -12,6 +12,7 @@ keeps a million-line file to a few located problems and one count.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from publisher import codes
@@ -19,7 +20,7 @@ from publisher.addresses import AddressError, Network, parse_addr, parse_range
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.bulk_syntax import looks_like_ip
 
-__all__ = ["HOSTS_FIX", "MAX_SHAPE_REPORTS", "Shape", "ShapeCounter", "line_shape"]
+__all__ = ["HOSTS_FIX", "MAX_SHAPE_REPORTS", "Shape", "ShapeCounter", "describe", "line_shape"]
 
 #: Located problems per kind of look-alike line and file; the rest are counted in one problem.
 MAX_SHAPE_REPORTS = 3
@@ -54,41 +55,63 @@ def _shown(text: str, limit: int = 36) -> str:
     return cut.replace("\t", "\\t")
 
 
+#: What an address, a range or a prefix can start with (a cheap test before parsing).
+_ADDRESS_START = frozenset("0123456789abcdefABCDEF:")
+
+HOSTS, HEADER, COLUMNS = "hosts", "header", "columns"
+
+
 def _address(word: str) -> Network | None:
+    if word[:1] not in _ADDRESS_START or ("." not in word and ":" not in word):
+        return None
     try:
         return parse_range(word)
     except AddressError:
         return None
 
 
-def _hosts(token: str, txt: str, zone: str, kind: str) -> Shape | None:
-    name = txt.split(None, 1)[0]
-    if kind == "domain":
-        try:
-            parse_addr(token.split("%", 1)[0])  # fe80::1%lo0 localhost
-        except AddressError:
-            return None
-        where = f"{zone} is a domain zone, whose files list names alone"
-    elif token in _HOSTS_ADDRESSES and not looks_like_ip(name) and any(c.isalpha() for c in name):
-        where = f"it would list {token} with the name as its TXT"
-    else:
+def _is_hosts(token: str, name: str, kind: str) -> bool:
+    if kind == "ip":
+        return token in _HOSTS_ADDRESSES and not looks_like_ip(name) and any(c.isalpha() for c in name)
+    if not looks_like_ip(token):
+        return False
+    try:
+        parse_addr(token.split("%", 1)[0])  # fe80::1%lo0 localhost
+    except AddressError:
+        return False
+    return True
+
+
+def line_shape(token: str, txt: str, kind: str) -> str | None:
+    """HOSTS, HEADER, COLUMNS or None: what `token txt` (an entry and its plain TXT) looks like.
+
+    Cheap, since it runs on every line with a plain TXT; `describe` says the rest."""
+    if not txt:
         return None
-    fix = HOSTS_FIX if kind == "domain" else HOSTS_FIX + ", then list them in a domain zone's files"
-    return Shape(
-        codes.HOSTS_FILE,
-        f"'{_shown(token + ' ' + txt)}' looks like a line of a hosts file (an address, then a name); {where}",
-        fix,
-        error=True,
-        file_fix=fix,
-    )
-
-
-def _columns(token: str, txt: str, kind: str) -> Shape | None:
     second = txt.split(None, 1)[0]
-    end = _address(second) if kind == "ip" else None
-    if "\t" not in txt and end is None:
+    if _is_hosts(token, second, kind):
+        return HOSTS
+    if "\t" not in txt and (kind != "ip" or _address(second) is None):
         return None
     if "." not in token and not looks_like_ip(token):  # `Start<TAB>End<TAB>Netblock`: no entry of a feed
+        return HEADER
+    if kind == "ip" and not looks_like_ip(token):
+        return None  # a name in an ip zone: wrong-family says so
+    return COLUMNS
+
+
+def describe(shape: str, token: str, txt: str, zone: str, kind: str) -> Shape:
+    """The problem to report for a line `line_shape` found to be `shape`."""
+    if shape == HOSTS:
+        if kind == "domain":
+            where = f"{zone} is a domain zone, whose files list names alone"
+            fix = HOSTS_FIX
+        else:
+            where = f"it would list {token} with the name as its TXT"
+            fix = HOSTS_FIX + ", then list them in a domain zone's files"
+        message = f"'{_shown(token + ' ' + txt)}' looks like a line of a hosts file (an address, then a name); {where}"
+        return Shape(codes.HOSTS_FILE, message, fix, error=True, file_fix=fix)
+    if shape == HEADER:
         return Shape(
             codes.COLUMN_FILE,
             f"'{_shown(token + chr(9) + txt)}' looks like the header line of a tab-separated column file",
@@ -96,10 +119,9 @@ def _columns(token: str, txt: str, kind: str) -> Shape | None:
             error=True,
             file_fix="comment the header lines out with `#`",
         )
-    if kind == "ip" and not looks_like_ip(token):
-        return None  # a name in an ip zone: wrong-family says so
     message = f"this line looks like a column file: '{token}' is listed alone, with '{_shown(txt)}' as its TXT"
-    start = _address(token)
+    second = txt.split(None, 1)[0]
+    start, end = _address(token), _address(second) if kind == "ip" else None
     if end is not None and start is not None and start.family == end.family and end.end > start.end:
         whole = Network(start.family, start.start, end.end)
         cidr = f" ({whole})" if whole.prefixlen is not None else ""
@@ -111,18 +133,11 @@ def _columns(token: str, txt: str, kind: str) -> Shape | None:
     return Shape(codes.COLUMN_FILE, message, fix, error=False, file_fix=file_fix)
 
 
-def line_shape(token: str, txt: str, zone: str, kind: str) -> Shape | None:
-    """Does `token txt` (an entry and its plain TXT, no `:A:`) look like a hosts or column file's line?"""
-    if not txt:
-        return None
-    return _hosts(token, txt, zone, kind) or _columns(token, txt, kind)
-
-
 @dataclass(slots=True)
 class _Count:
     first: Location
-    fix: str
-    lines: int = 0
+    shape: Shape
+    lines: int = 1
 
 
 @dataclass(slots=True)
@@ -130,28 +145,32 @@ class ShapeCounter:
     """Look-alike lines of one file: the first few are reported where they are, the rest counted."""
 
     path: str
-    counts: dict[tuple[str, bool], _Count] = field(default_factory=dict)  # (code, error) -> lines
+    counts: dict[str, _Count] = field(default_factory=dict)  # HOSTS, HEADER, COLUMNS -> lines
 
-    def take(self, shape: Shape, where: Location) -> bool:
-        """Count one more line of this shape; True while it is still reported on its own."""
-        count = self.counts.setdefault((shape.code, shape.error), _Count(where, shape.file_fix))
+    def take(self, shape: str, where: Location, make: Callable[[], Shape]) -> Shape | None:
+        """Count one more line of this shape; its problem while lines are still reported on their own."""
+        count = self.counts.get(shape)
+        if count is None:
+            first = make()
+            self.counts[shape] = _Count(where, first)
+            return first
         count.lines += 1
-        return count.lines <= MAX_SHAPE_REPORTS
+        return make() if count.lines <= MAX_SHAPE_REPORTS else None
 
     def summaries(self) -> list[Problem]:
         out: list[Problem] = []
-        for (code, error), count in self.counts.items():
+        for shape, count in self.counts.items():
             more = count.lines - MAX_SHAPE_REPORTS
             if more <= 0:
                 continue
-            what = "a hosts file" if code == codes.HOSTS_FILE else "a column file"
+            what = "a hosts file" if shape == HOSTS else "a column file"
             out.append(
                 Problem(
                     Location(self.path),
-                    code,
+                    count.shape.code,
                     f"{more:,} more lines look like {what}, as line {count.first.line} does",
-                    count.fix,
-                    severity=Severity.ERROR if error else Severity.WARNING,
+                    count.shape.file_fix,
+                    severity=Severity.ERROR if count.shape.error else Severity.WARNING,
                 )
             )
         return out
