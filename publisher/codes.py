@@ -165,3 +165,10 @@ IMPORT_OWNER = "import-owner"
 IMPORT_TEST_POINT = "import-test-point"
 #: IPv6 ranges over ::ffff:0:0/96, whose names the publisher answers from the IPv4 entries.
 IMPORT_V4_MAPPED = "import-v4-mapped"
+
+# --- files of another format read as rbldnsd syntax ------------------------------------
+
+#: A bulk line that looks like a column file's (`start<TAB>end<TAB>...`): its first column is listed alone.
+COLUMN_FILE = "column-file"
+#: A bulk line that looks like a hosts file's (`0.0.0.0 name`): refused, with how to convert the file.
+HOSTS_FILE = "hosts-file"

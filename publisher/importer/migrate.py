@@ -62,6 +62,7 @@ _LOST = {  # rbldnsd serves them
     codes.V4_MAPPED,
     codes.BROAD_DOMAIN,
     codes.CONFUSABLE_DOMAIN,
+    codes.HOSTS_FILE,
 }
 
 
@@ -264,8 +265,9 @@ def _model(section: Section, name: str, role: Role, specials: Specials, run: Not
     )
     dropped: dict[int, str] = {}  # line -> why it is commented out in a cleaned copy
     for p in source.problems:
-        lost = p.code in _LOST or (p.code == codes.WRONG_FAMILY and kind == "domain")
-        if p.code in _SKIPPED or p.code == codes.WRONG_FAMILY and not lost:
+        refused = p.code == codes.WRONG_FAMILY or p.code == codes.COLUMN_FILE and p.is_error  # a column header
+        lost = p.code in _LOST or (refused and kind == "domain")
+        if p.code in _SKIPPED or refused and not lost:
             run.problems.append(
                 replace(
                     p,
@@ -285,7 +287,7 @@ def _model(section: Section, name: str, role: Role, specials: Specials, run: Not
             )
         elif p.code != codes.BULK_REPEATS:
             run.problems.append(p)
-        if (lost or p.code in _SKIPPED or p.code == codes.WRONG_FAMILY) and p.location.line:
+        if (lost or p.code in _SKIPPED or refused) and p.location.line:
             dropped[p.location.line] = "cannot be imported" if lost else "ignored by rbldnsd"
     limits = sorted(specials.maxrange or [])
 

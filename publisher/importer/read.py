@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from publisher import codes
 from publisher.errors import Location, Problem, Severity
 from publisher.importer.answers import DATA_TYPES, is_value_line, special_body
-from publisher.lists.bulk_syntax import split_token
+from publisher.lists.bulk_syntax import looks_like_ip, split_token
 
 __all__ = ["Notes", "Section", "Specials", "guess_type", "read_sections"]
 
@@ -55,7 +55,9 @@ class Notes:
 
 
 def guess_type(text: str) -> str:
-    """`combined` with a `$DATASET` line; else from the first entry: ip6trie, ip4set or dnset."""
+    """`combined` with a `$DATASET` line; else from the first entry: ip6trie, ip4set or dnset.
+
+    A token is an address only when written as one: `1-800-flowers.com` starts a dnset."""
     for line in text.splitlines():
         s = line.strip()
         body = special_body(s)
@@ -65,11 +67,12 @@ def guess_type(text: str) -> str:
             continue
         if not s or s[0] in "#;" or is_value_line(s):
             continue
-        token, _ = split_token(s.lstrip("!").strip())
+        token, rest = split_token(s.lstrip("!").strip())
+        if "\t" in rest and "." not in token and not looks_like_ip(token):
+            continue  # a column header (`Start<TAB>End<TAB>...`) says nothing of the type
         if ":" in token:
             return "ip6trie"
-        head = token.split("/")[0].split("-")[0]
-        return "ip4set" if head and all(c.isdigit() or c == "." for c in head) else "dnset"
+        return "ip4set" if looks_like_ip(token) else "dnset"
     return "ip4set"
 
 

@@ -17,7 +17,9 @@ Each bad line becomes a located `Problem` (its code from `codes`) and is not
 stored. Speed matters (feeds of millions of lines): the loop tries `inet_pton`
 on the raw line and appends to the arrays; any other line takes the full
 parser. Repeats and overlaps are normal in feeds: bulk_repeats.py counts them
-and reports one warning per file.
+and reports one warning per file. Lines of a column file (DShield's
+`start<TAB>end<TAB>...`) or a hosts file (`0.0.0.0 name`) are told apart in
+bulk_shapes.py.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ from publisher.addresses import TEST_UNLISTED_V4, AddressError, normalize_domain
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.breadth import BROAD_DOMAIN_FIX_BULK, first_per_code
 from publisher.lists.bulk_repeats import Seen, summarise_repeats
+from publisher.lists.bulk_shapes import COLUMNS, ShapeCounter, describe, line_shape
 from publisher.lists.bulk_syntax import (
     expand_txt,
     looks_like_ip,
     parse_ip_token,
     parse_value,
+    quick_network,
+    special_problem,
     split_token,
 )
 from publisher.lists.checks import BROAD_FIX_BULK, check_domain, check_network
@@ -57,14 +62,6 @@ MAX_LINE_PROBLEMS = 1000
 MAX_LINE_CHARS = 4096
 #: Control characters (tab and the line ends aside): the sign of a binary or UTF-16 file.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-_IGNORED_SPECIALS = {
-    "SOA": "zones.yaml decides the zone's SOA",
-    "NS": "zones.yaml decides the zone's name servers",
-    "TTL": "zones.yaml decides the zone's TTL",
-    "TIMESTAMP": "listings end with `expires` in a curated file",
-    "MAXRANGE4": "the zone's max_prefix limits how broad an entry may be",
-}
 
 
 def read_bulk_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
@@ -124,6 +121,7 @@ class _State:
         self.reported = 0
         self.suppressed = 0
         self.seen = Seen()  # live listings, for the repeats summary
+        self.shapes = ShapeCounter(source.path)  # lines of a column or hosts file
 
     def value(self, code: int, txt: str, exclude: bool = False, where: Location | None = None) -> int:
         key = (code, txt, exclude)
@@ -143,39 +141,20 @@ class _State:
         self.source.problems.append(Problem(where, code, message, fix, severity=severity))
 
     def special(self, body: str, lineno: int, col: int) -> None:
-        where = Location(self.source.path, lineno, col)
-        word = body.split(None, 1)[0] if body.strip() else ""
-        if word.upper() in _IGNORED_SPECIALS:
-            self.problem(
-                where,
-                codes.BULK_SPECIAL,
-                f"`${word}` is ignored: {_IGNORED_SPECIALS[word.upper()]}",
-                "nothing to do (the line may stay for rbldnsd), or remove it",
-                warning=True,
-            )
-        elif word.upper() == "DATASET":
-            self.problem(
-                where,
-                codes.BULK_UNSUPPORTED,
-                "combined datasets (`$DATASET`) are not supported",
-                "split the file: one file per zone, listed in that zone's sources",
-            )
-        elif body[:1].isdigit() and body[1:2] in ("", " ", "\t"):
+        if body[:1].isdigit() and body[1:2] in ("", " ", "\t"):
             self.variables.setdefault(body[0], body[2:].strip())  # rbldnsd: the first one counts
         elif body.startswith("="):
             if self.base is None:
                 self.base = body[1:].strip()
         else:
-            self.problem(
-                where,
-                codes.BULK_SPECIAL,
-                f"unrecognised special line `${body[:20]}`, ignored",
-                "remove it",
-                warning=True,
-            )
+            code, message, fix, warning = special_problem(body)
+            self.problem(Location(self.source.path, lineno, col), code, message, fix, warning=warning)
 
-    def entry(self, line: str, lineno: int) -> tuple[str, int, bool, int] | None:
-        """A line -> (token, column, exclusion, value id), or None for anything that is no entry."""
+    def entry(self, line: str, lineno: int) -> tuple[str, int, bool, int, str] | None:
+        """A line -> (token, column, exclusion, value id, plain TXT), or None for anything that is no entry.
+
+        The plain TXT is the rest of the line when it is written without `:A:` (else ""):
+        bulk_shapes.py looks at it for lines of a column or hosts file."""
         if len(line) > MAX_LINE_CHARS:
             self.problem(
                 Location(self.source.path, lineno, 1),
@@ -228,9 +207,9 @@ class _State:
             )
             return None
         if excl:
-            return token, col, True, self.value(self.zone.code, "", True)  # rbldnsd ignores an exclusion's value
+            return token, col, True, self.value(self.zone.code, "", True), ""  # rbldnsd ignores its value
         if not rest or rest[0] in "#;":
-            return token, col, False, self.current
+            return token, col, False, self.current, ""
         text_col = line.find(rest) + 1
         where = Location(self.source.path, lineno, text_col)
         if rest[0] == ":":
@@ -238,8 +217,19 @@ class _State:
             if parsed is None:
                 return None
             code, txt = parsed
-            return token, col, False, self.value(code, self.def_txt if txt is None else txt, where=where)
-        return token, col, False, self.value(self.def_code, rest, where=where)
+            return token, col, False, self.value(code, self.def_txt if txt is None else txt, where=where), ""
+        return token, col, False, self.value(self.def_code, rest, where=where), rest
+
+    def shape(self, token: str, txt: str, where: Location) -> bool:
+        """Report a line that looks like a column or hosts file's; True when it is not to be listed."""
+        zone = self.zone
+        shape = line_shape(token, txt, zone.kind)
+        if shape is None:
+            return False
+        found = self.shapes.take(shape, where, lambda: describe(shape, token, txt, zone.name, zone.kind))
+        if found is not None:
+            self.problem(where, found.code, found.message, found.fix, warning=not found.error)
+        return shape != COLUMNS
 
     def _value(self, text: str, lineno: int, col: int) -> tuple[int, str | None] | None:
         try:
@@ -253,9 +243,11 @@ class _State:
         parsed = self.entry(line, lineno)
         if parsed is None:
             return self.current
-        token, col, excl, value = parsed
+        token, col, excl, value, txt = parsed
         where = Location(self.source.path, lineno, col)
         shown = ("!" if excl else "") + token
+        if txt and self.shape(token, txt, where):
+            return self.current
         if not looks_like_ip(token) and any(c.isalpha() for c in token):
             self.problem(
                 where,
@@ -288,32 +280,10 @@ class _State:
 
     def quick(self, line: str, lineno: int) -> bool:
         """`ADDR/LEN` or a bare IPv6 address that needs no rule: store it, else leave it to `ip_line`."""
-        head, slash, len_text = line.partition("/")
-        try:
-            if ":" in head:
-                family, bits, addr = 6, 128, int.from_bytes(socket.inet_pton(socket.AF_INET6, head), "big")
-            elif slash:
-                family, bits, addr = 4, 32, int.from_bytes(socket.inet_pton(socket.AF_INET, head), "big")
-            else:
-                return False
-        except (OSError, ValueError):
+        net = quick_network(line, self.zone.max_prefix_v4, self.zone.max_prefix_v6)
+        if net is None:
             return False
-        if slash:
-            if not (len_text.isascii() and len_text.isdigit()) or len(len_text) > 3 or int(len_text) > bits:
-                return False
-            plen = int(len_text)
-        else:
-            plen = bits
-        size = 1 << (bits - plen)
-        end = addr + size - 1
-        if addr % size:
-            return False  # host bits: the full path explains
-        if family == 4:
-            if plen < self.zone.max_prefix_v4 or addr <= TEST_UNLISTED_V4 <= end:
-                return False
-        elif plen < self.zone.max_prefix_v6 or plen < 32 or addr >> 96 == 0:
-            return False  # broad, or near ::ffff:0:0/96 and the test points: the full path checks
-        self.store(family, addr, end, self.current, lineno)
+        self.store(*net, self.current, lineno)
         return True
 
     def finish(self) -> None:
@@ -324,6 +294,7 @@ class _State:
             too_long = None if excl else reason_excess(self.zone, code, reason)
             if too_long:  # the entries stay: the error alone keeps the file from being published
                 self.problem(where or Location(self.source.path), codes.TXT_TOO_LONG, f"this text {too_long}", TXT_FIX)
+        self.source.problems.extend(self.shapes.summaries())
         if self.suppressed:
             self.source.problems.append(
                 Problem(
@@ -383,8 +354,10 @@ def _parse_domains(lines: list[str], state: _State, first: int) -> None:
         parsed = state.entry(line, lineno)
         if parsed is None:
             continue
-        token, col, excl, value = parsed
+        token, col, excl, value, txt = parsed
         where = Location(source.path, lineno, col)
+        if txt and state.shape(token, txt, where):
+            continue
         if looks_like_ip(token):
             state.problem(
                 where,

@@ -10,9 +10,18 @@ carrying their problem code (bad-address, host-bits, bad-code, bad-value).
 from __future__ import annotations
 
 import re
+import socket
 
 from publisher import codes
-from publisher.addresses import AddressError, Network, parse_code, parse_range, parse_v6, prefix_block
+from publisher.addresses import (
+    TEST_UNLISTED_V4,
+    AddressError,
+    Network,
+    parse_code,
+    parse_range,
+    parse_v6,
+    prefix_block,
+)
 from publisher.model import SUBST
 
 #: An entry's first token ends at whitespace or a comment character.
@@ -31,12 +40,21 @@ def split_token(text: str) -> tuple[str, str]:
     return token, rest.strip()
 
 
+#: What an IPv4 address or range is written with; a name needs more (a top-level label is never numeric).
+_V4_CHARS = frozenset("0123456789.-")
+
+
 def looks_like_ip(token: str) -> bool:
-    """An IPv4/IPv6 address, prefix or range in any form rbldnsd reads (for wrong-family checks)."""
+    """An address, prefix or range (or a mistyped one), not a name: for wrong-family checks.
+
+    Names cannot hold ':' or '/', so those are IPv6 or prefixes. Otherwise only a token
+    written with digits, dots and hyphens alone is taken for IPv4 (`192.0.2.7`, `10.1`,
+    `127.0.0.1-255`, `1.2.3.4-1.2.3.9`, or a bad one like `10.1.2.300`): no IPv4 form holds a
+    letter, so `1-800-flowers.com`, `0-mail.com` and `66-77.cc` are names.
+    """
     if ":" in token or "/" in token:
         return True
-    head = token.split("-", 1)[0]
-    return bool(head) and all(c.isdigit() or c == "." for c in head) and head[0].isdigit()
+    return token[:1].isdigit() and _V4_CHARS.issuperset(token)
 
 
 # --- IPv4 -----------------------------------------------------------------------------
@@ -134,6 +152,61 @@ def parse_v6_token(token: str) -> Network:
 
 def parse_ip_token(token: str) -> Network:
     return parse_v6_token(token) if ":" in token else parse_v4_token(token)
+
+
+def quick_network(line: str, max_prefix_v4: int, max_prefix_v6: int) -> tuple[int, int, int] | None:
+    """(family, start, end) of a line that is exactly `ADDR/LEN` or a bare IPv6 address needing no rule.
+
+    The fast path of bulk.py: None sends the line to the full parser, which also
+    explains what is wrong (host bits, a broad prefix, the test points, ::ffff:0:0/96).
+    """
+    head, slash, len_text = line.partition("/")
+    try:
+        if ":" in head:
+            family, bits, addr = 6, 128, int.from_bytes(socket.inet_pton(socket.AF_INET6, head), "big")
+        elif slash:
+            family, bits, addr = 4, 32, int.from_bytes(socket.inet_pton(socket.AF_INET, head), "big")
+        else:
+            return None
+    except (OSError, ValueError):
+        return None
+    if slash:
+        if not (len_text.isascii() and len_text.isdigit()) or len(len_text) > 3 or int(len_text) > bits:
+            return None
+        plen = int(len_text)
+    else:
+        plen = bits
+    size = 1 << (bits - plen)
+    end = addr + size - 1
+    if addr % size:
+        return None
+    if family == 4:
+        if plen < max_prefix_v4 or addr <= TEST_UNLISTED_V4 <= end:
+            return None
+    elif plen < max_prefix_v6 or plen < 32 or addr >> 96 == 0:
+        return None
+    return family, addr, end
+
+
+_IGNORED_SPECIALS = {
+    "SOA": "zones.yaml decides the zone's SOA",
+    "NS": "zones.yaml decides the zone's name servers",
+    "TTL": "zones.yaml decides the zone's TTL",
+    "TIMESTAMP": "listings end with `expires` in a curated file",
+    "MAXRANGE4": "the zone's max_prefix limits how broad an entry may be",
+}
+
+
+def special_problem(body: str) -> tuple[str, str, str, bool]:
+    """What to say of a `$` line other than `$N text` and `$=`: (code, message, fix, is a warning)."""
+    word = body.split(None, 1)[0] if body.strip() else ""
+    if word.upper() in _IGNORED_SPECIALS:
+        fix = "nothing to do (the line may stay for rbldnsd), or remove it"
+        return codes.BULK_SPECIAL, f"`${word}` is ignored: {_IGNORED_SPECIALS[word.upper()]}", fix, True
+    if word.upper() == "DATASET":
+        fix = "split the file: one file per zone, listed in that zone's sources"
+        return codes.BULK_UNSUPPORTED, "combined datasets (`$DATASET`) are not supported", fix, False
+    return codes.BULK_SPECIAL, f"unrecognised special line `${body[:20]}`, ignored", "remove it", True
 
 
 # --- values and TXT templates ---------------------------------------------------------
