@@ -348,3 +348,12 @@ def test_cli_names_the_input_file_as_given(
     err = capsys.readouterr().err
     assert f"\n{given}:4:10: return code 127.0.0.1 is forbidden" in f"\n{err}", err
     assert "lists/" not in err, err
+
+
+def test_the_test_point_note_says_no_txt_rather_than_an_empty_string(tmp_path: Path) -> None:
+    result, _ = run(tmp_path, "192.0.2.1\n", "ip4set")
+    notes = [p.message for p in result.problems if p.code == "import-test-point"]
+    assert notes == [
+        f"127.0.0.2 in {ZONE}: rbldnsd answers NXDOMAIN, "
+        "the publisher always answers the RFC 5782 test point 127.0.0.2 (no TXT)"
+    ], notes

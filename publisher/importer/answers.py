@@ -420,4 +420,5 @@ def compare(
 def show(pairs: frozenset[tuple[int, str]]) -> str:
     if not pairs:
         return "NXDOMAIN"
-    return ", ".join(f"{format_v4(c)} {t.replace(SUBST, '$')!r}" for c, t in sorted(pairs))
+    # A listing without text has no TXT record (what rbldnsd answers too), not an empty one.
+    return ", ".join(f"{format_v4(c)} {repr(t.replace(SUBST, '$')) if t else '(no TXT)'}" for c, t in sorted(pairs))
