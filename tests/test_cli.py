@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.test_publish import run_cli as run
 
 from conftest import ROOT
 from publisher.cli.app import build_parser
@@ -102,15 +103,6 @@ def test_every_command_lists_the_global_options(command: str) -> None:
 def test_serve_takes_zones_and_listen_after_the_command() -> None:
     args = build_parser().parse_args(["serve", "--zones", "/srv/z", "--listen", "127.0.0.1:0", "--watch"])
     assert (args.zones, args.listen, args.watch) == (Path("/srv/z"), ["127.0.0.1:0"], True)
-
-
-def run(*argv: str) -> tuple[int, str, str]:
-    from publisher.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(list(argv))
-    return code, out.getvalue(), err.getvalue()
 
 
 def test_compile_with_lists_after_the_command(lists_dir: Path, tmp_path: Path) -> None:

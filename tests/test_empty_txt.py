@@ -202,7 +202,7 @@ def test_zone_files_hold_no_empty_txt(zones: dict[str, CompiledZone], tmp_path: 
 
 def test_lookup_and_explain_say_no_txt(tmp_path: Path) -> None:
     """`publisher lookup` and `explain` show what a resolver gets: no TXT, not `TXT ""`."""
-    from test_cli import run
+    from tests.test_publish import run_cli as run
 
     lists, zones_dir = tmp_path / "lists", tmp_path / "zones"
     textless_zones(lists)
