@@ -7,20 +7,25 @@ the server stops accepting at the cap, the newcomer waits in the listen backlog,
 connections give way to those waiting once they have been idle tcp.EVICT_AFTER. Meanwhile
 the server must not spin: its CPU time over 2 s of held connections stays small. A
 connection that keeps sending complete queries holds its slot only until it has been open
---tcp-idle-timeout while someone waits.
+--tcp-idle-timeout while someone waits. A listening socket whose accept() fails (out of
+file descriptors) is retried every tcp.ACCEPT_RETRY seconds, not in a tight loop.
 """
 
 from __future__ import annotations
 
+import errno
 import socket
 import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from dnslib import QTYPE, DNSRecord
 
+from publisher.server.core import Responder
+from publisher.server.tcp import ACCEPT_RETRY, TcpServer
 from server_fixtures import publish, sample_zones
 from test_server import BL, SERIAL, Served, start_server
 
@@ -153,3 +158,28 @@ def test_busy_connections_give_way_after_the_idle_timeout(server: Served) -> Non
         waiting.close()
         for sock in busy:
             sock.close()
+
+
+class _OutOfDescriptors(socket.socket):
+    """A listening socket whose accept() fails as it does when the process has no fd left."""
+
+    calls = 0
+
+    def accept(self) -> tuple[socket.socket, object]:  # type: ignore[override]
+        type(self).calls += 1
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+def test_accept_failing_for_want_of_descriptors_does_not_spin() -> None:
+    lsock = _OutOfDescriptors(socket.AF_INET, socket.SOCK_STREAM)
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    server = TcpServer([lsock], cast(Responder, None), idle_timeout=10.0)
+    server.start()
+    try:
+        with socket.create_connection(lsock.getsockname(), timeout=5):  # stays readable: never accepted
+            time.sleep(1.0)
+        # Retried every tcp.ACCEPT_RETRY s, not in a tight loop (which made 100,000s of calls).
+        assert 1 <= _OutOfDescriptors.calls <= 1 + 1.0 / ACCEPT_RETRY + 2
+    finally:
+        server.stop()
