@@ -14,8 +14,10 @@ dnsbl_internal_errors_total and logged in a bounded number of lines.
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import json
 import logging
+import re
 import signal
 import socket
 import subprocess
@@ -390,3 +392,21 @@ def test_tcp_evictions_and_connections_are_exported() -> None:
         for sock in held:
             sock.close()
         server.stop()
+
+
+def test_the_readme_names_every_metric_exported(served: tuple[Served, int, Path, Path]) -> None:
+    _, mport, _, _ = served
+    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    exported = {
+        f.name + ("_total" if f.type == "counter" else "")
+        for f in text_string_to_metric_families(text)
+        if f.name.startswith("dnsbl_")
+    }
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("- **Metrics:**") :]
+    section = section[: section.index("\n- **")]
+    named = set(re.findall(r"`(dnsbl_[a-z0-9_*]+)", section))
+    patterns = [re.compile(fnmatch.translate(name)) for name in named]
+    assert {n for n in exported if not any(p.match(n) for p in patterns)} == set(), "exported, not in the README"
+    assert {n for n, p in zip(named, patterns) if not any(p.match(e) for e in exported)} == set(), "not exported"
