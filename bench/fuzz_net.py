@@ -10,9 +10,12 @@ server is started on an ephemeral 127.0.0.1 port. Then, bounded in count and in 
        versioned / huge OPTs, trailing and inner garbage, second questions. Sent in
        chunks; each reply is checked (well-formed, QR set, id of a query sent, at most
        1232 bytes, at most 512 without our OPT, never to a query with QR set).
-  TCP  meanwhile: 200 stalled connections held open, frames with lying lengths (short,
-       long, zero, 65535 of garbage), partial frames, garbage streams, pipelined mutated
-       queries on live connections.
+  TCP  meanwhile: for the first 20 s, 200 idle connections held open (each with a frame
+       started and never finished; one the server closes is opened again at once, as an
+       attacker would), and a query for the test point every 0.25 s on a new connection,
+       which must be answered within 3 s although the cap is 128; frames with lying lengths
+       (short, long, zero, 65535 of garbage), partial frames, garbage streams, pipelined
+       mutated queries on live connections.
 
 Then the packets built to cost CPU (bench/hostile.py: compression-pointer chains, maximum-size
 messages over UDP and TCP): server CPU per packet next to an ordinary query's, and a probe's answer
@@ -351,16 +354,69 @@ def fuzz_udp(port: int, mut: Mutator, packets: int, deadline: float, stats: Coun
     return sent
 
 
+HELD = 200  # idle connections held during the fuzzing: above the server's default cap of 128
+PROBE_EVERY = 0.25  # seconds between two TCP test-point queries while they are held
+PROBE_TIMEOUT = 3.0  # a resolver's patience
+#: How long they are held: new connections wait behind them, which would slow the TCP fuzzing.
+HOLD_SECONDS = 20.0
+
+
+def _stall(port: int, r: random.Random) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.send(r.choice((b"\x00", b"\xff\xff\x00", b"\x00\x30\x12\x34")))  # a frame never finished
+    return s
+
+
+def hold_idle(port: int, seed: float, stop: threading.Event, stats: Counter[str]) -> None:
+    """Keep HELD idle connections open for HOLD_SECONDS (or until `stop`): one the server
+    closes is opened again at once. `stop` is set when they are let go."""
+    r = random.Random(seed)
+    held: list[socket.socket] = []
+    until = time.monotonic() + HOLD_SECONDS
+    try:
+        while len(held) < HELD and not stop.is_set():
+            try:
+                held.append(_stall(port, r))
+            except OSError:
+                stats["tcp held connect failures"] += 1
+        stats["tcp held at once"] = len(held)
+        while not stop.is_set() and time.monotonic() < until:
+            for s in select.select(held, [], [], 0.1)[0]:
+                try:
+                    gone = not s.recv(4096)
+                except OSError:
+                    gone = True
+                if gone:  # the server closed it to make room: take another slot, as an attacker would
+                    held.remove(s)
+                    s.close()
+                    try:
+                        held.append(_stall(port, r))
+                        stats["tcp held reopened"] += 1
+                    except OSError:
+                        stats["tcp held connect failures"] += 1
+    finally:
+        stop.set()
+        for s in held:
+            s.close()
+
+
+def probe_tcp(port: int, name: str, stop: threading.Event, stats: Counter[str], waits: list[float]) -> None:
+    """A query for the test point on a new TCP connection every PROBE_EVERY s: answered, and how fast."""
+    time.sleep(1.0)  # the held connections are open by then
+    qid = 0
+    while not stop.is_set():
+        qid = (qid + 1) & 0xFFFF
+        data = query(name, 1, False, qid=qid)
+        t0 = time.monotonic()
+        reply = ask(port, data, True, timeout=PROBE_TIMEOUT)
+        stats["tcp probes"] += 1
+        if reply is not None and reply[:2] == data[:2] and reply[3] & 0x0F == 0 and reply[6:8] != b"\x00\x00":
+            waits.append(time.monotonic() - t0)
+        stop.wait(PROBE_EVERY)
+
+
 def fuzz_tcp(port: int, mut: Mutator, stop: threading.Event, stats: Counter[str], examples: list[str]) -> None:
     r = random.Random(mut.rng.random())
-    stalled: list[socket.socket] = []
-    for _ in range(200):  # held open all along, each with a frame started and never finished
-        try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.send(r.choice((b"\x00", b"\xff\xff\x00", b"\x00\x30\x12\x34")))
-            stalled.append(s)
-        except OSError:
-            stats["tcp stalled connections refused"] += 1
     abuse = [
         lambda: b"\x01\xf4" + r.randbytes(10),
         lambda: b"\x00\x0a" + r.randbytes(500),
@@ -369,43 +425,39 @@ def fuzz_tcp(port: int, mut: Mutator, stop: threading.Event, stats: Counter[str]
         lambda: r.randbytes(r.randrange(1, 4000)),
         lambda: b"\x00",
     ]
-    try:
-        while not stop.is_set():
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-                    if r.random() < 0.5:
-                        s.sendall(r.choice(abuse)())
-                        stats["tcp abusive streams"] += 1
-                    else:  # pipelined mutated queries on a live connection, answers checked in order
-                        batch = [mut.packet() for _ in range(r.randrange(1, 40))]
-                        batch = [i.to_bytes(2, "big") + p[2:] if len(p) >= 2 else p for i, p in enumerate(batch, 1)]
-                        s.sendall(b"".join(len(p[:65535]).to_bytes(2, "big") + p[:65535] for p in batch))
-                        s.shutdown(socket.SHUT_WR)
-                        buf = b""
-                        s.settimeout(5)
-                        while True:
-                            chunk = s.recv(65535)
-                            if not chunk:
-                                break
-                            buf += chunk
-                        stats["tcp queries"] += len(batch)
-                        at = 0
-                        while at + 2 <= len(buf):
-                            size = int.from_bytes(buf[at : at + 2], "big")
-                            reply = buf[at + 2 : at + 2 + size]
-                            at += 2 + size
-                            stats["tcp replies"] += 1
-                            q = next((p for p in batch if p[:2] == reply[:2]), None)
-                            why = problem(q, reply, True) if q is not None else "reply to no query sent"
-                            if why:
-                                stats["tcp bad replies"] += 1
-                                if len(examples) < 20:
-                                    examples.append(f"tcp {why}: reply {reply[:64].hex()}")
-            except OSError:
-                stats["tcp connections cut"] += 1
-    finally:
-        for s in stalled:
-            s.close()
+    while not stop.is_set():
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+                if r.random() < 0.5:
+                    s.sendall(r.choice(abuse)())
+                    stats["tcp abusive streams"] += 1
+                else:  # pipelined mutated queries on a live connection, answers checked in order
+                    batch = [mut.packet() for _ in range(r.randrange(1, 40))]
+                    batch = [i.to_bytes(2, "big") + p[2:] if len(p) >= 2 else p for i, p in enumerate(batch, 1)]
+                    s.sendall(b"".join(len(p[:65535]).to_bytes(2, "big") + p[:65535] for p in batch))
+                    s.shutdown(socket.SHUT_WR)
+                    buf = b""
+                    s.settimeout(5)
+                    while True:
+                        chunk = s.recv(65535)
+                        if not chunk:
+                            break
+                        buf += chunk
+                    stats["tcp queries"] += len(batch)
+                    at = 0
+                    while at + 2 <= len(buf):
+                        size = int.from_bytes(buf[at : at + 2], "big")
+                        reply = buf[at + 2 : at + 2 + size]
+                        at += 2 + size
+                        stats["tcp replies"] += 1
+                        q = next((p for p in batch if p[:2] == reply[:2]), None)
+                        why = problem(q, reply, True) if q is not None else "reply to no query sent"
+                        if why:
+                            stats["tcp bad replies"] += 1
+                            if len(examples) < 20:
+                                examples.append(f"tcp {why}: reply {reply[:64].hex()}")
+        except OSError:
+            stats["tcp connections cut"] += 1
 
 
 # --- main -----------------------------------------------------------------------------------
@@ -433,20 +485,28 @@ def main() -> int:
         # Warm-up: lazily built answers, dnslib's import, socket buffers; then the baseline.
         fuzz_udp(server.port, mut, 20_000, time.monotonic() + 60, Counter(), [])
         rss_start = rss_kib(server.proc.pid)
-        stop = threading.Event()
-        tcp = threading.Thread(
-            target=fuzz_tcp, args=(server.port, mut.__class__(mut.names, args.seed + 1), stop, stats, examples)
-        )
-        tcp.start()
+        stop, let_go = threading.Event(), threading.Event()
+        ip_zone = next(z for z, zone in zones.items() if zone.info.kind == "ip")  # type: ignore[attr-defined]
+        waits: list[float] = []
+        threads = [
+            threading.Thread(target=hold_idle, args=(server.port, args.seed + 2, let_go, stats)),
+            threading.Thread(target=probe_tcp, args=(server.port, f"2.0.0.127.{ip_zone}", let_go, stats, waits)),
+            threading.Thread(
+                target=fuzz_tcp, args=(server.port, mut.__class__(mut.names, args.seed + 1), stop, stats, examples)
+            ),
+        ]
+        for thread in threads:
+            thread.start()
         t0 = time.monotonic()
         sent = fuzz_udp(server.port, mut, args.packets, t0 + args.max_seconds, stats, examples)
         udp_seconds = time.monotonic() - t0
         stop.set()
-        tcp.join(timeout=60)
+        let_go.set()
+        for thread in threads:
+            thread.join(timeout=60)
         alive = server.proc.poll() is None
         rss_end = rss_kib(server.proc.pid) if alive else 0
         after = snapshot_answers(server.port, points) if alive else {}
-        ip_zone = next(z for z, zone in zones.items() if zone.info.kind == "ip")  # type: ignore[attr-defined]
         costly, costly_note = (
             hostile.rows(server.port, server.proc.pid, ip_zone, f"2.0.0.127.{ip_zone}") if alive else ([], "")
         )
@@ -472,7 +532,19 @@ def main() -> int:
         ),
         ("UDP replies checked", f"{stats['udp replies']:,}", "", True),
         ("UDP bad replies", f"{stats['udp bad replies']:,}", "0", stats["udp bad replies"] == 0),
-        ("TCP: 200 stalled connections held", f"{200 - stats['tcp stalled connections refused']}", "", True),
+        (
+            f"TCP: {HELD} idle connections held {HOLD_SECONDS:g} s (cap 128), re-opened when closed",
+            f"{stats['tcp held at once']}; {stats['tcp held reopened']:,} re-opened",
+            f"{HELD}",
+            stats["tcp held at once"] == HELD,
+        ),
+        (
+            f"TCP test-point queries meanwhile (one per {PROBE_EVERY:g} s)",
+            f"{len(waits)}/{stats['tcp probes']} answered; max {max(waits, default=0) * 1000:,.0f} ms"
+            f" (median {sorted(waits)[len(waits) // 2] * 1000 if waits else 0:,.0f} ms)",
+            f"all, max < {PROBE_TIMEOUT:g} s",
+            bool(waits) and len(waits) == stats["tcp probes"],
+        ),
         ("TCP abusive streams (lying lengths, partial, garbage)", f"{stats['tcp abusive streams']:,}", "", True),
         ("TCP pipelined mutated queries / replies", f"{stats['tcp queries']:,} / {stats['tcp replies']:,}", "", True),
         ("TCP bad replies", f"{stats['tcp bad replies']:,}", "0", stats["tcp bad replies"] == 0),
@@ -506,6 +578,12 @@ def main() -> int:
             "empty non-terminal, apex and outside names, qtypes A TXT ANY AAAA SOA NS MX OPT TKEY TSIG IXFR "
             "AXFR 0 65535, with and without EDNS; sent in chunks of 512 from 4 sockets, the next chunk after "
             "5 ms of silence, so the rate is the server's own.",
+            "",
+            f"Idle TCP connections: {HELD} opened at the start and each re-opened as soon as the server closes it, "
+            f"for {HOLD_SECONDS:g} s; with the server's cap of 128 the rest and every new client wait in the listen "
+            f"backlog until an idle connection gives way. Meanwhile a query for the test point goes out every "
+            f"{PROBE_EVERY:g} s on a new connection and must be answered (NOERROR, an answer) within "
+            f"{PROBE_TIMEOUT:g} s.",
             "",
             costly_note,
             "",

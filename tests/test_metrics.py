@@ -2,18 +2,22 @@
 
 Counters move by exactly the queries sent, the zone gauges match the manifest the
 publish wrote (listings, expiring_7d), the publish info names the commit, and a
-reload (good, then refused) moves the reload gauges and the serial. In process, with short
-limits: 400 idle connections to the endpoint keep its threads at the cap and are all closed
-at the timeout while a scrape still gets through, a request dribbled byte by byte is cut at
-its deadline, and 1000 queries whose answering raises are each answered SERVFAIL, counted in
+reload (good, then refused) moves the reload gauges and the serial. Rate-limited queries
+are counted by what they got (nothing, a TC reply, the code answer) and TCP evictions at
+the connection cap with the open connections. In process, with short limits: 400 idle
+connections to the endpoint keep its threads at the cap and are all closed at the timeout
+while a scrape still gets through, a request dribbled byte by byte is cut at its deadline,
+and 1000 queries whose answering raises are each answered SERVFAIL, counted in
 dnsbl_internal_errors_total and logged in a bounded number of lines.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
 import json
 import logging
+import re
 import signal
 import socket
 import subprocess
@@ -32,6 +36,7 @@ from publisher.lists.tree import DirTree
 from publisher.publish.build import compile_tree, write_build
 from publisher.publish.manifest import Manifest, Source
 from publisher.server.app import Server
+from publisher.server.rrl import RrlSettings
 from publisher.server.zoneset import ZoneSet
 from server_fixtures import sample_zones
 from test_server import Served, start_server
@@ -320,3 +325,88 @@ def test_internal_errors_are_counted_and_each_answered_servfail(
     finally:
         server.stop()
     assert any("stats internal errors 1000" in r.getMessage() for r in caplog.records)
+
+
+# --- rate limiting and the TCP cap, each event caused and then scraped ------------------------
+
+
+@pytest.mark.parametrize("answer", ["drop", "slip", "code"])
+def test_rate_limited_queries_are_counted_by_what_they_got(answer: str) -> None:
+    zs = ZoneSet.build(sample_zones().values())
+    rrl = RrlSettings(qps=5, answer=answer)
+    server = Server(None, ["127.0.0.1:0"], zoneset=zs, send_notify=False, metrics="127.0.0.1:0", rrl=rrl)
+    server.start()
+    try:
+        sent, replies = 100, []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for i in range(sent):
+                q = DNSRecord.question(f"7.2.0.192.{BL}", "A")
+                q.header.id = i
+                sock.sendto(bytes(q.pack()), ("127.0.0.1", server.bound[0].port))
+            sock.settimeout(1.0)
+            try:
+                while len(replies) < sent:
+                    replies.append(DNSRecord.parse(sock.recv(4096)))
+            except TimeoutError:
+                pass
+        assert server.metrics_url is not None
+        got = scrape_url(server.metrics_url)
+        truncated = sum(1 for r in replies if r.header.tc)
+        coded = sum(1 for r in replies if any(str(rr.rdata) == "127.255.255.255" for rr in r.rr))
+        want = {
+            "drop": (sent - len(replies), 0, 0),
+            "slip": (0, truncated, 0),
+            "code": (0, 0, coded),
+        }[answer]
+        assert sum(want) >= 50  # most of the 100 were over a quota of 5 a second
+        names = ("dnsbl_rrl_dropped_total", "dnsbl_rrl_slipped_total", "dnsbl_rrl_code_answers_total")
+        assert tuple(value(got, name) for name in names) == want
+    finally:
+        server.stop()
+
+
+def test_tcp_evictions_and_connections_are_exported() -> None:
+    zs = ZoneSet.build(sample_zones().values())
+    server = Server(None, ["127.0.0.1:0"], zoneset=zs, send_notify=False, metrics="127.0.0.1:0", max_tcp_connections=4)
+    server.start()
+    port = server.bound[0].port
+    held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(6)]  # 2 over the cap
+    try:
+        assert server.metrics_url is not None
+        assert value(scrape_url(server.metrics_url), "dnsbl_tcp_evicted_total") == 0
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            q = bytes(DNSRecord.question(f"2.0.0.127.{BL}", "A").pack())
+            client.sendall(len(q).to_bytes(2, "big") + q)
+            reply = client.recv(65535)
+            assert DNSRecord.parse(reply[2:]).header.rcode == RCODE.NOERROR
+            # The two held over the cap and the client waited in the backlog, in that order;
+            # each got in when an idle connection gave way: 7 accepted, 3 evicted, 4 open.
+            got = scrape_url(server.metrics_url)
+        assert value(got, "dnsbl_tcp_evicted_total") == 3
+        assert value(got, "dnsbl_tcp_connections") == 4
+        assert value(got, "dnsbl_tcp_max_connections") == 4
+        assert value(got, "dnsbl_tcp_full_seconds_total") > 0
+        deadline = time.monotonic() + 1  # they were closed before the client got in
+        assert sum(closed_by_server(sock, deadline) for sock in held) == 3
+    finally:
+        for sock in held:
+            sock.close()
+        server.stop()
+
+
+def test_the_readme_names_every_metric_exported(served: tuple[Served, int, Path, Path]) -> None:
+    _, mport, _, _ = served
+    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    exported = {
+        f.name + ("_total" if f.type == "counter" else "")
+        for f in text_string_to_metric_families(text)
+        if f.name.startswith("dnsbl_")
+    }
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("- **Metrics:**") :]
+    section = section[: section.index("\n- **")]
+    named = set(re.findall(r"`(dnsbl_[a-z0-9_*]+)", section))
+    patterns = [re.compile(fnmatch.translate(name)) for name in named]
+    assert {n for n in exported if not any(p.match(n) for p in patterns)} == set(), "exported, not in the README"
+    assert {n for n, p in zip(named, patterns) if not any(p.match(e) for e in exported)} == set(), "not exported"

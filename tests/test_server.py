@@ -531,17 +531,20 @@ def test_tcp_idle_timeout_and_connection_cap(fresh: tuple[Path, list[Served]]) -
     a = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     b = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     try:
-        # Both are served (so both count as open), then a third is shed at once.
+        # Both are served (so both count as open); a third waits for a slot, not closed,
+        # and gets the one of `a`, the idlest, once it has been idle tcp.EVICT_AFTER.
+        q = bytes(DNSRecord.question(BL, "SOA").pack())
         for conn in (a, b):
-            q = bytes(DNSRecord.question(BL, "SOA").pack())
             conn.sendall(struct.pack(">H", len(q)) + q)
             assert len(conn.recv(65535)) > 2
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as third:
-            assert third.recv(10) == b""
+            third.sendall(struct.pack(">H", len(q)) + q)
+            assert len(third.recv(65535)) > 2
+        assert a.recv(10) == b""
     finally:
         a.close()
         b.close()
-    server.wait_for(r"tcp connection from 127\.0\.0\.1 closed: 2 connections open")
+    server.wait_for(r"tcp: 2 connections open, the cap: new connections wait")
 
 
 class _FakeSecondary:

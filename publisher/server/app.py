@@ -131,7 +131,7 @@ class Server:
     def start(self) -> list[net.Endpoint]:
         def make() -> Responder:
             latency = self.stats.new_latency() if self.metrics else None
-            limiter = RateLimiter(self.rrl) if self.rrl is not None else None
+            limiter = RateLimiter(self.rrl, counts=self.stats.new_rrl()) if self.rrl is not None else None
             return Responder(
                 self, self.stats.new(), log_queries=self.log_queries, latency=latency, limiter=limiter,
                 errors=self.internal_errors,
@@ -150,6 +150,7 @@ class Server:
             max_connections=self.max_tcp_connections,
             batch=self.batch,
         )
+        self.stats.tcp = self._tcp  # for the metrics
         names = ", ".join(sorted(self.zones.zones))
         log.info("serving %d zones on %s (%s)", len(self.zones.zones), ", ".join(str(ep) for ep in self.bound), names)
         if self.send_notify:

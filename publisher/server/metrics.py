@@ -21,6 +21,13 @@ Metrics (every zone label is a served zone's name; "-" counts queries for no zon
   dnsbl_publish_info{generation,source,commit}  always 1: what is served and where it came from
   dnsbl_publish_timestamp_seconds           the served generation's published_at
   dnsbl_internal_errors_total               queries whose answering raised (each answered SERVFAIL)
+  dnsbl_rrl_dropped_total                   UDP queries over the rate limit (--rrl-qps) left unanswered
+  dnsbl_rrl_slipped_total                   ... answered with an empty truncated reply (--rrl-answer slip)
+  dnsbl_rrl_code_answers_total              ... answered 127.255.255.x (--rrl-answer code)
+  dnsbl_tcp_connections                     TCP connections open now
+  dnsbl_tcp_max_connections                 the cap (--max-tcp): new clients wait while it is reached
+  dnsbl_tcp_evicted_total                   connections closed to let a waiting client in (tcp.py)
+  dnsbl_tcp_full_seconds_total              seconds spent at the cap (a new client waited meanwhile)
 plus prometheus-client's process_*, python_gc_* and python_info.
 """
 
@@ -87,6 +94,8 @@ class ServerCollector(Collector):
             f"{PREFIX}_internal_errors", "Queries whose answering raised an internal error, each answered SERVFAIL",
             value=server.internal_errors.count,
         )  # fmt: skip
+        yield from self._rrl(server.stats)
+        yield from self._tcp(server.stats)
 
     def _queries(self, stats: Stats, zs: ZoneSet) -> Metric:
         fam = CounterMetricFamily(
@@ -110,6 +119,31 @@ class ServerCollector(Collector):
             f"{PREFIX}_query_processing_seconds",
             "Time to answer a UDP query inside the server, averaged over each receive batch",
             buckets=cumulative, sum_value=total_ns / 1e9,
+        )  # fmt: skip
+
+    def _rrl(self, stats: Stats) -> Iterator[Metric]:
+        rrl = stats.rrl_totals()
+        for name, text, count in (
+            ("dropped", "UDP queries over the rate limit left unanswered", rrl.dropped),
+            ("slipped", "UDP queries over the rate limit answered with an empty truncated reply", rrl.slipped),
+            ("code_answers", "UDP queries over the rate limit answered with the --rrl-code address", rrl.coded),
+        ):
+            yield CounterMetricFamily(f"{PREFIX}_rrl_{name}", text, value=count)
+
+    def _tcp(self, stats: Stats) -> Iterator[Metric]:
+        tcp = stats.tcp  # None until the TCP server has started
+        yield GaugeMetricFamily(f"{PREFIX}_tcp_connections", "TCP connections open", value=tcp.active if tcp else 0)
+        yield GaugeMetricFamily(
+            f"{PREFIX}_tcp_max_connections", "The TCP connection cap: new clients wait in the listen backlog at it",
+            value=tcp.max_connections if tcp else 0,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            f"{PREFIX}_tcp_evicted", "TCP connections closed to let a client waiting at the cap in",
+            value=tcp.evicted if tcp else 0,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            f"{PREFIX}_tcp_full_seconds", "Seconds at the TCP connection cap (new clients waited in the backlog)",
+            value=tcp.full_seconds if tcp else 0.0,
         )  # fmt: skip
 
     def _zones(self, zs: ZoneSet) -> Iterator[Metric]:

@@ -23,6 +23,11 @@ log = logging.getLogger("publisher.server")
 
 SOCKET_BUFFER = 4 << 20  # absorbs bursts from load generators without drops
 BIND_TRIES = 20
+#: Connections the kernel completes and queues for accept(): where clients wait while the
+#: TCP server is at its cap (tcp.py). Linux caps it at net.core.somaxconn (4096 by default).
+#: Past it, new connections are not refused but their SYNs go unanswered until room frees
+#: (the client resends after 1 s, 3 s, ...).
+LISTEN_BACKLOG = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +90,7 @@ def _tcp(ep: Endpoint, port: int) -> socket.socket:
         if ep.family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((ep.host, port))
-        sock.listen(128)
+        sock.listen(LISTEN_BACKLOG)
         sock.setblocking(False)
     except BaseException:
         sock.close()

@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, zones: bool = True) -> Non
         help="close idle TCP connections after this long (RFC 7766; default 10)",
     )  # fmt: skip
     parser.add_argument(
-        "--max-tcp", type=int, default=128, metavar="N", help="concurrent TCP connections (default 128)"
-    )
+        "--max-tcp", type=int, default=128, metavar="N",
+        help="concurrent TCP connections (default 128); more wait in the listen backlog until an idle one gives way",
+    )  # fmt: skip
     parser.add_argument("--no-batch", action="store_true", help="plain recvfrom/sendto instead of recvmmsg")
     parser.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics on http://ADDR:PORT/metrics")
     parser.add_argument(

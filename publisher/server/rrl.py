@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from publisher.addresses import format_v4, parse_v4
 from publisher.errors import ServerError
+from publisher.server.stats import RrlCounts
 
 log = logging.getLogger("publisher.server")
 
@@ -123,8 +124,12 @@ def _question_end(data: bytes) -> int:
 class RateLimiter:
     """Token buckets per client network for one UDP thread."""
 
-    def __init__(self, settings: RrlSettings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, settings: RrlSettings, clock: Callable[[], float] = time.monotonic, counts: RrlCounts | None = None
+    ) -> None:
         self.settings = settings
+        #: What the queries over quota got (exported as dnsbl_rrl_*_total); `limited` is their sum.
+        self.counts = counts if counts is not None else RrlCounts()
         self.qps = float(settings.qps)
         self.burst = float(settings.burst if settings.burst is not None else max(1.0, settings.qps))
         self.clock = clock
@@ -178,7 +183,15 @@ class RateLimiter:
                 self._summary_count, f"{self.qps:g}", self.settings.answer, now - self._summary_at, self.limited,
             )  # fmt: skip
             self._summary_at, self._summary_count = now, 0
-        return self.over_quota(data)
+        reply = self.over_quota(data)
+        counts = self.counts
+        if not reply:
+            counts.dropped += 1
+        elif self.settings.answer == "slip":
+            counts.slipped += 1
+        else:
+            counts.coded += 1
+        return reply
 
     def check_sockaddr(self, data: bytes, raw: bytes | memoryview) -> bytes | None:
         """`check` for the batched loop, keyed straight from the kernel's sockaddr bytes."""

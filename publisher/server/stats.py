@@ -2,7 +2,9 @@
 
 Inside the server: the wire/slow paths bump a counter per query; the server logs the
 totals on SIGUSR1 and at exit. Each thread owns its `Counters`, so a bump is a plain
-list increment with no lock and no lost updates; only the report walks them all.
+list increment with no lock and no lost updates; only the report walks them all. The
+same goes for each UDP thread's rate-limit outcomes (`RrlCounts`); the TCP server's
+connection figures are read from it (`TcpFigures`) when metrics are scraped.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from collections import defaultdict
+from typing import Protocol
 
 CATEGORIES = ("listed", "not_listed", "nodata", "refused", "formerr", "servfail", "other")
 LISTED, NOT_LISTED, NODATA, REFUSED, FORMERR, SERVFAIL, OTHER = range(len(CATEGORIES))
@@ -55,6 +58,30 @@ class Latency:
         self.total_ns += ns
 
 
+class RrlCounts:
+    """One UDP thread's queries over the rate limit, by what they got instead of the answer."""
+
+    __slots__ = ("dropped", "slipped", "coded")
+
+    def __init__(self) -> None:
+        self.dropped = 0  # no reply at all
+        self.slipped = 0  # an empty reply with TC set
+        self.coded = 0  # the --rrl-code answer (127.255.255.0/24)
+
+
+class TcpFigures(Protocol):
+    """What the metrics read from the TCP server (tcp.TcpServer)."""
+
+    evicted: int
+    max_connections: int
+
+    @property
+    def active(self) -> int: ...
+
+    @property
+    def full_seconds(self) -> float: ...
+
+
 class Stats:
     """The registry of every thread's counters."""
 
@@ -62,6 +89,26 @@ class Stats:
         self._lock = threading.Lock()
         self._all: list[Counters] = []
         self._latency: list[Latency] = []
+        self._rrl: list[RrlCounts] = []
+        #: The TCP server, once started (None before, or without one).
+        self.tcp: TcpFigures | None = None
+
+    def new_rrl(self) -> RrlCounts:
+        counts = RrlCounts()
+        with self._lock:
+            self._rrl.append(counts)
+        return counts
+
+    def rrl_totals(self) -> RrlCounts:
+        """Every UDP thread's rate-limit outcomes, summed."""
+        out = RrlCounts()
+        with self._lock:
+            every = list(self._rrl)
+        for counts in every:
+            out.dropped += counts.dropped
+            out.slipped += counts.slipped
+            out.coded += counts.coded
+        return out
 
     def new(self) -> Counters:
         counters = new_counters()

@@ -5,11 +5,19 @@ Inside the server: net.start_all -> `TcpServer` -> Responder.answer_tcp. Message
 transfer streams to its end before the next query of that connection is read); a
 connection idle for `idle_timeout` (no query answered, nothing sent; bytes of an
 unfinished frame do not count) is closed, as is one whose peer stops reading for that
-long; at `max_connections` a new connection evicts the one idle longest, or is closed at
-once when every connection is busy (RFC 7766 section 6.2.2). A connection whose peer
-does not read its answers is not read from either (TCP flow control does the rest), so
-no client grows our buffers past one message in and LOW_WATER out. Transfers are pulled from their generator
-only as fast as the peer reads, so a slow secondary never holds a whole zone in memory.
+long. A connection whose peer does not read its answers is not read from either (TCP flow
+control does the rest), so no client grows our buffers past one message in and LOW_WATER
+out. Transfers are pulled from their generator only as fast as the peer reads, so a slow
+secondary never holds a whole zone in memory.
+
+At `max_connections` no new connection is accepted, nor closed: it waits in the listen
+backlog (as in NSD) until a slot frees. While one waits, a connection gives way to it
+(`_victims`, RFC 7766 section 6.2.2) once it has been idle EVICT_AFTER (the idle timeout
+under load), or once it has been open `idle_timeout` whatever it does, except a zone
+transfer in progress. So a client waits at most about EVICT_AFTER per `max_connections`
+connections queued ahead of it when idle ones hold the slots (0.25 s per 128), and at most
+`idle_timeout` when busy ones do. The listening sockets leave the selector while nothing
+could be accepted, so a full server sleeps instead of polling them.
 No asyncio: its import (with ssl) would cost more memory than the zone data of a big list.
 """
 
@@ -32,14 +40,18 @@ LOW_WATER = 1 << 16
 MAX_MESSAGE = 65535
 #: Connections taken per wake-up of a listening socket.
 ACCEPT_BATCH = 64
-#: A connection idle this long (or half the idle timeout, if less) may make room for a new one.
-EVICT_AFTER = 1.0
-#: At most one "connection closed" warning per this many seconds.
-SHED_LOG_SECONDS = 10.0
+#: While a client waits for a slot, a connection idle this long (or half the idle timeout,
+#: if less) gives way to it: the idle timeout under load (NSD lowers its own to 0.2 s).
+#: An honest client's query is already in its socket when it is accepted from the backlog.
+EVICT_AFTER = 0.25
+#: At most one "at the cap" warning per this many seconds.
+FULL_LOG_SECONDS = 10.0
+#: After accept() fails for want of resources (EMFILE, ENOBUFS), retry after this long.
+ACCEPT_RETRY = 0.5
 
 
 class _Conn:
-    __slots__ = ("sock", "peer", "inbuf", "outbuf", "stream", "last")
+    __slots__ = ("sock", "peer", "inbuf", "outbuf", "stream", "last", "born")
 
     def __init__(self, sock: socket.socket, peer: tuple[str, int]) -> None:
         self.sock = sock
@@ -47,7 +59,7 @@ class _Conn:
         self.inbuf = bytearray()
         self.outbuf = bytearray()
         self.stream: Iterator[bytes] | None = None
-        self.last = time.monotonic()
+        self.last = self.born = time.monotonic()
 
 
 class TcpServer:
@@ -69,19 +81,28 @@ class TcpServer:
         self.conns: dict[int, _Conn] = {}
         self._wake_r, self._wake_w = socket.socketpair()
         self._stopping = False
-        self.shed = 0  # connections closed at once: every slot busy
-        self.evicted = 0  # idle connections closed to make room
-        self._shed_log = Throttle(log, SHED_LOG_SECONDS)
+        self.evicted = 0  # connections closed to let a waiting client in
+        self._listening = False  # the listening sockets are in the selector
+        self._full_since: float | None = None  # at the cap since then
+        self._full_total = 0.0  # seconds at the cap before _full_since
+        self._retry_accept_at = 0.0  # after accept() ran out of resources
+        self._full_log = Throttle(log, FULL_LOG_SECONDS)
+        self._accept_log = Throttle(log, FULL_LOG_SECONDS)
         self.thread = threading.Thread(target=self._run, name="tcp", daemon=True)
 
     @property
     def active(self) -> int:
         return len(self.conns)
 
+    @property
+    def full_seconds(self) -> float:
+        """Seconds spent at `max_connections` since start (new clients waited meanwhile)."""
+        since = self._full_since
+        return self._full_total + (time.monotonic() - since if since is not None else 0.0)
+
     def start(self) -> None:
         for sock in self.socks:
             sock.setblocking(False)
-            self.sel.register(sock, selectors.EVENT_READ, None)
         self._wake_r.setblocking(False)
         self.sel.register(self._wake_r, selectors.EVENT_READ, None)
         self.thread.start()
@@ -105,7 +126,7 @@ class TcpServer:
         tick = min(1.0, self.idle_timeout / 2)
         while not self._stopping:
             try:
-                events = self.sel.select(tick)
+                events = self.sel.select(self._listen_or_not(tick))
                 for key, mask in events:
                     if key.fileobj is self._wake_r:
                         continue
@@ -122,45 +143,103 @@ class TcpServer:
                 # One bad connection must not take TCP down for everyone.
                 log.exception("tcp loop error; continuing")
 
+    def _listen_or_not(self, tick: float) -> float:
+        """Put the listening sockets in the selector when a connection could be accepted now.
+
+        Below the cap, always. At the cap, only once some connection may give way; else they
+        leave it (a readable socket we do not accept from would wake select at once, forever)
+        and the loop sleeps until the first connection may give way. Returns select's timeout.
+        """
+        now = time.monotonic()
+        timeout = tick
+        full = len(self.conns) >= self.max_connections
+        self._note_full(full, now)
+        if now < self._retry_accept_at:
+            want, timeout = False, min(tick, self._retry_accept_at - now)
+        elif not full:
+            want = True
+        else:
+            at = self._first_victim_at()
+            want = at <= now
+            if not want:
+                timeout = min(tick, max(0.01, at - now))
+        if want != self._listening:
+            for sock in self.socks:
+                if want:
+                    self.sel.register(sock, selectors.EVENT_READ, None)
+                else:
+                    self.sel.unregister(sock)
+            self._listening = want
+        return timeout
+
+    def _note_full(self, full: bool, now: float) -> None:
+        if full and self._full_since is None:
+            self._full_since = now
+            # Once per FULL_LOG_SECONDS: a connection flood must not become a log flood.
+            self._full_log.event(
+                logging.WARNING, "tcp: %d connections open, the cap: new connections wait in the listen backlog "
+                "until one idle for %gs gives way (%d given way so far)", len(self.conns), self._evict_after,
+                self.evicted,
+            )  # fmt: skip
+        elif not full and self._full_since is not None:
+            self._full_total += now - self._full_since
+            self._full_since = None
+
+    @property
+    def _evict_after(self) -> float:
+        return min(EVICT_AFTER, self.idle_timeout / 2)
+
+    def _first_victim_at(self) -> float:
+        """When the first connection may give way to a waiting client (inf: none ever may)."""
+        grace, life = self._evict_after, self.idle_timeout
+        at = float("inf")
+        for c in self.conns.values():
+            if c.stream is None:
+                at = min(at, c.born + life, at if c.outbuf else c.last + grace)
+        return at
+
+    def _victims(self, now: float) -> list[_Conn]:
+        """Who gives way to waiting clients, first to go first.
+
+        Idle ones (no answer pending, no query answered and nothing sent for EVICT_AFTER:
+        bytes of an unfinished frame do not count, so dribbling a byte now and then holds no
+        slot), idlest first; then any open `idle_timeout` or longer, oldest first, so not even
+        a client sending complete queries all the time keeps a slot from others for longer.
+        A zone transfer in progress never gives way.
+        """
+        idle_since, born_before = now - self._evict_after, now - self.idle_timeout
+        conns = [c for c in self.conns.values() if c.stream is None]
+        idle = sorted((c for c in conns if not c.outbuf and c.last <= idle_since), key=lambda c: c.last)
+        taken = {id(c) for c in idle}
+        old = sorted((c for c in conns if id(c) not in taken and c.born <= born_before), key=lambda c: c.born)
+        return idle + old
+
     def _accept(self, lsock: socket.socket) -> None:
+        victims: list[_Conn] = []
+        looked = False
         for _ in range(ACCEPT_BATCH):  # a burst of connections costs one wake-up, not one each
+            full = len(self.conns) >= self.max_connections
+            if full and not looked:
+                victims, looked = self._victims(time.monotonic()), True
+            if full and not victims:
+                return  # the rest wait in the listen backlog until a slot frees
             try:
                 sock, peer = lsock.accept()
-            except OSError:  # nothing left (EAGAIN), or the peer already gave up
+            except (BlockingIOError, InterruptedError):
+                return  # nothing waits
+            except ConnectionAbortedError:
+                continue  # the peer gave up while it waited
+            except OSError as exc:  # out of descriptors or buffers: not in a tight loop
+                self._retry_accept_at = time.monotonic() + ACCEPT_RETRY
+                self._accept_log.event(logging.WARNING, "tcp accept failed (%s); retrying in %gs", exc, ACCEPT_RETRY)
                 return
-            if len(self.conns) >= self.max_connections and not self._evict_idlest():
-                self._shed(peer[0])
-                sock.close()
-                continue
+            if full:
+                self._close(victims.pop(0))
+                self.evicted += 1
             sock.setblocking(False)
             conn = _Conn(sock, peer)
             self.conns[sock.fileno()] = conn
             self.sel.register(sock, selectors.EVENT_READ, conn)
-
-    def _evict_idlest(self) -> bool:
-        """Close the connection idle longest, if it has been idle a while; False if none may go.
-
-        Without this, whoever holds `max_connections` idle connections (a slowloris) locks
-        every other TCP client out until the idle timeout; with it, a fresh client takes the
-        place of the stalest one. Connections still sending or streaming are never evicted,
-        and neither is one younger than EVICT_AFTER, so an honest client always gets the
-        time to send its query.
-        """
-        limit = time.monotonic() - min(EVICT_AFTER, self.idle_timeout / 2)
-        idle = [c for c in self.conns.values() if not c.outbuf and c.stream is None and c.last < limit]
-        if not idle:
-            return False
-        self._close(min(idle, key=lambda c: c.last))
-        self.evicted += 1
-        return True
-
-    def _shed(self, peer: str) -> None:
-        # Logged once per SHED_LOG_SECONDS: a connection flood must not become a log flood.
-        self.shed += 1
-        self._shed_log.event(
-            logging.WARNING, "tcp connection from %s closed: %d connections open (%d shed, %d idle evicted so far)",
-            peer, len(self.conns), self.shed, self.evicted,
-        )  # fmt: skip
 
     def _close(self, conn: _Conn) -> None:
         fd = conn.sock.fileno()
