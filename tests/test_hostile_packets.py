@@ -207,17 +207,25 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 def test_a_probe_is_answered_after_a_burst_of_pointer_chains(server: Served) -> None:
     """500 chained-question packets (0.7 s of CPU each before the fix) then one ordinary query:
-    it must be answered within the usual 2 s resolver timeout."""
+    it must be answered as a resolver asks, 2 s per try and three tries (the burst can fill the
+    socket buffer so that the first probe is dropped on a busy machine; 500 x 0.7 s is not)."""
     hostile = chained_questions(680)
     probe = header(1) + name_wire(f"2.0.0.127.{BL}") + b"\x00\x01\x00\x01"
+    reply = b""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(2.0)
         for _ in range(500):
             sock.sendto(hostile, ("127.0.0.1", server.port))
-        sock.sendto(probe, ("127.0.0.1", server.port))
-        while True:  # FORMERRs for the burst first (those not dropped by the socket buffer)
-            reply = sock.recv(4096)
-            if rcode(reply) != FORMERR:
+        for _try in range(3):
+            sock.sendto(probe, ("127.0.0.1", server.port))
+            try:
+                while True:  # FORMERRs for the burst first (those not dropped by the socket buffer)
+                    reply = sock.recv(4096)
+                    if rcode(reply) != FORMERR:
+                        break
                 break
+            except TimeoutError:
+                continue
+    assert reply and rcode(reply) != FORMERR, "the probe got no answer in three 2 s tries"
     assert [str(r.rdata) for r in DNSRecord.parse(reply).rr] == ["127.0.0.2"]
     assert "RecursionError" not in server.log_text() and "Traceback" not in server.log_text()
