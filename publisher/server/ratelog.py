@@ -1,7 +1,7 @@
 """Rate-limited log lines for events a client can cause once per packet or connection.
 
 Inside the server: `Throttle` stands between a per-packet event (an internal error while
-answering, a refused TSIG signature or transfer, a TCP connection shed at the cap, a failed
+answering, a refused TSIG signature or transfer, the TCP server at its connection cap, a failed
 metrics connection) and the log. It counts every event (the count is exported and
 reported), writes at most one line per `interval` seconds, and that line says how many
 were held back since the previous one. So a spoofed flood costs one counter increment per
