@@ -7,6 +7,8 @@ zones like the sample configuration: bl (ip, block), wl (ip, allow), dbl (domain
 from __future__ import annotations
 
 import datetime as dt
+import socket
+import struct
 from pathlib import Path
 
 from builders import source
@@ -118,3 +120,14 @@ def publish(zones_dir: Path, zones: dict[str, CompiledZone], zone_meta: dict[str
         for name, fields in (zone_meta or {}).items()
     }
     return artifacts.write_generation(zones_dir, zones, meta, listen=())
+
+
+def read_tcp_message(sock: socket.socket) -> bytes:
+    """One length-prefixed DNS message from a TCP socket; ConnectionError if the server closes first."""
+    buf = b""
+    while len(buf) < 2 or len(buf) < 2 + struct.unpack(">H", buf[:2])[0]:
+        chunk = sock.recv(65535)
+        if not chunk:
+            raise ConnectionError("closed before the answer")
+        buf += chunk
+    return buf[2 : 2 + struct.unpack(">H", buf[:2])[0]]

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from publisher.server import Server, ZoneSet
-from server_fixtures import sample_zones
+from server_fixtures import read_tcp_message, sample_zones
 from test_wire import BL, SERIAL, v4q
 
 #: Every flag a request can carry besides QR: AA, TC, RD in byte 2; RA, Z, AD, CD in byte 3.
@@ -53,13 +53,7 @@ def exchange(endpoint: tuple[str, int], data: bytes, transport: str) -> bytes:
             return sock.recv(65535)
     with socket.create_connection(endpoint, timeout=5) as sock:
         sock.sendall(struct.pack(">H", len(data)) + data)
-        buf = b""
-        while len(buf) < 2 or len(buf) < 2 + struct.unpack(">H", buf[:2])[0]:
-            chunk = sock.recv(65535)
-            if not chunk:
-                raise ConnectionError("closed before the answer")
-            buf += chunk
-        return buf[2:]
+        return read_tcp_message(sock)
 
 
 def header(reply: bytes) -> tuple[int, int, int, int]:

@@ -30,7 +30,7 @@ from publisher.model import Secondary
 from publisher.server import rrl, slow, xfr
 from publisher.server.stats import new_counters
 from publisher.server.zoneset import ZoneSet, ZoneSettings
-from server_fixtures import publish, sample_zones
+from server_fixtures import publish, read_tcp_message, sample_zones
 from test_server import BL, DBL, SERIAL, WL, Served, start_server, v4q
 
 LISTED = v4q("192.0.2.7")
@@ -59,13 +59,7 @@ def tcp_ask(port: int, name: str, qtype: str = "A", timeout: float = 5.0) -> DNS
     q = bytes(DNSRecord.question(name, qtype).pack())
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
         sock.sendall(struct.pack(">H", len(q)) + q)
-        buf = b""
-        while len(buf) < 2 or len(buf) < 2 + struct.unpack(">H", buf[:2])[0]:
-            chunk = sock.recv(65535)
-            if not chunk:
-                raise ConnectionError("closed before the answer")
-            buf += chunk
-        return DNSRecord.parse(buf[2 : 2 + struct.unpack(">H", buf[:2])[0]])
+        return DNSRecord.parse(read_tcp_message(sock))
 
 
 def codes(reply: DNSRecord) -> list[str]:

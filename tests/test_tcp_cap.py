@@ -26,7 +26,7 @@ from dnslib import QTYPE, DNSRecord
 
 from publisher.server.core import Responder
 from publisher.server.tcp import ACCEPT_RETRY, TcpServer
-from server_fixtures import publish, sample_zones
+from server_fixtures import publish, read_tcp_message, sample_zones
 from test_server import BL, SERIAL, Served, start_server
 
 HELD = 200  # the default cap is 128
@@ -42,13 +42,7 @@ def frame(name: str, qid: int = 0x1234) -> bytes:
 
 def read_answer(sock: socket.socket) -> DNSRecord:
     """One length-prefixed answer; ConnectionError on end of file (the server closed us)."""
-    buf = b""
-    while len(buf) < 2 or len(buf) < 2 + struct.unpack(">H", buf[:2])[0]:
-        chunk = sock.recv(65535)
-        if not chunk:
-            raise ConnectionError("closed before the answer")
-        buf += chunk
-    return DNSRecord.parse(buf[2 : 2 + struct.unpack(">H", buf[:2])[0]])
+    return DNSRecord.parse(read_tcp_message(sock))
 
 
 def codes(reply: DNSRecord) -> list[str]:
