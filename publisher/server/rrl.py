@@ -128,13 +128,12 @@ class RateLimiter:
         self, settings: RrlSettings, clock: Callable[[], float] = time.monotonic, counts: RrlCounts | None = None
     ) -> None:
         self.settings = settings
-        #: What the queries over quota got (exported as dnsbl_rrl_*_total); `limited` is their sum.
+        #: What the queries over quota got (exported as dnsbl_rrl_*_total).
         self.counts = counts if counts is not None else RrlCounts()
         self.qps = float(settings.qps)
         self.burst = float(settings.burst if settings.burst is not None else max(1.0, settings.qps))
         self.clock = clock
         self.buckets: dict[bytes, list[float]] = {}
-        self.limited = 0  # queries over quota, since start
         self._summary_at = clock()
         self._summary_count = 0
         code = parse_v4(settings.code).to_bytes(4, "big")
@@ -174,15 +173,6 @@ class RateLimiter:
         """None: within quota, answer normally. Else the reply to send instead (b'' = none)."""
         if self.allow(key):
             return None
-        self.limited += 1
-        self._summary_count += 1
-        now = self.clock()
-        if now - self._summary_at >= SUMMARY_SECONDS:
-            log.warning(
-                "rate limit: %d queries over %s/s answered with %s in the last %.0fs (%d since start)",
-                self._summary_count, f"{self.qps:g}", self.settings.answer, now - self._summary_at, self.limited,
-            )  # fmt: skip
-            self._summary_at, self._summary_count = now, 0
         reply = self.over_quota(data)
         counts = self.counts
         if not reply:
@@ -191,6 +181,14 @@ class RateLimiter:
             counts.slipped += 1
         else:
             counts.coded += 1
+        self._summary_count += 1
+        now = self.clock()
+        if now - self._summary_at >= SUMMARY_SECONDS:
+            log.warning(
+                "rate limit: %d queries over %s/s answered with %s in the last %.0fs (%d since start)",
+                self._summary_count, f"{self.qps:g}", self.settings.answer, now - self._summary_at, counts.total,
+            )  # fmt: skip
+            self._summary_at, self._summary_count = now, 0
         return reply
 
     def check_sockaddr(self, data: bytes, raw: bytes | memoryview) -> bytes | None:

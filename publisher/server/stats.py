@@ -68,6 +68,11 @@ class RrlCounts:
         self.slipped = 0  # an empty reply with TC set
         self.coded = 0  # the --rrl-code answer (127.255.255.0/24)
 
+    @property
+    def total(self) -> int:
+        """Every query over the limit, whatever it got."""
+        return self.dropped + self.slipped + self.coded
+
 
 class TcpFigures(Protocol):
     """What the metrics read from the TCP server (tcp.TcpServer)."""
