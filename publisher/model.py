@@ -281,3 +281,21 @@ class SourceData:
         if family is None or family == 0:
             wild = map(bool, self.dom_wild)
             yield from map(new, rows, zip(zero, zero, zero, self.dom_name, wild, self.dom_value, self.dom_line))
+
+
+@dataclass(frozen=True, slots=True)
+class Touched:
+    """What a change to a zone's sources can alter: the address ranges (inclusive, per family,
+    possibly overlapping) and domain names of every entry removed, added or changed.
+
+    Publish computes it from the rows that differ between the published sources and the new
+    ones; an incremental compile recompiles only there and keeps the rest of the published zone.
+    """
+
+    v4: tuple[tuple[int, int], ...] = ()
+    v6: tuple[tuple[int, int], ...] = ()
+    names: frozenset[tuple[str, bool]] = frozenset()  # (domain, wild)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.v4 or self.v6 or self.names)

@@ -11,6 +11,7 @@ ValidationFailed, so a broken file never yields a partial zone.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from publisher import codes
@@ -19,9 +20,13 @@ from publisher.lists.checks import validate
 from publisher.lists.config import CONFIG_PATH, load_config_marked
 from publisher.lists.curated import BULK_SUFFIXES, CURATED_SUFFIXES, read_source
 from publisher.lists.tree import Tree, TreeError, glob
-from publisher.model import Config, SourceData
+from publisher.model import Config, SourceData, ZoneConfig
 
-__all__ = ["Loaded", "load_lists", "require_clean"]
+__all__ = ["Loaded", "SourceReader", "load_lists", "require_clean"]
+
+#: Reads one list file of a zone into a SourceData (raising TreeError as `Tree.read` does).
+#: The default parses `tree.read(path)`; publish passes one that reuses cached parses.
+SourceReader = Callable[[str, ZoneConfig], SourceData]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,8 +46,9 @@ class Loaded:
         return [p for p in self.problems if not p.is_error]
 
 
-def load_lists(tree: Tree, *, as_of: dt.datetime) -> Loaded:
+def load_lists(tree: Tree, *, as_of: dt.datetime, reader: SourceReader | None = None) -> Loaded:
     """Read and check everything under the lists root; never raises for bad content."""
+    read = reader if reader is not None else (lambda path, zone: read_source(path, tree.read(path), zone))
     config, problems, glob_locations = load_config_marked(tree)
     if config is None:
         return Loaded(None, {}, sort_problems(_unique(problems)))
@@ -67,7 +73,7 @@ def load_lists(tree: Tree, *, as_of: dt.datetime) -> Loaded:
             used.add(path)
             # Read per zone, not cached: a feed's bytes are not kept alive while the next is parsed.
             try:
-                source = read_source(path, tree.read(path), zone)
+                source = read(path, zone)
             except TreeError as exc:
                 source = SourceData(path)
                 message = str(exc).removeprefix(f"{path}: ")  # the location names the file already

@@ -16,9 +16,9 @@ from pathlib import Path
 from publisher.compile.compiler import compile_zone, listing_count, next_expiry
 from publisher.compile.zone import CompiledZone
 from publisher.errors import Problem, UsageError
-from publisher.lists.load import Loaded, load_lists, require_clean
+from publisher.lists.load import Loaded, SourceReader, load_lists, require_clean
 from publisher.lists.tree import Tree
-from publisher.model import Config, SourceData
+from publisher.model import Config, SourceData, Touched, ZoneConfig
 from publisher.publish import artifacts
 from publisher.publish.lock import writer_lock
 from publisher.publish.manifest import Counts, Manifest, Source, ZoneMeta, read_manifest
@@ -36,13 +36,31 @@ class Build:
         return self.loaded.warnings
 
 
-def compile_tree(tree: Tree, *, as_of: dt.datetime, ignore: frozenset[str] = frozenset()) -> Build:
+@dataclass(frozen=True, slots=True)
+class Reuse:
+    """The published compile of one zone, and what changed in its sources since."""
+
+    zone: CompiledZone  # as published (loaded from its snapshot)
+    config: ZoneConfig  # the zone's settings it was compiled with
+    as_of: dt.datetime  # the time it was compiled for
+    touched: Touched | None  # None: unknown, compile in full
+
+
+def compile_tree(
+    tree: Tree,
+    *,
+    as_of: dt.datetime,
+    ignore: frozenset[str] = frozenset(),
+    reader: SourceReader | None = None,
+    reuse: Mapping[str, Reuse] | None = None,
+) -> Build:
     """Load, validate and compile. Raises ValidationFailed with every problem found.
 
     `ignore` names problem codes that do not stop the build (publish --force
-    passes the overridable guard-rail codes here).
+    passes the overridable guard-rail codes here). `reader` reads one source file
+    (default: parse it); `reuse` offers each zone's published compile for an incremental one.
     """
-    loaded = load_lists(tree, as_of=as_of)
+    loaded = load_lists(tree, as_of=as_of, reader=reader)
     require_clean(loaded, ignore=ignore)
     assert loaded.config is not None
     zones = {cfg.name: compile_zone(cfg, loaded.sources.get(cfg.name, []), as_of=as_of) for cfg in loaded.config.zones}
