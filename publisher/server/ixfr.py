@@ -27,7 +27,7 @@ from pathlib import Path
 
 from publisher.compile import delta, snapshot
 from publisher.errors import ArtifactError
-from publisher.publish.manifest import MANIFEST, Manifest, Published, current_generation
+from publisher.publish.manifest import MANIFEST, Manifest, Published
 from publisher.server.xfr import record_wire
 from publisher.server.zoneset import ServedZone, ZoneSet
 
@@ -57,9 +57,11 @@ Journal = Mapping[str, tuple[Step, ...]]
 
 
 def zone_records(sz: ServedZone) -> int:
-    """A lower bound of the records an AXFR of the zone sends (each interval or name gives one)."""
+    """A lower bound of the records an AXFR of the zone sends: each interval or name gives the
+    records of at least the smallest answer (one A, and its TXT unless the text is empty)."""
     z = sz.zone
-    return 2 + len(z.info.ns) + z.interval_count + len(z.dom_exact) + len(z.dom_wild)
+    least = min((len(a.codes) + len(a.distinct_txts) for a in z.answers), default=1)
+    return 2 + len(z.info.ns) + (z.interval_count + len(z.dom_exact) + len(z.dom_wild)) * least
 
 
 def make_step(old: ServedZone, new: ServedZone, deadline: float | None = None) -> Step | str:
@@ -107,12 +109,11 @@ def extend(old: ZoneSet, new: ZoneSet, keep: int, seconds: float = DIFF_SECONDS)
 
 
 def _older_generations(zones_dir: Path, current: str) -> list[Path]:
-    """The generation folders before `current`, oldest first (their names sort by time)."""
+    """The generation folders other than `current` (a publish keeps the last few)."""
     try:
-        gens = sorted(p for p in zones_dir.iterdir() if p.name.startswith("gen-") and p.is_dir())
+        return sorted(p for p in zones_dir.iterdir() if p.name.startswith("gen-") and p.name != current and p.is_dir())
     except OSError:
         return []
-    return [p for p in gens if p.name < current]
 
 
 def load_generation(gen: Path) -> ZoneSet:
@@ -136,33 +137,37 @@ def load_generation(gen: Path) -> ZoneSet:
 
 
 def seed(zones_dir: Path, current: ZoneSet, keep: int, seconds: float = DIFF_SECONDS) -> dict[str, tuple[Step, ...]]:
-    """The journal of `current` rebuilt from the older generations in `zones_dir` (start-up)."""
-    if keep <= 0 or current_generation(zones_dir) is None:
+    """The journal of `current` rebuilt from the other generations in `zones_dir` (at start-up).
+
+    Generation names sort by the second they were written, so two publishes within a second
+    need not; each zone's serials give the order instead (a publish only raises a serial).
+    """
+    if keep <= 0:
         return {}
-    deadline = time.monotonic() + seconds
-    chain: ZoneSet | None = None
-    for gen in _older_generations(zones_dir, current.generation)[-keep:]:
+    older: list[ZoneSet] = []
+    for gen in _older_generations(zones_dir, current.generation):
         try:
-            loaded = load_generation(gen)
-        except Exception as exc:  # noqa: BLE001 - a pruned or damaged old generation only costs IXFR
+            older.append(load_generation(gen))
+        except Exception as exc:  # noqa: BLE001 - a damaged old generation only costs its IXFR
             log.info("IXFR history: generation %s skipped: %s", gen.name, exc)
-            chain = None
-            continue
-        if chain is not None:
-            loaded = _replace_journal(loaded, extend(chain, loaded, keep, max(0.0, deadline - time.monotonic())))
-        chain = loaded
-    if chain is None:
-        return {}
-    journal = extend(chain, current, keep, max(0.0, deadline - time.monotonic()))
-    steps = sum(len(s) for s in journal.values())
-    log.info("IXFR history: %d differences kept from the older generations in %s", steps, zones_dir)
+    deadline = time.monotonic() + seconds
+    journal: dict[str, tuple[Step, ...]] = {}
+    for name, sz in current.zones.items():
+        by_serial = {o.zones[name].serial: o.zones[name] for o in older if name in o.zones}
+        chain = [by_serial[s] for s in sorted(by_serial) if s < sz.serial][-keep:] + [sz]
+        steps: list[Step] = []
+        for a, b in zip(chain, chain[1:]):
+            step = make_step(a, b, deadline)
+            if isinstance(step, str):
+                log.info("IXFR history: zone %s serial %d -> %d not kept (%s)", name, a.serial, b.serial, step)
+                steps = []  # what came before cannot reach the current serial
+            else:
+                steps.append(step)
+        if steps:
+            journal[name] = tuple(steps)
+    kept = ", ".join(f"{name} {len(steps)}" for name, steps in sorted(journal.items())) or "none"
+    log.info("IXFR history from %d older generations in %s: differences kept: %s", len(older), zones_dir, kept)
     return journal
-
-
-def _replace_journal(zs: ZoneSet, journal: dict[str, tuple[Step, ...]]) -> ZoneSet:
-    from dataclasses import replace
-
-    return replace(zs, ixfr=journal)
 
 
 @dataclass(frozen=True, slots=True)
