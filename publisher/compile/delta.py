@@ -20,7 +20,8 @@ proportion to the change, not to the zone:
   Otherwise both sides are translated to one merged table first, an O(n) pass at C speed.
 - The IPv6 test point (::ffff:127.0.0.2, rendered from the IPv4 data), the apex NS and glue
   are compared on their own; domain zones are rendered whole on both sides and compared
-  as sets (O(names), fine for the domain zones lists hold: tens of thousands of names).
+  as sets (O(names), fine for the domain zones lists hold: tens of thousands of names; above
+  `MAX_DOMAIN_NAMES` no difference is kept).
 
 A change too large (more than `max_changes` intervals, or past `deadline`) or a TTL change
 (every record changes) gives `GaveUp`: the secondary then takes the zone by AXFR.
@@ -41,6 +42,8 @@ from publisher.compile.zone import Answer, CompiledZone
 
 #: Intervals changed (both sides counted) beyond which a difference is not worth keeping.
 MAX_CHANGES = 65536
+#: Domain zones are compared whole (every name rendered on both sides): beyond this many names, no difference.
+MAX_DOMAIN_NAMES = 100_000
 #: Ranges this small are compared as Python sets of tuples.
 _LEAF = 16
 
@@ -271,6 +274,9 @@ def diff(
     added = _ip_records(new, answers_new, n4, n6) | _apex(new)
     same_names = old.dom_exact == new.dom_exact and old.dom_wild == new.dom_wild
     if not same_names or merged is not None or old.info.ns != new.info.ns:
+        names = max(len(old.dom_exact) + len(old.dom_wild), len(new.dom_exact) + len(new.dom_wild))
+        if names > MAX_DOMAIN_NAMES:
+            return GaveUp(f"a domain zone of {names} names is compared whole only up to {MAX_DOMAIN_NAMES}")
         removed |= _domains(old)
         added |= _domains(new)
     common = removed & added
