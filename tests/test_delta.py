@@ -13,15 +13,17 @@ import random
 from array import array
 from dataclasses import replace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from publisher.addresses import parse_code
+from publisher.compile import delta
 from publisher.compile.delta import Delta, GaveUp, diff
 from publisher.compile.render import Record, iter_records
 from publisher.compile.zone import M64, Answer, CompiledZone, ZoneInfo
 from publisher.model import SUBST, NameServer, Soa
-from test_render import domain_zones
+from test_render import domain_zones, make_zone
 
 Row = tuple[int, int, int]
 
@@ -176,3 +178,12 @@ def test_too_many_changes_and_a_ttl_change_give_up() -> None:
     assert diff(old, zone_of([], [], ANSWERS), max_changes=100) == GaveUp("too many intervals changed")
     got = diff(old, replace(old, info=replace(old.info, ttl=60)))
     assert isinstance(got, GaveUp) and "TTL" in got.reason
+
+
+def test_a_domain_zone_above_the_bound_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers = [(["127.0.1.2"], [SUBST])]
+    old = make_zone("domain", answers=answers, exact={"a": 0, "b": 0, "c": 0})
+    new = make_zone("domain", answers=answers, exact={"a": 0, "b": 0}, serial=2026112702)
+    assert isinstance(diff(old, new), Delta)
+    monkeypatch.setattr(delta, "MAX_DOMAIN_NAMES", 2)
+    assert diff(old, new) == GaveUp("a domain zone of 3 names is compared whole only up to 2")
