@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from publisher.server.app import Server
+from publisher.server.options import DEFAULT_IXFR_KEEP
 from publisher.server.rrl import RrlSettings
 from publisher.server.zoneset import ServedZone, ZoneSet, ZoneSettings
 
@@ -40,6 +41,7 @@ def serve(
     metrics: str | None = None,
     tsig_keys: Path | None = None,
     rrl: RrlSettings | None = None,
+    ixfr_keep: int = DEFAULT_IXFR_KEEP,
 ) -> int:
     """Serve the zones of `zones_dir` in the foreground until SIGTERM/SIGINT; returns 0.
 
@@ -62,6 +64,7 @@ def serve(
         metrics=metrics,
         tsig_keys=tsig_keys,
         rrl=rrl,
+        ixfr_keep=ixfr_keep,
     )
     server.start()
     try:

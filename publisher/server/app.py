@@ -7,6 +7,9 @@ assignment, so queries in flight finish on the old set. A set that fails to load
 refused and logged while the old one keeps serving. The main thread waits on signals
 (SIGHUP reload, SIGUSR1 counters, SIGTERM/SIGINT stop) through a wake-up socket, and
 polls zones/manifest.json and the zones/current link twice a second for publishes.
+A reload that brings a new serial keeps the difference for IXFR before the swap (ixfr.py);
+at start-up a background thread rebuilds those differences from the older generations
+still in zones/, then sends the start-up NOTIFYs.
 Nothing raised by those jobs (a reload, a NOTIFY thread, the stats report) leaves the
 loop: it is logged, and the serving threads keep answering.
 """
@@ -28,8 +31,9 @@ from typing import TYPE_CHECKING
 from publisher.errors import PublisherError, ServerError
 from publisher.model import DEFAULT_LISTEN
 from publisher.publish.manifest import CURRENT, MANIFEST, load_published
-from publisher.server import net, notify, tsig
+from publisher.server import ixfr, net, notify, tsig
 from publisher.server.core import Responder
+from publisher.server.options import DEFAULT_IXFR_KEEP
 from publisher.server.ratelog import Throttle, brief
 from publisher.server.rrl import RateLimiter, RrlSettings
 from publisher.server.stats import Stats
@@ -82,8 +86,10 @@ class Server:
         metrics: str | None = None,
         tsig_keys: Path | None = None,
         rrl: RrlSettings | None = None,
+        ixfr_keep: int = DEFAULT_IXFR_KEEP,
     ) -> None:
         self.zones_dir = zones_dir
+        self.ixfr_keep = ixfr_keep  # IXFR differences kept per zone; 0: every transfer is an AXFR
         self.tsig_keys = tsig_keys  # the key file (outside git), re-read on every reload
         self.rrl = rrl  # response-rate limiting for UDP; None: off
         self.loader = loader
@@ -153,9 +159,24 @@ class Server:
         self.stats.tcp = self._tcp  # for the metrics
         names = ", ".join(sorted(self.zones.zones))
         log.info("serving %d zones on %s (%s)", len(self.zones.zones), ", ".join(str(ep) for ep in self.bound), names)
-        if self.send_notify:
+        if self.zones_dir is not None and self.ixfr_keep > 0:
+            threading.Thread(target=self._seed_ixfr, name="ixfr-seed", daemon=True).start()
+        elif self.send_notify:
             notify.notify_in_background(list(self.zones.zones.values()), self.zones.tsig)
         return self.bound
+
+    def _install_seed(self) -> None:
+        assert self.zones_dir is not None
+        current = self.zones
+        self.zones = replace(current, ixfr=ixfr.seed(self.zones_dir, current, self.ixfr_keep))
+
+    def _seed_ixfr(self) -> None:
+        """Rebuild the IXFR differences from the older generations on disk, then NOTIFY."""
+        assert self.zones_dir is not None
+        with self._reload_lock:  # a reload waits: it extends the journal this installs
+            self._guarded("reading the IXFR history", self._install_seed)
+        if self.send_notify:
+            notify.notify_in_background(list(self.zones.zones.values()), self.zones.tsig)
 
     @property
     def metrics_url(self) -> str | None:
@@ -260,6 +281,8 @@ class Server:
                 self._note_reload(False)
                 log.exception("reload failed, still serving generation %s", old.generation or "?")
                 return False
+            # The differences before the swap: a secondary asking right after the NOTIFY finds them.
+            new = replace(new, ixfr=ixfr.extend(old, new, self.ixfr_keep))
             self.zones = new  # the swap: one reference assignment
             self._signature = signature
             self._note_reload(True)

@@ -1,7 +1,7 @@
 """The serving flags, one set for `publisher serve` and `python -m publisher.server`.
 
 `add_arguments(parser)` adds every flag that configures the server (--zones, --listen,
-query log, reload, TCP, batching, metrics, TSIG, rate limiting); `from_args(args)` turns
+query log, reload, TCP, batching, metrics, TSIG, rate limiting, IXFR); `from_args(args)` turns
 them into serve()'s keyword arguments. The CLI adds its own --zones (a global option)
 and its git-side --watch/--interval around these.
 """
@@ -12,8 +12,12 @@ import argparse
 from pathlib import Path
 from typing import TypedDict
 
+from publisher.errors import ServerError
 from publisher.model import DEFAULT_LISTEN
 from publisher.server.rrl import ANSWERS, DEFAULT_CODE, RrlSettings
+
+#: IXFR differences kept per zone (--ixfr-keep): the publisher keeps 4 generations on disk.
+DEFAULT_IXFR_KEEP = 8
 
 
 class ServeOptions(TypedDict):
@@ -27,6 +31,7 @@ class ServeOptions(TypedDict):
     metrics: str | None
     tsig_keys: Path | None
     rrl: RrlSettings | None
+    ixfr_keep: int
 
 
 def add_arguments(parser: argparse.ArgumentParser, *, zones: bool = True) -> None:
@@ -74,9 +79,17 @@ def add_arguments(parser: argparse.ArgumentParser, *, zones: bool = True) -> Non
         f"(default {DEFAULT_CODE}, 'Excessive number of queries')",
     )  # fmt: skip
 
+    parser.add_argument(
+        "--ixfr-keep", type=int, default=DEFAULT_IXFR_KEEP, metavar="N",
+        help=f"IXFR: keep the differences of the last N serials per zone (default {DEFAULT_IXFR_KEEP}); "
+        "0: secondaries always take the whole zone by AXFR",
+    )  # fmt: skip
+
 
 def from_args(args: argparse.Namespace) -> ServeOptions:
     """serve() keyword arguments for the flags above (raises ServerError on bad values)."""
+    if args.ixfr_keep < 0:
+        raise ServerError(f"--ixfr-keep {args.ixfr_keep}: give 0 (no IXFR) or more")
     rrl = None
     if args.rrl_qps is not None:
         rrl = RrlSettings(qps=args.rrl_qps, burst=args.rrl_burst, answer=args.rrl_answer, code=args.rrl_code)
@@ -89,4 +102,5 @@ def from_args(args: argparse.Namespace) -> ServeOptions:
         metrics=args.metrics,
         tsig_keys=args.tsig_keys,
         rrl=rrl,
+        ixfr_keep=args.ixfr_keep,
     )

@@ -7,7 +7,8 @@ replies (QR set: dropped, never answered, so two servers cannot ping-pong), unkn
 opcodes (NOTIMP), NOTIFY (acknowledged from allowed addresses, REFUSED otherwise), EDNS
 versions above 0 (BADVERS), other classes (REFUSED), TSIG-signed requests (verified by
 tsig.py; their replies signed), AXFR/IXFR (a `TransferRequest` for the TCP loop to
-stream, after the ACL check), and
+stream, after the ACL check; an IXFR gets the kept differences from its serial, see
+ixfr.py, or the single SOA when up to date, and over UDP when they do not fit), and
 well-formed queries in an unusual layout, which are re-encoded in the canonical layout
 and answered by the fast path so that the answer semantics live in one place.
 """
@@ -18,7 +19,7 @@ import logging
 import struct
 from dataclasses import replace
 
-from publisher.server import message, tsig
+from publisher.server import ixfr, message, tsig
 from publisher.server.ratelog import Throttle
 from publisher.server.stats import FORMERR, NO_ZONE, OTHER, REFUSED, Counters, bump
 from publisher.server.wire import FORMERR_RC, NOTIMP_RC, REFUSED_RC, SERVFAIL_RC, UDP_MAX, fast
@@ -28,6 +29,10 @@ from publisher.server.zoneset import ServedZone, ZoneSet
 log = logging.getLogger("publisher.server")
 #: Refused transfers: an IXFR over UDP can come from a spoofed address, so one warning a second at most.
 TRANSFER_REFUSALS = Throttle(log)
+#: IXFRs answered over UDP: the same spoofing concern, so at most one line a second.
+UDP_TRANSFERS = Throttle(log)
+#: Bytes kept free for the TSIG record when a signed IXFR answer must fit one UDP message.
+TSIG_ROOM = 256
 
 OPCODE_QUERY, OPCODE_NOTIFY = message.OPCODE_QUERY, message.OPCODE_NOTIFY
 QTYPE_SOA, QTYPE_OPT, QTYPE_IXFR, QTYPE_AXFR = 6, 41, 251, 252
@@ -147,7 +152,7 @@ def _answer(
         bump(counts, sz.name, OTHER)
         return reply(data, 0 if rel == "" else NOTAUTH_RC, question=question, aa=True, opt=opt)
     if msg.qtype in (QTYPE_AXFR, QTYPE_IXFR):
-        return _transfer(data, sz, rel, msg.qtype, question, client, tcp, counts, opt, key)
+        return _transfer(data, zs, sz, rel, msg, client, tcp, counts, opt, signed)
     if msg.qtype in (QTYPE_OPT, 249, 250):
         bump(counts, sz.name, FORMERR)
         return reply(data, FORMERR_RC, question=question, opt=opt)
@@ -167,17 +172,19 @@ def _answer(
 
 def _transfer(
     data: bytes,
+    zs: ZoneSet,
     sz: ServedZone,
     rel: str,
-    qtype: int,
-    question: bytes,
+    msg: message.Message,
     client: str,
     tcp: bool,
     counts: Counters,
     opt: bytes,
-    key: str | None = None,
+    signed: tsig.Signed | None = None,
 ) -> bytes | TransferRequest:
-    kind = "AXFR" if qtype == QTYPE_AXFR else "IXFR"
+    key = signed.key_name if signed is not None else None
+    question = msg.question
+    kind = "AXFR" if msg.qtype == QTYPE_AXFR else "IXFR"
     if rel:
         bump(counts, sz.name, REFUSED)
         return reply(data, NOTAUTH_RC, question=question, opt=opt)
@@ -189,11 +196,58 @@ def _transfer(
         bump(counts, sz.name, REFUSED)
         return reply(data, REFUSED_RC, question=question, opt=opt)
     bump(counts, sz.name, OTHER)
-    if not tcp:
-        if qtype == QTYPE_AXFR:  # RFC 5936: AXFR is TCP only
+    who = client + (f" (TSIG {key})" if key else "")
+    if msg.qtype == QTYPE_AXFR:
+        if not tcp:  # RFC 5936: AXFR is TCP only
             return reply(data, FORMERR_RC, question=question, opt=opt)
-        # RFC 1995 section 2: over UDP, the current SOA alone tells the client to use TCP.
-        f1 = 0x84 | (data[2] & 0x01)
-        return _HDR.pack(data[:2], f1, data[3] & 0x10, 1, 1, 0, 1 if opt else 0) + question + sz.soa_answer + opt
-    log.info("%s of %s serial %d to %s%s", kind, sz.name, sz.serial, client, f" (TSIG {key})" if key else "")
-    return TransferRequest(sz, data[:2], question)
+        log.info("AXFR of %s serial %d to %s", sz.name, sz.serial, who)
+        return TransferRequest(sz, data[:2], question)
+    return _ixfr(data, sz, zs.ixfr.get(sz.name, ()), msg, who, tcp, opt, signed is not None)
+
+
+def _request_serial(msg: message.Message) -> int | None:
+    """The serial of the SOA in an IXFR request's authority section (RFC 1995 section 3)."""
+    asked = msg.records[: len(msg.records) - len(msg.additional)]
+    soa = next((r for r in asked if r.rtype == QTYPE_SOA), None)
+    return None if soa is None else int.from_bytes(soa.rdata[-20:-16], "big")
+
+
+def _records_reply(data: bytes, question: bytes, records: tuple[bytes, ...], opt: bytes) -> bytes:
+    head = _HDR.pack(data[:2], 0x84 | (data[2] & 0x01), data[3] & 0x10, 1, len(records), 0, 1 if opt else 0)
+    return head + question + b"".join(records) + opt
+
+
+def _ixfr(
+    data: bytes,
+    sz: ServedZone,
+    steps: tuple[ixfr.Step, ...],
+    msg: message.Message,
+    who: str,
+    tcp: bool,
+    opt: bytes,
+    signed: bool,
+) -> bytes | TransferRequest:
+    """RFC 1995: the differences from the client's serial, the SOA alone, or an AXFR."""
+    question = msg.question
+    serial = _request_serial(msg)
+    soa_only = _records_reply(data, question, (sz.soa_answer,), opt)
+    note = log.info if tcp else lambda *args: UDP_TRANSFERS.event(logging.INFO, *args)
+    if serial == sz.serial:
+        note("IXFR of %s serial %d to %s: up to date, answered with the SOA", sz.name, serial, who)
+        return soa_only
+    got = ixfr.plan(sz, steps, serial) if serial is not None else "the request carries no SOA"
+    if isinstance(got, str):
+        if not tcp:  # RFC 1995 section 2: the SOA alone tells the client to ask over TCP
+            return soa_only
+        log.info("IXFR of %s to %s: AXFR fallback (%s), serial %d", sz.name, who, got, sz.serial)
+        return TransferRequest(sz, data[:2], question)
+    how = f"{got.steps} difference{'s' if got.steps > 1 else ''}{', condensed' if got.condensed else ''}"
+    if not tcp:
+        out = _records_reply(data, question, got.records, opt)
+        if len(out) + (TSIG_ROOM if signed else 0) > _udp_limit(msg):
+            return soa_only  # RFC 1995 section 2: too big for UDP, the client retries over TCP
+        note("IXFR of %s serial %d -> %d to %s over UDP: %s, %d records", sz.name, serial, sz.serial, who, how,
+             len(got.records))  # fmt: skip
+        return out
+    log.info("IXFR of %s serial %d -> %d to %s: %s, %d records", sz.name, serial, sz.serial, who, how, len(got.records))
+    return TransferRequest(sz, data[:2], question, body=got.records)

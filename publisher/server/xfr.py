@@ -1,10 +1,11 @@
-"""AXFR: the whole zone over TCP, as a stream of DNS messages.
+"""AXFR (and IXFR's records): a transfer over TCP, as a stream of DNS messages.
 
 Inside the server: slow.handle() checks the ACL and returns a `TransferRequest`; the TCP
 loop iterates `messages()` and writes each one length-prefixed. The records come from
 `publisher.compile.render.iter_records`, the same rendering as `<zone>.zone`, so a BIND, NSD or
 Knot secondary ends up with exactly the published data. The SOA comes first and last
 (RFC 5936) and is the one this server answers with, so its serial matches SOA queries.
+An IXFR (see ixfr.py) comes with its records ready in `body` and is framed the same way.
 Messages are built by hand: a million entries through a general DNS library would take
 minutes, and owner names compress to a pointer at the apex in the echoed question.
 """
@@ -35,12 +36,19 @@ MESSAGE_BYTES = 32000
 
 @dataclass(frozen=True, slots=True)
 class TransferRequest:
-    """An allowed AXFR (or IXFR, answered in full) of one zone, ready to stream."""
+    """An allowed AXFR or IXFR of one zone, ready to stream."""
 
     zone: ServedZone
     query_id: bytes
     question: bytes  # as echoed: its name is the zone apex, so 0xC00C points at the apex
     signed: Any = None  # tsig.Signed when the request was signed: every message gets signed
+    body: tuple[bytes, ...] | None = None  # an IXFR's records (ixfr.plan); None: the whole zone
+
+
+def record_wire(sz: ServedZone, rec: Any) -> bytes | None:
+    """One rendered record in wire form, its owner compressed against the apex (None: SOA, or outside)."""
+    owner = rel_wire(rec.owner.lower().strip("."), sz.name)
+    return None if owner is None else _encode(sz, rec, owner)
 
 
 def _encode(sz: ServedZone, rec: Any, owner: bytes) -> bytes | None:
@@ -81,7 +89,7 @@ def messages(req: TransferRequest) -> Iterator[bytes]:
     head_rest = req.question
     batch: list[bytes] = []
     size = 0
-    for wire in records(req.zone):
+    for wire in records(req.zone) if req.body is None else req.body:
         if size + len(wire) > MESSAGE_BYTES and batch:
             yield _HDR.pack(req.query_id, 0x84, 0, 1, len(batch), 0, 0) + head_rest + b"".join(batch)
             batch, size = [], 0

@@ -292,6 +292,8 @@ class ZoneSet:
     manifest: Manifest | None = None
     #: TSIG keys (tsig.Keyring) from `serve --tsig-keys`, set by the server after loading; None: no keys.
     tsig: Any = None
+    #: IXFR differences kept per zone (ixfr.Step, oldest first), set by the server on (re)load.
+    ixfr: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
 
     @classmethod
     def build(
