@@ -76,6 +76,7 @@ bench-serve: $(STAMP)
 
 bench-publish: $(STAMP)
 	$(PY) bench/bench_publish.py --out bench/results/publish.md
+
 bench-ixfr: $(STAMP)
 	$(PY) bench/bench_ixfr.py --out bench/results/ixfr.md
 

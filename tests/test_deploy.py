@@ -96,7 +96,6 @@ def test_nsd_checkconf_accepts_the_secondary_example(tmp_path: Path) -> None:
     zones = run(checkconf, "-o", "zones", str(conf)).stdout.split()
     assert sorted(zones) == sorted(SAMPLE_ZONES)
     for zone in SAMPLE_ZONES:
-        # (nsd-checkconf prints request-xfr without its AXFR flag)
         assert run(checkconf, "-z", zone, "-o", "request-xfr", str(conf)).stdout.strip() == f"{PUBLISHER}@53 xfr-key"
         assert run(checkconf, "-z", zone, "-o", "allow-notify", str(conf)).stdout.strip() == f"{PUBLISHER} xfr-key"
     assert run(checkconf, "-s", "xfr-key", str(conf)).returncode == 0  # the key is defined
