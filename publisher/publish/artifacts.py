@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 from publisher.compile import render, snapshot
 from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError, PublisherError
+from publisher.model import EXPORTS
 from publisher.publish.lock import try_lock, writer_lock
 from publisher.publish.manifest import (
     CURRENT,
@@ -74,6 +75,11 @@ def content_digest(zone: CompiledZone) -> str:
     """A digest of what the zone answers, independent of its serial."""
     blank = replace(zone, info=replace(zone.info, serial=0))
     return hashlib.sha256(snapshot.dump_snapshot(blank)).hexdigest()
+
+
+def zone_files(name: str, meta: ZoneMeta) -> ZoneFiles:
+    """The files a generation holds for a zone: its snapshot and the exports it asks for."""
+    return ZoneFiles.of(name, EXPORTS if meta.exports is None else meta.exports)
 
 
 def _write_snapshot(zone: CompiledZone, fh: BinaryIO) -> None:
@@ -172,12 +178,12 @@ def _write_and_swap(
     try:
         entries: dict[str, ZoneEntry] = {}
         for name, zone in sorted(zones.items()):
-            files = ZoneFiles.of(name)
-            sums = {
-                files.snapshot: _write_file(tmp / files.snapshot, partial(_write_snapshot, zone), False, step),
-                files.bind: _write_file(tmp / files.bind, partial(render.render_bind, zone), True, step),
-                files.rbldnsd: _write_file(tmp / files.rbldnsd, partial(render.render_rbldnsd, zone), True, step),
-            }
+            files = zone_files(name, meta.get(name, ZoneMeta()))
+            sums = {files.snapshot: _write_file(tmp / files.snapshot, partial(_write_snapshot, zone), False, step)}
+            if files.bind is not None:
+                sums[files.bind] = _write_file(tmp / files.bind, partial(render.render_bind, zone), True, step)
+            if files.rbldnsd is not None:
+                sums[files.rbldnsd] = _write_file(tmp / files.rbldnsd, partial(render.render_rbldnsd, zone), True, step)
             step(f"wrote {name}")
             info = zone.info
             entries[name] = ZoneEntry(info.serial, info.kind, info.role, files, sums, meta.get(name, ZoneMeta()))

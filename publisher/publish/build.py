@@ -156,6 +156,7 @@ def zone_meta(build: Build, digests: dict[str, str]) -> dict[str, ZoneMeta]:
             next_expiry=expiry.isoformat() if expiry else None,
             secondaries=cfg.secondaries,
             allow_transfer=cfg.allow_transfer,
+            exports=cfg.exports,
         )
     return out
 
@@ -211,7 +212,9 @@ def write_build(
         listen = tuple(build.config.listen)
         if previous is not None and not changed and previous.source == source:
             before = settings(previous.listen, {name: entry.meta for name, entry in previous.zones.items()})
-            if before == settings(listen, meta):
+            files = {name: entry.files for name, entry in previous.zones.items()}
+            wanted = {name: artifacts.zone_files(name, entry) for name, entry in meta.items()}
+            if before == settings(listen, meta) and files == wanted:
                 return previous, set()
         artifacts.write_generation(
             zones_dir,
