@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 from publisher.errors import ValidationFailed
 from publisher.lists.tree import DirTree
@@ -30,14 +31,15 @@ def _lists(root: Path, exports: str | None, second: str | None = None) -> DirTre
     return DirTree(root)
 
 
-def _write(tmp_path: Path, exports: str | None, second: str | None = None) -> dict[str, object]:
+def _write(tmp_path: Path, exports: str | None, second: str | None = None) -> dict[str, Any]:
     build = compile_tree(_lists(tmp_path / "lists", exports, second), as_of=NOW)
     write_build(tmp_path / "zones", build, source=Source(kind="worktree", path="lists"), now=NOW)
-    return json.loads((tmp_path / "zones" / "current" / "manifest.json").read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    manifest: dict[str, Any] = json.loads((tmp_path / "zones" / "current" / "manifest.json").read_text("utf-8"))
+    return manifest
 
 
 def test_default_writes_both_exports(tmp_path: Path) -> None:
-    zone = _write(tmp_path, None)["zones"]["bl.example.test"]  # type: ignore[index]
+    zone = _write(tmp_path, None)["zones"]["bl.example.test"]
     assert zone["files"] == {
         "snapshot": "bl.example.test.snap",
         "bind": "bl.example.test.zone",
@@ -56,12 +58,12 @@ def test_no_exports_writes_the_snapshot_only(tmp_path: Path) -> None:
         "manifest.json",
     ]
     zones = manifest["zones"]
-    assert zones["bl.example.test"]["files"] == {"snapshot": "bl.example.test.snap"}  # type: ignore[index]
-    assert set(zones["bl.example.test"]["sha256"]) == {"bl.example.test.snap"}  # type: ignore[index]
+    assert zones["bl.example.test"]["files"] == {"snapshot": "bl.example.test.snap"}
+    assert set(zones["bl.example.test"]["sha256"]) == {"bl.example.test.snap"}
     assert zones["bl2.example.test"]["files"] == {
         "snapshot": "bl2.example.test.snap",
         "rbldnsd": "bl2.example.test.rbldnsd",
-    }  # type: ignore[index]
+    }
     # the server's reader loads it, and the stable links name only what exists
     published = load_published(tmp_path / "zones")
     assert published.zones["bl.example.test"].lookup_v4(0xC0000201) >= 0
@@ -77,7 +79,7 @@ def test_changing_exports_alone_writes_a_new_generation(tmp_path: Path) -> None:
     assert manifest["zones"]["bl.example.test"]["files"] == {
         "snapshot": "bl.example.test.snap",
         "bind": "bl.example.test.zone",
-    }  # type: ignore[index]
+    }
 
 
 def test_an_unknown_export_is_a_located_error(tmp_path: Path) -> None:

@@ -311,22 +311,30 @@ def _rbl_suffixes(answer: Answer) -> list[str]:
     return [f" :{format_v4(c)}:{_rbl_txt(t)}\n" for c, t in zip(answer.codes, answer.txts)]
 
 
-def render_rbldnsd(zone: CompiledZone, out: TextIO) -> None:
-    """An rbldnsd `combined` data file serving the same answers (see RBLDNSD_DATASET_TYPE)."""
+def rbldnsd_head(zone: CompiledZone) -> str:
+    """The data file up to its first IPv4 line: comments, $SOA, $NS, $TTL, the ip4set line."""
     info, apex = zone.info, zone.name
     soa, ttl = info.soa, info.ttl
-    out.write(
+    return (
         f"# {apex} serial {info.serial}, written by the publisher from its compiled zone.\n"
         f"# Serve with: rbldnsd -b ADDR/PORT {rbldnsd_zone_arg(apex, 'THIS_FILE')}\n"
         f"$SOA {ttl} {_strip(soa.mname)} {_strip(soa.rname)} {info.serial} "
         f"{soa.refresh} {soa.retry} {soa.expire} {soa.minimum}\n"
+        f"$NS {ttl} " + " ".join(ns_names(zone)) + "\n"
+        f"$TTL {ttl}\n" + ("$DATASET ip4set:v4 @\n" if len(zone.v4_start) else "")
     )
-    out.write(f"$NS {ttl} " + " ".join(ns_names(zone)) + "\n")
-    out.write(f"$TTL {ttl}\n")
-    suffixes = [_rbl_suffixes(a) for a in zone.answers]
-    if len(zone.v4_start):
-        out.write("$DATASET ip4set:v4 @\n")
-        _write_v4(zone, suffixes, out)
+
+
+def rbldnsd_suffixes(zone: CompiledZone) -> list[list[str]]:
+    return [_rbl_suffixes(a) for a in zone.answers]
+
+
+def render_rbldnsd(zone: CompiledZone, out: TextIO) -> None:
+    """An rbldnsd `combined` data file serving the same answers (see RBLDNSD_DATASET_TYPE)."""
+    out.write(rbldnsd_head(zone))
+    suffixes = rbldnsd_suffixes(zone)
+    for lo in range(0, len(zone.v4_start), 65536):
+        out.write(rbldnsd_v4(zone, suffixes, lo, lo + 65536))
     v6 = v6_cidrs(zone)  # rbldnsd, like us, answers ::ffff:a.b.c.d names from the ip4set
     depth = max((len(zone.answers[idx].codes) for _, _, idx in v6), default=0)
     for pos in range(depth):
@@ -348,24 +356,22 @@ def render_rbldnsd(zone: CompiledZone, out: TextIO) -> None:
         out.write("".join(f"{rel or '@'} A {v4_text(addr)}\n" for rel, addr in glue))
 
 
-def _write_v4(zone: CompiledZone, suffixes: list[list[str]], out: TextIO) -> None:
-    starts, ends, values = zone.v4_start, zone.v4_end, zone.v4_value
+def rbldnsd_v4(zone: CompiledZone, suffixes: list[list[str]], lo: int, hi: int) -> str:
+    """The ip4set lines of IPv4 intervals lo..hi-1."""
     o = OCTETS
-    for lo in range(0, len(starts), 65536):
-        hi = lo + 65536
-        chunk: list[str] = []
-        append = chunk.append
-        for s, e, v in zip(starts[lo:hi], ends[lo:hi], values[lo:hi]):
-            rng = f"{o[s >> 24]}.{o[(s >> 16) & 255]}.{o[(s >> 8) & 255]}.{o[s & 255]}"
-            if s != e:
-                rng += "-" + v4_text(e)
-            sufs = suffixes[v]
-            if len(sufs) == 1:
-                append(rng + sufs[0])
-            else:  # ip4set returns every value listed for the same range
-                for suf in sufs:
-                    append(rng + suf)
-        out.write("".join(chunk))
+    chunk: list[str] = []
+    append = chunk.append
+    for s, e, v in zip(zone.v4_start[lo:hi], zone.v4_end[lo:hi], zone.v4_value[lo:hi]):
+        rng = f"{o[s >> 24]}.{o[(s >> 16) & 255]}.{o[(s >> 8) & 255]}.{o[s & 255]}"
+        if s != e:
+            rng += "-" + v4_text(e)
+        sufs = suffixes[v]
+        if len(sufs) == 1:
+            append(rng + sufs[0])
+        else:  # ip4set returns every value listed for the same range
+            for suf in sufs:
+                append(rng + suf)
+    return "".join(chunk)
 
 
 def _write_domains(zone: CompiledZone, suffixes: list[list[str]], out: TextIO) -> None:

@@ -224,6 +224,7 @@ def write_build(
             source=source,
             listen=listen,
             step=step,
+            regions=build.regions,
         )
         manifest = read_manifest(zones_dir)
     assert manifest is not None
