@@ -128,6 +128,12 @@ def main() -> None:
         ("compile", f"{comp['compile']:.2f} s ({comp['intervals']:,} intervals)", "", ""),
         ("validate + compile", f"{total:.2f} s", "<= 10 s", "ok" if total <= 10 else "MISSED"),
         ("write artifacts (snapshot, BIND, rbldnsd, manifest)", f"{comp['write']:.2f} s", "", ""),
+        (
+            "first compile, all artifacts (read + validate + compile + write)",
+            f"{total + comp['write']:.2f} s",
+            "<= 8 s",
+            "ok" if total + comp["write"] <= 8 else "MISSED",
+        ),
         ("peak RSS of the whole compile", f"{comp_rss / 1024:.0f} MiB", "", ""),
         ("snapshot size", f"{snap.stat().st_size / 1e6:.1f} MB", "", ""),
         (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 from dataclasses import replace
+from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -52,3 +53,39 @@ def test_a_file_from_other_settings_is_not_patched() -> None:
     assert patch_export("rbldnsd", zone, full("rbldnsd", other), 0, Touched()) is None
     # nothing changed: the head and the old data, copied whole
     assert b"".join(patch_export("bind", zone, full("bind", zone), 0, Touched()) or []) == full("bind", zone)
+
+
+def test_a_republish_copies_the_previous_files_and_matches_a_full_write(tmp_path: Path) -> None:
+    from publisher.lists.tree import DirTree
+    from publisher.publish.build import Reuse, compile_tree, write_build
+    from publisher.publish.manifest import Source, load_published
+
+    lists = tmp_path / "lists"
+    (lists / "bl").mkdir(parents=True)
+    (lists / "zones.yaml").write_text(
+        "zones:\n  - name: bl.example.test\n    kind: ip\n    role: block\n    sources: [bl/*.txt]\n", encoding="utf-8"
+    )
+    feed = lists / "bl" / "feed.txt"
+    feed.write_text("".join(f"10.0.{i}.{j}\n" for i in range(8) for j in range(0, 250, 3)), encoding="utf-8")
+    source = Source(kind="worktree", path="lists")
+    first = compile_tree(DirTree(lists), as_of=T0)
+    for out in ("inc", "full", "tampered"):
+        write_build(tmp_path / out, first, source=source, now=T0)
+    with feed.open("a", encoding="utf-8") as fh:
+        fh.write("10.0.3.1\n")
+    later = T0 + dt.timedelta(days=1)
+    cfg = first.config.zones[0]
+    files = [f"{cfg.name}.zone", f"{cfg.name}.rbldnsd"]
+    old = (tmp_path / "tampered" / "current" / files[0]).resolve()
+    old.write_text(old.read_text("utf-8").replace("10.0.0.0", "10.9.9.9"), encoding="utf-8")
+    for out in ("inc", "tampered"):
+        reuse = Reuse(load_published(tmp_path / out).zones[cfg.name], cfg, T0, Touched(v4=((0x0A000301, 0x0A000301),)))
+        build = compile_tree(DirTree(lists), as_of=later, reuse={cfg.name: reuse})
+        assert build.regions[cfg.name] is not None
+        write_build(tmp_path / out, build, source=source, now=later)
+    write_build(tmp_path / "full", compile_tree(DirTree(lists), as_of=later), source=source, now=later)
+    for name in files:
+        want = (tmp_path / "full" / "current" / name).read_bytes()
+        assert b"\n1.3.0.10\t" in want or b"\n10.0.3.0-10.0.3.1 " in want  # the new line is there
+        assert (tmp_path / "inc" / "current" / name).read_bytes() == want
+        assert (tmp_path / "tampered" / "current" / name).read_bytes() == want  # damaged: rendered in full
