@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import gc
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -159,7 +160,8 @@ def main() -> None:
             "# bench-compile",
             "",
             f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
-            f"data generated in {gen_time:.1f} s (seed 5782).",
+            f"data generated in {gen_time:.1f} s (seed 5782); load average {os.getloadavg()[0]:.1f} "
+            "at the end (above 1, other work shared the cores and the times are longer).",
             "",
             table(rows, ("measure", "value", "target", "")),
             "",
