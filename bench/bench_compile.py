@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import gc
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,12 @@ def main() -> None:
         ("compile", f"{comp['compile']:.2f} s ({comp['intervals']:,} intervals)", "", ""),
         ("validate + compile", f"{total:.2f} s", "<= 10 s", "ok" if total <= 10 else "MISSED"),
         ("write artifacts (snapshot, BIND, rbldnsd, manifest)", f"{comp['write']:.2f} s", "", ""),
+        (
+            "first compile, all artifacts (read + validate + compile + write)",
+            f"{total + comp['write']:.2f} s",
+            "<= 8 s",
+            "ok" if total + comp["write"] <= 8 else "MISSED",
+        ),
         ("peak RSS of the whole compile", f"{comp_rss / 1024:.0f} MiB", "", ""),
         ("snapshot size", f"{snap.stat().st_size / 1e6:.1f} MB", "", ""),
         (
@@ -153,7 +160,8 @@ def main() -> None:
             "# bench-compile",
             "",
             f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
-            f"data generated in {gen_time:.1f} s (seed 5782).",
+            f"data generated in {gen_time:.1f} s (seed 5782); load average {os.getloadavg()[0]:.1f} "
+            "at the end (above 1, other work shared the cores and the times are longer).",
             "",
             table(rows, ("measure", "value", "target", "")),
             "",

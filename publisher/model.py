@@ -21,6 +21,8 @@ from publisher.errors import Location, Problem
 
 Kind = Literal["ip", "domain"]
 Role = Literal["block", "allow"]
+Export = Literal["bind", "rbldnsd"]  # a zone file written beside the snapshot (zones.yaml `exports`)
+EXPORTS: tuple[Export, ...] = ("bind", "rbldnsd")
 
 DEFAULT_LISTEN = ("127.0.0.1:5353", "[::1]:5353")
 #: In a reason or TXT, where the queried address or domain is put (rbldnsd's `$`).
@@ -126,6 +128,7 @@ class ZoneConfig:
     allow_transfer: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     guards: Guards = Guards()
     location: Location = Location("zones.yaml")
+    exports: tuple[Export, ...] = EXPORTS  # zone files written beside the snapshot, in EXPORTS order
 
 
 @dataclass(frozen=True, slots=True)

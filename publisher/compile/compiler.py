@@ -398,7 +398,10 @@ def compile_zone(zone: ZoneConfig, sources: list[SourceData], *, as_of: dt.datet
         exact[TEST_LISTED_DOMAIN] = pairs.answer((test_pair,))
         exact[TEST_UNLISTED_DOMAIN] = HOLE
         ents = ents - {TEST_LISTED_DOMAIN, TEST_UNLISTED_DOMAIN}
-        return CompiledZone(info, tuple(pairs.answers), dom_exact=exact, dom_wild=wild, dom_ents=ents)
+        answers, remap = canonical_answers(pairs.answers, [*exact.values(), *wild.values()])
+        exact = {n: remap[v] if v != HOLE else HOLE for n, v in exact.items()}
+        wild = {n: remap[v] if v != HOLE else HOLE for n, v in wild.items()}
+        return CompiledZone(info, answers, dom_exact=exact, dom_wild=wild, dom_ents=ents)
 
     override: Segments = (
         [TEST_UNLISTED_V4, TEST_LISTED_V4],
@@ -407,18 +410,38 @@ def compile_zone(zone: ZoneConfig, sources: list[SourceData], *, as_of: dt.datet
     )
     v4s, v4e, v4v = _merge(_family(sources, vmaps, 4), pairs, override)
     v6s, v6e, v6v = _merge(_family(sources, vmaps, 6), pairs, None)
+    answers, remap = canonical_answers(pairs.answers, [*set(v4v), *set(v6v)])
     return CompiledZone(
         info,
-        tuple(pairs.answers),
+        answers,
         v4_start=array("I", v4s),
         v4_end=array("I", v4e),
-        v4_value=array("I", v4v),
+        v4_value=array("I", map(remap.__getitem__, v4v)),
         v6_start_hi=array("Q", [s >> 64 for s in v6s]),
         v6_start_lo=array("Q", [s & M64 for s in v6s]),
         v6_end_hi=array("Q", [e >> 64 for e in v6e]),
         v6_end_lo=array("Q", [e & M64 for e in v6e]),
-        v6_value=array("I", v6v),
+        v6_value=array("I", map(remap.__getitem__, v6v)),
     )
+
+
+def answer_key(answer: Answer) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """The order of a zone's answers table: by codes, then texts."""
+    return answer.codes, answer.txts
+
+
+def canonical_answers(table: Sequence[Answer], used: Iterable[int]) -> tuple[tuple[Answer, ...], list[int]]:
+    """The answers a zone uses, sorted by `answer_key`, and old index -> new index (-1: unused).
+
+    The order the merge meets answers in depends on how the work was split; a canonical table
+    makes the compiled zone (and so its snapshot and digest) depend only on what it answers,
+    so that an incremental compile (patch.py) gives the same bytes as a full one.
+    """
+    ids = sorted({i for i in used if i != HOLE}, key=lambda i: answer_key(table[i]))
+    remap = [-1] * len(table)
+    for new, old in enumerate(ids):
+        remap[old] = new
+    return tuple(table[i] for i in ids), remap
 
 
 def next_expiry(sources: Iterable[SourceData], as_of: dt.datetime) -> dt.datetime | None:

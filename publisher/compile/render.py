@@ -13,16 +13,19 @@ its TXT carries the network (`203.0.113.0/24`) or the wildcard (`*.spam.example`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import struct
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
 from publisher.addresses import TEST_LISTED_V4, V4_MAPPED_START, format_v4, parse_addr
 from publisher.compile.render_names import (
+    OCTETS,
     Group,
     domain_groups,
     excluded_but_matched,
     v4_groups,
+    v4_interval_groups,
     v4_text,
     v6_cidrs,
     v6_groups,
@@ -177,6 +180,7 @@ class _BindBlocks:
     def __init__(self, answers: tuple[Answer, ...]) -> None:
         self._answers = answers
         self._cache: dict[tuple[int, int], str | None] = {}
+        self._fast: dict[int, list[str] | None] = {}
 
     def template(self, idx: int, subst_len: int) -> str | None:
         key = (idx, subst_len)
@@ -195,6 +199,14 @@ class _BindBlocks:
             lines.append(f'\tTXT\t"{escaped}"\n')
         return "".join(lines)
 
+    def fast(self, idx: int) -> list[str] | None:
+        """The block of answer `idx` split at SUBST, when it fits any IPv4 text (at most 15 bytes)."""
+        parts = self._fast.get(idx, 0)
+        if parts == 0:
+            tmpl = self.template(idx, 15)
+            parts = self._fast[idx] = None if tmpl is None else tmpl.split(SUBST)
+        return parts  # type: ignore[return-value]
+
     def block(self, rel: str, idx: int, subst: str) -> str:
         tmpl = self.template(idx, len(subst))
         if tmpl is None:  # long TXT: cut the substituted text into character-strings
@@ -212,11 +224,11 @@ class _BindBlocks:
 _CHUNK = 8192  # groups per out.write: few calls, bounded memory
 
 
-def render_bind(zone: CompiledZone, out: TextIO) -> None:
-    """A master file for the zone (named-checkzone accepts it; same data as iter_records)."""
+def bind_head(zone: CompiledZone) -> str:
+    """The master file up to the first data record: comments, $ORIGIN, $TTL, SOA, NS, glue."""
     info, apex = zone.info, zone.name
     soa = info.soa
-    out.write(
+    head = [
         f"; {apex} serial {info.serial}, written by the publisher from its compiled zone.\n"
         "; Listed names answer one A per return code and one TXT per A. DNS wildcards\n"
         "; cannot echo the queried name, so the TXT of a wildcard record carries the\n"
@@ -227,18 +239,29 @@ def render_bind(zone: CompiledZone, out: TextIO) -> None:
         f"$ORIGIN {apex}.\n$TTL {info.ttl}\n"
         f"@\tSOA\t{_strip(soa.mname)}. {_strip(soa.rname)}. "
         f"{info.serial} {soa.refresh} {soa.retry} {soa.expire} {soa.minimum}\n"
-    )
-    for name in ns_names(zone):
-        out.write(f"@\tNS\t{name}.\n")
+    ]
+    head += [f"@\tNS\t{name}.\n" for name in ns_names(zone)]
     for rel, family, addr in _glue(zone):
         text = v4_text(addr) if family == 4 else format_v6_full(addr)
-        out.write(f"{rel or '@'}\t{'A' if family == 4 else 'AAAA'}\t{text}\n")
-    for rel, why in excluded_but_matched(zone):
-        out.write(f"; {rel}: excluded, but DNS cannot express it: {why}\n")
+        head.append(f"{rel or '@'}\t{'A' if family == 4 else 'AAAA'}\t{text}\n")
+    head += [f"; {rel}: excluded, but DNS cannot express it: {why}\n" for rel, why in excluded_but_matched(zone)]
+    return "".join(head)
+
+
+def render_bind(zone: CompiledZone, out: TextIO) -> None:
+    """A master file for the zone (named-checkzone accepts it; same data as iter_records)."""
+    out.write(bind_head(zone))
     blocks = _BindBlocks(zone.answers)
+    for lo in range(0, len(zone.v4_start), _CHUNK):
+        out.write(bind_v4(zone, blocks, lo, lo + _CHUNK))
+    bind_groups(blocks, v6_groups(zone, _v6_test_point(zone)), out)
+    bind_groups(blocks, domain_groups(zone), out)
+
+
+def bind_groups(blocks: _BindBlocks, groups: Iterable[Group], out: TextIO) -> None:
     block = blocks.block
     chunk: list[str] = []
-    for rel, idx, subst in _data_groups(zone):
+    for rel, idx, subst in groups:
         chunk.append(block(rel, idx, subst))
         if len(chunk) >= _CHUNK:
             out.write("".join(chunk))
@@ -246,9 +269,33 @@ def render_bind(zone: CompiledZone, out: TextIO) -> None:
     out.write("".join(chunk))
 
 
+def bind_v4(zone: CompiledZone, blocks: _BindBlocks, lo: int, hi: int) -> str:
+    """The records of IPv4 intervals lo..hi-1. A single address (most of a big feed) is one
+    f-string from octet strings; anything else goes through the groups of render_names."""
+    fast = blocks.fast
+    o = OCTETS
+    out: list[str] = []
+    append = out.append
+    for s, e, v in zip(zone.v4_start[lo:hi], zone.v4_end[lo:hi], zone.v4_value[lo:hi]):
+        parts = fast(v)
+        if s == e and parts is not None:
+            a, b, c, d = o[s >> 24], o[(s >> 16) & 255], o[(s >> 8) & 255], o[s & 255]
+            if len(parts) == 1:
+                append(f"{d}.{c}.{b}.{a}{parts[0]}")
+            else:
+                append(f"{d}.{c}.{b}.{a}" + f"{a}.{b}.{c}.{d}".join(parts))
+        else:
+            out += [blocks.block(rel, idx, subst) for rel, idx, subst in v4_interval_groups(s, e, v)]
+    return "".join(out)
+
+
+_GROUPS = struct.Struct(">8H").unpack
+_V6_FULL = ":".join(["{:x}"] * 8).format
+
+
 def format_v6_full(addr: int) -> str:
     """Eight hex groups, never dotted or compressed: every tool parses it the same way."""
-    return ":".join(f"{(addr >> s) & 0xFFFF:x}" for s in range(112, -1, -16))
+    return _V6_FULL(*_GROUPS(addr.to_bytes(16, "big")))
 
 
 # --- rbldnsd data file ----------------------------------------------------------------
@@ -264,22 +311,30 @@ def _rbl_suffixes(answer: Answer) -> list[str]:
     return [f" :{format_v4(c)}:{_rbl_txt(t)}\n" for c, t in zip(answer.codes, answer.txts)]
 
 
-def render_rbldnsd(zone: CompiledZone, out: TextIO) -> None:
-    """An rbldnsd `combined` data file serving the same answers (see RBLDNSD_DATASET_TYPE)."""
+def rbldnsd_head(zone: CompiledZone) -> str:
+    """The data file up to its first IPv4 line: comments, $SOA, $NS, $TTL, the ip4set line."""
     info, apex = zone.info, zone.name
     soa, ttl = info.soa, info.ttl
-    out.write(
+    return (
         f"# {apex} serial {info.serial}, written by the publisher from its compiled zone.\n"
         f"# Serve with: rbldnsd -b ADDR/PORT {rbldnsd_zone_arg(apex, 'THIS_FILE')}\n"
         f"$SOA {ttl} {_strip(soa.mname)} {_strip(soa.rname)} {info.serial} "
         f"{soa.refresh} {soa.retry} {soa.expire} {soa.minimum}\n"
+        f"$NS {ttl} " + " ".join(ns_names(zone)) + "\n"
+        f"$TTL {ttl}\n" + ("$DATASET ip4set:v4 @\n" if len(zone.v4_start) else "")
     )
-    out.write(f"$NS {ttl} " + " ".join(ns_names(zone)) + "\n")
-    out.write(f"$TTL {ttl}\n")
-    suffixes = [_rbl_suffixes(a) for a in zone.answers]
-    if len(zone.v4_start):
-        out.write("$DATASET ip4set:v4 @\n")
-        _write_v4(zone, suffixes, out)
+
+
+def rbldnsd_suffixes(zone: CompiledZone) -> list[list[str]]:
+    return [_rbl_suffixes(a) for a in zone.answers]
+
+
+def render_rbldnsd(zone: CompiledZone, out: TextIO) -> None:
+    """An rbldnsd `combined` data file serving the same answers (see RBLDNSD_DATASET_TYPE)."""
+    out.write(rbldnsd_head(zone))
+    suffixes = rbldnsd_suffixes(zone)
+    for lo in range(0, len(zone.v4_start), 65536):
+        out.write(rbldnsd_v4(zone, suffixes, lo, lo + 65536))
     v6 = v6_cidrs(zone)  # rbldnsd, like us, answers ::ffff:a.b.c.d names from the ip4set
     depth = max((len(zone.answers[idx].codes) for _, _, idx in v6), default=0)
     for pos in range(depth):
@@ -301,21 +356,22 @@ def render_rbldnsd(zone: CompiledZone, out: TextIO) -> None:
         out.write("".join(f"{rel or '@'} A {v4_text(addr)}\n" for rel, addr in glue))
 
 
-def _write_v4(zone: CompiledZone, suffixes: list[list[str]], out: TextIO) -> None:
-    starts, ends, values = zone.v4_start, zone.v4_end, zone.v4_value
-    for lo in range(0, len(starts), 65536):
-        hi = lo + 65536
-        chunk: list[str] = []
-        append = chunk.append
-        for s, e, v in zip(starts[lo:hi], ends[lo:hi], values[lo:hi]):
-            rng = v4_text(s) if s == e else f"{v4_text(s)}-{v4_text(e)}"
-            sufs = suffixes[v]
-            if len(sufs) == 1:
-                append(rng + sufs[0])
-            else:  # ip4set returns every value listed for the same range
-                for suf in sufs:
-                    append(rng + suf)
-        out.write("".join(chunk))
+def rbldnsd_v4(zone: CompiledZone, suffixes: list[list[str]], lo: int, hi: int) -> str:
+    """The ip4set lines of IPv4 intervals lo..hi-1."""
+    o = OCTETS
+    chunk: list[str] = []
+    append = chunk.append
+    for s, e, v in zip(zone.v4_start[lo:hi], zone.v4_end[lo:hi], zone.v4_value[lo:hi]):
+        rng = f"{o[s >> 24]}.{o[(s >> 16) & 255]}.{o[(s >> 8) & 255]}.{o[s & 255]}"
+        if s != e:
+            rng += "-" + v4_text(e)
+        sufs = suffixes[v]
+        if len(sufs) == 1:
+            append(rng + sufs[0])
+        else:  # ip4set returns every value listed for the same range
+            for suf in sufs:
+                append(rng + suf)
+    return "".join(chunk)
 
 
 def _write_domains(zone: CompiledZone, suffixes: list[list[str]], out: TextIO) -> None:

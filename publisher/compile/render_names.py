@@ -23,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from publisher.addresses import V4_MAPPED_END, V4_MAPPED_START, format_v6, range_to_cidrs
+from publisher.addresses import V4_MAPPED_END, V4_MAPPED_START, format_v6
 from publisher.compile.zone import CompiledZone
 
 Group = tuple[str, int, str]  # (relative owner, answer index, SUBST text)
 
-_OCT = [str(i) for i in range(256)]
+OCTETS = [str(i) for i in range(256)]
+_OCT = OCTETS
 #: Characters of the longest DNS name (255 bytes on the wire).
 _MAX_NAME = 253
 
@@ -71,16 +72,34 @@ def v4_groups(zone: CompiledZone) -> Iterator[Group]:
     for s, e, v in zip(zone.v4_start, zone.v4_end, zone.v4_value):
         if s == e:  # the common case of big feeds: keep it short
             yield v4_rname(s), v, v4_text(s)
-            continue
-        for cs, plen in range_to_cidrs(s, e, 32):
-            for bs, bl in v4_blocks(cs, plen):
-                if bl == 32:
-                    yield v4_rname(bs), v, v4_text(bs)
-                else:
-                    yield v4_wild(bs, bl), v, f"{v4_text(bs)}/{bl}"
+        else:
+            yield from v4_interval_groups(s, e, v)
+
+
+def v4_interval_groups(s: int, e: int, v: int) -> Iterator[Group]:
+    """The groups of one IPv4 interval with answer `v`."""
+    for cs, plen in cidrs(s, e, 32):
+        for bs, bl in v4_blocks(cs, plen):
+            if bl == 32:
+                yield v4_rname(bs), v, v4_text(bs)
+            else:
+                yield v4_wild(bs, bl), v, f"{v4_text(bs)}/{bl}"
 
 
 # --- IPv6 -----------------------------------------------------------------------------
+
+
+def cidrs(start: int, end: int, bits: int) -> list[tuple[int, int]]:
+    """`addresses.range_to_cidrs`, each block's size found at once rather than by halving
+    (an IPv6 prefix would take a hundred halvings)."""
+    out: list[tuple[int, int]] = []
+    while start <= end:
+        align = (start & -start).bit_length() - 1 if start else bits
+        fit = (end - start + 1).bit_length() - 1
+        size = min(align, fit)
+        out.append((start, bits - size))
+        start += 1 << size
+    return out
 
 
 def v6_cidrs(zone: CompiledZone) -> list[tuple[int, int, int]]:
@@ -92,7 +111,7 @@ def v6_cidrs(zone: CompiledZone) -> list[tuple[int, int, int]]:
             pieces = [(s, V4_MAPPED_START - 1), (V4_MAPPED_END + 1, e)]
         for ps, pe in pieces:
             if ps <= pe:
-                out.extend((cs, plen, v) for cs, plen in range_to_cidrs(ps, pe, 128))
+                out.extend((cs, plen, v) for cs, plen in cidrs(ps, pe, 128))
     return out
 
 

@@ -21,7 +21,7 @@ from publisher.lists.tree import Tree, TreeError
 from publisher.lists.txt_limit import FIX as TXT_FIX
 from publisher.lists.txt_limit import template_excess
 from publisher.lists.yamlmarks import Marks, Path, load_yaml
-from publisher.model import DEFAULT_LISTEN, Config, Guards, NameServer, Secondary, Soa, ZoneConfig
+from publisher.model import DEFAULT_LISTEN, EXPORTS, Config, Guards, NameServer, Secondary, Soa, ZoneConfig
 
 CONFIG_PATH = "zones.yaml"
 DEFAULT_CODE = "127.0.0.2"
@@ -223,6 +223,7 @@ class _Builder:
             max_prefix_v6=int(prefix.get("ipv6", _ZONE_DEFAULTS["max_prefix_v6"])),
             secondaries=secondaries,
             allow_transfer=transfer,
+            exports=tuple(e for e in EXPORTS if e in merged.get("exports", EXPORTS)),
             guards=Guards(
                 **{
                     k: guards[k]

@@ -31,8 +31,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from publisher.compile import render, snapshot
+from publisher.compile.render_patch import patch_export
 from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError, PublisherError
+from publisher.model import EXPORTS, Touched
 from publisher.publish.lock import try_lock, writer_lock
 from publisher.publish.manifest import (
     CURRENT,
@@ -74,6 +76,36 @@ def content_digest(zone: CompiledZone) -> str:
     """A digest of what the zone answers, independent of its serial."""
     blank = replace(zone, info=replace(zone.info, serial=0))
     return hashlib.sha256(snapshot.dump_snapshot(blank)).hexdigest()
+
+
+def zone_files(name: str, meta: ZoneMeta) -> ZoneFiles:
+    """The files a generation holds for a zone: its snapshot and the exports it asks for."""
+    return ZoneFiles.of(name, EXPORTS if meta.exports is None else meta.exports)
+
+
+def _patched(
+    zones_dir: Path, previous: Manifest | None, name: str, export: str, zone: CompiledZone, region: Touched | None
+) -> list[bytes] | None:
+    """The export's bytes from the previous generation's file with only `region` rendered anew;
+    None when there is no region, no such file, or its sha256 is not the manifest's."""
+    if region is None or previous is None or name not in previous.zones:
+        return None
+    entry = previous.zones[name]
+    fname = entry.files.bind if export == "bind" else entry.files.rbldnsd
+    if fname is None or fname not in entry.sha256:
+        return None
+    try:
+        old = (zones_dir / previous.generation / fname).read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(old).hexdigest() != entry.sha256[fname]:
+        return None  # damaged or replaced: never copied into a new generation
+    return patch_export(export, zone, old, entry.serial, region)
+
+
+def _write_runs(runs: list[bytes], fh: BinaryIO) -> None:
+    for run in runs:
+        fh.write(run)
 
 
 def _write_snapshot(zone: CompiledZone, fh: BinaryIO) -> None:
@@ -139,18 +171,22 @@ def write_generation(
     listen: tuple[str, ...] | None = None,
     action: str | None = None,
     step: StepHook = no_step,
+    regions: Mapping[str, Touched | None] | None = None,
 ) -> Path:
     """Write a complete generation and make it current. Returns the generation folder.
 
     `zones` carry their final serials. `meta[name]` goes into the manifest entry of
     each zone (counts, secondaries, commit, ...); the keywords into its top level.
+    `regions[name]` (`Build.regions`): where the zone may differ from the current
+    generation's; its exports are then copied from that generation's files outside them.
     """
     now = dt.datetime.now(dt.UTC)
     gen_name = f"gen-{now.strftime('%Y%m%dT%H%M%S')}Z-{secrets.token_hex(3)}"
     tmp = zones_dir / f".tmp-{gen_name}"
     top = Manifest(gen_name, {}, published_at, source, listen, action)
     with writer_lock(zones_dir), _wrap_os_errors(f"cannot write {zones_dir}", NOTHING_PUBLISHED):
-        final, written = _write_and_swap(zones_dir, tmp, zones, meta, top, step)
+        previous = read_manifest(zones_dir) if regions else None
+        final, written = _write_and_swap(zones_dir, tmp, zones, meta, top, step, previous, regions or {})
         with contextlib.suppress(OSError):  # published already: tidying up is best effort
             _refresh_links(zones_dir, written)
             _prune(zones_dir, keep=gen_name)
@@ -165,19 +201,30 @@ def _write_and_swap(
     meta: Mapping[str, ZoneMeta],
     top: Manifest,
     step: StepHook,
+    previous: Manifest | None = None,
+    regions: Mapping[str, Touched | None] | None = None,
 ) -> tuple[Path, Manifest]:
     """Write the files and the manifest (`top` with the zones filled in), then swap `current`."""
     gen_name = top.generation
+    regions = regions or {}
     tmp.mkdir()
     try:
         entries: dict[str, ZoneEntry] = {}
         for name, zone in sorted(zones.items()):
-            files = ZoneFiles.of(name)
-            sums = {
-                files.snapshot: _write_file(tmp / files.snapshot, partial(_write_snapshot, zone), False, step),
-                files.bind: _write_file(tmp / files.bind, partial(render.render_bind, zone), True, step),
-                files.rbldnsd: _write_file(tmp / files.rbldnsd, partial(render.render_rbldnsd, zone), True, step),
-            }
+            files = zone_files(name, meta.get(name, ZoneMeta()))
+            sums = {files.snapshot: _write_file(tmp / files.snapshot, partial(_write_snapshot, zone), False, step)}
+            region = regions.get(name)
+            for export, fname, full in (
+                ("bind", files.bind, render.render_bind),
+                ("rbldnsd", files.rbldnsd, render.render_rbldnsd),
+            ):
+                if fname is None:
+                    continue
+                runs = _patched(zones_dir, previous, name, export, zone, region)
+                if runs is None:
+                    sums[fname] = _write_file(tmp / fname, partial(full, zone), True, step)
+                else:
+                    sums[fname] = _write_file(tmp / fname, partial(_write_runs, runs), False, step)
             step(f"wrote {name}")
             info = zone.info
             entries[name] = ZoneEntry(info.serial, info.kind, info.role, files, sums, meta.get(name, ZoneMeta()))

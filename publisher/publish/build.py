@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from publisher.compile.compiler import compile_zone, listing_count, next_expiry
+from publisher.compile.patch import changed_regions, patch_zone, with_expired
 from publisher.compile.zone import CompiledZone
 from publisher.errors import Problem, UsageError
 from publisher.lists.load import Loaded, SourceReader, load_lists, require_clean
@@ -30,6 +31,9 @@ class Build:
     loaded: Loaded
     zones: dict[str, CompiledZone]  # serial 0 until `assign_serials`
     as_of: dt.datetime
+    #: per zone, the ranges where its answers may differ from the published zone it was
+    #: patched from; None (or absent): anywhere (compiled in full)
+    regions: dict[str, Touched | None] = field(default_factory=dict)
 
     @property
     def warnings(self) -> list[Problem]:
@@ -63,8 +67,33 @@ def compile_tree(
     loaded = load_lists(tree, as_of=as_of, reader=reader)
     require_clean(loaded, ignore=ignore)
     assert loaded.config is not None
-    zones = {cfg.name: compile_zone(cfg, loaded.sources.get(cfg.name, []), as_of=as_of) for cfg in loaded.config.zones}
-    return Build(loaded.config, loaded, zones, as_of)
+    zones: dict[str, CompiledZone] = {}
+    regions: dict[str, Touched | None] = {}
+    for cfg in loaded.config.zones:
+        sources = loaded.sources.get(cfg.name, [])
+        zones[cfg.name], regions[cfg.name] = _compile(cfg, sources, as_of, (reuse or {}).get(cfg.name))
+    return Build(loaded.config, loaded, zones, as_of, regions)
+
+
+def _compile(
+    cfg: ZoneConfig, sources: list[SourceData], as_of: dt.datetime, reuse: Reuse | None
+) -> tuple[CompiledZone, Touched | None]:
+    """The zone, patched from its published compile when that is exact and cheaper; and
+    where it may differ from that compile (None: anywhere)."""
+    if reuse is not None and reuse.touched is not None:
+        zone = patch_zone(
+            cfg,
+            sources,
+            as_of=as_of,
+            before=reuse.zone,
+            before_cfg=reuse.config,
+            before_as_of=reuse.as_of,
+            touched=reuse.touched,
+        )
+        if zone is not None:
+            touched = with_expired(reuse.touched, sources, reuse.as_of, as_of)
+            return zone, changed_regions(reuse.zone, zone, touched)
+    return compile_zone(cfg, sources, as_of=as_of), None
 
 
 def assign_serials(
@@ -127,6 +156,7 @@ def zone_meta(build: Build, digests: dict[str, str]) -> dict[str, ZoneMeta]:
             next_expiry=expiry.isoformat() if expiry else None,
             secondaries=cfg.secondaries,
             allow_transfer=cfg.allow_transfer,
+            exports=cfg.exports,
         )
     return out
 
@@ -182,7 +212,9 @@ def write_build(
         listen = tuple(build.config.listen)
         if previous is not None and not changed and previous.source == source:
             before = settings(previous.listen, {name: entry.meta for name, entry in previous.zones.items()})
-            if before == settings(listen, meta):
+            files = {name: entry.files for name, entry in previous.zones.items()}
+            wanted = {name: artifacts.zone_files(name, entry) for name, entry in meta.items()}
+            if before == settings(listen, meta) and files == wanted:
                 return previous, set()
         artifacts.write_generation(
             zones_dir,
@@ -192,6 +224,7 @@ def write_build(
             source=source,
             listen=listen,
             step=step,
+            regions=build.regions,
         )
         manifest = read_manifest(zones_dir)
     assert manifest is not None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
@@ -27,7 +27,7 @@ from typing import TypeVar, cast
 from publisher.compile import snapshot
 from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError
-from publisher.model import Kind, Role, Secondary
+from publisher.model import EXPORTS, Kind, Role, Secondary
 
 FORMAT = 1
 CURRENT = "current"
@@ -92,26 +92,41 @@ def _strings(obj: Mapping[str, object], key: str, where: str) -> tuple[str, ...]
 
 @dataclass(frozen=True, slots=True)
 class ZoneFiles:
-    """The three files of a zone in a generation (names relative to the generation folder)."""
+    """The files of a zone in a generation (names relative to the generation folder): the
+    snapshot, and the exports zones.yaml asks for (None: not written)."""
 
     snapshot: str
-    bind: str
-    rbldnsd: str
+    bind: str | None
+    rbldnsd: str | None
 
     @classmethod
-    def of(cls, zone_name: str) -> ZoneFiles:
-        return cls(f"{zone_name}.snap", f"{zone_name}.zone", f"{zone_name}.rbldnsd")
+    def of(cls, zone_name: str, exports: Iterable[str] = EXPORTS) -> ZoneFiles:
+        wanted = set(exports)
+        return cls(
+            f"{zone_name}.snap",
+            f"{zone_name}.zone" if "bind" in wanted else None,
+            f"{zone_name}.rbldnsd" if "rbldnsd" in wanted else None,
+        )
 
-    def names(self) -> tuple[str, str, str]:
-        return self.snapshot, self.bind, self.rbldnsd
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.snapshot, self.bind, self.rbldnsd) if n is not None)
 
     def to_json(self) -> dict[str, object]:
-        return {"snapshot": self.snapshot, "bind": self.bind, "rbldnsd": self.rbldnsd}
+        out: dict[str, object] = {"snapshot": self.snapshot}
+        if self.bind is not None:
+            out["bind"] = self.bind
+        if self.rbldnsd is not None:
+            out["rbldnsd"] = self.rbldnsd
+        return out
 
     @classmethod
     def from_json(cls, value: object, where: str) -> ZoneFiles:
         obj = _object(value, where)
-        return cls(*(_field(obj, key, str, where) for key in ("snapshot", "bind", "rbldnsd")))
+        return cls(
+            _field(obj, "snapshot", str, where),
+            _optional(obj, "bind", str, where),
+            _optional(obj, "rbldnsd", str, where),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +232,9 @@ class ZoneMeta:
     secondaries: tuple[Secondary, ...] | None = None
     allow_transfer: tuple[str, ...] | None = None
     origin: Origin | None = None
+    #: the exports zones.yaml asks for (None: all of EXPORTS); the manifest's `files` record
+    #: them, so this is not written itself
+    exports: tuple[str, ...] | None = None
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {}

@@ -309,6 +309,7 @@ def _write(p: Prepared, zones_dir: Path, forced: list[Violation], action: str, s
         listen=tuple(p.build.config.listen),
         action=action,
         step=step,
+        regions=p.build.regions,
     )
     serials = {n: z.info.serial for n, z in p.zones.items()}
     previous_serials = {n: z.serial for n, z in prev_zones.items()}
