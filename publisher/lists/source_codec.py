@@ -20,7 +20,7 @@ import json
 import struct
 import sys
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from typing import Any
 
 from publisher.errors import Location, Problem, PublisherError, Severity
@@ -74,7 +74,9 @@ def encode_source(source: SourceData, meta: Mapping[str, Any] | None = None) -> 
     digest = hashlib.sha256(head_bytes)
     for _, data in parts:
         digest.update(data)
-    return b"".join([_HEAD.pack(MAGIC, CODEC_VERSION, len(head_bytes), digest.digest()), head_bytes] + [d for _, d in parts])
+    return b"".join(
+        [_HEAD.pack(MAGIC, CODEC_VERSION, len(head_bytes), digest.digest()), head_bytes] + [d for _, d in parts]
+    )
 
 
 def decode_source(data: bytes) -> tuple[SourceData, dict[str, Any]]:
@@ -122,7 +124,7 @@ def _build(header: dict[str, Any], payload: memoryview) -> SourceData:
     names = bytes(sections["dom_name"]).decode("utf-8")
     src.dom_name = names.split("\n") if nd else []
     src.dom_wild = bytearray(sections["dom_wild"])
-    lengths = {
+    lengths: dict[int, tuple[Sized, ...]] = {
         4: (src.v4_start, src.v4_end, src.v4_value, src.v4_line),
         6: (src.v6_start, src.v6_end, src.v6_value, src.v6_line),
         0: (src.dom_name, src.dom_wild, src.dom_value, src.dom_line),
