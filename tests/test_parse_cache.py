@@ -8,7 +8,9 @@ import datetime as dt
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
+import pytest
 from tests.test_vcs import commit_all, init_repo, write
 
 from publisher.model import Touched
@@ -72,46 +74,47 @@ def test_a_publish_fills_the_cache_and_the_next_one_patches_the_feed(tmp_path: P
     ]
 
 
-def test_the_compile_is_offered_what_changed(tmp_path: Path, monkeypatch: object) -> None:
+def _offered(lists: Path, zones: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """What prepare offers compile_tree as `reuse`, per zone."""
     from publisher.publish import release
 
+    seen: dict[str, Any] = {}
+    real = release.compile_tree
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        build = real(*args, **kwargs)  # the reuse map is read once the new lists are loaded
+        reuse = kwargs["reuse"]
+        seen.update({name: reuse[name] for name in reuse})
+        return build
+
+    monkeypatch.setattr(release, "compile_tree", spy)
+    release.prepare(lists, zones, now=LATER)
+    return seen
+
+
+def test_the_compile_is_offered_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lists, zones = _repo(tmp_path)
     publish(lists, zones, now=NOW)
     _change(lists, FEED.replace("10.0.0.5\n", "") + "192.0.2.77\n")
-    seen: dict[str, object] = {}
-    real = release.compile_tree
-
-    def spy(*args: object, **kwargs: object) -> object:
-        build = real(*args, **kwargs)  # type: ignore[arg-type]
-        reuse = kwargs["reuse"]
-        seen.update({name: reuse[name] for name in reuse})  # type: ignore[attr-defined]
-        return build
-
-    monkeypatch.setattr(release, "compile_tree", spy)  # type: ignore[attr-defined]
-    release.prepare(lists, zones, now=LATER)
-    reuse = seen["bl.example.test"]
-    assert reuse.touched == Touched(v4=((0x0A000005, 0x0A000005), (0xC000024D, 0xC000024D)))  # type: ignore[attr-defined]
-    assert reuse.as_of == NOW and reuse.zone.info.name == "bl.example.test"  # type: ignore[attr-defined]
+    reuse = _offered(lists, zones, monkeypatch)["bl.example.test"]
+    assert reuse.touched == Touched(v4=((0x0A000005, 0x0A000005), (0xC000024D, 0xC000024D)))
+    assert reuse.as_of == NOW and reuse.zone.info.name == "bl.example.test"
 
 
-def test_zone_settings_changed_means_touched_unknown(tmp_path: Path, monkeypatch: object) -> None:
-    from publisher.publish import release
-
+def test_zone_settings_changed_means_touched_unknown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lists, zones = _repo(tmp_path)
     publish(lists, zones, now=NOW)
     write(lists, {"zones.yaml": ZONES.replace('txt: "{reason}"', 'txt: "listed: {reason}"')})
     commit_all(lists.parent, "txt")
-    seen: dict[str, object] = {}
-    real = release.compile_tree
+    assert _offered(lists, zones, monkeypatch)["bl.example.test"].touched is None
 
-    def spy(*args: object, **kwargs: object) -> object:
-        reuse = kwargs["reuse"]
-        seen.update({name: reuse[name] for name in reuse})  # type: ignore[attr-defined]
-        return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(release, "compile_tree", spy)  # type: ignore[attr-defined]
-    release.prepare(lists, zones, now=LATER)
-    assert seen["bl.example.test"].touched is None  # type: ignore[attr-defined]
+def test_an_unchanged_feed_touches_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lists, zones = _repo(tmp_path)
+    publish(lists, zones, now=NOW)
+    write(lists, {"other.txt": "# nothing yet\n"})
+    commit_all(lists.parent, "an empty feed")
+    assert _offered(lists, zones, monkeypatch)["bl.example.test"].touched == Touched()
 
 
 def test_a_damaged_entry_is_noted_ignored_and_replaced(tmp_path: Path) -> None:
