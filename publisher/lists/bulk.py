@@ -32,7 +32,7 @@ from publisher import codes
 from publisher.addresses import TEST_UNLISTED_V4, AddressError, normalize_domain
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.breadth import BROAD_DOMAIN_FIX_BULK, first_per_code
-from publisher.lists.bulk_repeats import Seen, summarise_repeats
+from publisher.lists.bulk_repeats import Example, Seen, count_repeats, repeats_problem
 from publisher.lists.bulk_shapes import COLUMNS, ShapeCounter, describe, line_shape
 from publisher.lists.bulk_syntax import (
     expand_txt,
@@ -73,13 +73,15 @@ class BulkMarks:
     `line_problems`: how many of the problems came line by line (the rest came at the
     end: TXT limits, counts of look-alike lines, the repeats summary); `reported`: the
     problems counted against MAX_LINE_PROBLEMS. `whole` is False for a file that was
-    not read line by line (empty, not UTF-8): nothing to patch there.
+    not read line by line (empty, not UTF-8): nothing to patch there. `repeats`: what the
+    repeats summary counted (repeats, overlaps, example), None when not known.
     """
 
     defaults: tuple[tuple[int, int], ...] = ()
     line_problems: int = 0
     reported: int = 0
     whole: bool = False
+    repeats: tuple[int, int, Example | None] | None = None
 
 
 def read_bulk_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
@@ -122,10 +124,11 @@ def read_bulk(path: str, data: bytes, zone: ZoneConfig) -> tuple[SourceData, Bul
     line_problems = len(source.problems)
     state.finish()
     excl_ids = {i for i, (_, _, excl) in enumerate(state.raw) if excl}
-    summary = summarise_repeats(source, state.seen, excl_ids, ip=zone.kind == "ip")
+    counted = count_repeats(source, state.seen, excl_ids, ip=zone.kind == "ip")
+    summary = repeats_problem(path, *counted)
     if summary is not None:
         source.problems.append(summary)
-    return source, BulkMarks(tuple(state.defaults), line_problems, state.reported, whole=True)
+    return source, BulkMarks(tuple(state.defaults), line_problems, state.reported, whole=True, repeats=counted)
 
 
 def read_bulk_lines(path: str, lines: list[str], first: int, zone: ZoneConfig, current: int) -> tuple[SourceData, bool]:

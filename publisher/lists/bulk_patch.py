@@ -31,7 +31,7 @@ from typing import Any
 from publisher import codes
 from publisher.errors import Problem
 from publisher.lists.bulk import MAX_LINE_PROBLEMS, BulkMarks, read_bulk_lines
-from publisher.lists.bulk_repeats import Seen, summarise_repeats
+from publisher.lists.bulk_repeats import Example, Seen, count_repeats, repeats_problem
 from publisher.lists.bulk_syntax import split_token
 from publisher.model import SourceData, ZoneConfig
 
@@ -245,13 +245,59 @@ def _assemble(
     if reported > MAX_LINE_PROBLEMS:
         return None
     new.problems = problems + [_moved(p, parsed) for p in tail]
-    summary = summarise_repeats(
-        new, _seen(new), {i for i, v in enumerate(new.values) if v.exclude}, ip=zone.kind == "ip"
-    )
+    counted = _same_repeats(old, new, marks, removed, added, parsed, zone)
+    if counted is None:
+        excl = {i for i, v in enumerate(new.values) if v.exclude}
+        counted = count_repeats(new, _seen(new), excl, ip=zone.kind == "ip")
+    summary = repeats_problem(new.path, *counted)
     if summary is not None:
         new.problems.append(summary)
     defaults = tuple((_new_line(line, parsed), v) for line, v in marks.defaults)
-    return Patched(new, BulkMarks(defaults, len(problems), reported, whole=True), tuple(removed), tuple(added))
+    new_marks = BulkMarks(defaults, len(problems), reported, whole=True, repeats=counted)
+    return Patched(new, new_marks, tuple(removed), tuple(added))
+
+
+#: Past this many changed rows the repeats summary is counted again over the whole file.
+_MAX_QUICK_REPEATS = 16
+
+
+def _same_repeats(
+    old: SourceData,
+    new: SourceData,
+    marks: BulkMarks,
+    removed: list[int],
+    added: list[int],
+    parsed: list[tuple[Hunk, SourceData]],
+    zone: ZoneConfig,
+) -> tuple[int, int, Example | None] | None:
+    """The repeats summary's counts when the change cannot alter them, else None (count again).
+
+    That is when every row that went or came is a single address listed nowhere else in its
+    version of the file and inside no range of it: repeats and overlaps stay, and so does the
+    example (its lines shifted), unless it came from set order ("lies inside")."""
+    if zone.kind != "ip" or marks.repeats is None or len(removed) + len(added) > _MAX_QUICK_REPEATS:
+        return None
+    repeats, overlaps, example = marks.repeats
+    if example is not None and example[2] == "lies inside":
+        return None
+    excl = {i for i, v in enumerate(new.values) if v.exclude}
+    ranges: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for src, positions in ((old, removed), (new, added)):
+        for k in positions:
+            row = src.row(k)
+            if row.start != row.end or row.value in excl:
+                return None
+            starts, ends = (src.v4_start, src.v4_end) if row.family == 4 else (src.v6_start, src.v6_end)
+            if starts.count(row.start) != 1:
+                return None
+            key = (id(src), row.family)
+            if key not in ranges:
+                ranges[key] = list(compress(zip(starts, ends), map(ne, starts, ends)))
+            if any(s <= row.start <= e for s, e in ranges[key]):
+                return None
+    if example is not None:
+        example = (_new_line(example[0], parsed), _new_line(example[1], parsed), example[2])
+    return repeats, overlaps, example
 
 
 def _new_line(line: int, parsed: list[tuple[Hunk, SourceData]]) -> int:

@@ -44,15 +44,24 @@ class RowDelta:
 
 
 def _marks_out(marks: BulkMarks | None) -> dict[str, Any]:
-    return {} if marks is None else {"bulk": [list(map(list, marks.defaults)), marks.line_problems, marks.reported]}
+    if marks is None:
+        return {}
+    return {"bulk": [list(map(list, marks.defaults)), marks.line_problems, marks.reported, marks.repeats]}
 
 
 def _marks_in(meta: dict[str, Any]) -> BulkMarks | None:
     bulk = meta.get("bulk")
     if bulk is None:
         return None
-    defaults, line_problems, reported = bulk
-    return BulkMarks(tuple((int(a), int(b)) for a, b in defaults), int(line_problems), int(reported), whole=True)
+    defaults, line_problems, reported, repeats = bulk
+    counted = None
+    if repeats is not None:
+        example = repeats[2]
+        if example is not None:
+            example = (int(example[0]), int(example[1]), str(example[2]))
+        counted = (int(repeats[0]), int(repeats[1]), example)
+    marks = BulkMarks(tuple((int(a), int(b)) for a, b in defaults), int(line_problems), int(reported), True, counted)
+    return marks
 
 
 class CachedReader:
