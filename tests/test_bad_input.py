@@ -271,6 +271,25 @@ def test_publish_refuses_a_broken_commit(name: str, git_published: tuple[Path, P
     assert snapshot(zones) == before
 
 
+def test_a_damaged_parse_cache_is_noted_and_never_published(git_published: tuple[Path, Path], tmp_path: Path) -> None:
+    """zones/.cache holds parses between publishes; a damaged entry is said, ignored and parsed again."""
+    repo = tmp_path / "repo"
+    shutil.copytree(git_published[0].parent, repo, symlinks=True)
+    zones = tmp_path / "zones"
+    shutil.copytree(git_published[1], zones, symlinks=True)
+    entries = sorted((zones / ".cache").glob("*.src"))
+    assert entries
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes()[:-7] + b"garbage")
+    before = snapshot(zones)
+    code, out, err = run_cli("--lists", str(repo / "lists"), "--zones", str(zones), "plan")
+    assert code == 0, err
+    assert re.search(r"note: parse cache entry \w+\.src is damaged \(checksum mismatch", out), out
+    assert snapshot(zones)["manifest"] == before["manifest"]
+    code, out, err = run_cli("--lists", str(repo / "lists"), "--zones", str(zones), "plan")
+    assert code == 0 and "parse cache" not in out  # parsed again and stored whole
+
+
 def test_a_symlink_committed_to_git_is_not_followed(git_published: tuple[Path, Path], tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(git_published[0].parent, repo, symlinks=True)

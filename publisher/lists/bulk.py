@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import re
 import socket
+from dataclasses import dataclass
 
 from publisher import codes
 from publisher.addresses import TEST_UNLISTED_V4, AddressError, normalize_domain
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.breadth import BROAD_DOMAIN_FIX_BULK, first_per_code
-from publisher.lists.bulk_repeats import Seen, summarise_repeats
+from publisher.lists.bulk_repeats import Example, Seen, count_repeats, repeats_problem
 from publisher.lists.bulk_shapes import COLUMNS, ShapeCounter, describe, line_shape
 from publisher.lists.bulk_syntax import (
     expand_txt,
@@ -48,7 +49,7 @@ from publisher.lists.txt_limit import reason_excess
 from publisher.lists.yamlmarks import decode_text
 from publisher.model import SourceData, Value, ZoneConfig, longest_subject
 
-__all__ = ["read_bulk_source", "MAX_LINE_PROBLEMS"]
+__all__ = ["BulkMarks", "read_bulk", "read_bulk_source", "MAX_LINE_PROBLEMS"]
 
 #: Characters of text split into lines at a time.
 _CHUNK = 1 << 20
@@ -64,8 +65,32 @@ MAX_LINE_CHARS = 4096
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
+@dataclass(frozen=True, slots=True)
+class BulkMarks:
+    """What the reader carried from line to line, for bulk_patch.py to patch a parse.
+
+    `defaults`: (line, value id it made current) of each `:A:TXT` line that parsed;
+    `line_problems`: how many of the problems came line by line (the rest came at the
+    end: TXT limits, counts of look-alike lines, the repeats summary); `reported`: the
+    problems counted against MAX_LINE_PROBLEMS. `whole` is False for a file that was
+    not read line by line (empty, not UTF-8): nothing to patch there. `repeats`: what the
+    repeats summary counted (repeats, overlaps, example), None when not known.
+    """
+
+    defaults: tuple[tuple[int, int], ...] = ()
+    line_problems: int = 0
+    reported: int = 0
+    whole: bool = False
+    repeats: tuple[int, int, Example | None] | None = None
+
+
 def read_bulk_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
     """Parse one bulk file for `zone`. Bad lines become problems; good lines become rows."""
+    return read_bulk(path, data, zone)[0]
+
+
+def read_bulk(path: str, data: bytes, zone: ZoneConfig) -> tuple[SourceData, BulkMarks]:
+    """`read_bulk_source`, with the marks that bulk_patch.py needs to patch the result later."""
     source = SourceData(path)
     if not data:
         # A feed whose download failed often arrives empty: publishing it would delist everything.
@@ -77,12 +102,12 @@ def read_bulk_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
                 "if the list is meant to be empty, write a comment line (# no entries) in it",
             )
         )
-        return source
+        return source, BulkMarks()
     text, problem = decode_text(path, data)
     if text is None:
         assert problem is not None
         source.problems.append(problem)
-        return source
+        return source, BulkMarks()
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     state = _State(source, zone)
@@ -96,12 +121,28 @@ def read_bulk_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
         parse(lines, state, lineno)
         lineno += len(lines)
         pos = end + 1
+    line_problems = len(source.problems)
     state.finish()
     excl_ids = {i for i, (_, _, excl) in enumerate(state.raw) if excl}
-    summary = summarise_repeats(source, state.seen, excl_ids, ip=zone.kind == "ip")
+    counted = count_repeats(source, state.seen, excl_ids, ip=zone.kind == "ip")
+    summary = repeats_problem(path, *counted)
     if summary is not None:
         source.problems.append(summary)
-    return source
+    return source, BulkMarks(tuple(state.defaults), line_problems, state.reported, whole=True, repeats=counted)
+
+
+def read_bulk_lines(path: str, lines: list[str], first: int, zone: ZoneConfig, current: int) -> tuple[SourceData, bool]:
+    """Parse `lines` (the first one is line `first`) as if value `current` were in force.
+
+    For bulk_patch.py: gives the rows and the line problems, and True when the lines
+    carried something to the lines after them (a value, a `$` line, a look-alike line),
+    which a patch cannot follow."""
+    source = SourceData(path)
+    state = _State(source, zone)
+    state.current = current
+    (_parse_ip if zone.kind == "ip" else _parse_domains)(lines, state, first)
+    stateful = len(state.raw) > 1 or bool(state.defaults or state.variables or state.shapes.counts)
+    return source, stateful or state.base is not None or state.suppressed > 0
 
 
 class _State:
@@ -122,6 +163,7 @@ class _State:
         self.suppressed = 0
         self.seen = Seen()  # live listings, for the repeats summary
         self.shapes = ShapeCounter(source.path)  # lines of a column or hosts file
+        self.defaults: list[tuple[int, int]] = []  # (line, value id) of each `:A:TXT` line
 
     def value(self, code: int, txt: str, exclude: bool = False, where: Location | None = None) -> int:
         key = (code, txt, exclude)
@@ -191,6 +233,7 @@ class _State:
                 self.def_code, txt = parsed
                 self.def_txt = txt or ""
                 self.current = self.value(self.def_code, self.def_txt, where=Location(self.source.path, lineno, col))
+                self.defaults.append((lineno, self.current))
             return None
         excl = first == "!"
         if excl:

@@ -140,6 +140,11 @@ def _domain_repeats(source: SourceData, excl_ids: set[int]) -> tuple[int, int, E
 
 def summarise_repeats(source: SourceData, seen: Seen, excl_ids: set[int], *, ip: bool) -> Problem | None:
     """One warning for the whole file, or None when every listing is distinct."""
+    return repeats_problem(source.path, *count_repeats(source, seen, excl_ids, ip=ip))
+
+
+def count_repeats(source: SourceData, seen: Seen, excl_ids: set[int], *, ip: bool) -> tuple[int, int, Example | None]:
+    """(repeated entries, overlapping entries, an example) of one file."""
     if ip:
         parts = [_ip_repeats(source, seen, 4, excl_ids), _ip_repeats(source, seen, 6, excl_ids)]
     else:
@@ -147,11 +152,16 @@ def summarise_repeats(source: SourceData, seen: Seen, excl_ids: set[int], *, ip:
     repeats = sum(p[0] for p in parts)
     overlaps = sum(p[1] for p in parts)
     example = next((p[2] for p in parts if p[2]), None)
+    return repeats, overlaps, example
+
+
+def repeats_problem(path: str, repeats: int, overlaps: int, example: Example | None) -> Problem | None:
+    """The warning `summarise_repeats` gives for these counts."""
     if not repeats and not overlaps:
         return None
     detail = f" (e.g. line {example[0]} {example[2]} line {example[1]})" if example else ""
     return Problem(
-        Location(source.path, example[0] if example else None),
+        Location(path, example[0] if example else None),
         codes.BULK_REPEATS,
         f"{repeats} repeated and {overlaps} overlapping entries{detail}; they are merged when compiled",
         "nothing to do; deduplicate the feed if this is not expected",

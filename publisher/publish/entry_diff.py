@@ -22,7 +22,7 @@ import datetime as dt
 import heapq
 from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import ne
@@ -101,6 +101,14 @@ class _Side:
                 pos.append(k)
         self.src.extend(repeat(i, len(pos) - len(self.src)))
 
+    def add_some(self, i: int, positions: Sequence[int], as_of: dt.datetime) -> None:
+        """`add` for the rows at `positions` (ascending) of source i only."""
+        src = self.sources[i]
+        for k, h in _prints(src, positions, as_of):
+            self.prints.append(h)
+            self.pos.append(k)
+        self.src.extend(repeat(i, len(self.pos) - len(self.src)))
+
     def get(self, j: int) -> _Row:
         src = self.sources[self.src[j]]
         return _Row(src, src.row(self.pos[j]))
@@ -108,6 +116,57 @@ class _Side:
     def order(self) -> list[int]:
         """Row indices sorted by fingerprint."""
         return sorted(range(len(self.prints)), key=self.prints.__getitem__)
+
+
+def _prints(src: SourceData, positions: Iterable[int], as_of: dt.datetime) -> Iterator[tuple[int, int]]:
+    """(position, fingerprint as `_Side.add` makes it) of the live rows of `src` at `positions`."""
+    live = [v.live(as_of) for v in src.values]
+    answer = [hash((v.exclude, v.code, v.reason, src.path)) for v in src.values]
+    for k in positions:
+        row = src.row(k)
+        if live[row.value]:
+            yield k, hash((row[:5], answer[row.value]))
+
+
+def _with_print(src: SourceData, wanted: set[int], subjects: set[tuple[int, Any]], as_of: dt.datetime) -> set[int]:
+    """Positions of the live rows of `src` whose fingerprint is in `wanted`, found by their
+    subjects' (family, start or name): one pass in C per family that has any."""
+    found: set[int] = set()
+    offset = 0
+    for family, firsts in ((4, src.v4_start), (6, src.v6_start), (0, src.dom_name)):
+        keys = {first for fam, first in subjects if fam == family}
+        if keys:
+            hits = compress(range(offset, offset + len(firsts)), map(keys.__contains__, firsts))
+            found.update(k for k, h in _prints(src, hits, as_of) if h in wanted)
+        offset += len(firsts)
+    return found
+
+
+def _restricted(
+    old: SourceData,
+    old_as_of: dt.datetime,
+    new: SourceData,
+    new_as_of: dt.datetime,
+    removed: Sequence[int],
+    added: Sequence[int],
+) -> tuple[list[int], list[int]]:
+    """The rows of one changed file that the diff needs when only `removed` and `added` differ.
+
+    The rest of the file is the same rows on both sides (lines shifted), which cancel out;
+    but where a fingerprint's count changes, the full diff reports the *last* rows with it,
+    so every row with such a fingerprint is taken on both sides, to pair them off alike."""
+    gone = dict(_prints(old, removed, old_as_of))
+    came = dict(_prints(new, added, new_as_of))
+    balance = Counter(gone.values())
+    balance.subtract(came.values())
+    wanted = {h for h, n in balance.items() if n}
+    old_rows, new_rows = set(removed), set(added)
+    if wanted:
+        subjects = {(r[0], r[1] if r[0] else r[3]) for r in (old.row(k) for k in gone if gone[k] in wanted)}
+        subjects |= {(r[0], r[1] if r[0] else r[3]) for r in (new.row(k) for k in came if came[k] in wanted)}
+        old_rows |= _with_print(old, wanted, subjects, old_as_of)
+        new_rows |= _with_print(new, wanted, subjects, new_as_of)
+    return sorted(old_rows), sorted(new_rows)
 
 
 _Answer = tuple[bool, int, str]  # exclude, code, reason: what a row makes its file answer (a hole: True, 0, "")
@@ -293,15 +352,24 @@ def entry_changes(
     after_as_of: dt.datetime,
     unchanged: frozenset[str] = frozenset(),
     keep: int | None = None,
+    row_changes: Mapping[str, tuple[Sequence[int], Sequence[int]]] | None = None,
 ) -> EntryDiff:
     """Entries added, removed, expired and changed (code or reason) between two source sets.
 
     `unchanged` names the files whose bytes are the same on both sides; `keep`
     caps how many Changes are built (None: all), the counts are always complete.
+    `row_changes`: for a changed file, the positions of the rows that went (in its old
+    parse) and came (in its new one), when known: only those are diffed, with the same result.
     """
     old_paths = {s.path for s in before}
     new_paths = {s.path for s in after}
     same = unchanged & old_paths & new_paths
+    before_at = {s.path: s for s in before}
+    after_at = {s.path: s for s in after}
+    partial: dict[str, tuple[list[int], list[int]]] = {}
+    for path, (removed, added) in (row_changes or {}).items():
+        if path in old_paths and path in new_paths and path not in same:
+            partial[path] = _restricted(before_at[path], before_as_of, after_at[path], after_as_of, removed, added)
     # (kind, old row, new row): _Rows are built for the rows that differ only, Changes for the kept ones
     found: list[tuple[str, _Row | None, _Row | None]] = []
     old_side = _Side(before)
@@ -312,13 +380,19 @@ def entry_changes(
             if gone:
                 found.extend((EXPIRED, _Row(src, r), None) for r in src.rows() if r.value in gone)
             continue
-        old_side.add(i, before_as_of)
+        if src.path in partial:
+            old_side.add_some(i, partial[src.path][0], before_as_of)
+        else:
+            old_side.add(i, before_as_of)
     new_side = _Side(after)
     expired_keys: set[tuple[object, ...]] = set()
     for i, src in enumerate(after):
         if src.path in same:
             continue
-        new_side.add(i, after_as_of)
+        if src.path in partial:
+            new_side.add_some(i, partial[src.path][1], after_as_of)
+        else:
+            new_side.add(i, after_as_of)
         gone = {k for k, v in enumerate(src.values) if _expired_between(v, before_as_of, after_as_of)}
         if gone:
             expired_keys.update(_Row(src, r).key for r in src.rows() if r.value in gone)
@@ -347,7 +421,6 @@ def entry_changes(
         found.extend((EXPIRED if key in expired_keys else REMOVED, o, None) for o in rest[len(unmatched) :])
         found.extend((ADDED, None, n) for n in unmatched[len(rest) :])
     windows: list[tuple[int, int, int]] = []
-    after_at = {s.path: s for s in after}
     for old_src in before:
         new_src = after_at.get(old_src.path)
         if new_src is not None and old_src.path not in same:

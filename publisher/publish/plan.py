@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4
@@ -278,6 +278,7 @@ def plan_zone(
     before_as_of: dt.datetime | None,
     before_listings: int | None = None,
     unchanged: frozenset[str] = frozenset(),
+    row_changes: Mapping[str, tuple[Sequence[int], Sequence[int]]] | None = None,
     content_changed: bool = True,
     same_settings: bool = False,
     keep: int | None = None,
@@ -288,7 +289,8 @@ def plan_zone(
     publish was not from this repository); `before_listings` (from its
     manifest) stands in. `same_settings`: the zone's settings in zones.yaml did
     not change, so answers can only differ where entries did (a cheaper sweep).
-    `keep` caps the Changes built per zone (counts stay complete).
+    `keep` caps the Changes built per zone (counts stay complete). `row_changes`: per changed
+    file, the rows that went and came, when publish knows them (entry_diff.entry_changes).
     """
     known = before is None or (before_sources is not None and before_as_of is not None)
     listings_after = listing_count(after_sources, after_as_of)
@@ -299,7 +301,7 @@ def plan_zone(
             (), {(ADDED, True): listings_after, (ADDED, False): _exclusions(after_sources, after_as_of)}, ()
         )
     elif content_changed and before_sources is not None and before_as_of is not None:
-        diff = entry_changes(before_sources, before_as_of, after_sources, after_as_of, unchanged, keep)
+        diff = entry_changes(before_sources, before_as_of, after_sources, after_as_of, unchanged, keep, row_changes)
     if before is None:
         listings_before = 0
     elif before_sources is not None and before_as_of is not None:

@@ -19,14 +19,16 @@ from pathlib import Path
 
 from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError, GuardRailError, Problem, PublisherError, UsageError
-from publisher.lists.load import Loaded, load_lists
+from publisher.lists.load import load_lists
 from publisher.model import Config, SourceData
 from publisher.publish import artifacts, history
 from publisher.publish.build import Build, assign_serials, compile_tree, settings, zone_meta
+from publisher.publish.cache import ParseCache
 from publisher.publish.guards import OVERRIDABLE_PROBLEMS, Violation, check_guards
 from publisher.publish.lock import LOCK_TIMEOUT, WaitHook, no_wait, writer_lock
 from publisher.publish.manifest import Manifest, Origin, ZoneMeta, load_published, read_manifest
 from publisher.publish.plan import Change, Plan, plan_zone
+from publisher.publish.reading import CachedReader, ReuseMap
 from publisher.publish.vcs import (
     BlameLine,
     CommitInfo,
@@ -110,12 +112,14 @@ def _parse_time(text: str | None) -> dt.datetime | None:
         return None
 
 
-def _previous(where: ListsRepo, zones_dir: Path, current: tuple[str, Loaded] | None = None) -> Previous:
-    """What is published now. `current` (commit, its loaded lists): reused when the
-    published commit is the same one, instead of parsing the same bytes twice."""
+def _previous(
+    where: ListsRepo, zones_dir: Path, cache: ParseCache | None = None
+) -> tuple[Previous, CachedReader | None]:
+    """What is published now, and the reader that read its sources (through `cache`: the
+    published commit's files were parsed, and stored, by the publish that published them)."""
     manifest = read_manifest(zones_dir)
     if manifest is None:
-        return Previous()
+        return Previous(), None
     notes: list[str] = []
     zones: dict[str, CompiledZone] = {}
     try:
@@ -127,17 +131,17 @@ def _previous(where: ListsRepo, zones_dir: Path, current: tuple[str, Loaded] | N
     commit = source.commit if source is not None and source.kind == "git" else None
     if commit is None or as_of is None:
         notes.append("the last publish was not made from git; entry-level changes are unknown")
-        return Previous(manifest, zones, notes=tuple(notes))
+        return Previous(manifest, zones, notes=tuple(notes)), None
     try:
         tree = GitTree(where, commit)
-        # the parse does not depend on the time (only the warnings do): same commit, same sources
-        loaded = current[1] if current is not None and current[0] == commit else load_lists(tree, as_of=as_of)
+        reader = CachedReader(cache if cache is not None else ParseCache(zones_dir), tree)
+        loaded = load_lists(tree, as_of=as_of, reader=reader)
     except PublisherError as exc:
         notes.append(
             f"commit {commit[:10]} of the last publish cannot be read here ({exc}); entry-level changes are unknown"
         )
-        return Previous(manifest, zones, commit=commit, notes=tuple(notes))
-    return Previous(
+        return Previous(manifest, zones, commit=commit, notes=tuple(notes)), None
+    previous = Previous(
         manifest,
         zones,
         loaded.sources,
@@ -148,6 +152,7 @@ def _previous(where: ListsRepo, zones_dir: Path, current: tuple[str, Loaded] | N
         tuple(loaded.problems),
         tuple(notes),
     )
+    return previous, reader
 
 
 def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime, show: int = DEFAULT_SHOW) -> Prepared:
@@ -159,8 +164,15 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
     where = find_repo(lists)
     tree = GitTree(where, rev)
     head = commit_info(where, "HEAD").sha
-    build = compile_tree(tree, as_of=now, ignore=OVERRIDABLE_PROBLEMS)
-    previous = _previous(where, zones_dir, (tree.commit.sha, build.loaded))
+    # The published side first: its parses (cached) are what the new side's changed files patch.
+    cache = ParseCache(zones_dir)
+    previous, old_reader = _previous(where, zones_dir, cache)
+    reader = CachedReader(cache, tree, old_reader)
+    reuse = None
+    if old_reader is not None and previous.config is not None and previous.sources is not None and previous.as_of:
+        reuse = ReuseMap(previous.zones, previous.config, previous.sources, previous.as_of, old_reader, reader, now)
+    build = compile_tree(tree, as_of=now, ignore=OVERRIDABLE_PROBLEMS, reader=reader, reuse=reuse)
+    cache.prune()
     zones, digests, changed = assign_serials(build.zones, previous.manifest, now.date())
     new_blobs = tree.blob_ids()
     unchanged = frozenset(p for p, sha in new_blobs.items() if previous.blob_ids.get(p) == sha)
@@ -171,6 +183,7 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
         before_sources = previous.sources.get(cfg.name, []) if previous.sources is not None else None
         old_cfg = previous.config.zone(cfg.name) if previous.config is not None else None
         prev_counts = prev_zones[cfg.name].meta.counts if cfg.name in prev_zones else None
+        row_changes = {p: (d.removed, d.added) for (z, p), d in reader.deltas.items() if z == cfg.name}
         zone_plans.append(
             plan_zone(
                 cfg,
@@ -182,13 +195,14 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
                 before_as_of=previous.as_of,
                 before_listings=prev_counts.listings if prev_counts is not None else None,
                 unchanged=unchanged,
+                row_changes=row_changes,
                 content_changed=cfg.name in changed,
                 same_settings=old_cfg is not None and replace(old_cfg, location=cfg.location) == cfg,
                 keep=show if show > 0 else None,
             )
         )
     dropped = tuple(sorted(set(prev_zones) - {c.name for c in build.config.zones}))
-    plan = Plan(tuple(zone_plans), dropped, previous.manifest is None, previous.notes)
+    plan = Plan(tuple(zone_plans), dropped, previous.manifest is None, previous.notes + tuple(cache.notes))
     zone_of = {s.path: name for name, srcs in build.loaded.sources.items() for s in srcs}
     configs = {c.name: c for c in build.config.zones}
     # A guard-rail problem that the published commit already had was accepted then (--force):
