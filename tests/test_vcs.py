@@ -132,6 +132,24 @@ def test_blame_names_the_commit_that_introduced_each_line(tmp_path: Path) -> Non
     assert 99 not in found
 
 
+def test_blame_since_a_commit_walks_only_what_came_after_it_and_still_names_older_lines(tmp_path: Path) -> None:
+    """publish blames the plan's added lines from the published commit on (a big feed's history
+    is not diffed through); a line older than that commit still gets its real author."""
+    lists = init_repo(tmp_path / "repo", {"bl/a.txt": "192.0.2.1\n"})
+    repo = tmp_path / "repo"
+    first = git(repo, "rev-parse", "HEAD").stdout.strip()
+    write(lists, {"bl/a.txt": "192.0.2.1\n192.0.2.2\n"})
+    published = commit_all(repo, "list 192.0.2.2", author=BOB)
+    write(lists, {"bl/a.txt": "192.0.2.1\n192.0.2.2\n203.0.113.7\n"})
+    third = commit_all(repo, "list 203.0.113.7")
+    write(lists, {"bl/a.txt": "192.0.2.1\n192.0.2.2\n203.0.113.7\n203.0.113.8\n"})
+    fourth = commit_all(repo, "list 203.0.113.8", author=BOB)
+    found = blame_lines(find_repo(lists), "HEAD", "bl/a.txt", [1, 2, 3, 4], since=published)
+    assert {n: b.sha for n, b in found.items()} == {1: first, 2: published, 3: third, 4: fourth}
+    assert found[4].author == BOB[0] and found[3].author == ALICE[0] and found[1].author == ALICE[0]
+    assert found == blame_lines(find_repo(lists), "HEAD", "bl/a.txt", [1, 2, 3, 4])
+
+
 def test_not_a_repository(tmp_path: Path) -> None:
     (tmp_path / "lists").mkdir()
     with pytest.raises(VcsError, match="not inside a git repository"):

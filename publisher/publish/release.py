@@ -248,7 +248,8 @@ def _blame(where: ListsRepo, new: str, old: str | None, plan: Plan, show: int) -
         if rev is None:
             continue
         try:
-            found = blame_lines(where, rev, path, lines)
+            # added lines are newer than the published commit: blame only what came since
+            found = blame_lines(where, rev, path, lines, since=old if side == "new" else None)
         except PublisherError:
             continue  # blame is a courtesy: the plan stands without it
         out.update(((side, path, n), b) for n, b in found.items())

@@ -316,11 +316,15 @@ def _iso(epoch: str, tz: str) -> str:
     return dt.datetime.fromtimestamp(int(epoch), dt.timezone(offset)).isoformat()
 
 
-def blame_lines(where: ListsRepo, rev: str, path: str, lines: Iterable[int]) -> dict[int, BlameLine]:
+def blame_lines(
+    where: ListsRepo, rev: str, path: str, lines: Iterable[int], since: str | None = None
+) -> dict[int, BlameLine]:
     """Who introduced each of `lines` (1-based) of `path` (relative to the lists root) at `rev`.
 
     One `git blame` with one -L per line: cheap for the few entries a plan or
-    explain shows, even in a feed of a million lines.
+    explain shows. `since` (a commit the caller expects the lines to be newer than, such
+    as the published one) limits the walk to `since..rev`, which spares diffing a big
+    feed through its whole history; a line older than `since` is then blamed in full.
     """
     with _open(where.root) as repo:
         try:
@@ -332,15 +336,31 @@ def blame_lines(where: ListsRepo, rev: str, path: str, lines: Iterable[int]) -> 
         wanted = sorted(set(n for n in lines if 0 < n <= count))
         if not wanted:
             return {}
-        args: list[str] = ["--line-porcelain"]
-        for n in wanted:
-            args += ["-L", f"{n},{n}"]
-        out = repo.git.blame(*args, rev, "--", where.in_repo(path))
+        def blame(numbers: list[int], revs: str) -> tuple[dict[int, BlameLine], list[int]]:
+            args: list[str] = ["--line-porcelain"]
+            for n in numbers:
+                args += ["-L", f"{n},{n}"]
+            return _parse_blame(repo.git.blame(*args, revs, "--", where.in_repo(path)))
+
+        if since is None:
+            return blame(wanted, rev)[0]
+        result, older = blame(wanted, f"{since}..{rev}")
+        if older:
+            result.update(blame(older, rev)[0])
+    return result
+
+
+def _parse_blame(out: str) -> tuple[dict[int, BlameLine], list[int]]:
+    """`git blame --line-porcelain` -> the lines' authors, and which of them are at a boundary
+    of the walk (where git stopped looking: the root commit, or `since` of a range)."""
     result: dict[int, BlameLine] = {}
+    boundary: list[int] = []
     fields: dict[str, str] = {}
     sha, final = "", 0
     for text in out.split("\n"):
         if text.startswith("\t"):
+            if "boundary" in fields:  # a root commit, or the `since` end of a range
+                boundary.append(final)
             result[final] = BlameLine(
                 final,
                 sha,
@@ -358,7 +378,7 @@ def blame_lines(where: ListsRepo, rev: str, path: str, lines: Iterable[int]) -> 
         else:
             key, _, value = text.partition(" ")
             fields[key] = value
-    return result
+    return result, boundary
 
 
 def hooks_dir(where: ListsRepo) -> Path:
