@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import mmap
 import os
 import secrets
 import shutil
@@ -31,7 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from publisher.compile import render, snapshot
-from publisher.compile.render_patch import patch_export
+from publisher.compile.render_patch import Run, patch_export
 from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError, PublisherError
 from publisher.model import EXPORTS, Touched
@@ -85,9 +86,10 @@ def zone_files(name: str, meta: ZoneMeta) -> ZoneFiles:
 
 def _patched(
     zones_dir: Path, previous: Manifest | None, name: str, export: str, zone: CompiledZone, region: Touched | None
-) -> list[bytes] | None:
-    """The export's bytes from the previous generation's file with only `region` rendered anew;
-    None when there is no region, no such file, or its sha256 is not the manifest's."""
+) -> _Patched | None:
+    """The export from the previous generation's file with only `region` rendered anew (the
+    file is left open for the copy); None when there is no region, no such file, or its sha256
+    is not the manifest's."""
     if region is None or previous is None or name not in previous.zones:
         return None
     entry = previous.zones[name]
@@ -95,17 +97,52 @@ def _patched(
     if fname is None or fname not in entry.sha256:
         return None
     try:
-        old = (zones_dir / previous.generation / fname).read_bytes()
+        fh = open(zones_dir / previous.generation / fname, "rb")  # the caller closes it
     except OSError:
         return None
-    if hashlib.sha256(old).hexdigest() != entry.sha256[fname]:
-        return None  # damaged or replaced: never copied into a new generation
-    return patch_export(export, zone, old, entry.serial, region)
+    try:
+        # damaged or replaced: never copied into a new generation
+        if hashlib.file_digest(fh, "sha256").hexdigest() != entry.sha256[fname]:
+            fh.close()
+            return None
+        if not os.fstat(fh.fileno()).st_size:
+            runs = patch_export(export, zone, b"", entry.serial, region)
+        else:
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as old:  # only the probed pages are read
+                runs = patch_export(export, zone, old, entry.serial, region)
+    except (OSError, ValueError):
+        fh.close()
+        return None
+    if runs is None:
+        fh.close()
+        return None
+    return _Patched(fh, runs)
 
 
-def _write_runs(runs: list[bytes], fh: BinaryIO) -> None:
-    for run in runs:
-        fh.write(run)
+class _Patched:
+    """A patched export: new bytes and spans of the old file (open in `source`)."""
+
+    def __init__(self, source: BinaryIO, runs: list[Run]) -> None:
+        self.source = source
+        self.runs = runs
+
+    def write(self, out: _FirstWriteStep) -> None:
+        """New bytes through `out`; old spans copied file to file by the kernel."""
+        src = self.source.fileno()
+        for run in self.runs:
+            if isinstance(run, bytes):
+                out.write(run)
+                continue
+            start, end = run
+            target = out.flushed()
+            while start < end:
+                try:
+                    done = os.copy_file_range(src, target, end - start, start)
+                except OSError:  # not supported between these files: copy through a buffer
+                    done = os.write(target, os.pread(src, min(end - start, 1 << 20), start))
+                if done <= 0:
+                    raise OSError(f"short copy from the previous generation at byte {start}")
+                start += done
 
 
 def _write_snapshot(zone: CompiledZone, fh: BinaryIO) -> None:
@@ -135,6 +172,11 @@ class _FirstWriteStep:
             self._fh.flush()
             step()
         return n
+
+    def flushed(self) -> int:
+        """The file descriptor, with everything written so far flushed to it (for os-level copies)."""
+        self._fh.flush()
+        return int(self._fh.fileno())
 
 
 def _write_file(path: Path, writer: Callable[[Any], None], text: bool, step: StepHook) -> str:
@@ -220,11 +262,12 @@ def _write_and_swap(
             ):
                 if fname is None:
                     continue
-                runs = _patched(zones_dir, previous, name, export, zone, region)
-                if runs is None:
+                patched = _patched(zones_dir, previous, name, export, zone, region)
+                if patched is None:
                     sums[fname] = _write_file(tmp / fname, partial(full, zone), True, step)
                 else:
-                    sums[fname] = _write_file(tmp / fname, partial(_write_runs, runs), False, step)
+                    with patched.source:
+                        sums[fname] = _write_file(tmp / fname, patched.write, False, step)
             step(f"wrote {name}")
             info = zone.info
             entries[name] = ZoneEntry(info.serial, info.kind, info.role, files, sums, meta.get(name, ZoneMeta()))

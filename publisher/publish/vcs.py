@@ -336,6 +336,7 @@ def blame_lines(
         wanted = sorted(set(n for n in lines if 0 < n <= count))
         if not wanted:
             return {}
+
         def blame(numbers: list[int], revs: str) -> tuple[dict[int, BlameLine], list[int]]:
             args: list[str] = ["--line-porcelain"]
             for n in numbers:
