@@ -20,7 +20,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +30,7 @@ from publisher.model import DEFAULT_LISTEN
 from publisher.publish.manifest import CURRENT, MANIFEST, load_published
 from publisher.server import net, notify, tsig
 from publisher.server.core import Responder
+from publisher.server.figures import Figures, of_server
 from publisher.server.ratelog import Throttle, brief
 from publisher.server.rrl import RateLimiter, RrlSettings
 from publisher.server.stats import Stats
@@ -82,8 +83,17 @@ class Server:
         metrics: str | None = None,
         tsig_keys: Path | None = None,
         rrl: RrlSettings | None = None,
+        reuse_port: bool = False,
+        timing: bool | None = None,
+        notified: Mapping[str, int] | None = None,
     ) -> None:
         self.zones_dir = zones_dir
+        # Set by workers.py for each worker process of `serve --workers N`: bind with
+        # SO_REUSEPORT; time queries for the parent's --metrics; at start, NOTIFY only the
+        # zones whose serial differs from `notified` (what the previous worker 0 announced).
+        self.reuse_port = reuse_port
+        self.timing = bool(metrics) if timing is None else timing
+        self.notified = notified
         self.tsig_keys = tsig_keys  # the key file (outside git), re-read on every reload
         self.rrl = rrl  # response-rate limiting for UDP; None: off
         self.loader = loader
@@ -130,7 +140,7 @@ class Server:
 
     def start(self) -> list[net.Endpoint]:
         def make() -> Responder:
-            latency = self.stats.new_latency() if self.metrics else None
+            latency = self.stats.new_latency() if self.timing else None
             limiter = RateLimiter(self.rrl, counts=self.stats.new_rrl()) if self.rrl is not None else None
             return Responder(
                 self, self.stats.new(), log_queries=self.log_queries, latency=latency, limiter=limiter,
@@ -149,12 +159,15 @@ class Server:
             idle_timeout=self.tcp_idle_timeout,
             max_connections=self.max_tcp_connections,
             batch=self.batch,
+            reuse_port=self.reuse_port,
         )
         self.stats.tcp = self._tcp  # for the metrics
         names = ", ".join(sorted(self.zones.zones))
         log.info("serving %d zones on %s (%s)", len(self.zones.zones), ", ".join(str(ep) for ep in self.bound), names)
         if self.send_notify:
-            notify.notify_in_background(list(self.zones.zones.values()), self.zones.tsig)
+            known = self.notified
+            fresh = [sz for name, sz in self.zones.zones.items() if known is None or known.get(name) != sz.serial]
+            notify.notify_in_background(fresh, self.zones.tsig)
         return self.bound
 
     @property
@@ -287,6 +300,10 @@ class Server:
         if ok:
             self.last_good_reload = self.last_reload[0]
         self.reloads["success" if ok else "failure"] += 1
+
+    def figures(self) -> Figures:
+        """Counters and gauges now, for the metrics and for the parent of `--workers`."""
+        return of_server(self)
 
     def log_stats(self) -> None:
         serials = {name: sz.serial for name, sz in self.zones.zones.items()}

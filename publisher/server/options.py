@@ -9,15 +9,22 @@ and its git-side --watch/--interval around these.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TypedDict
 
+from publisher.errors import ServerError
 from publisher.model import DEFAULT_LISTEN
 from publisher.server.rrl import ANSWERS, DEFAULT_CODE, RrlSettings
+
+#: --workers above this is a typo, not a machine: each worker holds its own copy of the zones.
+MAX_WORKERS = 256
 
 
 class ServeOptions(TypedDict):
     """serve()'s keyword arguments after `zones_dir` and `listen`."""
+
+    workers: int  # processes (workers.py); 1: the server runs in this process
 
     log_queries: bool
     watch_manifest: bool
@@ -51,6 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser, *, zones: bool = True) -> Non
         help="concurrent TCP connections (default 128); more wait in the listen backlog until an idle one gives way",
     )  # fmt: skip
     parser.add_argument("--no-batch", action="store_true", help="plain recvfrom/sendto instead of recvmmsg")
+    parser.add_argument(
+        "--workers", default="1", metavar="N",
+        help="serve from N processes on the same ports (SO_REUSEPORT), each on its own core; 'auto': one per "
+        "usable core (default 1: one process)",
+    )  # fmt: skip
     parser.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics on http://ADDR:PORT/metrics")
     parser.add_argument(
         "--tsig-keys", type=Path, metavar="FILE",
@@ -75,12 +87,22 @@ def add_arguments(parser: argparse.ArgumentParser, *, zones: bool = True) -> Non
     )  # fmt: skip
 
 
+def workers_count(text: str) -> int:
+    """--workers: a count >= 1, or 'auto' for the cores this process may run on."""
+    if text.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise ServerError(f"--workers {text!r}: want a number from 1 to {MAX_WORKERS}, or auto (one per core)")
+    return int(text)
+
+
 def from_args(args: argparse.Namespace) -> ServeOptions:
     """serve() keyword arguments for the flags above (raises ServerError on bad values)."""
     rrl = None
     if args.rrl_qps is not None:
         rrl = RrlSettings(qps=args.rrl_qps, burst=args.rrl_burst, answer=args.rrl_answer, code=args.rrl_code)
     return ServeOptions(
+        workers=workers_count(args.workers),
         log_queries=args.log_queries,
         watch_manifest=not args.no_watch,
         tcp_idle_timeout=args.tcp_idle_timeout,
