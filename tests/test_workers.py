@@ -119,7 +119,7 @@ def test_both_workers_answer_and_the_counters_are_summed(running: tuple[Served, 
     assert set(per_worker) == {0, 1} and all(n > 0 for n in per_worker.values()), per_worker
     assert sum(per_worker.values()) == SPREAD
     assert summed_queries(served) == SPREAD
-    summed = served.wait_for(r"stats bl\.example\.test \(serial \d+\): queries (\d+) .*\(2 workers\)", WAIT)
+    summed = served.wait_for(r"stats bl\.example\.test \(serial \d+\): queries (\d+) .*\(2 of 2 workers\)", WAIT)
     assert int(summed.group(1)) == SPREAD
 
 
@@ -138,6 +138,27 @@ def test_a_killed_worker_is_replaced_and_its_counts_kept(running: tuple[Served, 
     assert counts[1] > 0, counts  # the replacement answers
     assert summed_queries(served) == 64  # what the killed worker counted is still in the sum
     assert "restarts 1" in served.log_text() or "1 restarts" in served.log_text()
+
+
+def test_a_worker_dying_young_is_restarted_after_a_wait(zones_dir: Path) -> None:
+    """A crash loop (here: zones/current gone, so each replacement fails to load) waits between restarts."""
+    served, pids = start(zones_dir, "--no-watch")
+    try:
+        away = zones_dir / "current.away"
+        (zones_dir / "current").rename(away)
+        mark = served.mark()
+        os.kill(pids[1], signal.SIGKILL)
+        crashed = served.wait_for(
+            r"worker 1 \(pid (\d+)\) exited with code \d+ after [\d.]+ s; starting a replacement in ([\d.]+) s",
+            WAIT, start=mark,
+        )  # fmt: skip
+        assert float(crashed.group(2)) >= 0.5, crashed.group(0)  # not at once: at most one start a second
+        assert "worker 1: cannot load the zones" in served.log_text()
+        away.rename(zones_dir / "current")
+        served.wait_for(r"worker 1 serving \(pid", WAIT, start=mark)
+        spread(served.port, 16)
+    finally:
+        assert served.stop() == 0
 
 
 def test_sigterm_stops_the_parent_and_every_worker(zones_dir: Path) -> None:

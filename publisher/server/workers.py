@@ -376,7 +376,7 @@ class Supervisor:
     def log_stats(self) -> None:
         fig = self.figures()
         for line in stats.report(fig.queries, fig.serials):
-            log.info("%s (%d workers)", line, fig.workers)
+            log.info("%s (%d of %d workers)", line, fig.workers, len(self.slots))
         with self._lock:
             for slot in self.slots:
                 if slot.ready and slot.last is not None:
