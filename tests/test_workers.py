@@ -103,13 +103,18 @@ def summed_queries(served: Served) -> int:
 
 
 def gone(pid: int) -> bool:
-    """True once `pid` has exited and been reaped (bounded wait)."""
+    """True once `pid` has exited (a zombie left to a reaper counts as exited); bounded wait."""
     deadline = time.monotonic() + WAIT
-    while Path(f"/proc/{pid}").exists():
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state in ("Z", "X"):
+            return True
         if time.monotonic() > deadline:
             return False
         time.sleep(0.05)  # polling the kernel's process table, bounded by the deadline
-    return True
 
 
 def test_both_workers_answer_and_the_counters_are_summed(running: tuple[Served, list[int]]) -> None:
@@ -165,6 +170,13 @@ def test_sigterm_stops_the_parent_and_every_worker(zones_dir: Path) -> None:
     served, pids = start(zones_dir)
     spread(served.port, 8)
     assert served.stop() == 0
+    assert all(gone(pid) for pid in pids), "a worker outlived its parent"
+
+
+def test_workers_stop_when_their_parent_is_killed(zones_dir: Path) -> None:
+    served, pids = start(zones_dir)
+    served.proc.kill()  # no SIGTERM to forward: the workers see their control socket close
+    served.proc.wait(WAIT)
     assert all(gone(pid) for pid in pids), "a worker outlived its parent"
 
 
@@ -284,3 +296,21 @@ def test_workers_option_values() -> None:
     for bad in ("0", "-1", "two", "100000"):
         with pytest.raises(ServerError, match="--workers"):
             options.workers_count(bad)
+
+
+def test_combine_sums_counters_and_connections_and_keeps_the_dead_workers_counts() -> None:
+    from publisher.server.figures import Figures, ZoneFigures, combine, counters_only
+
+    def worker(queries: int, active: int, ok: bool, loaded: float, serial: int) -> Figures:
+        return Figures(
+            queries={BL: [queries, 0, 0, 0, 0, 0, 0]}, tcp_active=active, tcp_max=128, last_reload_ok=ok,
+            last_reload=loaded, last_good_reload=loaded, zones={BL: ZoneFigures(serial)},
+        )  # fmt: skip
+
+    dead = counters_only(worker(5, 9, True, 1.0, 1))
+    got = combine([worker(10, 2, True, 3.0, 7), worker(20, 3, False, 4.0, 6)], dead, restarts=1)
+    assert got.queries[BL][0] == 35  # 10 + 20 live, 5 from the dead one
+    assert (got.tcp_active, got.tcp_max) == (5, 256)  # the dead one's connections are gone
+    assert got.last_reload_ok is False and got.last_reload == 4.0 and got.last_good_reload == 3.0
+    assert got.serials == {BL: 7} and (got.workers, got.restarts) == (2, 1)
+    assert Figures.from_json(got.to_json()) == got
