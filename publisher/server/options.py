@@ -1,7 +1,7 @@
 """The serving flags, one set for `publisher serve` and `python -m publisher.server`.
 
 `add_arguments(parser)` adds every flag that configures the server (--zones, --listen,
-query log, reload, TCP, batching, metrics, TSIG, rate limiting); `from_args(args)` turns
+query log, reload, TCP, batching, workers, metrics, TSIG, rate limiting); `from_args(args)` turns
 them into serve()'s keyword arguments. The CLI adds its own --zones (a global option)
 and its git-side --watch/--interval around these.
 """
