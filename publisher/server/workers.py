@@ -119,8 +119,12 @@ class Supervisor:
             wanted = list(manifest.listen or ()) if manifest is not None else []
         self.listen = [str(ep) for ep in net.probe([net.parse_listen(t) for t in wanted or DEFAULT_LISTEN])]
         now = time.monotonic()
-        for slot in self.slots:
-            self._spawn(slot, now)
+        try:
+            for slot in self.slots:
+                self._spawn(slot, now)
+        except ServerError:
+            self.stop(quiet=True)  # the ones already started
+            raise
         deadline = now + START_TIMEOUT
         while not all(slot.ready for slot in self.slots):
             for slot in self.slots:
