@@ -43,6 +43,7 @@ def start(zones_dir: Path, *extra: str, workers: str = "2") -> tuple[Served, lis
     served = Served(proc, zones_dir)
     threading.Thread(target=served._pump, daemon=True).start()
     if workers == "1":
+        served.wait_for(r"serving \d+ zones on", WAIT)  # start() is done: run_forever() takes the signals
         served.port = int(served.wait_for(r"listening udp 127\.0\.0\.1:(\d+)", WAIT).group(1))
         return served, []
     m = served.wait_for(r"all 2 workers serving on 127\.0\.0\.1:(\d+) \(pids (\d+), (\d+)\)", WAIT)
