@@ -117,6 +117,7 @@ class Supervisor:
             except PublisherError:
                 manifest = None  # the workers say what is wrong with it
             wanted = list(manifest.listen or ()) if manifest is not None else []
+        self._take_signals()
         self.listen = [str(ep) for ep in net.probe([net.parse_listen(t) for t in wanted or DEFAULT_LISTEN])]
         now = time.monotonic()
         try:
@@ -127,6 +128,8 @@ class Supervisor:
             raise
         deadline = now + START_TIMEOUT
         while not all(slot.ready for slot in self.slots):
+            if "stop" in self._flags:
+                return  # SIGTERM while loading: run_forever() returns at once, serve() stops the workers
             for slot in self.slots:
                 if slot.proc is not None and slot.proc.poll() is not None and not slot.ready:
                     self.stop(quiet=True)
@@ -189,14 +192,18 @@ class Supervisor:
         except OSError:
             pass
 
-    def run_forever(self) -> None:
-        """Watch the workers until SIGTERM/SIGINT; forward SIGHUP, sum counters on SIGUSR1."""
+    def _take_signals(self) -> None:
+        """From the start on: a SIGTERM while the workers load is a stop request, not a kill."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGHUP, lambda *_: self.request("reload"))
             signal.signal(signal.SIGUSR1, lambda *_: self.request("stats"))
             signal.signal(signal.SIGTERM, lambda *_: self.request("stop"))
             signal.signal(signal.SIGINT, lambda *_: self.request("stop"))
             signal.signal(signal.SIGCHLD, lambda *_: self.request("reap"))
+
+    def run_forever(self) -> None:
+        """Watch the workers until SIGTERM/SIGINT; forward SIGHUP, sum counters on SIGUSR1."""
+        self._take_signals()
         refreshed = time.monotonic()
         while True:
             self._read_ready(POLL_SECONDS)
