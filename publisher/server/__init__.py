@@ -82,6 +82,7 @@ def serve(
         tsig_keys=tsig_keys,
         rrl=rrl,
     )
+    server.take_signals()
     server.start()
     try:
         server.run_forever()

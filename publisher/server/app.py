@@ -194,13 +194,21 @@ class Server:
         except OSError:
             pass
 
-    def run_forever(self) -> None:
-        """Serve until SIGTERM/SIGINT or request('stop'); handles reload and stats requests."""
+    def take_signals(self) -> None:
+        """SIGHUP reload, SIGUSR1 counters, SIGTERM/SIGINT stop, as requests to run_forever().
+
+        serve() calls it before start(), so that a SIGTERM while loading or binding is a
+        clean stop (exit 0), not the default kill; run_forever() calls it too.
+        """
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGHUP, lambda *_: self.request("reload"))
             signal.signal(signal.SIGUSR1, lambda *_: self.request("stats"))
             signal.signal(signal.SIGTERM, lambda *_: self.request("stop"))
             signal.signal(signal.SIGINT, lambda *_: self.request("stop"))
+
+    def run_forever(self) -> None:
+        """Serve until SIGTERM/SIGINT or request('stop'); handles reload and stats requests."""
+        self.take_signals()
         while "stop" not in self._flags:
             try:
                 select.select([self._wake_r], [], [], POLL_SECONDS)

@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             send_notify=bool(settings["notify"]),
             notified={str(k): int(v) for k, v in notified.items()} if isinstance(notified, dict) else None,
         )
+        server.take_signals()
         server.start()
     except PublisherError as exc:
         log.error("%s", exc)
