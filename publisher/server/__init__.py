@@ -42,6 +42,7 @@ def serve(
     tsig_keys: Path | None = None,
     rrl: RrlSettings | None = None,
     ixfr_keep: int = DEFAULT_IXFR_KEEP,
+    workers: int = 1,
 ) -> int:
     """Serve the zones of `zones_dir` in the foreground until SIGTERM/SIGINT; returns 0.
 
@@ -50,9 +51,28 @@ def serve(
     "listening udp ADDR:PORT". `metrics`: ADDR:PORT for Prometheus (GET /metrics), logged as
     "metrics on http://ADDR:PORT/metrics"; None loads no metrics code at all. `tsig_keys`:
     the TSIG key file for AXFR/NOTIFY (tsig.py); `rrl`: UDP response-rate limiting (rrl.py).
-    Raises ServerError when it cannot start.
+    `workers` > 1: that many processes on the same ports, started and watched by this
+    one (publisher.server.workers). Raises ServerError when it cannot start.
     """
     _ensure_logging()
+    if workers > 1:
+        from publisher.server.worker import Serving
+        from publisher.server.workers import Supervisor
+
+        supervisor = Supervisor(
+            zones_dir, listen, workers, metrics=metrics,
+            serving=Serving(
+                log_queries=log_queries, watch_manifest=watch_manifest, tcp_idle_timeout=tcp_idle_timeout,
+                max_tcp_connections=max_tcp_connections, batch=batch, tsig_keys=tsig_keys, rrl=rrl,
+                ixfr_keep=ixfr_keep,
+            ),
+        )  # fmt: skip
+        supervisor.start()
+        try:
+            supervisor.run_forever()
+        finally:
+            supervisor.stop()
+        return 0
     server = Server(
         zones_dir,
         listen,
@@ -66,6 +86,7 @@ def serve(
         rrl=rrl,
         ixfr_keep=ixfr_keep,
     )
+    server.take_signals()
     server.start()
     try:
         server.run_forever()

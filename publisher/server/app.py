@@ -23,7 +23,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +33,7 @@ from publisher.model import DEFAULT_LISTEN
 from publisher.publish.manifest import CURRENT, MANIFEST, load_published
 from publisher.server import ixfr, net, notify, tsig
 from publisher.server.core import Responder
+from publisher.server.figures import Figures, of_server
 from publisher.server.options import DEFAULT_IXFR_KEEP
 from publisher.server.ratelog import Throttle, brief
 from publisher.server.rrl import RateLimiter, RrlSettings
@@ -87,9 +88,18 @@ class Server:
         tsig_keys: Path | None = None,
         rrl: RrlSettings | None = None,
         ixfr_keep: int = DEFAULT_IXFR_KEEP,
+        reuse_port: bool = False,
+        timing: bool | None = None,
+        notified: Mapping[str, int] | None = None,
     ) -> None:
         self.zones_dir = zones_dir
         self.ixfr_keep = ixfr_keep  # IXFR differences kept per zone; 0: every transfer is an AXFR
+        # Set by workers.py for each worker process of `serve --workers N`: bind with
+        # SO_REUSEPORT; time queries for the parent's --metrics; at start, NOTIFY only the
+        # zones whose serial differs from `notified` (what the previous worker 0 announced).
+        self.reuse_port = reuse_port
+        self.timing = bool(metrics) if timing is None else timing
+        self.notified = notified
         self.tsig_keys = tsig_keys  # the key file (outside git), re-read on every reload
         self.rrl = rrl  # response-rate limiting for UDP; None: off
         self.loader = loader
@@ -136,7 +146,7 @@ class Server:
 
     def start(self) -> list[net.Endpoint]:
         def make() -> Responder:
-            latency = self.stats.new_latency() if self.metrics else None
+            latency = self.stats.new_latency() if self.timing else None
             limiter = RateLimiter(self.rrl, counts=self.stats.new_rrl()) if self.rrl is not None else None
             return Responder(
                 self, self.stats.new(), log_queries=self.log_queries, latency=latency, limiter=limiter,
@@ -155,14 +165,15 @@ class Server:
             idle_timeout=self.tcp_idle_timeout,
             max_connections=self.max_tcp_connections,
             batch=self.batch,
+            reuse_port=self.reuse_port,
         )
         self.stats.tcp = self._tcp  # for the metrics
         names = ", ".join(sorted(self.zones.zones))
         log.info("serving %d zones on %s (%s)", len(self.zones.zones), ", ".join(str(ep) for ep in self.bound), names)
         if self.zones_dir is not None and self.ixfr_keep > 0:
             threading.Thread(target=self._seed_ixfr, name="ixfr-seed", daemon=True).start()
-        elif self.send_notify:
-            notify.notify_in_background(list(self.zones.zones.values()), self.zones.tsig)
+        else:
+            self._notify_at_start()
         return self.bound
 
     def _install_seed(self) -> None:
@@ -175,8 +186,14 @@ class Server:
         assert self.zones_dir is not None
         with self._reload_lock:  # a reload waits: it extends the journal this installs
             self._guarded("reading the IXFR history", self._install_seed)
+        self._notify_at_start()
+
+    def _notify_at_start(self) -> None:
+        """NOTIFY every zone; a replaced worker 0 only those whose serial was not announced yet."""
         if self.send_notify:
-            notify.notify_in_background(list(self.zones.zones.values()), self.zones.tsig)
+            known = self.notified
+            fresh = [sz for name, sz in self.zones.zones.items() if known is None or known.get(name) != sz.serial]
+            notify.notify_in_background(fresh, self.zones.tsig)
 
     @property
     def metrics_url(self) -> str | None:
@@ -202,13 +219,21 @@ class Server:
         except OSError:
             pass
 
-    def run_forever(self) -> None:
-        """Serve until SIGTERM/SIGINT or request('stop'); handles reload and stats requests."""
+    def take_signals(self) -> None:
+        """SIGHUP reload, SIGUSR1 counters, SIGTERM/SIGINT stop, as requests to run_forever().
+
+        serve() calls it before start(), so that a SIGTERM while loading or binding is a
+        clean stop (exit 0), not the default kill; run_forever() calls it too.
+        """
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGHUP, lambda *_: self.request("reload"))
             signal.signal(signal.SIGUSR1, lambda *_: self.request("stats"))
             signal.signal(signal.SIGTERM, lambda *_: self.request("stop"))
             signal.signal(signal.SIGINT, lambda *_: self.request("stop"))
+
+    def run_forever(self) -> None:
+        """Serve until SIGTERM/SIGINT or request('stop'); handles reload and stats requests."""
+        self.take_signals()
         while "stop" not in self._flags:
             try:
                 select.select([self._wake_r], [], [], POLL_SECONDS)
@@ -310,6 +335,10 @@ class Server:
         if ok:
             self.last_good_reload = self.last_reload[0]
         self.reloads["success" if ok else "failure"] += 1
+
+    def figures(self) -> Figures:
+        """Counters and gauges now, for the metrics and for the parent of `--workers`."""
+        return of_server(self)
 
     def log_stats(self) -> None:
         serials = {name: sz.serial for name, sz in self.zones.zones.items()}

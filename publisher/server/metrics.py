@@ -1,7 +1,7 @@
 """Prometheus metrics of the server (`serve --metrics ADDR:PORT`), computed at scrape time.
 
 Inside the server: app.Server (its per-thread counters, the served ZoneSet and its
-manifest, the reload record) -> `ServerCollector` -> prometheus-client's text format on
+manifest, the reload record) -> figures.Figures -> `ServerCollector` -> prometheus-client's text format on
 an HTTP server with bounded threads and per-connection deadlines (`Exporter`, httpd.py).
 Nothing here runs per query: the serving threads keep bumping their plain integer
 counters (stats.py) and this module sums them when Prometheus asks. Only imported when
@@ -28,12 +28,15 @@ Metrics (every zone label is a served zone's name; "-" counts queries for no zon
   dnsbl_tcp_max_connections                 the cap (--max-tcp): new clients wait while it is reached
   dnsbl_tcp_evicted_total                   connections closed to let a waiting client in (tcp.py)
   dnsbl_tcp_full_seconds_total              seconds spent at the cap (a new client waited meanwhile)
+  dnsbl_workers                             processes answering (serve --workers N; 1 without)
+  dnsbl_worker_restarts_total               workers that died and were replaced
+Under --workers N the parent serves this endpoint with every worker's figures summed
+(figures.combine); process_* and python_* are the parent's own.
 plus prometheus-client's process_*, python_gc_* and python_info.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import threading
 from collections.abc import Iterator
@@ -45,10 +48,9 @@ from prometheus_client.registry import Collector
 
 from publisher.errors import ServerError
 from publisher.server import httpd
+from publisher.server.figures import Figures
 from publisher.server.net import parse_listen
-from publisher.server.ratelog import Throttle
-from publisher.server.stats import CATEGORIES, LATENCY_BOUNDS_NS, Stats
-from publisher.server.zoneset import ZoneSet
+from publisher.server.stats import CATEGORIES, LATENCY_BOUNDS_NS
 
 log = logging.getLogger("publisher.server")
 
@@ -56,144 +58,129 @@ PREFIX = "dnsbl"
 
 
 class Observed(Protocol):
-    """What the collector reads from the server (app.Server)."""
+    """What the collector reads: app.Server, or workers.Supervisor (the sums over its workers)."""
 
-    stats: Stats
-    zones: ZoneSet
-    last_reload: tuple[float, bool]
-    last_good_reload: float
-    reloads: dict[str, int]
-    internal_errors: Throttle
-
-
-def _timestamp(text: object) -> float | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        when = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()
+    def figures(self) -> Figures: ...
 
 
 class ServerCollector(Collector):
-    """Turns the server's state into metric families on each scrape."""
+    """Turns the server's figures into metric families on each scrape."""
 
     def __init__(self, server: Observed) -> None:
         self.server = server
 
     def collect(self) -> Iterator[Metric]:
-        server = self.server
-        zs = server.zones  # one read: a reload during the scrape does not mix two sets
-        yield self._queries(server.stats, zs)
-        yield self._latency(server.stats)
-        yield from self._zones(zs)
-        yield from self._reloads(server)
-        yield from self._publish(zs)
+        fig = self.server.figures()  # one read: a reload during the scrape does not mix two sets
+        yield self._queries(fig)
+        yield self._latency(fig)
+        yield from self._zones(fig)
+        yield from self._reloads(fig)
+        yield from self._publish(fig)
         yield CounterMetricFamily(
             f"{PREFIX}_internal_errors", "Queries whose answering raised an internal error, each answered SERVFAIL",
-            value=server.internal_errors.count,
+            value=fig.internal_errors,
         )  # fmt: skip
-        yield from self._rrl(server.stats)
-        yield from self._tcp(server.stats)
+        yield from self._rrl(fig)
+        yield from self._tcp(fig)
+        yield GaugeMetricFamily(
+            f"{PREFIX}_workers", "Processes answering queries (serve --workers; 1 without)", value=fig.workers
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_worker_restarts", "Workers that died and were replaced by the parent", value=fig.restarts
+        )
 
-    def _queries(self, stats: Stats, zs: ZoneSet) -> Metric:
+    def _queries(self, fig: Figures) -> Metric:
         fam = CounterMetricFamily(
             f"{PREFIX}_queries", "DNS queries answered, by zone and outcome (zone '-': no served zone)",
             labels=["zone", "result"],
         )  # fmt: skip
-        totals = stats.totals()
-        for zone in sorted(set(zs.zones) | set(totals)):
-            row = totals.get(zone, [0] * len(CATEGORIES))
+        for zone in sorted(set(fig.zones) | set(fig.queries)):
+            row = fig.queries.get(zone, [0] * len(CATEGORIES))
             for name, value in zip(CATEGORIES, row):
                 fam.add_metric([zone, name], value)
         return fam
 
-    def _latency(self, stats: Stats) -> Metric:
-        buckets, total_ns = stats.latency_totals()
+    def _latency(self, fig: Figures) -> Metric:
         cumulative, running = [], 0
-        for bound, count in zip([*LATENCY_BOUNDS_NS, None], buckets):
+        for bound, count in zip([*LATENCY_BOUNDS_NS, None], fig.latency):
             running += count
             cumulative.append(("+Inf" if bound is None else repr(bound / 1e9), running))
         return HistogramMetricFamily(
             f"{PREFIX}_query_processing_seconds",
             "Time to answer a UDP query inside the server, averaged over each receive batch",
-            buckets=cumulative, sum_value=total_ns / 1e9,
+            buckets=cumulative, sum_value=fig.latency_ns / 1e9,
         )  # fmt: skip
 
-    def _rrl(self, stats: Stats) -> Iterator[Metric]:
-        rrl = stats.rrl_totals()
+    def _rrl(self, fig: Figures) -> Iterator[Metric]:
+        dropped, slipped, coded = fig.rrl
         for name, text, count in (
-            ("dropped", "UDP queries over the rate limit left unanswered", rrl.dropped),
-            ("slipped", "UDP queries over the rate limit answered with an empty truncated reply", rrl.slipped),
-            ("code_answers", "UDP queries over the rate limit answered with the --rrl-code address", rrl.coded),
+            ("dropped", "UDP queries over the rate limit left unanswered", dropped),
+            ("slipped", "UDP queries over the rate limit answered with an empty truncated reply", slipped),
+            ("code_answers", "UDP queries over the rate limit answered with the --rrl-code address", coded),
         ):
             yield CounterMetricFamily(f"{PREFIX}_rrl_{name}", text, value=count)
 
-    def _tcp(self, stats: Stats) -> Iterator[Metric]:
-        tcp = stats.tcp  # None until the TCP server has started
-        yield GaugeMetricFamily(f"{PREFIX}_tcp_connections", "TCP connections open", value=tcp.active if tcp else 0)
+    def _tcp(self, fig: Figures) -> Iterator[Metric]:
+        yield GaugeMetricFamily(f"{PREFIX}_tcp_connections", "TCP connections open", value=fig.tcp_active)
         yield GaugeMetricFamily(
             f"{PREFIX}_tcp_max_connections", "The TCP connection cap: new clients wait in the listen backlog at it",
-            value=tcp.max_connections if tcp else 0,
+            value=fig.tcp_max,
         )  # fmt: skip
         yield CounterMetricFamily(
             f"{PREFIX}_tcp_evicted", "TCP connections closed to let a client waiting at the cap in",
-            value=tcp.evicted if tcp else 0,
+            value=fig.tcp_evicted,
         )  # fmt: skip
         yield CounterMetricFamily(
             f"{PREFIX}_tcp_full_seconds", "Seconds at the TCP connection cap (new clients waited in the backlog)",
-            value=tcp.full_seconds if tcp else 0.0,
+            value=fig.tcp_full_seconds,
         )  # fmt: skip
 
-    def _zones(self, zs: ZoneSet) -> Iterator[Metric]:
+    def _zones(self, fig: Figures) -> Iterator[Metric]:
         serial = GaugeMetricFamily(f"{PREFIX}_zone_serial", "SOA serial being served", labels=["zone"])
         entries = GaugeMetricFamily(f"{PREFIX}_zone_entries", "Listing entries in the served zone", labels=["zone"])
         expiring = GaugeMetricFamily(
             f"{PREFIX}_zone_entries_expiring_7d",
             "Entries whose expires falls within 7 days of the served generation's publish", labels=["zone"],
         )  # fmt: skip
-        published = zs.manifest.zones if zs.manifest is not None else {}
-        for name in sorted(zs.zones):
-            serial.add_metric([name], zs.zones[name].serial)
-            counts = published[name].meta.counts if name in published else None
-            if counts is not None:
-                entries.add_metric([name], counts.listings)
-                if counts.expiring_7d is not None:
-                    expiring.add_metric([name], counts.expiring_7d)
+        for name in sorted(fig.zones):
+            zone = fig.zones[name]
+            serial.add_metric([name], zone.serial)
+            if zone.listings is not None:
+                entries.add_metric([name], zone.listings)
+            if zone.expiring_7d is not None:
+                expiring.add_metric([name], zone.expiring_7d)
         yield from (serial, entries, expiring)
 
-    def _reloads(self, server: Observed) -> Iterator[Metric]:
-        when, ok = server.last_reload
+    def _reloads(self, fig: Figures) -> Iterator[Metric]:
         yield GaugeMetricFamily(
-            f"{PREFIX}_reload_timestamp_seconds", "When the zones were last loaded, or a reload last tried", value=when
-        )
+            f"{PREFIX}_reload_timestamp_seconds", "When the zones were last loaded, or a reload last tried",
+            value=fig.last_reload,
+        )  # fmt: skip
         yield GaugeMetricFamily(
-            f"{PREFIX}_reload_success", "1 when the last load succeeded, 0 when it was refused", value=int(ok)
-        )
+            f"{PREFIX}_reload_success", "1 when the last load succeeded, 0 when it was refused",
+            value=int(fig.last_reload_ok),
+        )  # fmt: skip
         yield GaugeMetricFamily(
             f"{PREFIX}_reload_last_success_timestamp_seconds", "When the served zones were loaded",
-            value=server.last_good_reload,
+            value=fig.last_good_reload,
         )  # fmt: skip
         fam = CounterMetricFamily(f"{PREFIX}_reloads", "Reloads since start, by result", labels=["result"])
         for result in ("success", "failure"):
-            fam.add_metric([result], server.reloads.get(result, 0))
+            fam.add_metric([result], fig.reloads.get(result, 0))
         yield fam
 
-    def _publish(self, zs: ZoneSet) -> Iterator[Metric]:
-        source = zs.manifest.source if zs.manifest is not None else None
+    def _publish(self, fig: Figures) -> Iterator[Metric]:
         info = GaugeMetricFamily(
             f"{PREFIX}_publish_info", "The served generation and the commit it was published from",
             labels=["generation", "source", "commit"],
         )  # fmt: skip
-        kind, commit = (source.kind, source.commit or "") if source is not None else ("", "")
-        info.add_metric([zs.generation, kind, commit], 1)
+        info.add_metric([fig.generation, fig.source_kind, fig.commit], 1)
         yield info
-        stamp = _timestamp(zs.manifest.published_at if zs.manifest is not None else None)
-        if stamp is not None:
+        if fig.published_at is not None:
             yield GaugeMetricFamily(
-                f"{PREFIX}_publish_timestamp_seconds", "When the served generation was published", value=stamp
-            )
+                f"{PREFIX}_publish_timestamp_seconds", "When the served generation was published",
+                value=fig.published_at,
+            )  # fmt: skip
 
 
 class Exporter:

@@ -66,9 +66,11 @@ def parse_listen(text: str) -> Endpoint:
     return Endpoint(host, int(port_text))
 
 
-def _udp(ep: Endpoint, port: int) -> socket.socket:
+def _udp(ep: Endpoint, port: int, reuse_port: bool = False) -> socket.socket:
     sock = socket.socket(ep.family, socket.SOCK_DGRAM)
     try:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if ep.family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
@@ -83,10 +85,12 @@ def _udp(ep: Endpoint, port: int) -> socket.socket:
     return sock
 
 
-def _tcp(ep: Endpoint, port: int) -> socket.socket:
+def _tcp(ep: Endpoint, port: int, reuse_port: bool = False) -> socket.socket:
     sock = socket.socket(ep.family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if ep.family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind((ep.host, port))
@@ -98,17 +102,21 @@ def _tcp(ep: Endpoint, port: int) -> socket.socket:
     return sock
 
 
-def bind_pair(ep: Endpoint) -> tuple[socket.socket, socket.socket]:
-    """A UDP and a TCP socket on the same port; port 0 picks one free for both."""
+def bind_pair(ep: Endpoint, *, reuse_port: bool = False) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket on the same port; port 0 picks one free for both.
+
+    `reuse_port`: SO_REUSEPORT on both, so that the processes of `serve --workers N` each
+    bind the port and the kernel spreads datagrams and connections over them.
+    """
     last: OSError | None = None
     for _ in range(BIND_TRIES if ep.port == 0 else 1):
         try:
-            udp = _udp(ep, ep.port)
+            udp = _udp(ep, ep.port, reuse_port)
         except OSError as exc:
             raise ServerError(f"cannot listen on udp {ep}: {exc.strerror or exc}") from exc
         port = udp.getsockname()[1]
         try:
-            return udp, _tcp(ep, port)
+            return udp, _tcp(ep, port, reuse_port)
         except OSError as exc:
             udp.close()
             last = exc
@@ -134,7 +142,13 @@ class UdpThread:
 
     def stop(self) -> None:
         self._stopping[0] = True
-        # A blocking recvfrom does not notice close(): wake it with one datagram to itself.
+        # A blocking recvfrom does not notice close(). shutdown() wakes it on Linux (raising
+        # ENOTCONN here on an unconnected socket, but waking the reader all the same); a
+        # datagram to itself is the fallback, which SO_REUSEPORT may hand to a sibling.
+        try:
+            self.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
         try:
             with socket.socket(self.sock.family, socket.SOCK_DGRAM) as poke:
                 poke.sendto(b"", self.sock.getsockname()[:2])
@@ -144,6 +158,30 @@ class UdpThread:
         self.sock.close()
 
 
+def probe(endpoints: list[Endpoint]) -> list[Endpoint]:
+    """The endpoints that can be bound now, port 0 resolved to a free port (nothing stays bound).
+
+    `serve --workers N` calls this in the parent before its workers bind with SO_REUSEPORT:
+    the probe binds without it, so a port held by anything (another server with its own
+    workers included) fails here with the same error a single server gives.
+    """
+    found: list[Endpoint] = []
+    errors: list[str] = []
+    for ep in endpoints:
+        try:
+            udp, tcp = bind_pair(ep)
+        except ServerError as exc:
+            errors.append(str(exc))
+            log.warning("%s", exc)
+            continue
+        found.append(Endpoint(ep.host, udp.getsockname()[1]))
+        udp.close()
+        tcp.close()
+    if not found:
+        raise ServerError("; ".join(errors) or "no listen address")
+    return found
+
+
 def start_all(
     endpoints: list[Endpoint],
     make_responder: Callable[[], Responder],
@@ -151,13 +189,14 @@ def start_all(
     idle_timeout: float,
     max_connections: int,
     batch: bool = True,
+    reuse_port: bool = False,
 ) -> tuple[list[UdpThread], TcpServer, list[Endpoint]]:
     """Bind every endpoint (skipping unavailable ones when another works) and start serving."""
     pairs: list[tuple[Endpoint, socket.socket, socket.socket]] = []
     errors: list[str] = []
     for ep in endpoints:
         try:
-            udp, tcp = bind_pair(ep)
+            udp, tcp = bind_pair(ep, reuse_port=reuse_port)
         except ServerError as exc:
             errors.append(str(exc))
             log.warning("%s", exc)

@@ -1,7 +1,7 @@
 """The serving flags, one set for `publisher serve` and `python -m publisher.server`.
 
 `add_arguments(parser)` adds every flag that configures the server (--zones, --listen,
-query log, reload, TCP, batching, metrics, TSIG, rate limiting, IXFR); `from_args(args)` turns
+query log, reload, TCP, batching, workers, metrics, TSIG, rate limiting, IXFR); `from_args(args)` turns
 them into serve()'s keyword arguments. The CLI adds its own --zones (a global option)
 and its git-side --watch/--interval around these.
 """
@@ -9,6 +9,7 @@ and its git-side --watch/--interval around these.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TypedDict
 
@@ -18,10 +19,14 @@ from publisher.server.rrl import ANSWERS, DEFAULT_CODE, RrlSettings
 
 #: IXFR differences kept per zone (--ixfr-keep): the publisher keeps 4 generations on disk.
 DEFAULT_IXFR_KEEP = 8
+#: --workers above this is a typo, not a machine: each worker holds its own copy of the zones.
+MAX_WORKERS = 256
 
 
 class ServeOptions(TypedDict):
     """serve()'s keyword arguments after `zones_dir` and `listen`."""
+
+    workers: int  # processes (workers.py); 1: the server runs in this process
 
     log_queries: bool
     watch_manifest: bool
@@ -56,6 +61,11 @@ def add_arguments(parser: argparse.ArgumentParser, *, zones: bool = True) -> Non
         help="concurrent TCP connections (default 128); more wait in the listen backlog until an idle one gives way",
     )  # fmt: skip
     parser.add_argument("--no-batch", action="store_true", help="plain recvfrom/sendto instead of recvmmsg")
+    parser.add_argument(
+        "--workers", default="1", metavar="N",
+        help="serve from N processes on the same ports (SO_REUSEPORT), each on its own core; 'auto': one per "
+        "usable core (default 1: one process)",
+    )  # fmt: skip
     parser.add_argument("--metrics", metavar="ADDR:PORT", help="serve Prometheus metrics on http://ADDR:PORT/metrics")
     parser.add_argument(
         "--tsig-keys", type=Path, metavar="FILE",
@@ -86,6 +96,15 @@ def add_arguments(parser: argparse.ArgumentParser, *, zones: bool = True) -> Non
     )  # fmt: skip
 
 
+def workers_count(text: str) -> int:
+    """--workers: a count >= 1, or 'auto' for the cores this process may run on."""
+    if text.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)))
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise ServerError(f"--workers {text!r}: want a number from 1 to {MAX_WORKERS}, or auto (one per core)")
+    return int(text)
+
+
 def from_args(args: argparse.Namespace) -> ServeOptions:
     """serve() keyword arguments for the flags above (raises ServerError on bad values)."""
     if args.ixfr_keep < 0:
@@ -94,6 +113,7 @@ def from_args(args: argparse.Namespace) -> ServeOptions:
     if args.rrl_qps is not None:
         rrl = RrlSettings(qps=args.rrl_qps, burst=args.rrl_burst, answer=args.rrl_answer, code=args.rrl_code)
     return ServeOptions(
+        workers=workers_count(args.workers),
         log_queries=args.log_queries,
         watch_manifest=not args.no_watch,
         tcp_idle_timeout=args.tcp_idle_timeout,

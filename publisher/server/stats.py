@@ -152,12 +152,16 @@ class Stats:
 
     def report(self, serials: dict[str, int]) -> list[str]:
         """One line per zone (every served zone, even without queries) plus the no-zone bucket."""
-        totals = self.totals()
-        lines = []
-        for zone in sorted(set(serials) | set(totals)):
-            row = totals.get(zone, [0] * len(CATEGORIES))
-            serial = f"serial {serials[zone]}" if zone in serials else "not served"
-            counts = " ".join(f"{name} {value}" for name, value in zip(CATEGORIES, row))
-            label = "no zone" if zone == NO_ZONE else zone
-            lines.append(f"stats {label} ({serial}): queries {sum(row)} {counts}")
-        return lines
+        return report(self.totals(), serials)
+
+
+def report(totals: dict[str, list[int]], serials: dict[str, int]) -> list[str]:
+    """The SIGUSR1 lines for per-zone `totals` (one process's, or summed over workers)."""
+    lines = []
+    for zone in sorted(set(serials) | set(totals)):
+        row = totals.get(zone, [0] * len(CATEGORIES))
+        serial = f"serial {serials[zone]}" if zone in serials else "not served"
+        counts = " ".join(f"{name} {value}" for name, value in zip(CATEGORIES, row))
+        label = "no zone" if zone == NO_ZONE else zone
+        lines.append(f"stats {label} ({serial}): queries {sum(row)} {counts}")
+    return lines
