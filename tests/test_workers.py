@@ -286,7 +286,8 @@ def test_one_worker_is_todays_single_process(zones_dir: Path) -> None:
         spread(served.port, 4)
         children = Path(f"/proc/{served.proc.pid}/task/{served.proc.pid}/children").read_text().split()
         assert children == []
-        assert "worker" not in served.log_text()
+        # no worker's log prefix, no supervisor line (the temporary folder's name says "worker" too)
+        assert not re.search(r"\bworkers? \d|\d+ workers", served.log_text())
     finally:
         assert served.stop() == 0
 
@@ -315,3 +316,31 @@ def test_combine_sums_counters_and_connections_and_keeps_the_dead_workers_counts
     assert got.last_reload_ok is False and got.last_reload == 4.0 and got.last_good_reload == 3.0
     assert got.serials == {BL: 7} and (got.workers, got.restarts) == (2, 1)
     assert Figures.from_json(got.to_json()) == got
+
+
+def test_every_worker_answers_ixfr_from_the_difference_it_kept_at_its_reload(zones_dir: Path) -> None:
+    """Each worker computes its own IXFR differences when it reloads: whichever worker a
+    secondary's TCP connection lands on answers incrementally, not with the whole zone."""
+    import dns.message
+    import dns.query
+    import dns.rrset
+
+    served, _ = start(zones_dir, "--no-watch")
+    try:
+        (zones_dir / "server.pid").write_text(f"{served.proc.pid}\n")
+        publish(zones_dir, sample_zones(SERIAL + 1))
+        mark = served.mark()
+        assert notify_server(zones_dir)
+        for slot in (0, 1):
+            served.wait_for(rf"worker {slot}: reloaded generation", WAIT, start=mark)
+        q = dns.message.make_query(BL, "IXFR")
+        soa = f"ns1.{BL}. hostmaster.example.test. {SERIAL} 1 2 3 4"
+        q.authority.append(dns.rrset.from_text(BL + ".", 0, "IN", "SOA", soa))
+        for _ in range(12):  # a new connection each time, from a new port: both workers answer
+            reply = dns.query.tcp(q, "127.0.0.1", port=served.port, timeout=WAIT, one_rr_per_rrset=True)
+            serials = [rd.serial for rrset in reply.answer for rd in rrset if rrset.rdtype == 6]
+            assert serials[:2] == [SERIAL + 1, SERIAL], serials  # incremental: new SOA, then the old one
+        answered = re.findall(r"worker (\d): IXFR of " + re.escape(BL), served.log_text())
+        assert set(answered) == {"0", "1"}
+    finally:
+        served.stop()
