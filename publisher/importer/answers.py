@@ -37,7 +37,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, compress
+from itertools import accumulate, compress, repeat
 
 from publisher.lists.bulk_syntax import split_token
 from publisher.model import SourceData
@@ -294,10 +294,8 @@ def build_model(dtype: str, source: SourceData, maxrange: list[tuple[int, int]],
         s4, e4, v4, l4 = ([col[i] for i in keep] for col in (s4, e4, v4, l4))
     v4 = use(v4, l4)
     v6 = use(source.v6_value, source.v6_line)
-    if dtype == "ip4set":
-        s4, e4, v4 = _octet_rows(s4, e4, v4)
-    model.v4 = _paint(model, *_keyed(s4, e4, v4, 32, first_wins=dtype != "ip4set"))
-    model.v6 = _paint(model, *_keyed(list(source.v6_start), list(source.v6_end), v6, 128, first_wins=True))
+    model.v4 = _segments(model, s4, e4, v4, 32, dtype)
+    model.v6 = _segments(model, list(source.v6_start), list(source.v6_end), v6, 128, dtype)
     dv = use(source.dom_value, source.dom_line)
     wild = list(source.dom_wild)
     tame = list(map(operator.not_, wild))
@@ -313,6 +311,31 @@ def _too_large(size: int, line: int, maxrange: list[tuple[int, int]], ignored: I
         ignored.add(f"rbldnsd ignores entries larger than $MAXRANGE4 ({min(sizes)} addresses)", line)
         return False
     return True
+
+
+def _segments(model: DatasetModel, ss: list[int], ee: list[int], vv: list[int], bits: int, dtype: str) -> Segs:
+    distinct = set(vv)
+    if len(distinct) == 1 and _EXCLUDED not in distinct:
+        # One value, no exclusion (most feeds): every block answers it, whatever the
+        # type's rules for repeats and nesting, so the answer is the union of the rows.
+        return _union(ss, ee, model.intern(frozenset(distinct), {p: k for k, p in enumerate(model.payloads)}), bits)
+    if dtype == "ip4set":
+        ss, ee, vv = _octet_rows(ss, ee, vv)
+    return _paint(model, *_keyed(ss, ee, vv, bits, first_wins=dtype != "ip4set"))
+
+
+def _union(ss: list[int], ee: list[int], key: int, bits: int) -> Segs:
+    """The union of intervals as disjoint, non-adjacent intervals, all answering `key`."""
+    top = (1 << bits) - 1
+    packed = sorted(map(operator.or_, map(operator.lshift, ss, repeat(bits)), ee))
+    ss = list(map(operator.rshift, packed, repeat(bits)))
+    ee = list(accumulate(map(operator.and_, packed, repeat(top)), max))  # the furthest end so far
+    del packed
+    # An interval starts where a row starts past the furthest end before it (plus one: adjacent ones join).
+    starts = [True, *map(operator.gt, ss[1:], map((1).__add__, ee))]
+    ends = starts[1:] + [True]
+    out_s = list(compress(ss, starts))
+    return Segs(out_s, list(compress(ee, ends)), [key] * len(out_s))
 
 
 def _octet_rows(ss: list[int], ee: list[int], vv: list[int]) -> tuple[list[int], list[int], list[int]]:
@@ -403,11 +426,15 @@ def _emit_run(out: Segs, ss: list[int], ee: list[int], kk: list[int]) -> None:
         ss, ee, kk = [ss[i] for i in listed], [ee[i] for i in listed], [kk[i] for i in listed]
     if not ss:
         return
-    joins = out.end and out.end[-1] + 1 == ss[0] and out.key[-1] == kk[0]
-    if joins or any(map(operator.eq, map((1).__add__, ee), ss[1:])):
-        for s, e, k in zip(ss, ee, kk):
-            _emit(out, s, e, k)
-        return
+    if out.end and out.end[-1] + 1 == ss[0] and out.key[-1] == kk[0]:
+        out.end[-1] = ee[0]
+        ss, ee, kk = ss[1:], ee[1:], kk[1:]
+    # joined[i]: block i + 1 goes on from block i with the same payload
+    joined = list(map(operator.and_, map(operator.eq, map((1).__add__, ee), ss[1:]), map(operator.eq, kk, kk[1:])))
+    if any(joined):
+        heads = [True, *map(operator.not_, joined)]
+        tails = heads[1:] + [True]
+        ss, ee, kk = list(compress(ss, heads)), list(compress(ee, tails)), list(compress(kk, heads))
     out.start += ss
     out.end += ee
     out.key += kk

@@ -203,8 +203,9 @@ def _import_zone(
     cfg = replace(cfg, sources=tuple(f.path for f in files), max_prefix_v4=need4, max_prefix_v6=need6)
     if specials.ttl is not None:
         cfg = replace(cfg, ttl=specials.ttl)
-    first = sources
-    sources = [_read(f.path, f.text, cfg) for f in files]  # as `validate` will read them
+    # These reads are what `validate` will read with the zone's settings: those differ
+    # only in max_prefix, which refuses listings broader than it, and it was set to
+    # accept the broadest listing read here. So the files are not read a second time.
     for src in sources:
         for p in src.problems:
             if p.is_error:
@@ -213,8 +214,8 @@ def _import_zone(
                 )
     models = [d.model for d in datasets]
     wants = (zone_answers(models, 4), zone_answers(models, 6))
-    if len(files) == 1 and files[0].path in checked and _same_rows(first[0], sources[0]):
-        compiled = checked[files[0].path][1]  # the zone compiled from the same rows, for the same answers
+    if len(files) == 1 and files[0].path in checked:
+        compiled = checked[files[0].path][1]  # compiled from these very rows
     else:
         compiled = compile_zone(cfg, sources, as_of=_AS_OF)
     count, found = compare(models, compiled, wants)
@@ -251,24 +252,6 @@ def _broadest(sources: list[SourceData], family: int) -> int:
         if widest is not None:
             limit = min(limit, bits - widest.bit_length())
     return limit
-
-
-def _same_rows(a: SourceData, b: SourceData) -> bool:
-    """The same entries with the same values: they compile to the same answers."""
-    return a.values == b.values and all(
-        getattr(a, col) == getattr(b, col)
-        for col in (
-            "v4_start",
-            "v4_end",
-            "v4_value",
-            "v6_start",
-            "v6_end",
-            "v6_value",
-            "dom_name",
-            "dom_wild",
-            "dom_value",
-        )
-    )
 
 
 def _permissive(name: str, kind: Kind, role: Role) -> ZoneConfig:
