@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from itertools import compress
 
@@ -29,7 +30,6 @@ from publisher.addresses import (
     format_v4,
 )
 from publisher.compile.compiler import TEST_REASON, compile_zone
-from publisher.compile.zone import CompiledZone
 from publisher.errors import Problem, Severity, sort_problems
 from publisher.importer.answers import (
     DATA_TYPES,
@@ -188,17 +188,17 @@ def _import_zone(
         return None
     cfg = ZoneConfig(name, kind, role, (), style[0], style[1], max_prefix_v4=0, max_prefix_v6=0)
     files: list[OutputFile] = []
-    checked: dict[str, tuple[SourceData, CompiledZone]] = {}  # copies read and compiled with `cfg` here
+    checked: dict[str, SourceData] = {}  # copies read, compiled and compared here
     stem, _, suffix = out.rpartition(".")
     for d in datasets:
         if d.section.name not in made:
             base = f"{stem}.{d.section.name}.{suffix}" if many else out
             copied = _copy(d, base, cfg, specials, run) if suffix == "txt" else None
             if copied:
-                checked[base] = copied[1:]
+                checked[base] = copied[1]
             made[d.section.name] = [copied[0]] if copied else convert(d.model, base, cfg, run.source, run.problems)
         files.extend(made[d.section.name])
-    sources = [checked[f.path][0] if f.path in checked else _read(f.path, f.text, cfg) for f in files]
+    sources = [checked[f.path] if f.path in checked else _read(f.path, f.text, cfg) for f in files]
     need4, need6 = _broadest(sources, 4), _broadest(sources, 6)
     cfg = replace(cfg, sources=tuple(f.path for f in files), max_prefix_v4=need4, max_prefix_v6=need6)
     if specials.ttl is not None:
@@ -214,11 +214,10 @@ def _import_zone(
                 )
     models = [d.model for d in datasets]
     wants = (zone_answers(models, 4), zone_answers(models, 6))
-    if len(files) == 1 and files[0].path in checked:
-        compiled = checked[files[0].path][1]  # compiled from these very rows
+    if len(datasets) == 1 and len(files) == 1 and files[0].path in checked:
+        count, found = 0, list[str]()  # _copy compiled these very rows and found them answering as this dataset does
     else:
-        compiled = compile_zone(cfg, sources, as_of=_AS_OF)
-    count, found = compare(models, compiled, wants)
+        count, found = compare(models, compile_zone(cfg, sources, as_of=_AS_OF), wants)
     if count:
         run.note(
             None,
@@ -244,7 +243,7 @@ def _broadest(sources: list[SourceData], family: int) -> int:
         starts, ends, values = (
             (src.v4_start, src.v4_end, src.v4_value) if family == 4 else (src.v6_start, src.v6_end, src.v6_value)
         )
-        sizes = map(operator.sub, ends, starts)
+        sizes: Iterable[int] = map(operator.sub, ends, starts)
         excluded = [v.exclude for v in src.values]
         if any(excluded):
             sizes = compress(sizes, [not excluded[v] for v in values])
@@ -371,9 +370,9 @@ def _copy_text(d: _Dataset, specials: Specials, *, cleaned: bool) -> str:
 
 def _copy(
     d: _Dataset, path: str, cfg: ZoneConfig, specials: Specials, run: Notes
-) -> tuple[OutputFile, SourceData, CompiledZone] | None:
+) -> tuple[OutputFile, SourceData] | None:
     """The dataset as it was (or cleaned), if our reader answers from it exactly as rbldnsd does;
-    with the file as read and compiled for `cfg`."""
+    with the file as read for `cfg`."""
     raw = _copy_text(d, specials, cleaned=False)
     cleaned = _copy_text(d, specials, cleaned=True)
     tries = [("copy", "kept as it was", raw)]
@@ -389,7 +388,7 @@ def _copy(
         zone = compile_zone(cfg, [source], as_of=_AS_OF)
         count, _ = compare([d.model], zone)
         if not count:
-            return OutputFile(path, text, how), source, zone
+            return OutputFile(path, text, how), source
     return None
 
 
