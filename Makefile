@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 LISTEN ?=
 
-.PHONY: help venv test typecheck lint format validate compile serve publish plan hooks bench-compile bench-serve clean fuzz soak
+.PHONY: help venv test typecheck lint format validate compile serve publish plan hooks bench-compile bench-serve bench-import clean fuzz soak
 
 help:
 	@echo "make serve          serve zones/ on 127.0.0.1:5353 and [::1]:5353: what is published, else lists/ compiled"
@@ -18,6 +18,7 @@ help:
 	@echo "make hooks          install the git pre-commit hook that validates staged lists"
 	@echo "make bench-compile  1M-entry compile benchmark -> bench/results/compile.md"
 	@echo "make bench-serve    dnsperf against our server and rbldnsd -> bench/results/serve.md"
+	@echo "make bench-import   import-rbldnsd of 1M-line ip4set and dnset files -> bench/results/import.md"
 	@echo "make fuzz           1M hostile UDP packets + TCP abuse at the server (<= 5 min) -> bench/results/fuzz.md"
 	@echo "make soak           dnsperf 60 s at full rate while republishing 20+ times -> bench/results/soak.md"
 
@@ -71,6 +72,9 @@ bench-compile: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(PY) bench/bench_serve.py --out bench/results/serve.md
+
+bench-import: $(STAMP)
+	$(PY) bench/bench_import.py --kinds ip4set,dnset --out bench/results/import.md
 
 clean:
 	rm -rf zones/gen-* zones/.tmp-* zones/current zones/*.zone zones/*.snap zones/*.rbldnsd zones/manifest.json

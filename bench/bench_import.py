@@ -42,17 +42,18 @@ def v4_lines(n32: int, ncidr: int, seed: int = 5782) -> list[str]:
 
 
 def name_lines(n: int, seed: int = 5783) -> list[str]:
-    """Random names: mostly exact, some `*.name` and `.name` wildcards, a few exclusions."""
+    """Random names: mostly exact, 2% `*.name`, 2% `.name`, 0.5% exclusions, 2% starting with a digit."""
     rng = random.Random(seed)
-    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    rest = letters + "0123456789"
     lines = [":127.0.0.2:Listed: see https://dbl.example.test/$"]
     for _ in range(n):
-        label = "".join(rng.choices(letters, k=rng.randrange(6, 14)))
-        name = f"{label}.{rng.choice(_TLDS)}"
+        first = rng.choice("0123456789") if rng.random() < 0.02 else rng.choice(letters)
+        name = f"{first}{''.join(rng.choices(rest, k=rng.randrange(5, 13)))}a.{rng.choice(_TLDS)}"
         if rng.random() < 0.3:
             name = "".join(rng.choices(letters, k=5)) + "." + name
         r = rng.random()
-        lines.append(("*." if r < 0.05 else "." if r < 0.1 else "!" if r < 0.11 else "") + name)
+        lines.append(("*." if r < 0.02 else "." if r < 0.04 else "!" if r < 0.045 else "") + name)
     return lines
 
 
@@ -66,9 +67,9 @@ def write_inputs(folder: Path, lines: int, ncidr: int) -> dict[str, Path]:
         "ip4trie": "\n".join(v4),
         "dnset": "\n".join(names),
         "combined": "\n".join(
-            ["$SOA 3600 ns.example.test. hostmaster.example.test. 0 600 300 86400 300", "$DATASET ip4set bl @"]
+            ["$SOA 3600 ns.example.test. hostmaster.example.test. 0 600 300 86400 300", "$DATASET ip4set:bl @"]
             + v4[: lines // 2]
-            + ["$DATASET dnset dbl dbl"]
+            + ["$DATASET dnset:dbl dbl"]
             + names[: lines // 2]
         ),
     }
@@ -124,7 +125,8 @@ def main() -> None:
         f"Machine: {machine()}\n\n"
         "Each import: one `python -m publisher import-rbldnsd FILE --type KIND --out ...` child,\n"
         "wall time from start to exit and its peak RSS. ip4set/ip4trie: 1M random /32s + 10k CIDRs\n"
-        "under one `:127.0.0.2:text` line; dnset: 1M names (5% `*.name`, 5% `.name`, 1% `!name`);\n"
+        "under one `:127.0.0.2:text` line; dnset: 1M names (2% `*.name`, 2% `.name`, 0.5% `!name`,\n"
+        "2% starting with a digit);\n"
         "combined: half of each, the names in a `dbl` subzone.\n\n"
         + table(rows, ("dataset", "lines", "wall", "peak RSS", "verdict"))
         + "\n"

@@ -399,8 +399,9 @@ def _clashes(models: list[DatasetModel], wants: tuple[Answers, Answers], run: No
     """Several TXTs for one code at one name: rbldnsd sends them all, we send one TXT per A."""
     lines = {p: ln for m in models for p, ln in zip(m.values, m.first_line)}
     seen: set[frozenset[tuple[int, str]]] = set()
-    groups = [a.sets[k] for a in wants for k in set(a.segs.key)]
-    groups += [m.pairs(p) for m in models for p in set(m.exact.values()) | set(m.wild.values())]
+    # In address order, then names in file order: the first 20 are the same on every run.
+    groups = [a.sets[k] for a in wants for k in dict.fromkeys(a.segs.key)]
+    groups += [m.pairs(p) for m in models for p in dict.fromkeys([*m.exact.values(), *m.wild.values()])]
     for pairs in groups:
         by_code: dict[int, list[tuple[int, str]]] = {}
         for pair in pairs:
