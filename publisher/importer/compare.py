@@ -26,7 +26,8 @@ from publisher.addresses import (
     format_v4,
 )
 from publisher.compile.zone import CompiledZone
-from publisher.importer.answers import DatasetModel, Pair, Segs
+from publisher.importer.answers import DatasetModel, Pair
+from publisher.importer.intervals import Segs
 from publisher.model import SUBST
 
 __all__ = ["Answers", "MAX_EXAMPLES", "compare", "same_answer", "show", "zone_answers"]
