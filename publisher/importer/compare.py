@@ -7,7 +7,9 @@ exact and wildcard keys. When the interval bounds (or the domain keys) are the
 same on both sides, as they are for an exact import, it is enough to check each
 distinct (rbldnsd answer, our answer) pair once: that takes C-speed list
 comparisons, not a loop over a million entries. Otherwise every elementary
-interval (every name) is compared, as the diagnostics need. Pure.
+interval (every name) is compared, as the diagnostics need. Also the notes on
+what the publisher answers otherwise on purpose (one TXT per code, the RFC 5782
+test points, IPv4-mapped IPv6). Pure.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from publisher import codes
 from publisher.addresses import (
     TEST_LISTED_DOMAIN,
     TEST_LISTED_V4,
@@ -25,12 +28,14 @@ from publisher.addresses import (
     Network,
     format_v4,
 )
+from publisher.compile.compiler import TEST_REASON
 from publisher.compile.zone import CompiledZone
 from publisher.importer.answers import DatasetModel, Pair
 from publisher.importer.intervals import Segs
-from publisher.model import SUBST
+from publisher.importer.read import Notes
+from publisher.model import SUBST, ZoneConfig, render_txt
 
-__all__ = ["Answers", "MAX_EXAMPLES", "compare", "same_answer", "show", "zone_answers"]
+__all__ = ["Answers", "MAX_EXAMPLES", "clashes", "compare", "same_answer", "show", "test_points", "zone_answers"]
 
 MAX_EXAMPLES = 5  # differences shown in a report
 PairSet = frozenset[Pair]
@@ -195,3 +200,57 @@ def show(pairs: PairSet) -> str:
         return "NXDOMAIN"
     # A listing without text has no TXT record (what rbldnsd answers too), not an empty one.
     return ", ".join(f"{format_v4(c)} {repr(t.replace(SUBST, '$')) if t else '(no TXT)'}" for c, t in sorted(pairs))
+
+
+# --- what the publisher answers otherwise on purpose: notes for the user -------------------
+
+
+def clashes(models: list[DatasetModel], wants: tuple[Answers, Answers], run: Notes) -> None:
+    """Several TXTs for one code at one name: rbldnsd sends them all, we send one TXT per A."""
+    lines = {p: ln for m in models for p, ln in zip(m.values, m.first_line)}
+    seen: set[frozenset[tuple[int, str]]] = set()
+    # In address order, then names in file order: the first 20 are the same on every run.
+    groups = [a.sets[k] for a in wants for k in dict.fromkeys(a.segs.key)]
+    groups += [m.pairs(p) for m in models for p in dict.fromkeys([*m.exact.values(), *m.wild.values()])]
+    for pairs in groups:
+        by_code: dict[int, list[tuple[int, str]]] = {}
+        for pair in pairs:
+            by_code.setdefault(pair[0], []).append(pair)
+        for code, same in by_code.items():
+            key = frozenset(same)
+            if len(same) > 1 and key not in seen and len(seen) < 20:
+                seen.add(key)
+                first, *rest = sorted(same, key=lambda p: lines.get(p, 0))
+                run.note(
+                    lines.get(rest[0]),
+                    codes.IMPORT_LOST,
+                    f"code {format_v4(code)} is answered with {len(same)} TXTs at one name by rbldnsd; "
+                    f"the publisher answers one TXT per code (the one of line {lines.get(first)})",
+                    "give the entries different codes, or one text",
+                    error=True,
+                )
+
+
+def test_points(name: str, models: list[DatasetModel], want4: Answers, cfg: ZoneConfig, run: Notes) -> None:
+    test = (TEST_LISTED_V4, render_txt(cfg.txt, code=TEST_LISTED_V4, reason=TEST_REASON, zone=name))
+    if cfg.kind == "ip":
+        here = want4.at(TEST_LISTED_V4)
+        point = "127.0.0.2"
+    else:
+        here = frozenset().union(*(m.pairs(m.domain_answer(TEST_LISTED_DOMAIN)) for m in models))
+        point = f"`{TEST_LISTED_DOMAIN}`"
+    if not same_answer(here, frozenset([test])):
+        run.note(
+            None,
+            codes.IMPORT_TEST_POINT,
+            f"{point} in {name}: rbldnsd answers {show(here)}, the publisher always answers "
+            f"the RFC 5782 test point {show(frozenset([test]))}",
+        )
+    listed6 = [m for m in models if m.v6.overlaps(V4_MAPPED_START, V4_MAPPED_END)]
+    if listed6:
+        run.note(
+            None,
+            codes.IMPORT_V4_MAPPED,
+            f"{name}: IPv4-mapped IPv6 names (::ffff:a.b.c.d) answer from the IPv4 entries, "
+            "not from the IPv6 ranges that cover ::ffff:0:0/96",
+        )

@@ -22,14 +22,10 @@ from itertools import compress
 
 from publisher import codes
 from publisher.addresses import (
-    TEST_LISTED_DOMAIN,
     TEST_LISTED_V4,
-    V4_MAPPED_END,
-    V4_MAPPED_START,
     AddressError,
-    format_v4,
 )
-from publisher.compile.compiler import TEST_REASON, compile_zone
+from publisher.compile.compiler import compile_zone
 from publisher.errors import Problem, Severity, sort_problems
 from publisher.importer.answers import (
     DATA_TYPES,
@@ -40,13 +36,13 @@ from publisher.importer.answers import (
     normalize_lines,
     special_body,
 )
-from publisher.importer.compare import Answers, compare, same_answer, show, zone_answers
+from publisher.importer.compare import clashes, compare, test_points, zone_answers
 from publisher.importer.read import Notes, Section, Specials, guess_type, read_sections
 from publisher.importer.write import OutputFile, convert, snippet
 from publisher.lists.bulk import read_bulk_source
 from publisher.lists.bulk_syntax import parse_value
 from publisher.lists.curated import read_source
-from publisher.model import SUBST, Kind, Role, SourceData, ZoneConfig, render_txt
+from publisher.model import SUBST, Kind, Role, SourceData, ZoneConfig
 
 __all__ = ["DATASET_TYPES", "ImportResult", "OutputFile", "ZoneImport", "guess_type", "import_rbldnsd"]
 
@@ -226,8 +222,8 @@ def _import_zone(
             "report this: the import should be exact except for the problems above",
             error=True,
         )
-    _clashes(models, wants, run)
-    _test_points(name, models, wants[0], cfg, run)
+    clashes(models, wants, run)
+    test_points(name, models, wants[0], cfg, run)
     return ZoneImport(
         cfg,
         tuple(files),
@@ -390,57 +386,3 @@ def _copy(
         if not count:
             return OutputFile(path, text, how), source
     return None
-
-
-# --- checking the result against rbldnsd ---------------------------------------------------
-
-
-def _clashes(models: list[DatasetModel], wants: tuple[Answers, Answers], run: Notes) -> None:
-    """Several TXTs for one code at one name: rbldnsd sends them all, we send one TXT per A."""
-    lines = {p: ln for m in models for p, ln in zip(m.values, m.first_line)}
-    seen: set[frozenset[tuple[int, str]]] = set()
-    # In address order, then names in file order: the first 20 are the same on every run.
-    groups = [a.sets[k] for a in wants for k in dict.fromkeys(a.segs.key)]
-    groups += [m.pairs(p) for m in models for p in dict.fromkeys([*m.exact.values(), *m.wild.values()])]
-    for pairs in groups:
-        by_code: dict[int, list[tuple[int, str]]] = {}
-        for pair in pairs:
-            by_code.setdefault(pair[0], []).append(pair)
-        for code, same in by_code.items():
-            key = frozenset(same)
-            if len(same) > 1 and key not in seen and len(seen) < 20:
-                seen.add(key)
-                first, *rest = sorted(same, key=lambda p: lines.get(p, 0))
-                run.note(
-                    lines.get(rest[0]),
-                    codes.IMPORT_LOST,
-                    f"code {format_v4(code)} is answered with {len(same)} TXTs at one name by rbldnsd; "
-                    f"the publisher answers one TXT per code (the one of line {lines.get(first)})",
-                    "give the entries different codes, or one text",
-                    error=True,
-                )
-
-
-def _test_points(name: str, models: list[DatasetModel], want4: Answers, cfg: ZoneConfig, run: Notes) -> None:
-    test = (TEST_LISTED_V4, render_txt(cfg.txt, code=TEST_LISTED_V4, reason=TEST_REASON, zone=name))
-    if cfg.kind == "ip":
-        here = want4.at(TEST_LISTED_V4)
-        point = "127.0.0.2"
-    else:
-        here = frozenset().union(*(m.pairs(m.domain_answer(TEST_LISTED_DOMAIN)) for m in models))
-        point = f"`{TEST_LISTED_DOMAIN}`"
-    if not same_answer(here, frozenset([test])):
-        run.note(
-            None,
-            codes.IMPORT_TEST_POINT,
-            f"{point} in {name}: rbldnsd answers {show(here)}, the publisher always answers "
-            f"the RFC 5782 test point {show(frozenset([test]))}",
-        )
-    listed6 = [m for m in models if m.v6.overlaps(V4_MAPPED_START, V4_MAPPED_END)]
-    if listed6:
-        run.note(
-            None,
-            codes.IMPORT_V4_MAPPED,
-            f"{name}: IPv4-mapped IPv6 names (::ffff:a.b.c.d) answer from the IPv4 entries, "
-            "not from the IPv6 ranges that cover ::ffff:0:0/96",
-        )
