@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 LISTEN ?=
 
-.PHONY: help venv test typecheck lint format validate compile serve publish plan hooks bench-compile bench-serve bench-publish bench-ixfr clean fuzz soak
+.PHONY: help venv test typecheck lint format validate compile serve publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import clean fuzz soak
 
 help:
 	@echo "make serve          serve zones/ on 127.0.0.1:5353 and [::1]:5353: what is published, else lists/ compiled"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-serve    dnsperf against our server and rbldnsd -> bench/results/serve.md"
 	@echo "make bench-publish  a one-line change to a 1M feed until the server answers it -> bench/results/publish.md"
 	@echo "make bench-ixfr     an NSD secondary of the 1M-entry zone after a change, AXFR vs IXFR -> bench/results/ixfr.md"
+	@echo "make bench-import   import-rbldnsd of 1M-line ip4set and dnset files -> bench/results/import.md"
 	@echo "make fuzz           1M hostile UDP packets + TCP abuse at the server (<= 5 min) -> bench/results/fuzz.md"
 	@echo "make soak           dnsperf 60 s at full rate while republishing 20+ times -> bench/results/soak.md"
 
@@ -79,6 +80,9 @@ bench-publish: $(STAMP)
 
 bench-ixfr: $(STAMP)
 	$(PY) bench/bench_ixfr.py --out bench/results/ixfr.md
+
+bench-import: $(STAMP)
+	$(PY) bench/bench_import.py --kinds ip4set,dnset --out bench/results/import.md
 
 clean:
 	rm -rf zones/gen-* zones/.tmp-* zones/current zones/*.zone zones/*.snap zones/*.rbldnsd zones/manifest.json

@@ -24,30 +24,23 @@ _ip4tset.c, _ip6trie.c, _ip6tset.c, _dnset.c) and checked against rbldnsd
 `normalize_lines` rewrites a dataset's lines into text our bulk reader reads as
 rbldnsd does (lines rbldnsd ignores become blank, ignored values are dropped),
 keeping line numbers; `build_model` turns the rows read from it into the
-answers (a `DatasetModel`); `compare` finds where a compiled zone answers
-otherwise. Pure.
+answers (a `DatasetModel`); compare.py finds where a compiled zone answers
+otherwise. Pure. Feeds have millions of lines: the common line and the common
+row (one entry, one value, no overlap) take no per-item Python loop body;
+sorting, grouping and painting (intervals.py) work on parallel lists of ints.
 """
 
 from __future__ import annotations
 
+import operator
 import re
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 
-from publisher.addresses import (
-    TEST_LISTED_DOMAIN,
-    TEST_LISTED_V4,
-    TEST_UNLISTED_DOMAIN,
-    TEST_UNLISTED_V4,
-    V4_MAPPED_END,
-    V4_MAPPED_START,
-    Network,
-    format_v4,
-)
-from publisher.compile.zone import CompiledZone
+from publisher.importer.intervals import Segs, octet_rows, paint, union
 from publisher.lists.bulk_syntax import split_token
-from publisher.model import SUBST, SourceData
+from publisher.model import SourceData
 
 #: rbldnsd dataset types the importer reads (combined is split into these by read.py).
 IP4_TYPES = ("ip4set", "ip4trie", "ip4tset")
@@ -57,7 +50,6 @@ DATA_TYPES = IP4_TYPES + IP6_TYPES + DOMAIN_TYPES
 
 Pair = tuple[int, str]  # (code, TXT with model.SUBST for the queried name; "" = no TXT)
 Payload = frozenset[int]  # value ids of DatasetModel.values; empty = excluded
-Seg = tuple[int, int, Payload]  # inclusive interval, disjoint and sorted in a model
 
 _V6_HALF = re.compile(r"[0-9A-Fa-f]{1,4}(:[0-9A-Fa-f]{1,4}){3}")
 _HEXCOLON = re.compile(r"[0-9A-Fa-f:]+")
@@ -113,31 +105,46 @@ def _why_ignored(dtype: str, excl: bool, token: str) -> str | None:
     return None
 
 
-def normalize_lines(dtype: str, lines: Iterable[tuple[int, str]], ignored: Ignored) -> dict[int, str]:
-    """line number -> the line as our bulk reader must see it to read what rbldnsd reads.
+#: Lines that `normalize_lines` keeps exactly as written (one token, nothing rbldnsd ignores
+#: for the type): the bulk of a feed, matched in C; any other line takes the full rules.
+_PLAIN = {
+    "ip4set": re.compile(r"[^\s#;$:!][^\s#;:]*"),
+    "ip4trie": re.compile(r"[^\s#;$:!-][^\s#;:-]*"),
+    "ip4tset": re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+"),
+    "ip6trie": re.compile(r"[0-9A-Fa-f]+:[0-9A-Fa-f:]*(?:/[0-9]+)?"),
+    "ip6tset": _V6_HALF,
+    "dnset": re.compile(r"[^\s#;$:!][^\s#;]*"),
+}
 
-    Specials other than `$N`/`$=` are left out (read.py reads them); so are
-    entries rbldnsd ignores. For the tset types only the first value line counts
-    and per-entry values are dropped.
+
+def normalize_lines(dtype: str, first: int, lines: Sequence[str], ignored: Ignored) -> list[str]:
+    """Each line (line `first` onwards) as our bulk reader must see it to read what rbldnsd reads.
+
+    "" for a line not to be read: comments, specials other than `$N`/`$=` (read.py
+    reads them), entries rbldnsd ignores. For the tset types only the first value
+    line counts and per-entry values are dropped.
     """
-    out: dict[int, str] = {}
+    plain = _PLAIN[dtype].fullmatch
+    out = list(lines)
     tset = dtype in ("ip4tset", "ip6tset")
     seen_value = False
-    for lineno, line in lines:
-        stripped = line.strip()
+    for i in [i for i, m in enumerate(map(plain, lines)) if m is None]:
+        lineno = first + i
+        stripped = lines[i].strip()
+        out[i] = ""
         if not stripped or stripped[0] in "#;" and special_body(stripped) is None:
             continue
         body = special_body(stripped)
         if body is not None:
             if body[:1].isdigit() or body.startswith("="):
-                out[lineno] = stripped
+                out[i] = stripped
             continue
         if is_value_line(stripped):
             if tset and seen_value:
                 ignored.add(f"rbldnsd's {dtype} uses only the first `:A:TXT` line", lineno)
                 continue
             seen_value = True
-            out[lineno] = stripped
+            out[i] = stripped
             continue
         excl = stripped.startswith("!")
         token, value = split_token(stripped[1:].lstrip() if excl else stripped)
@@ -148,24 +155,28 @@ def normalize_lines(dtype: str, lines: Iterable[tuple[int, str]], ignored: Ignor
         if tset:
             if value and value[0] not in "#;":
                 ignored.add(f"rbldnsd's {dtype} ignores per-entry values (one value for all)", lineno, whole=False)
-            out[lineno] = ("!" if excl else "") + token
+            out[i] = ("!" if excl else "") + token
         else:
-            out[lineno] = stripped
+            out[i] = stripped
     return out
 
 
 # --- the answers of one dataset ---------------------------------------------------------
 
+EMPTY: Payload = frozenset()
+
 
 @dataclass(slots=True)
 class DatasetModel:
-    """What one rbldnsd dataset answers. Values are interned (code, TXT) pairs."""
+    """What one rbldnsd dataset answers. Values are interned (code, TXT) pairs, and the
+    payloads (sets of value ids) of the address intervals are interned in `payloads`."""
 
     dtype: str
     values: list[Pair] = field(default_factory=list)
     first_line: list[int] = field(default_factory=list)  # where each value is first used
-    v4: list[Seg] = field(default_factory=list)  # listed only: payloads never empty
-    v6: list[Seg] = field(default_factory=list)
+    payloads: list[Payload] = field(default_factory=lambda: [EMPTY])  # Segs.key -> payload; 0 = excluded
+    v4: Segs = field(default_factory=Segs)  # listed only: keys never 0
+    v6: Segs = field(default_factory=Segs)
     exact: dict[str, Payload] = field(default_factory=dict)  # empty payload = excluded
     wild: dict[str, Payload] = field(default_factory=dict)
     pair_sets: dict[Payload, frozenset[Pair]] = field(default_factory=dict)  # cache of `pairs`
@@ -180,7 +191,7 @@ class DatasetModel:
             hit = self.wild.get(name)
             if hit is not None:
                 return hit
-        return frozenset()
+        return EMPTY
 
     def pairs(self, payload: Payload) -> frozenset[Pair]:
         got = self.pair_sets.get(payload)
@@ -188,237 +199,137 @@ class DatasetModel:
             got = self.pair_sets[payload] = frozenset(self.values[v] for v in payload)
         return got
 
-
-def paint(items: list[Seg]) -> list[Seg]:
-    """A laminar family (any two nest or are disjoint), innermost wins -> disjoint listed segments."""
-    items.sort(key=lambda t: (t[0], -t[1]))
-    out: list[Seg] = []
-
-    def emit(s: int, e: int, p: Payload) -> None:
-        if s > e or not p:
-            return
-        if out and out[-1][1] == s - 1 and out[-1][2] == p:
-            out[-1] = (out[-1][0], e, p)
-        else:
-            out.append((s, e, p))
-
-    stack: list[tuple[int, Payload]] = []
-    cur = 0
-    for s, e, p in items:
-        while stack and stack[-1][0] < s:
-            top_e, top_p = stack.pop()
-            emit(cur, top_e, top_p)
-            cur = top_e + 1
-        if stack:
-            emit(cur, s - 1, stack[-1][1])
-        cur = s
-        stack.append((e, p))
-    while stack:
-        top_e, top_p = stack.pop()
-        emit(cur, top_e, top_p)
-        cur = top_e + 1
-    return out
-
-
-def octet_blocks(start: int, end: int) -> Iterator[tuple[int, int]]:
-    """ip4set's expansion of a range: the fewest octet-aligned blocks (start, size)."""
-    while start <= end:
-        for size in (1 << 24, 1 << 16, 1 << 8, 1):
-            if start % size == 0 and start + size - 1 <= end:
-                break
-        yield start, size
-        start += size
+    def intern(self, payload: Payload, ids: dict[Payload, int]) -> int:
+        got = ids.get(payload)
+        if got is None:
+            got = ids[payload] = len(self.payloads)
+            self.payloads.append(payload)
+        return got
 
 
 _EXCLUDED = -1
 
 
-def _keyed(rows: Iterable[tuple[int, int, int | None]], first_wins: bool) -> list[Seg]:
-    """Rows (start, end, value id or None for an exclusion) -> one payload per key."""
-    keys: dict[tuple[int, int], set[int]] = {}
-    for s, e, v in rows:
-        got = keys.get((s, e))
-        if got is None:
-            keys[(s, e)] = {_EXCLUDED if v is None else v}
-        elif not first_wins:
-            got.add(_EXCLUDED if v is None else v)
-    return [(s, e, frozenset() if _EXCLUDED in vs else frozenset(vs)) for (s, e), vs in keys.items()]
+def _first_uses(column: Sequence[int]) -> dict[int, int]:
+    """Each distinct item -> the index of its first occurrence, in order of first occurrence."""
+    firsts = dict(zip(reversed(column), range(len(column) - 1, -1, -1)))  # the earliest index stays
+    return {item: firsts[item] for item in dict.fromkeys(column)}
 
 
-def build_model(
-    dtype: str, source: SourceData, maxrange: Callable[[int], int | None], ignored: Ignored
-) -> DatasetModel:
-    """The answers of the rows our reader read from `normalize_lines`' text."""
+def build_model(dtype: str, source: SourceData, maxrange: list[tuple[int, int]], ignored: Ignored) -> DatasetModel:
+    """The answers of the rows our reader read from `normalize_lines`' text.
+
+    `maxrange`: the `$MAXRANGE4` lines, (line, addresses) in file order.
+    """
     model = DatasetModel(dtype)
     ids: dict[Pair, int] = {}
+    vmap: dict[int, int] = {}  # source value id -> model value id, or _EXCLUDED
 
-    def used(v: int, line: int) -> int | None:
-        """The model's id of source value `v` (None: an exclusion); interned on first use."""
-        value = source.values[v]
-        if value.exclude:
-            return None
-        pair = (value.code, value.reason)
-        if pair not in ids:
-            ids[pair] = len(model.values)
-            model.values.append(pair)
-            model.first_line.append(line)
-        return ids[pair]
+    def use(values: Sequence[int], lines: Sequence[int]) -> list[int]:
+        """The rows' model value ids; values are interned in order of first use, as rbldnsd reads."""
+        for v, k in _first_uses(values).items():
+            value = source.values[v]
+            if value.exclude:
+                vmap[v] = _EXCLUDED
+                continue
+            pair = (value.code, value.reason)
+            if pair not in ids:
+                ids[pair] = len(model.values)
+                model.values.append(pair)
+                model.first_line.append(lines[k])
+            vmap[v] = ids[pair]
+        return [vmap[v] for v in values]
 
-    rows4: list[tuple[int, int, int | None]] = []
-    for row in source.rows(4):
-        limit = maxrange(row.line)
-        if limit is not None and row.end - row.start + 1 > limit:
-            ignored.add(f"rbldnsd ignores entries larger than $MAXRANGE4 ({limit} addresses)", row.line)
-            continue
-        rows4.append((row.start, row.end, used(row.value, row.line)))
-    rows6 = [(row.start, row.end, used(row.value, row.line)) for row in source.rows(6)]
-    if dtype == "ip4set":
-        blocks = [(bs, bs + size - 1, v) for s, e, v in rows4 for bs, size in octet_blocks(s, e)]
-        model.v4 = paint(_keyed(blocks, first_wins=False))
-    else:
-        model.v4 = paint(_keyed(rows4, first_wins=True))
-        model.v6 = paint(_keyed(rows6, first_wins=True))
-    exact: list[tuple[str, int | None]] = []
-    wild: list[tuple[str, int | None]] = []
-    for row in source.rows(0):
-        (wild if row.wild else exact).append((row.name, used(row.value, row.line)))
-    model.exact = _domain_keys(exact)
-    model.wild = _domain_keys(wild)
+    s4, e4, v4, l4 = list(source.v4_start), list(source.v4_end), list(source.v4_value), list(source.v4_line)
+    if maxrange:
+        keep = [i for i, (s, e, line) in enumerate(zip(s4, e4, l4)) if _too_large(e - s + 1, line, maxrange, ignored)]
+        s4, e4, v4, l4 = ([col[i] for i in keep] for col in (s4, e4, v4, l4))
+    v4 = use(v4, l4)
+    v6 = use(source.v6_value, source.v6_line)
+    model.v4 = _segments(model, s4, e4, v4, 32, dtype)
+    model.v6 = _segments(model, list(source.v6_start), list(source.v6_end), v6, 128, dtype)
+    dv = use(source.dom_value, source.dom_line)
+    wild = list(source.dom_wild)
+    tame = list(map(operator.not_, wild))
+    model.exact = _domain_keys(list(compress(source.dom_name, tame)), list(compress(dv, tame)))
+    model.wild = _domain_keys(list(compress(source.dom_name, wild)), list(compress(dv, wild)))
     return model
 
 
-def _domain_keys(rows: list[tuple[str, int | None]]) -> dict[str, Payload]:
-    keys: dict[str, set[int]] = {}
-    for name, v in rows:
-        keys.setdefault(name, set()).add(_EXCLUDED if v is None else v)
-    return {n: frozenset() if _EXCLUDED in vs else frozenset(vs) for n, vs in keys.items()}
-
-
-# --- several datasets of one zone, and comparing with a compiled zone --------------------
-
-PairSeg = tuple[int, int, frozenset[Pair]]
-MAX_EXAMPLES = 5  # differences shown in a report
-
-
-def zone_segments(models: list[DatasetModel], family: int) -> list[PairSeg]:
-    """What the datasets of a zone answer together for one address family."""
-    layers = [[(s, e, m.pairs(p)) for s, e, p in (m.v4 if family == 4 else m.v6)] for m in models]
-    return layers[0] if len(layers) == 1 else union_segments(layers)  # one dataset: already disjoint
-
-
-def union_segments(layers: list[list[PairSeg]]) -> list[PairSeg]:
-    """Disjoint segments of several layers -> disjoint segments with the union of their pairs.
-
-    rbldnsd answers a query from every dataset of the zone; our compiler merges
-    its sources the same way.
-    """
-    points = sorted({p for layer in layers for s, e, _ in layer for p in (s, e + 1)})
-    pos = [0] * len(layers)
-    out: list[PairSeg] = []
-    for lo, nxt in zip(points, points[1:]):
-        got: set[Pair] = set()
-        for i, layer in enumerate(layers):
-            while pos[i] < len(layer) and layer[pos[i]][1] < lo:
-                pos[i] += 1
-            if pos[i] < len(layer) and layer[pos[i]][0] <= lo:
-                got |= layer[pos[i]][2]
-        if not got:
-            continue
-        pairs = frozenset(got)
-        if out and out[-1][1] == lo - 1 and out[-1][2] == pairs:
-            out[-1] = (out[-1][0], nxt - 1, pairs)
-        else:
-            out.append((lo, nxt - 1, pairs))
-    return out
-
-
-def carve(segs: list[PairSeg], lo: int, hi: int) -> list[PairSeg]:
-    """The segments without [lo, hi] (test points and ranges compared elsewhere)."""
-    i = bisect_left(segs, lo, key=lambda t: t[1])  # the first that ends at or after lo
-    j = bisect_right(segs, hi, key=lambda t: t[0])  # past the last that starts at or before hi
-    if i >= j:
-        return segs
-    pieces: list[PairSeg] = []
-    s, _, p = segs[i]
-    if s < lo:
-        pieces.append((s, lo - 1, p))
-    _, e, p = segs[j - 1]
-    if e > hi:
-        pieces.append((hi + 1, e, p))
-    return segs[:i] + pieces + segs[j:]
-
-
-def same_answer(want: frozenset[Pair], got: frozenset[Pair]) -> bool:
-    """One A per code in both; where rbldnsd has several TXTs for one code (not
-    representable here) any one of them is accepted."""
-    want_codes: dict[int, set[str]] = {}
-    for code, txt in want:
-        want_codes.setdefault(code, set()).add(txt)
-    got_codes = {code: txt for code, txt in got}
-    if set(want_codes) != set(got_codes) or len(got_codes) != len(got):
+def _too_large(size: int, line: int, maxrange: list[tuple[int, int]], ignored: Ignored) -> bool:
+    """False (and noted) for a row larger than the `$MAXRANGE4` in force at its line."""
+    sizes = [limit for at, limit in maxrange if at < line]  # a limit can only be lowered
+    if sizes and size > min(sizes):
+        ignored.add(f"rbldnsd ignores entries larger than $MAXRANGE4 ({min(sizes)} addresses)", line)
         return False
-    return all(got_codes[c] in txts for c, txts in want_codes.items())
+    return True
 
 
-def _pairwise(want: list[PairSeg], got: list[PairSeg]) -> Iterator[tuple[int, int, frozenset[Pair], frozenset[Pair]]]:
-    if want == got:
-        return  # the usual case, and the only fast one for a million entries
-    points = sorted({p for segs in (want, got) for s, e, _ in segs for p in (s, e + 1)})
-    iw = ig = 0
-    empty: frozenset[Pair] = frozenset()
-    for lo, nxt in zip(points, points[1:]):
-        while iw < len(want) and want[iw][1] < lo:
-            iw += 1
-        while ig < len(got) and got[ig][1] < lo:
-            ig += 1
-        w = want[iw][2] if iw < len(want) and want[iw][0] <= lo else empty
-        g = got[ig][2] if ig < len(got) and got[ig][0] <= lo else empty
-        if not same_answer(w, g):
-            yield lo, nxt - 1, w, g
+def _segments(model: DatasetModel, ss: list[int], ee: list[int], vv: list[int], bits: int, dtype: str) -> Segs:
+    distinct = set(vv)
+    if len(distinct) == 1 and _EXCLUDED not in distinct:
+        # One value, no exclusion (most feeds): every block answers it, whatever the
+        # type's rules for repeats and nesting, so the answer is the union of the rows.
+        return union(ss, ee, model.intern(frozenset(distinct), {p: k for k, p in enumerate(model.payloads)}), bits)
+    if dtype == "ip4set":
+        ss, ee, vv = octet_rows(ss, ee, vv)
+    ss, ee, pp = _keyed(ss, ee, vv, bits, first_wins=dtype != "ip4set")
+    ids: dict[Payload, int] = {p: k for k, p in enumerate(model.payloads)}
+    for p in dict.fromkeys(pp):
+        model.intern(p, ids)
+    return paint(ss, ee, [ids[p] for p in pp])
 
 
-def _got(zone: CompiledZone, rows: list[tuple[int, int, int]]) -> list[PairSeg]:
-    sets = [frozenset(zip(a.codes, a.txts)) for a in zone.answers]
-    return [(s, e, sets[v]) for s, e, v in rows]
+def _keyed(
+    ss: list[int], ee: list[int], vv: list[int], bits: int, *, first_wins: bool
+) -> tuple[list[int], list[int], list[Payload]]:
+    """Rows (start, end, value id or _EXCLUDED) -> one payload per distinct block, sorted by
+    start, the larger of two blocks with one start first. An exclusion wins over listings
+    of the same block; `first_wins`: of several rows of one block only the first counts."""
+    n = len(ss)
+    if not n:
+        return [], [], []
+    top = (1 << bits) - 1
+    width = max(n - 1, 1).bit_length()
+    # One int per row: (start, larger first, file order), sorted in C.
+    keys = sorted([(((s << bits) | (top - (e - s))) << width) | k for k, (s, e) in enumerate(zip(ss, ee))])
+    order = [k & ((1 << width) - 1) for k in keys]
+    block = [k >> width for k in keys]
+    del keys
+    out_s = [ss[k] for k in order]
+    out_e = [ee[k] for k in order]
+    values = [vv[k] for k in order]
+    singles = {v: EMPTY if v == _EXCLUDED else frozenset((v,)) for v in set(values)}
+    payloads = [singles[v] for v in values]
+    repeats = list(compress(range(1, n), map(operator.eq, block[1:], block)))
+    if not repeats:
+        return out_s, out_e, payloads
+    gone: set[int] = set()
+    head = -1
+    got: set[int] = set()
+    for i in repeats:  # i repeats the block of i - 1
+        if i - 1 not in gone:
+            if head >= 0:
+                payloads[head] = EMPTY if _EXCLUDED in got else frozenset(got)
+            head, got = i - 1, {values[i - 1]}
+        gone.add(i)
+        if not first_wins:
+            got.add(values[i])
+    payloads[head] = EMPTY if _EXCLUDED in got else frozenset(got)
+    keep = [i for i in range(n) if i not in gone]
+    return [out_s[i] for i in keep], [out_e[i] for i in keep], [payloads[i] for i in keep]
 
 
-def compare(
-    models: list[DatasetModel], zone: CompiledZone, wants: tuple[list[PairSeg], list[PairSeg]] | None = None
-) -> tuple[int, list[str]]:
-    """Where the compiled zone answers otherwise than rbldnsd: (count, a few examples).
-
-    `wants`: the models' `zone_segments` for IPv4 and IPv6, if already computed.
-    Not compared: the RFC 5782 test points (the publisher always answers them) and
-    IPv4-mapped IPv6 (answered from the IPv4 entries); migrate.py notes those.
-    """
-    found: list[str] = []
-    count = 0
-    if wants is None:
-        wants = (zone_segments(models, 4), zone_segments(models, 6))
-    for fam, lo, hi in ((4, TEST_UNLISTED_V4, TEST_LISTED_V4), (6, V4_MAPPED_START, V4_MAPPED_END)):
-        want = wants[0] if fam == 4 else wants[1]
-        got = _got(zone, zone.v4_intervals() if fam == 4 else zone.v6_intervals())
-        for s, e, w, g in _pairwise(carve(want, lo, hi), carve(got, lo, hi)):
-            count += 1
-            if len(found) < MAX_EXAMPLES:
-                found.append(f"{Network(fam, s, e)}: rbldnsd {show(w)}, import {show(g)}")
-    if zone.info.kind == "domain":
-        probe = "zz-import-probe"  # a fresh label: what a wildcard answers below its name
-        names = {n for m in models for n in m.exact} | {f"{probe}.{n}" for m in models for n in m.wild}
-        names |= set(zone.dom_exact) | {f"{probe}.{n}" for n in zone.dom_wild}
-        for q in sorted(names - {TEST_LISTED_DOMAIN, TEST_UNLISTED_DOMAIN}):
-            w = frozenset().union(*(m.pairs(m.domain_answer(q)) for m in models))
-            idx = zone.lookup_domain(q)
-            g = frozenset(zip(zone.answers[idx].codes, zone.answers[idx].txts)) if idx >= 0 else frozenset()
-            if not same_answer(w, g):
-                count += 1
-                if len(found) < MAX_EXAMPLES:
-                    found.append(f"{q.replace(probe, '*')}: rbldnsd {show(w)}, import {show(g)}")
-    return count, found
-
-
-def show(pairs: frozenset[tuple[int, str]]) -> str:
-    if not pairs:
-        return "NXDOMAIN"
-    # A listing without text has no TXT record (what rbldnsd answers too), not an empty one.
-    return ", ".join(f"{format_v4(c)} {repr(t.replace(SUBST, '$')) if t else '(no TXT)'}" for c, t in sorted(pairs))
+def _domain_keys(names: list[str], values: list[int]) -> dict[str, Payload]:
+    """name -> the payload of every row of that name (an exclusion wins)."""
+    singles = {v: EMPTY if v == _EXCLUDED else frozenset((v,)) for v in set(values)}
+    keys = dict(zip(names, map(singles.__getitem__, values)))
+    if len(keys) == len(names):
+        return keys
+    many: dict[str, set[int]] = {}
+    for name, v in zip(names, values):
+        many.setdefault(name, set()).add(v)
+    for name, vs in many.items():
+        if len(vs) > 1:
+            keys[name] = EMPTY if _EXCLUDED in vs else frozenset(vs)
+    return keys

@@ -15,39 +15,34 @@ problems out.
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from itertools import compress
 
 from publisher import codes
 from publisher.addresses import (
-    TEST_LISTED_DOMAIN,
     TEST_LISTED_V4,
-    V4_MAPPED_END,
-    V4_MAPPED_START,
     AddressError,
-    format_v4,
 )
-from publisher.compile.compiler import TEST_REASON, compile_zone
+from publisher.compile.compiler import compile_zone
 from publisher.errors import Problem, Severity, sort_problems
 from publisher.importer.answers import (
     DATA_TYPES,
     DatasetModel,
     Ignored,
-    PairSeg,
     build_model,
-    compare,
     is_value_line,
     normalize_lines,
-    same_answer,
-    show,
     special_body,
-    zone_segments,
 )
+from publisher.importer.compare import clashes, compare, test_points, zone_answers
 from publisher.importer.read import Notes, Section, Specials, guess_type, read_sections
 from publisher.importer.write import OutputFile, convert, snippet
 from publisher.lists.bulk import read_bulk_source
 from publisher.lists.bulk_syntax import parse_value
 from publisher.lists.curated import read_source
-from publisher.model import SUBST, Kind, Role, SourceData, ZoneConfig, render_txt
+from publisher.model import SUBST, Kind, Role, SourceData, ZoneConfig
 
 __all__ = ["DATASET_TYPES", "ImportResult", "OutputFile", "ZoneImport", "guess_type", "import_rbldnsd"]
 
@@ -96,7 +91,7 @@ def import_rbldnsd(
     run = Notes(source)
     zone = zone.rstrip(".").lower()
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = list(enumerate(text.split("\n"), 1))
+    lines = text.split("\n")
     if dataset is None:
         dataset = guess_type(text)
         run.note(
@@ -158,7 +153,7 @@ class _Dataset:
     kind: Kind
     model: DatasetModel
     first_code: int  # what an entry before any `:A:` line answers, or the first `:A:` line's code
-    read: dict[int, str]  # the lines as rbldnsd reads them (answers.normalize_lines)
+    read: list[str]  # the section's lines as rbldnsd reads them, "" if not (answers.normalize_lines)
     dropped: dict[int, str]  # lines rbldnsd ignores, or that cannot be imported: why
 
 
@@ -189,19 +184,24 @@ def _import_zone(
         return None
     cfg = ZoneConfig(name, kind, role, (), style[0], style[1], max_prefix_v4=0, max_prefix_v6=0)
     files: list[OutputFile] = []
+    checked: dict[str, SourceData] = {}  # copies read, compiled and compared here
     stem, _, suffix = out.rpartition(".")
     for d in datasets:
         if d.section.name not in made:
             base = f"{stem}.{d.section.name}.{suffix}" if many else out
             copied = _copy(d, base, cfg, specials, run) if suffix == "txt" else None
-            made[d.section.name] = [copied] if copied else convert(d.model, base, cfg, run.source, run.problems)
+            if copied:
+                checked[base] = copied[1]
+            made[d.section.name] = [copied[0]] if copied else convert(d.model, base, cfg, run.source, run.problems)
         files.extend(made[d.section.name])
-    sources = [_read(f.path, f.text, cfg) for f in files]
+    sources = [checked[f.path] if f.path in checked else _read(f.path, f.text, cfg) for f in files]
     need4, need6 = _broadest(sources, 4), _broadest(sources, 6)
     cfg = replace(cfg, sources=tuple(f.path for f in files), max_prefix_v4=need4, max_prefix_v6=need6)
     if specials.ttl is not None:
         cfg = replace(cfg, ttl=specials.ttl)
-    sources = [_read(f.path, f.text, cfg) for f in files]
+    # These reads are what `validate` will read with the zone's settings: those differ
+    # only in max_prefix, which refuses listings broader than it, and it was set to
+    # accept the broadest listing read here. So the files are not read a second time.
     for src in sources:
         for p in src.problems:
             if p.is_error:
@@ -209,8 +209,11 @@ def _import_zone(
                     replace(p, code=codes.IMPORT_DIFFERS, message=f"the written file does not validate: {p.message}")
                 )
     models = [d.model for d in datasets]
-    wants = (zone_segments(models, 4), zone_segments(models, 6))
-    count, found = compare(models, compile_zone(cfg, sources, as_of=_AS_OF), wants)
+    wants = (zone_answers(models, 4), zone_answers(models, 6))
+    if len(datasets) == 1 and len(files) == 1 and files[0].path in checked:
+        count, found = 0, list[str]()  # _copy compiled these very rows and found them answering as this dataset does
+    else:
+        count, found = compare(models, compile_zone(cfg, sources, as_of=_AS_OF), wants)
     if count:
         run.note(
             None,
@@ -219,8 +222,8 @@ def _import_zone(
             "report this: the import should be exact except for the problems above",
             error=True,
         )
-    _clashes(models, wants[0] + wants[1], run)
-    _test_points(name, models, wants[0], cfg, run)
+    clashes(models, wants, run)
+    test_points(name, models, wants[0], cfg, run)
     return ZoneImport(
         cfg,
         tuple(files),
@@ -233,9 +236,16 @@ def _broadest(sources: list[SourceData], family: int) -> int:
     bits = 32 if family == 4 else 128
     limit = 16 if family == 4 else 32
     for src in sources:
-        for row in src.rows(family):
-            if not src.values[row.value].exclude:
-                limit = min(limit, bits - (row.end - row.start).bit_length())
+        starts, ends, values = (
+            (src.v4_start, src.v4_end, src.v4_value) if family == 4 else (src.v6_start, src.v6_end, src.v6_value)
+        )
+        sizes: Iterable[int] = map(operator.sub, ends, starts)
+        excluded = [v.exclude for v in src.values]
+        if any(excluded):
+            sizes = compress(sizes, [not excluded[v] for v in values])
+        widest = max(sizes, default=None)
+        if widest is not None:
+            limit = min(limit, bits - widest.bit_length())
     return limit
 
 
@@ -247,19 +257,22 @@ def _read(path: str, text: str, cfg: ZoneConfig) -> SourceData:
     return read_source(path, text.encode("utf-8"), cfg)
 
 
-def _section_text(section: Section, specials: Specials, keep: dict[int, str]) -> str:
+def _section_text(section: Section, specials: Specials, keep: list[str]) -> str:
     """The section's kept lines at their own line numbers (blank elsewhere), global `$N` lines first."""
-    rows = dict(specials.variables or [])
-    rows.update(keep)
-    if not rows:
-        return ""
-    return "\n".join(rows.get(i, "") for i in range(1, max(rows) + 1)) + "\n"
+    head = [""] * (section.first - 1)
+    for lineno, text in specials.variables or []:
+        if lineno < section.first:
+            head[lineno - 1] = text
+    rows = head + keep
+    while rows and not rows[-1]:
+        rows.pop()
+    return "\n".join(rows) + "\n" if rows else ""
 
 
 def _model(section: Section, name: str, role: Role, specials: Specials, run: Notes) -> _Dataset:
     kind: Kind = "domain" if section.dtype == "dnset" else "ip"
     ignored = Ignored()
-    keep = normalize_lines(section.dtype, section.lines, ignored)
+    keep = normalize_lines(section.dtype, section.first, section.lines, ignored)
     source = read_bulk_source(
         run.source, _section_text(section, specials, keep).encode("utf-8"), _permissive(name, kind, role)
     )
@@ -289,18 +302,13 @@ def _model(section: Section, name: str, role: Role, specials: Specials, run: Not
             run.problems.append(p)
         if (lost or p.code in _SKIPPED or refused) and p.location.line:
             dropped[p.location.line] = "cannot be imported" if lost else "ignored by rbldnsd"
-    limits = sorted(specials.maxrange or [])
-
-    def maxrange(line: int) -> int | None:
-        sizes = [size for at, size in limits if at < line]  # a limit can only be lowered
-        return min(sizes) if sizes else None
-
-    model = build_model(section.dtype, source, maxrange, ignored)
+    model = build_model(section.dtype, source, sorted(specials.maxrange or []), ignored)
     for reason, at in ignored.lines.items():
         run.note(at[0], codes.IMPORT_SKIPPED, f"{reason}: {len(at)} line(s), not imported (first here)")
         dropped.update((line, "ignored by rbldnsd") for line in at if line in ignored.dropped)
     for line in dropped:
-        keep.pop(line, None)
+        if 0 <= line - section.first < len(keep):
+            keep[line - section.first] = ""
     with_subst = [model.first_line[v] for p in model.wild.values() for v in p if SUBST in model.values[v][1]]
     if with_subst:
         run.note(
@@ -310,8 +318,7 @@ def _model(section: Section, name: str, role: Role, specials: Specials, run: Not
             "(spam.example for a.spam.example); the publisher puts the queried name",
         )
     first_code = _DEFAULT_CODE
-    for lineno in sorted(keep):
-        text = keep[lineno]
+    for text in filter(None, keep):
         if is_value_line(text):
             try:
                 first_code = parse_value(text)[0]
@@ -329,22 +336,39 @@ def _copy_text(d: _Dataset, specials: Specials, *, cleaned: bool) -> str:
     `cleaned`: the lines rbldnsd ignores are commented out too and the values the
     tset types ignore are dropped (answers.normalize_lines).
     """
-    rows: dict[int, str] = {}
-    for lineno, line in list(specials.variables or []) + list(d.section.lines):
-        stripped = line.strip()
+    sec = d.section
+    lines = sec.lines
+    rows = list(lines)
+    for i in [i for i, line in enumerate(lines) if "$" in line]:
+        stripped = lines[i].strip()
         body = special_body(stripped)
         if body is not None and not (body[:1].isdigit() or body.startswith("=")):
-            rows[lineno] = "# " + stripped + "  (zones.yaml decides this)"
-        elif not cleaned or not stripped or lineno in d.read or stripped[0] in "#;" and body is None:
-            rows[lineno] = d.read.get(lineno, line) if cleaned else line
-        else:
-            rows[lineno] = f"# {d.dropped.get(lineno, 'ignored by rbldnsd')}: {stripped}"
-    first, last = min(rows, default=1), max(rows, default=0)
-    return "\n".join(rows.get(i, "") for i in range(first, last + 1)).rstrip("\n") + "\n"
+            rows[i] = "# " + stripped + "  (zones.yaml decides this)"
+    if cleaned:  # only where what rbldnsd reads is not the line as written
+        for i in [i for i, (r, line) in enumerate(zip(d.read, lines)) if r != line]:
+            stripped = lines[i].strip()
+            body = special_body(stripped)
+            if body is not None and not (body[:1].isdigit() or body.startswith("=")):
+                continue
+            if not stripped or d.read[i] or stripped[0] in "#;" and body is None:
+                rows[i] = d.read[i] or lines[i]
+            else:
+                rows[i] = f"# {d.dropped.get(sec.first + i, 'ignored by rbldnsd')}: {stripped}"
+    outside = [(n, t) for n, t in specials.variables or [] if n < sec.first]  # global `$N` of a combined file
+    if outside:
+        start = min(n for n, _ in outside)
+        head = [""] * (sec.first - start)
+        for n, t in outside:
+            head[n - start] = t if not cleaned else f"# {d.dropped.get(n, 'ignored by rbldnsd')}: {t}"
+        rows = head + rows
+    return "\n".join(rows).rstrip("\n") + "\n"
 
 
-def _copy(d: _Dataset, path: str, cfg: ZoneConfig, specials: Specials, run: Notes) -> OutputFile | None:
-    """The dataset as it was (or cleaned), if our reader answers from it exactly as rbldnsd does."""
+def _copy(
+    d: _Dataset, path: str, cfg: ZoneConfig, specials: Specials, run: Notes
+) -> tuple[OutputFile, SourceData] | None:
+    """The dataset as it was (or cleaned), if our reader answers from it exactly as rbldnsd does;
+    with the file as read for `cfg`."""
     raw = _copy_text(d, specials, cleaned=False)
     cleaned = _copy_text(d, specials, cleaned=True)
     tries = [("copy", "kept as it was", raw)]
@@ -357,60 +381,8 @@ def _copy(d: _Dataset, path: str, cfg: ZoneConfig, specials: Specials, run: Note
         source = _read(path, text, cfg)
         if any(p.is_error for p in source.problems):
             continue
-        count, _ = compare([d.model], compile_zone(cfg, [source], as_of=_AS_OF))
+        zone = compile_zone(cfg, [source], as_of=_AS_OF)
+        count, _ = compare([d.model], zone)
         if not count:
-            return OutputFile(path, text, how)
+            return OutputFile(path, text, how), source
     return None
-
-
-# --- checking the result against rbldnsd ---------------------------------------------------
-
-
-def _clashes(models: list[DatasetModel], segs: list[PairSeg], run: Notes) -> None:
-    """Several TXTs for one code at one name: rbldnsd sends them all, we send one TXT per A."""
-    lines = {p: ln for m in models for p, ln in zip(m.values, m.first_line)}
-    seen: set[frozenset[tuple[int, str]]] = set()
-    groups = list({p for _, _, p in segs})
-    groups += [m.pairs(p) for m in models for p in list(m.exact.values()) + list(m.wild.values())]
-    for pairs in groups:
-        by_code: dict[int, list[tuple[int, str]]] = {}
-        for pair in pairs:
-            by_code.setdefault(pair[0], []).append(pair)
-        for code, same in by_code.items():
-            key = frozenset(same)
-            if len(same) > 1 and key not in seen and len(seen) < 20:
-                seen.add(key)
-                first, *rest = sorted(same, key=lambda p: lines.get(p, 0))
-                run.note(
-                    lines.get(rest[0]),
-                    codes.IMPORT_LOST,
-                    f"code {format_v4(code)} is answered with {len(same)} TXTs at one name by rbldnsd; "
-                    f"the publisher answers one TXT per code (the one of line {lines.get(first)})",
-                    "give the entries different codes, or one text",
-                    error=True,
-                )
-
-
-def _test_points(name: str, models: list[DatasetModel], segs: list[PairSeg], cfg: ZoneConfig, run: Notes) -> None:
-    test = (TEST_LISTED_V4, render_txt(cfg.txt, code=TEST_LISTED_V4, reason=TEST_REASON, zone=name))
-    if cfg.kind == "ip":
-        here = next((p for s, e, p in segs if s <= TEST_LISTED_V4 <= e), frozenset())
-        point = "127.0.0.2"
-    else:
-        here = frozenset().union(*(m.pairs(m.domain_answer(TEST_LISTED_DOMAIN)) for m in models))
-        point = f"`{TEST_LISTED_DOMAIN}`"
-    if not same_answer(here, frozenset([test])):
-        run.note(
-            None,
-            codes.IMPORT_TEST_POINT,
-            f"{point} in {name}: rbldnsd answers {show(here)}, the publisher always answers "
-            f"the RFC 5782 test point {show(frozenset([test]))}",
-        )
-    listed6 = [m for m in models for s, e, _ in m.v6 if s <= V4_MAPPED_END and e >= V4_MAPPED_START]
-    if listed6:
-        run.note(
-            None,
-            codes.IMPORT_V4_MAPPED,
-            f"{name}: IPv4-mapped IPv6 names (::ffff:a.b.c.d) answer from the IPv4 entries, "
-            "not from the IPv6 ranges that cover ::ffff:0:0/96",
-        )

@@ -28,7 +28,11 @@ class Section:
     dtype: str
     name: str
     subzones: tuple[str, ...]
-    lines: tuple[tuple[int, str], ...]  # (line number, text), the dataset's own lines
+    first: int  # the line number of lines[0]
+    lines: list[str]  # the dataset's own lines, consecutive in the file
+
+    def numbered(self) -> list[tuple[int, str]]:
+        return list(enumerate(self.lines, self.first))
 
 
 @dataclass(slots=True)
@@ -76,20 +80,17 @@ def guess_type(text: str) -> str:
     return "ip4set"
 
 
-def read_sections(dataset: str, lines: list[tuple[int, str]], specials: Specials, run: Notes) -> list[Section]:
-    """The datasets of the file; fills `specials` from the special lines."""
+def read_sections(dataset: str, lines: list[str], specials: Specials, run: Notes) -> list[Section]:
+    """The datasets of the file (its lines, line 1 first); fills `specials` from the special lines."""
+    marks = _special_lines(lines, 1)
     if dataset != "combined":
-        _read_specials(lines, specials, run, top=True)
-        return [Section(dataset, dataset, ("@",), tuple(lines))]
+        _read_specials(marks, specials, run, top=True)
+        return [Section(dataset, dataset, ("@",), 1, lines)]
+    heads = [(lineno, body) for lineno, _, body in marks if body.upper().startswith("DATASET")]
     sections: list[Section] = []
-    head: tuple[int, list[str]] | None = None
-    own: list[tuple[int, str]] = []
-    common: list[tuple[int, str]] = []
-
-    def close() -> None:
-        if head is None:
-            return
-        lineno, words = head
+    ends = [lineno for lineno, _ in heads[1:]] + [len(lines) + 1]
+    for (lineno, body), end in zip(heads, ends):
+        words = body.split()
         dtype, _, name = words[1].partition(":") if len(words) > 1 else ("", "", "")
         subzones = tuple(words[2:])
         if dtype not in DATA_TYPES:
@@ -103,24 +104,28 @@ def read_sections(dataset: str, lines: list[tuple[int, str]], specials: Specials
         elif not subzones:
             run.note(lineno, codes.IMPORT_SKIPPED, "this dataset serves no subzone; not imported")
         else:
-            _read_specials(own, specials, run, top=False)
+            _read_specials([m for m in marks if lineno < m[0] < end], specials, run, top=False)
             label = re.sub(r"[^A-Za-z0-9_-]", "_", name) or dtype
             if label in {sec.name for sec in sections}:
                 label = f"{label}{len(sections) + 1}"  # names the output file: keep it unique
-            sections.append(Section(dtype, label, subzones, tuple(own)))
-
-    for lineno, line in lines:
-        body = special_body(line.strip())
-        if body is not None and body.upper().startswith("DATASET"):
-            close()
-            head, own = (lineno, body.split()), []
-        elif head is None:
-            common.append((lineno, line))
-        else:
-            own.append((lineno, line))
-    close()
-    _read_specials(common, specials, run, top=True)
+            sections.append(Section(dtype, label, subzones, lineno + 1, lines[lineno : end - 1]))
+    common_end = heads[0][0] if heads else len(lines) + 1
+    _read_specials([m for m in marks if m[0] < common_end], specials, run, top=True)
     return sections
+
+
+Mark = tuple[int, str, str]  # a special line: (line number, the line stripped, the text after `$`)
+
+
+def _special_lines(lines: list[str], first: int) -> list[Mark]:
+    """The special lines; only a line with a `$` can be one."""
+    out = []
+    for i in [i for i, line in enumerate(lines) if "$" in line]:
+        stripped = lines[i].strip()
+        body = special_body(stripped)
+        if body is not None:
+            out.append((first + i, stripped, body))
+    return out
 
 
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -134,17 +139,16 @@ def _seconds(text: str) -> int:
     return sum(int(n) * _UNITS[u] for n, u in parts)
 
 
-def _read_specials(lines: list[tuple[int, str]], specials: Specials, run: Notes, *, top: bool) -> None:
+def _read_specials(marks: list[Mark], specials: Specials, run: Notes, *, top: bool) -> None:
     """$SOA/$NS/$TTL for the snippet; $MAXRANGE4 for the model; the rest as notes."""
-    for lineno, line in lines:
-        body = special_body(line.strip())
-        if body is None or not body.strip():
+    for lineno, stripped, body in marks:
+        if not body.strip():
             continue
         words = body.split()
         word = words[0].upper()
         if word[:1].isdigit() or word.startswith("="):
             if top:
-                specials.variables = (specials.variables or []) + [(lineno, line.strip())]
+                specials.variables = (specials.variables or []) + [(lineno, stripped)]
         elif word in ("SOA", "NS", "TTL"):
             try:
                 if word == "SOA" and specials.soa is None and top:

@@ -61,9 +61,10 @@ Row = tuple[tuple[object, ...], str, Pair | None]
 
 def _ip_rows(model: DatasetModel) -> list[list[Row]]:
     spans: list[list[tuple[int, int, int, Pair]]] = []  # per file: (family, start, end, value)
+    ordered = [_ordered(model, payload) for payload in model.payloads]
     for family, segs in ((4, model.v4), (6, model.v6)):
-        for s, e, payload in segs:
-            for k, pair in enumerate(_ordered(model, payload)):
+        for s, e, key in zip(segs.start, segs.end, segs.key):
+            for k, pair in enumerate(ordered[key]):
                 while len(spans) <= k:
                     spans.append([])
                 last = spans[k][-1] if spans[k] else None
