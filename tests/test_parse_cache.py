@@ -192,3 +192,10 @@ def test_a_cache_folder_that_is_a_link_is_not_used(tmp_path: Path) -> None:
     p = prepare(lists, zones, now=NOW)
     assert not list(elsewhere.iterdir())
     assert any("not a folder" in n for n in p.plan.notes)
+
+
+def test_a_plan_before_any_publish_creates_no_zones_folder(tmp_path: Path) -> None:
+    lists, zones = _repo(tmp_path)
+    assert not zones.exists()
+    prepare(lists, zones, now=NOW)
+    assert not zones.exists()  # the cache lives in zones/ and never creates it

@@ -122,8 +122,10 @@ class ParseCache:
             return
         file = self.root / (key + _SUFFIX)
         tmp = self.root / f".tmp-{os.getpid()}-{key[:16]}"
+        if not self.root.parent.is_dir():
+            return  # no zones/ yet (a plan before any publish): a cache must not create it
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(exist_ok=True)
             with open(tmp, "wb") as handle:
                 handle.write(encode_source(source, meta))
             os.replace(tmp, file)
