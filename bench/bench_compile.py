@@ -20,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import DATA, ZONE, free_port, generate, machine, rss_kib, run_child, table, wait_udp_answer
+from bench.common import report as write_report
 
 LISTS = DATA / "lists"
 ZONES = DATA / "zones"
@@ -167,10 +168,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import DATA, ROOT, machine, table
+from bench.common import report as write_report
 
 IMPORT = DATA / "import"
 _TLDS = ("com", "net", "org", "info", "ru", "cn", "de", "xyz", "top", "co.uk")
@@ -133,10 +134,7 @@ def main() -> None:
         + table(rows, ("dataset", "lines", "wall", "CPU", "peak RSS", "verdict"))
         + "\n"
     )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    print(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import DATA, ROOT, ZONE, free_port, generate, machine, table, wait_udp_answer
+from bench.common import report as write_report
 
 WORK = DATA / "publish"
 LISTS = WORK / "lists"
@@ -240,10 +241,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

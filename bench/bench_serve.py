@@ -46,6 +46,7 @@ from bench.common import (
     table,
     wait_udp_answer,
 )
+from bench.common import report as write_report
 
 LISTS = DATA / "lists"
 ZONES = DATA / "zones"
@@ -553,10 +554,7 @@ def main() -> None:
                 shutil.rmtree(path, ignore_errors=True)
     text = report(servers, args.runs, args.seconds, data_note, (load_before, os.getloadavg()[0]))
     shutil.rmtree(workdir, ignore_errors=True)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    write_report(text, args.out)
 
 
 if __name__ == "__main__":

@@ -112,3 +112,11 @@ def machine() -> str:
             cpu = line.split(":", 1)[1].strip()
             break
     return f"{os.cpu_count()} cores, {cpu}, Python {sys.version.split()[0]}"
+
+
+def report(text: str, out: Path | None) -> None:
+    """Print a benchmark's Markdown and write it to `out` (bench/results/...) when given."""
+    print(text)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
