@@ -91,3 +91,25 @@ def test_an_unknown_export_is_a_located_error(tmp_path: Path) -> None:
         assert "'tinydns' is not a valid `exports[1]`; it is one of: bind, rbldnsd" in problem.message
     else:
         raise AssertionError("an unknown export was accepted")
+
+
+def test_a_publish_of_an_exports_change_alone_is_not_nothing_to_publish(tmp_path: Path) -> None:
+    """`exports: []` committed on its own: publish writes a generation without the exports
+    (the answers and serial stay), instead of saying there is nothing to publish."""
+    from tests.test_vcs import commit_all, init_repo
+
+    from publisher.publish.release import publish
+
+    _lists(tmp_path / "repo" / "lists", None)
+    lists = init_repo(tmp_path / "repo")
+    zones = tmp_path / "zones"
+    first = publish(lists, zones, now=NOW)
+    assert first.written and first.manifest is not None
+    _lists(lists, "[]")
+    commit_all(tmp_path / "repo", "snapshot only")
+    second = publish(lists, zones, now=NOW)
+    assert second.written and second.manifest is not None
+    entry = second.manifest.zones["bl.example.test"]
+    assert entry.serial == first.manifest.zones["bl.example.test"].serial  # same answers, same serial
+    assert entry.files.bind is None and entry.files.rbldnsd is None
+    assert sorted(p.name for p in (zones / "current").iterdir()) == ["bl.example.test.snap", "manifest.json"]

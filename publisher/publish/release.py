@@ -210,9 +210,14 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
     accepted = {(p.code, p.message) for p in previous.problems}
     fresh = [p for p in build.loaded.problems if (p.code, p.message) not in accepted]
     violations = check_guards(plan, configs, fresh, zone_of)
-    settings_changed = previous.manifest is not None and settings(
-        build.config.listen, zone_meta(build, digests)
-    ) != settings(previous.manifest.listen, {name: entry.meta for name, entry in prev_zones.items()})
+    new_meta = zone_meta(build, digests)
+    # a change of `exports` alone changes which files a generation holds: a new generation too
+    settings_changed = previous.manifest is not None and (
+        settings(build.config.listen, new_meta)
+        != settings(previous.manifest.listen, {name: entry.meta for name, entry in prev_zones.items()})
+        or {name: entry.files for name, entry in prev_zones.items()}
+        != {name: artifacts.zone_files(name, meta) for name, meta in new_meta.items()}
+    )
     blame = _blame(where, tree.commit.sha, previous.commit, plan, show)
     return Prepared(
         where,
