@@ -19,8 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import select
-import signal
-import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +37,7 @@ from publisher.server.ratelog import Throttle, brief
 from publisher.server.rrl import RateLimiter, RrlSettings
 from publisher.server.stats import Stats
 from publisher.server.tcp import TcpServer
+from publisher.server.wakeup import Requests
 from publisher.server.zoneset import ZoneSet
 
 if TYPE_CHECKING:
@@ -68,7 +67,7 @@ def _check_keys(zoneset: ZoneSet) -> None:
                 )  # fmt: skip
 
 
-class Server:
+class Server(Requests):
     """One serving process. `zones` is the reference swapped on reload."""
 
     def __init__(
@@ -137,10 +136,7 @@ class Server:
         self.bound: list[net.Endpoint] = []
         self._udp: list[net.UdpThread] = []
         self._tcp: TcpServer | None = None
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._flags: set[str] = set()
+        self._init_requests()
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -211,25 +207,13 @@ class Server:
             self._exporter = None
         self.log_stats()
 
-    def request(self, what: str) -> None:
-        """Ask the main loop for 'reload', 'stats' or 'stop' (safe from signal handlers)."""
-        self._flags.add(what)
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:
-            pass
-
     def take_signals(self) -> None:
         """SIGHUP reload, SIGUSR1 counters, SIGTERM/SIGINT stop, as requests to run_forever().
 
         serve() calls it before start(), so that a SIGTERM while loading or binding is a
         clean stop (exit 0), not the default kill; run_forever() calls it too.
         """
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGHUP, lambda *_: self.request("reload"))
-            signal.signal(signal.SIGUSR1, lambda *_: self.request("stats"))
-            signal.signal(signal.SIGTERM, lambda *_: self.request("stop"))
-            signal.signal(signal.SIGINT, lambda *_: self.request("stop"))
+        self._signals()
 
     def run_forever(self) -> None:
         """Serve until SIGTERM/SIGINT or request('stop'); handles reload and stats requests."""

@@ -42,6 +42,7 @@ from publisher.publish.manifest import read_manifest
 from publisher.server import net, stats
 from publisher.server.figures import Figures, combine, counters_only
 from publisher.server.ratelog import Throttle
+from publisher.server.wakeup import Requests
 from publisher.server.worker import Channel, Serving, spec
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ def _how(code: int) -> str:
     return f"exited with code {code}"
 
 
-class Supervisor:
+class Supervisor(Requests):
     """The parent process of `serve --workers N`."""
 
     def __init__(
@@ -102,10 +103,7 @@ class Supervisor:
         self._lock = threading.RLock()
         self._seq = 0
         self._ask_errors = Throttle(log, 60.0)
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._flags: set[str] = set()
+        self._init_requests()
 
     # --- life cycle ----------------------------------------------------------------
 
@@ -184,22 +182,9 @@ class Supervisor:
         slot.proc, slot.chan, slot.pid, slot.ready, slot.started, slot.due = proc, chan, proc.pid, False, now, None
         slot.last = None
 
-    def request(self, what: str) -> None:
-        """Ask the main loop for 'reload', 'stats', 'reap' or 'stop' (safe from signal handlers)."""
-        self._flags.add(what)
-        try:
-            self._wake_w.send(b"\0")
-        except OSError:
-            pass
-
     def _take_signals(self) -> None:
         """From the start on: a SIGTERM while the workers load is a stop request, not a kill."""
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGHUP, lambda *_: self.request("reload"))
-            signal.signal(signal.SIGUSR1, lambda *_: self.request("stats"))
-            signal.signal(signal.SIGTERM, lambda *_: self.request("stop"))
-            signal.signal(signal.SIGINT, lambda *_: self.request("stop"))
-            signal.signal(signal.SIGCHLD, lambda *_: self.request("reap"))
+        self._signals({signal.SIGCHLD: "reap"})
 
     def run_forever(self) -> None:
         """Watch the workers until SIGTERM/SIGINT; forward SIGHUP, sum counters on SIGUSR1."""
