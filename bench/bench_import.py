@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -20,26 +18,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import DATA, ROOT, machine, table
+from bench.common import DATA, ROOT, machine, table, v4_lines
 from bench.common import report as write_report
 
 IMPORT = DATA / "import"
 _TLDS = ("com", "net", "org", "info", "ru", "cn", "de", "xyz", "top", "co.uk")
-
-
-def v4_lines(n32: int, ncidr: int, seed: int = 5782) -> list[str]:
-    """1M random /32s and 10k CIDRs under one value line, as bench.common.generate."""
-    rng = random.Random(seed)
-    ntoa, pack = socket.inet_ntoa, struct.pack
-    lines = [":127.0.0.2:Listed: see https://bl.example.test/$"]
-    for _ in range(n32):
-        a = rng.randrange(0x01000000, 0x7F000000) if rng.random() < 0.5 else rng.randrange(0x80000000, 0xE0000000)
-        lines.append(ntoa(pack("!I", a)))
-    for _ in range(ncidr):
-        plen = rng.choice((24, 24, 24, 23, 22, 20, 28, 29))
-        a = rng.randrange(0x80000000, 0xE0000000) >> (32 - plen) << (32 - plen)
-        lines.append(f"{ntoa(pack('!I', a))}/{plen}")
-    return lines
 
 
 def name_lines(n: int, seed: int = 5783) -> list[str]:
@@ -61,7 +44,7 @@ def name_lines(n: int, seed: int = 5783) -> list[str]:
 def write_inputs(folder: Path, lines: int, ncidr: int) -> dict[str, Path]:
     """The four data files (ip4set, ip4trie, dnset, combined) of about `lines` lines each."""
     folder.mkdir(parents=True, exist_ok=True)
-    v4 = v4_lines(lines, ncidr)
+    v4 = v4_lines(random.Random(5782), lines, ncidr)  # bench.common.generate's seed
     names = name_lines(lines)
     texts = {
         "ip4set": "\n".join(v4),

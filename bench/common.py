@@ -29,16 +29,10 @@ zones:
 """
 
 
-def generate(
-    lists: Path, n32: int = 1_000_000, ncidr: int = 10_000, nv6: int = 100_000, seed: int = 5782
-) -> dict[str, int]:
-    """A bulk feed like a real one: 1M random /32s, 10k CIDRs, 100k IPv6 prefixes."""
-    rng = random.Random(seed)
-    lists.mkdir(parents=True, exist_ok=True)
-    (lists / "zones.yaml").write_text(ZONES_YAML)
-    lines = ["# generated benchmark feed", ":127.0.0.2:Listed: see https://bl.example.test/$"]
-    ntoa = socket.inet_ntoa
-    pack = struct.pack
+def v4_lines(rng: random.Random, n32: int, ncidr: int) -> list[str]:
+    """A value line, `n32` random /32s and `ncidr` CIDRs, drawn from `rng`."""
+    ntoa, pack = socket.inet_ntoa, struct.pack
+    lines = [":127.0.0.2:Listed: see https://bl.example.test/$"]
     for _ in range(n32):
         a = rng.randrange(0x01000000, 0x7F000000) if rng.random() < 0.5 else rng.randrange(0x80000000, 0xE0000000)
         lines.append(ntoa(pack("!I", a)))
@@ -46,6 +40,17 @@ def generate(
         plen = rng.choice((24, 24, 24, 23, 22, 20, 28, 29))
         a = rng.randrange(0x80000000, 0xE0000000) >> (32 - plen) << (32 - plen)
         lines.append(f"{ntoa(pack('!I', a))}/{plen}")
+    return lines
+
+
+def generate(
+    lists: Path, n32: int = 1_000_000, ncidr: int = 10_000, nv6: int = 100_000, seed: int = 5782
+) -> dict[str, int]:
+    """A bulk feed like a real one: 1M random /32s, 10k CIDRs, 100k IPv6 prefixes."""
+    rng = random.Random(seed)
+    lists.mkdir(parents=True, exist_ok=True)
+    (lists / "zones.yaml").write_text(ZONES_YAML)
+    lines = ["# generated benchmark feed", *v4_lines(rng, n32, ncidr)]
     for _ in range(nv6):
         plen = rng.choice((48, 56, 64))
         a = (0x2001 << 112 | rng.getrandbits(112)) >> (128 - plen) << (128 - plen)
