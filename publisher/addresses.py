@@ -360,3 +360,62 @@ def parse_code(text: str) -> int:
             codes.BAD_CODE,
         )
     return value
+
+
+def split_listen(text: str, *, default_port: int | None = None) -> tuple[str, int]:
+    """A listen address `ADDRESS:PORT` or `[IPv6]:PORT` as (host, port).
+
+    `default_port`: the port of an address written alone (`127.0.0.1`, `[::1]`); None
+    refuses it. An IPv6 address must be in brackets: `::1:5361` is an IPv6 address of its
+    own, and reading it as `::1` port 5361 (or as port 53) would be a guess either way.
+    """
+    raw = text.strip()
+    example = "write ADDRESS:PORT, e.g. 127.0.0.1:5353 or [::1]:5353 (IPv6 in brackets)"
+    if raw.isascii() and raw.isdigit():
+        raise AddressError(
+            f"'{raw}' is a port alone",
+            f"write ADDRESS:PORT, e.g. 127.0.0.1:{raw} or [::1]:{raw}",
+            codes.BAD_LISTEN,
+        )
+    if raw.startswith("["):
+        host, closed, rest = raw[1:].partition("]")
+        if not closed or ":" not in host or (rest and not rest.startswith(":")):
+            raise AddressError(f"listen address '{text}' is not [IPv6]:PORT", example, codes.BAD_LISTEN)
+        port_text = rest[1:] if rest else None
+    elif raw.count(":") > 1:
+        raise AddressError(
+            f"listen address '{text}': an IPv6 address needs brackets", _bracket_fix(raw), codes.BAD_LISTEN
+        )
+    else:
+        host, colon, port_text_or = raw.partition(":")
+        port_text = port_text_or if colon else None
+    if port_text is None:
+        if default_port is None:
+            raise AddressError(f"listen address '{text}' is not ADDRESS:PORT", example, codes.BAD_LISTEN)
+        port = default_port
+    elif port_text.isascii() and port_text.isdigit() and len(port_text) <= 5 and int(port_text) <= 65535:
+        port = int(port_text)
+    else:
+        raise AddressError(
+            f"listen address '{text}' has a bad port '{port_text}'", "a port is 0 to 65535", codes.BAD_LISTEN
+        )
+    try:
+        parse_addr(host)
+    except AddressError:
+        raise AddressError(
+            f"listen address '{text}': '{host}' is not an IP address", example, codes.BAD_LISTEN
+        ) from None
+    return host, port
+
+
+def _bracket_fix(raw: str) -> str:
+    """How to write an unbracketed IPv6 listen address: both readings when its last group could be a port."""
+    head, _, tail = raw.rpartition(":")
+    try:
+        parse_v6(head)
+        is_port = tail.isascii() and tail.isdigit() and int(tail) <= 65535
+    except AddressError:
+        is_port = False
+    if is_port:
+        return f"write [{head}]:{tail} for port {tail} on {head}, or [{raw}]:53 for that address on port 53"
+    return f"write [{raw}]:PORT, e.g. [{raw}]:5353"

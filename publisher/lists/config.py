@@ -14,7 +14,7 @@ import dataclasses
 from typing import Any
 
 from publisher import codes
-from publisher.addresses import AddressError, normalize_domain, parse_addr, parse_code, parse_network
+from publisher.addresses import AddressError, normalize_domain, parse_addr, parse_code, parse_network, split_listen
 from publisher.errors import Location, Problem
 from publisher.lists.schema import check, did_you_mean
 from publisher.lists.tree import Tree, TreeError
@@ -267,24 +267,10 @@ class _Builder:
             self.error(where, codes.BAD_ADDRESS, exc.message, exc.fix)
 
     def listen(self, where: Path, text: str) -> None:
-        host, sep, port = text.rpartition(":")
-        if host.startswith("[") and host.endswith("]"):
-            host = host[1:-1]
-        elif ":" in host:
-            host = ""  # a bare IPv6 address needs brackets to tell it from the port
-        ok = bool(sep) and port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535 and bool(host)
-        if ok:
-            try:
-                parse_addr(host)
-            except AddressError:
-                ok = False
-        if not ok:
-            self.error(
-                where,
-                codes.BAD_LISTEN,
-                f"listen address '{text}' is not ADDRESS:PORT",
-                "write 127.0.0.1:5353 or [::1]:5353 (IPv6 in brackets)",
-            )
+        try:
+            split_listen(text)  # a port is required here: no default to guess
+        except AddressError as exc:
+            self.error(where, codes.BAD_LISTEN, exc.message, exc.fix)
 
     # --- across zones ----------------------------------------------------------------
 

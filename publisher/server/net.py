@@ -8,12 +8,14 @@ TCP sockets go to the one `tcp.TcpServer` thread.
 
 from __future__ import annotations
 
+import errno
 import logging
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from publisher.addresses import AddressError, split_listen
 from publisher.errors import ServerError
 from publisher.server import mmsg
 from publisher.server.core import Responder
@@ -44,26 +46,12 @@ class Endpoint:
 
 
 def parse_listen(text: str) -> Endpoint:
-    """'127.0.0.1:5353' or '[::1]:5353' (a bare address means port 53)."""
-    raw = text.strip()
-    if raw.startswith("["):
-        host, sep, rest = raw[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ("53" if not rest else "")
-        if not sep:
-            port_text = ""
-    elif raw.count(":") == 1:
-        host, _, port_text = raw.partition(":")
-    elif raw.count(":") == 0:
-        host, port_text = raw, "53"
-    else:
-        host, port_text = raw, "53"  # a bare IPv6 address
-    if not port_text.isdigit() or int(port_text) > 65535:
-        raise ServerError(f"listen address {text!r}: want ADDR:PORT or [IPv6]:PORT, e.g. 127.0.0.1:5353")
+    """'127.0.0.1:5353' or '[::1]:5353' (an address alone means port 53); IPv6 only in brackets."""
     try:
-        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
-    except OSError:
-        raise ServerError(f"listen address {text!r}: {host!r} is not an IP address") from None
-    return Endpoint(host, int(port_text))
+        host, port = split_listen(text, default_port=53)
+    except AddressError as exc:
+        raise ServerError(f"{exc.message}; {exc.fix}" if exc.fix else exc.message) from None
+    return Endpoint(host, port)
 
 
 def _udp(ep: Endpoint, port: int, reuse_port: bool = False) -> socket.socket:
@@ -113,14 +101,26 @@ def bind_pair(ep: Endpoint, *, reuse_port: bool = False) -> tuple[socket.socket,
         try:
             udp = _udp(ep, ep.port, reuse_port)
         except OSError as exc:
-            raise ServerError(f"cannot listen on udp {ep}: {exc.strerror or exc}") from exc
+            raise ServerError(f"cannot listen on udp {ep}: {exc.strerror or exc}{_busy_hint(exc, ep, 'u')}") from exc
         port = udp.getsockname()[1]
         try:
             return udp, _tcp(ep, port, reuse_port)
         except OSError as exc:
             udp.close()
             last = exc
-    raise ServerError(f"cannot listen on tcp {ep}: {last.strerror if last else 'no free port'}")
+    hint = _busy_hint(last, ep, "t") if last else ""
+    raise ServerError(f"cannot listen on tcp {ep}: {last.strerror if last else 'no free port'}{hint}")
+
+
+def _busy_hint(exc: OSError, ep: Endpoint, proto: str) -> str:
+    """What to do when the port is taken: see who holds it, or listen elsewhere."""
+    if exc.errno != errno.EADDRINUSE or ep.port == 0:
+        return ""
+    other = Endpoint(ep.host, ep.port + 1 if ep.port < 65535 else 5354)
+    return (
+        f"; another server holds the port (to see which: ss -l{proto}np 'sport = :{ep.port}'); "
+        f"to listen elsewhere: make serve LISTEN={other}, or --listen {other}"
+    )
 
 
 class UdpThread:
