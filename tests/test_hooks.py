@@ -69,3 +69,23 @@ def test_validate_staged_passes_guard_rail_problems_with_a_note(tmp_path: Path) 
     git(lists.parent, "add", "-A")
     code, _, err = run_cli("--lists", str(lists), "validate-staged")
     assert code == 0 and "covers-protected" in err and "publish will need --force" in err
+
+
+def test_the_hook_prints_each_problem_once_and_ends_with_the_refusal(hooked: Path) -> None:
+    repo = hooked.parent
+    bad = "  - ip: 192.0.2.300\n    reason: typo\n  - ip: 198.51.100.999\n    reason: typo\n"
+    write(hooked, {"bl/abuse.yaml": ABUSE + bad, "stray/feed.txt": "192.0.2.1\n"})  # stray: a warning
+    git(repo, "add", "-A")
+    refused = git(repo, "commit", "-m", "typos", check=False)
+    assert refused.returncode != 0
+    lines = refused.stderr.strip().splitlines()
+    located = [line for line in lines if line.startswith(("lists/bl/abuse.yaml:", "lists/stray/feed.txt"))]
+    assert [line.split(": ")[0] for line in located] == [
+        "lists/bl/abuse.yaml:6:9",
+        "lists/bl/abuse.yaml:8:9",
+        "lists/stray/feed.txt",
+    ]
+    assert len(set(located)) == len(located) == 3, refused.stderr  # each once, the warning too
+    assert "unused-file" in located[2] and "nothing was published" not in refused.stderr
+    assert lines[-1] == "commit refused: 2 error(s) in the staged lists"
+    assert git(repo, "rev-list", "--count", "HEAD").stdout.strip() == "1"

@@ -1,8 +1,9 @@
 """`install-hook` and `validate-staged`: the git pre-commit hook that refuses broken lists.
 
 install-hook writes the hook (publisher.publish.hooks); the hook runs validate-staged,
-which checks the lists as staged in the index and prints the problems. Errors that only
-a guard rail would refuse at publish time are shown but do not block the commit.
+which checks the lists as staged in the index and prints each problem once, then
+`commit refused: N error(s) in the staged lists` when the commit is refused. Errors that
+only a guard rail would refuse at publish time are shown but do not block the commit.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def cmd_validate_staged(args: argparse.Namespace, display: Display) -> int:
         )
         display.err(display.show(problem) + note)
     if blocking:
-        raise ValidationFailed(blocking)
+        # Printed here, once: raising ValidationFailed would have main() print the errors
+        # again, under a line about publishing that a commit has nothing to do with.
+        display.err(f"commit refused: {len(blocking)} error(s) in the staged lists")
+        return ValidationFailed.exit_code
     return 0
 
 
