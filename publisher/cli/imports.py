@@ -18,6 +18,7 @@ from publisher.errors import UsageError
 
 if TYPE_CHECKING:
     from publisher.cli.display import Subparsers
+    from publisher.importer.migrate import ImportResult, ZoneImport
 
 #: publisher.importer.migrate.DATASET_TYPES, written out so that building the parser does
 #: not import the importer (and the lists machinery under it); a test keeps them equal.
@@ -25,14 +26,85 @@ DATASET_TYPES = ("ip4set", "ip4trie", "ip4tset", "ip6trie", "ip6tset", "dnset", 
 
 
 def _relative(out: Path, lists: Path) -> str:
-    """--out as a path relative to the lists folder (zones.yaml globs are relative to it)."""
-    try:
-        rel = out.resolve().relative_to(lists.resolve())
-    except ValueError:
-        raise UsageError(f"--out {out} is not inside the lists folder {lists}; sources must live there") from None
-    if rel.suffix not in (".txt", ".yaml", ".yml"):
-        raise UsageError(f"--out {out}: write a .txt (bulk) or .yaml (curated) file")
-    return rel.as_posix()
+    """--out as a path relative to the lists folder (zones.yaml globs are relative to it).
+
+    `lists/bl/feed.txt` (from the current folder) and `bl/feed.txt` (under the lists folder)
+    name the same file: a relative path is taken from the current folder when that lands
+    inside the lists folder, else from the lists folder.
+    """
+    root = lists.resolve()
+    tries = [out] if out.is_absolute() else [Path.cwd() / out, root / out]
+    for path in tries:
+        try:
+            rel = path.resolve().relative_to(root)
+        except ValueError:
+            continue
+        if rel.suffix not in (".txt", ".yaml", ".yml"):
+            raise UsageError(f"--out {out}: write a .txt (bulk) or .yaml (curated) file")
+        return rel.as_posix()
+    raise UsageError(
+        f"--out {out} is not inside the lists folder {lists}; sources must live there: "
+        f"write a path under it, e.g. --out feed/{out.name or 'feed.txt'} (relative to {lists}/)"
+    )
+
+
+def _check_claims(lists: Path, result: ImportResult, display: Display) -> set[str]:
+    """Refuse files that another configured zone's sources would take in; return the
+    imported zones that zones.yaml has already (their snippet is not needed)."""
+    from publisher.importer.placement import claims
+    from publisher.lists.config import load_config
+    from publisher.lists.tree import DirTree
+
+    config, _ = load_config(DirTree(lists))
+    if config is None:
+        return set()  # no zones.yaml yet (or a broken one: `validate` says so)
+    ours = {z.config.name for z in result.zones}
+    paths = sorted({f.path for z in result.zones for f in z.files})
+    found = claims(config, paths)
+    other = [c for c in found if c.zone not in ours]
+    if other:
+        c = other[0]
+        zone = min(ours, key=len, default="")
+        free = [p for p in (f"{zone.split('.')[0]}/{Path(c.path).name}", f"{zone}/{Path(c.path).name}")
+                if not claims(config, [p])]  # fmt: skip
+        hint = f"e.g. --out {free[0]}, " if free else ""
+        raise UsageError(
+            f"{c.path} would also feed {c.zone}: its source glob '{c.pattern}' in {lists / 'zones.yaml'} "
+            f"matches it, and {c.zone} would publish these entries with its own code and TXT; nothing written. "
+            f"Write where no other zone's sources reach ({hint}then add the zone below), "
+            f"or import with --zone {c.zone} to add them to that zone"
+        )
+    for c in found:
+        display.err(
+            f"note: {c.zone} is in {lists / 'zones.yaml'} already and its source glob '{c.pattern}' takes in "
+            f"{c.path}: its entries join that zone, answered with the zone's code and TXT; no snippet to add"
+        )
+    return {c.zone for c in found}
+
+
+def _checked_line(zones: tuple[ZoneImport, ...], configured: set[str]) -> list[str]:
+    """`checked: ...`: what the comparison with rbldnsd's answers covered, per zone."""
+    from publisher.publish.plan import IPV6, amount
+
+    def many(n: int, word: str, shown: str | None = None) -> str:
+        return f"{shown or n} {word}{'' if n == 1 else 'es' if word.endswith('s') else 's'}"
+
+    out = []
+    for z in zones:
+        c = z.checked
+        parts = [many(c.v4, "address")] if c.v4 or (z.config.kind == "ip" and not c.v6) else []
+        parts += [many(c.v6, "IPv6 address", amount(c.v6, IPV6))] if c.v6 else []
+        if z.config.kind == "domain":
+            parts.append(many(c.names, "name"))
+            parts += [f"every name under {many(c.wildcards, 'wildcard')}"] if c.wildcards else []
+        what = "the result" if len(zones) == 1 else z.config.name
+        own = (
+            f" (with the code and TXT the import chose; {z.config.name}'s own apply)"
+            if z.config.name in configured
+            else ""
+        )
+        out.append(f"checked: {what} answers as rbldnsd did for {' and '.join(parts)}{own}")
+    return out
 
 
 def _write(path: Path, text: str) -> None:
@@ -64,7 +136,9 @@ def cmd_import_rbldnsd(args: argparse.Namespace, display: Display) -> int:
         display.err(problem.format("" if problem.location.path == str(path) else display.root))
     files = [f for z in result.zones for f in z.files]
     unique = {f.path: f for f in files}
+    configured: set[str] = set()
     if args.import_out:
+        configured = _check_claims(lists, result, display)
         existing = [p for p in unique if (lists / p).exists()]
         if existing and not args.force:
             raise UsageError(f"{', '.join(existing)} already exist(s) under {lists}; give --force to replace")
@@ -75,15 +149,17 @@ def cmd_import_rbldnsd(args: argparse.Namespace, display: Display) -> int:
         for f in unique.values():
             display.line(f"# ---- {f.path} ({f.how}) ----")
             display.line(f.text, end="")
-    if result.zones:
+    new_zones = [z for z in result.zones if z.config.name not in configured]
+    if new_zones:
         display.line(f"\nAdd to {lists / 'zones.yaml'} under `zones:`:\n")
-        display.line("".join(z.snippet for z in result.zones), end="")
+        display.line("".join(z.snippet for z in new_zones), end="")
     errors = result.errors
     if errors:
         display.err(
             f"error: {len(errors)} problem(s) above: the imported lists do not answer exactly like rbldnsd there"
         )
         return 1
+    display.lines(_checked_line(result.zones, configured))
     return 0
 
 
@@ -99,8 +175,9 @@ def add_import_rbldnsd(sub: Subparsers) -> argparse.ArgumentParser:
         dest="import_out",
         type=Path,
         default=None,
-        metavar="lists/DIR/NAME.txt|.yaml",
-        help="where to write (more files are named after it); default: print, write nothing",
+        metavar="DIR/NAME.txt|.yaml",
+        help="where to write, under the lists folder (bl/feed.txt or lists/bl/feed.txt; more files are named "
+        "after it); default: print, write nothing",
     )
     p.add_argument("--role", choices=("block", "allow"), default="block", help="the zone's role (default block)")
     p.add_argument("--force", action="store_true", help="replace existing files")

@@ -35,7 +35,18 @@ from publisher.importer.intervals import Segs
 from publisher.importer.read import Notes
 from publisher.model import SUBST, ZoneConfig, render_txt
 
-__all__ = ["Answers", "MAX_EXAMPLES", "clashes", "compare", "same_answer", "show", "test_points", "zone_answers"]
+__all__ = [
+    "Answers",
+    "Checked",
+    "MAX_EXAMPLES",
+    "coverage",
+    "clashes",
+    "compare",
+    "same_answer",
+    "show",
+    "test_points",
+    "zone_answers",
+]
 
 MAX_EXAMPLES = 5  # differences shown in a report
 PairSet = frozenset[Pair]
@@ -134,6 +145,38 @@ def _differences(want: Answers, got: Answers) -> Iterator[tuple[int, int, PairSe
             yield lo, nxt - 1, a, b
 
 
+#: Per family, the range compare() leaves out: the RFC 5782 test points, IPv4-mapped IPv6.
+_COMPARED = ((4, TEST_UNLISTED_V4, TEST_LISTED_V4), (6, V4_MAPPED_START, V4_MAPPED_END))
+
+
+def _carved(answers: Answers, lo: int, hi: int) -> Answers:
+    return Answers(answers.segs.carve(lo, hi), answers.sets)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """What compare() found answered alike when it found no difference: the addresses and
+    names rbldnsd lists (every other one is NXDOMAIN on both sides, compared as well)."""
+
+    v4: int
+    v6: int
+    names: int
+    wildcards: int  # `*.name` and `.name`: every name below them
+
+
+def coverage(models: list[DatasetModel], wants: tuple[Answers, Answers]) -> Checked:
+    """The listed addresses and names a comparison of these models covers (test points aside)."""
+    sizes = [0, 0]
+    for fam, lo, hi in _COMPARED:
+        side = 0 if fam == 4 else 1
+        want = _carved(wants[side], lo, hi)
+        segs = want.segs
+        sizes[side] = sum(e - s + 1 for s, e, k in zip(segs.start, segs.end, segs.key) if want.sets[k])
+    names = {n for m in models for n, payload in m.exact.items() if payload} - _TEST_NAMES
+    wildcards = {n for m in models for n, payload in m.wild.items() if payload}
+    return Checked(sizes[0], sizes[1], len(names), len(wildcards))
+
+
 def compare(
     models: list[DatasetModel], zone: CompiledZone, wants: tuple[Answers, Answers] | None = None
 ) -> tuple[int, list[str]]:
@@ -147,11 +190,9 @@ def compare(
     count = 0
     if wants is None:
         wants = (zone_answers(models, 4), zone_answers(models, 6))
-    for fam, lo, hi in ((4, TEST_UNLISTED_V4, TEST_LISTED_V4), (6, V4_MAPPED_START, V4_MAPPED_END)):
-        want = wants[0] if fam == 4 else wants[1]
-        got = compiled_answers(zone, fam)
-        want = Answers(want.segs.carve(lo, hi), want.sets)
-        got = Answers(got.segs.carve(lo, hi), got.sets)
+    for fam, lo, hi in _COMPARED:
+        want = _carved(wants[0] if fam == 4 else wants[1], lo, hi)
+        got = _carved(compiled_answers(zone, fam), lo, hi)
         for s, e, w, g in _differences(want, got):
             count += 1
             if len(found) < MAX_EXAMPLES:

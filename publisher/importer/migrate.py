@@ -36,7 +36,7 @@ from publisher.importer.answers import (
     normalize_lines,
     special_body,
 )
-from publisher.importer.compare import clashes, compare, test_points, zone_answers
+from publisher.importer.compare import Checked, clashes, compare, coverage, test_points, zone_answers
 from publisher.importer.read import Notes, Section, Specials, guess_type, read_sections
 from publisher.importer.write import OutputFile, convert, snippet
 from publisher.lists.bulk import read_bulk_source
@@ -68,6 +68,8 @@ class ZoneImport:
     config: ZoneConfig
     files: tuple[OutputFile, ...]
     snippet: str
+    #: The listed addresses and names compared with rbldnsd's answers (alike unless an error says otherwise).
+    checked: Checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +230,7 @@ def _import_zone(
         cfg,
         tuple(files),
         snippet(cfg, specials.soa, specials.ns, run.source, sorted({d.section.dtype for d in datasets})),
+        coverage(models, wants),
     )
 
 
