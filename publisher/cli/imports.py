@@ -71,7 +71,7 @@ def _check_claims(lists: Path, result: ImportResult, display: Display) -> set[st
         raise UsageError(
             f"{c.path} would also feed {c.zone}: its source glob '{c.pattern}' in {lists / 'zones.yaml'} "
             f"matches it, and {c.zone} would publish these entries with its own code and TXT; nothing written. "
-            f"Write where no other zone's sources reach ({hint}then add the zone below), "
+            f"Write where no other zone's sources reach ({hint}and add the zones.yaml entry the import prints), "
             f"or import with --zone {c.zone} to add them to that zone"
         )
     for c in found:
