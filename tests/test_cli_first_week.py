@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import subprocess
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -13,9 +16,13 @@ from tests.test_publish import FILES
 from tests.test_publish import run_cli as run
 from tests.test_vcs import init_repo
 
+from conftest import LISTS, ROOT
+from publisher import cli
+from publisher.cli import DEPENDENCIES
 from publisher.publish.manifest import read_manifest
 
 NOBODY = 65534
+SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def _name(uid: int) -> str:
@@ -56,3 +63,88 @@ def test_a_clone_of_another_user_says_why_git_refuses_and_how_out(
     assert f"sudo -u {_name(NOBODY)} publisher ..." in err
     assert f"git config --global --add safe.directory {repo}" in err
     assert read_manifest(tmp_path / "zones") is None  # nothing published
+
+
+# --- a Python without the dependencies ----------------------------------------------------
+
+#: Run `python -m publisher ARGV` with the import of some modules failing as if not installed.
+WITHOUT = """
+import importlib.abc, runpy, sys
+BLOCKED = set(sys.argv[1].split(","))
+class Missing(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in BLOCKED:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, Missing())
+sys.argv = ["publisher", *sys.argv[2:]]
+runpy.run_module("publisher", run_name="__main__", alter_sys=True)
+"""
+
+
+def _python_m_publisher(python: str, *argv: str, cwd: Path, blocked: str = "") -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONHOME", "VIRTUAL_ENV")}
+    env["PYTHONPATH"] = str(ROOT)
+    cmd = [python, "-c", WITHOUT, blocked, *argv] if blocked else [python, "-m", "publisher", *argv]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def _lacks(python: str, module: str) -> bool:
+    return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode != 0
+
+
+@pytest.mark.skipif(
+    not Path(SYSTEM_PYTHON).exists() or not any(_lacks(SYSTEM_PYTHON, m) for m in DEPENDENCIES),
+    reason="the system Python has every dependency installed",
+)
+def test_the_system_python_without_the_dependencies_says_to_use_the_virtualenv() -> None:
+    done = _python_m_publisher(SYSTEM_PYTHON, "validate", cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    line = done.stderr.strip()
+    assert "\n" not in line
+    found = re.fullmatch(r"error: the Python package '(\S+)' \(module (\w+)\) is not installed for (\S+); (.*)", line)
+    assert found, line
+    package, module, python, hint = found.groups()
+    assert (package, python) == (DEPENDENCIES[module], SYSTEM_PYTHON) and _lacks(SYSTEM_PYTHON, module)
+    assert (
+        hint == "run the command from the project's virtualenv: .venv/bin/publisher validate, or . .venv/bin/activate"
+    )
+
+
+@pytest.mark.parametrize(("argv", "module"), [(["plan"], "git"), (["validate"], "jsonschema")])
+def test_a_missing_dependency_names_the_package_not_a_traceback(argv: list[str], module: str, tmp_path: Path) -> None:
+    """The handler's late import (GitPython when `plan` runs) and the parser's alike."""
+    done = _python_m_publisher(sys.executable, *argv, "--lists", str(LISTS), cwd=tmp_path, blocked=module)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith(
+        f"error: the Python package {DEPENDENCIES[module]!r} (module {module}) is not installed for {sys.executable}"
+    ), done.stderr
+
+
+def test_the_hint_names_the_virtualenv_and_how_to_make_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = ModuleNotFoundError("No module named 'git'", name="git")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "VENV", tmp_path / ".venv")
+    monkeypatch.setattr(sys, "prefix", "/usr")
+    monkeypatch.setattr(sys, "executable", "/usr/bin/python3")
+    assert cli.missing_dependency(missing, ["plan", "--commit", "a b"]) == (
+        "error: the Python package 'GitPython' (module git) is not installed for /usr/bin/python3; "
+        "run the command from the project's virtualenv: .venv/bin/publisher plan --commit 'a b' "
+        "(make venv creates it), or . .venv/bin/activate"
+    )
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert f"virtualenv: {tmp_path}/.venv/bin/publisher ..., or . {tmp_path}/.venv/bin/activate" in str(
+        cli.missing_dependency(missing, [])
+    )
+    assert cli.missing_dependency(ModuleNotFoundError("x", name="publisher.nothing"), []) is None
+    assert cli.missing_dependency(ModuleNotFoundError("x", name="sqlite3"), []) is None
+
+
+def test_every_declared_dependency_has_its_module_named() -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0].lower() for d in declared}
+    assert names == {d.lower() for d in DEPENDENCIES.values()}
