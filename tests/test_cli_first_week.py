@@ -18,7 +18,7 @@ from tests.test_vcs import init_repo
 
 from conftest import LISTS, ROOT
 from publisher import cli
-from publisher.cli import DEPENDENCIES
+from publisher.cli import DEPENDENCIES, main
 from publisher.publish.manifest import read_manifest
 
 NOBODY = 65534
@@ -148,3 +148,111 @@ def test_every_declared_dependency_has_its_module_named() -> None:
     declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     names = {re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0].lower() for d in declared}
     assert names == {d.lower() for d in DEPENDENCIES.values()}
+
+
+# --- a typo in a command or an option -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["valdate"], "unknown command 'valdate'; did you mean 'validate'?"),
+        (["--lists", "L", "pubish"], "unknown command 'pubish'; did you mean 'publish'?"),
+        (["plan", "--comit", "X"], "unknown option '--comit' for plan; did you mean '--commit'?"),
+        (["plan", "--comit=X"], "unknown option '--comit' for plan; did you mean '--commit'?"),
+        (["history", "--jsn"], "unknown option '--jsn' for history; did you mean '--json'?"),
+        (["--lsts", "L", "validate"], "unknown option '--lsts'; did you mean '--lists'?"),
+        # abbreviations are off: a prefix is a typo to report, not an option to guess
+        (["plan", "--com", "X"], "unknown option '--com' for plan; did you mean '--commit'?"),
+        (["publish", "--dry"], "unknown option '--dry' for publish; did you mean '--dry-run'?"),
+        (["plan", "--xyzzy"], "unknown option '--xyzzy' for plan; `publisher plan --help` lists them"),
+    ],
+)
+def test_a_typo_gets_the_closest_command_or_option(argv: list[str], said: str) -> None:
+    assert run(*argv) == (2, "", f"error: {said}\n")
+
+
+def test_an_unknown_command_far_from_any_lists_the_commands() -> None:
+    code, _, err = run("frobnicate")
+    assert code == 2
+    assert err.startswith("error: unknown command 'frobnicate'; the commands: validate, compile, lookup, serve,")
+
+
+def test_a_stray_argument_is_still_argparses_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["history", "extra"])
+    assert done.value.code == 2
+    assert "unrecognized arguments: extra" in capsys.readouterr().err
+
+
+# --- run from a subfolder -----------------------------------------------------------------
+
+
+@pytest.fixture
+def clone(tmp_path: Path) -> Path:
+    """A list repository (root/lists, one commit), its root returned."""
+    init_repo(tmp_path / "repo", FILES)
+    return tmp_path / "repo"
+
+
+def test_validate_in_a_subfolder_reads_the_repository_lists(clone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(clone)
+    at_root = run("validate")
+    monkeypatch.chdir(clone / "lists" / "bl")
+    in_sub = run("validate")
+    assert in_sub[0] == 0, in_sub[2]
+    assert in_sub == at_root
+    assert "zones.yaml" not in in_sub[2]
+    assert not (clone / "lists" / "bl" / "lists").exists()
+
+
+def test_publish_history_explain_in_a_subfolder_use_the_repository_zones(
+    clone: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(clone / "lists" / "wl")
+    code, out, err = run("publish")
+    assert code == 0, err
+    assert "published ../../zones/gen-" in out
+    assert read_manifest(clone / "zones") is not None
+    assert not (clone / "lists" / "wl" / "zones").exists()
+    code, out, _ = run("history")
+    assert code == 0 and "no publishes recorded" not in out
+    assert re.search(r"^\S+  publish   [0-9a-f]{10}  Alice Admin", out, re.M), out
+    code, out, _ = run("explain", "192.0.2.3")
+    assert code == 0
+    assert "bl.example.test (serial" in out and "listed" in out and "by bl/abuse.yaml:" in out, out
+
+
+def test_a_bad_entry_found_from_a_subfolder_is_located_from_there(clone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (clone / "lists" / "bl" / "abuse.yaml").write_text("entries:\n  - ip: 192.0.2.300\n    reason: x\n")
+    monkeypatch.chdir(clone / "lists" / "bl")
+    code, _, err = run("validate")
+    assert code == 1
+    assert re.search(r"^\.\./bl/abuse\.yaml:2:\d+: ", err, re.M), err  # the lists folder is ..
+
+
+def test_outside_any_repository_says_where_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    for argv in (["validate"], ["history"], ["explain", "192.0.2.3"], ["plan"]):
+        assert run(*argv) == (2, "", "error: no lists/ here: run from the repository root or pass --lists/--zones\n")
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def test_given_options_are_taken_as_given(clone: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(clone / "lists")
+    code, out, err = run("--lists", ".", "--zones", "../z", "publish")
+    assert code == 0, err
+    assert "published ../z/gen-" in out and read_manifest(clone / "z") is not None
+
+
+@pytest.mark.parametrize("argv", [["history"], ["explain", "192.0.2.3"], ["rollback", "2026112701"]])
+def test_a_missing_zones_folder_is_an_error_not_an_empty_history(
+    argv: list[str], clone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(clone)
+    missing = tmp_path / "no-such-zones"
+    code, out, err = run(*argv, "--zones", str(missing))
+    assert (code, out) == (2, ""), err
+    assert err.startswith(f"error: {missing}: no such folder, so nothing was published there\n  fix: pass --zones")
+    assert not missing.exists()
