@@ -65,6 +65,17 @@ def test_a_clone_of_another_user_says_why_git_refuses_and_how_out(
     assert read_manifest(tmp_path / "zones") is None  # nothing published
 
 
+def test_explain_on_a_clone_of_another_user_says_why_not_no_blame(foreign_clone: Path, tmp_path: Path) -> None:
+    repo, zones = foreign_clone.parent, tmp_path / "zones"
+    subprocess.run(["chown", "-R", f"{os.geteuid()}:{os.getegid()}", str(repo)], check=True)
+    assert run("--lists", str(foreign_clone), "--zones", str(zones), "publish")[0] == 0
+    subprocess.run(["chown", "-R", f"{NOBODY}:{NOBODY}", str(repo)], check=True)
+    code, out, err = run("--lists", str(foreign_clone), "--zones", str(zones), "explain", "192.0.2.3")
+    assert (code, out) == (1, ""), out
+    assert f"detected dubious ownership in repository at '{repo}'" in err
+    assert f"sudo -u {_name(NOBODY)} publisher ..." in err
+
+
 # --- a Python without the dependencies ----------------------------------------------------
 
 #: Run `python -m publisher ARGV` with the import of some modules failing as if not installed.
