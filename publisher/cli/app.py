@@ -8,7 +8,10 @@ lists, 2 for usage, 3 for a guard-rail refusal); a traceback only with --debug.
 
 The global options --debug, --lists and --zones work before and after the command
 (`publisher --lists L validate`, `publisher validate --lists L`); given in both places,
-the one after the command wins, as a repeated option does.
+the one after the command wins, as a repeated option does. Not given, --lists and --zones
+are lists/ and zones/ of the repository root, found from the current folder (cli/root.py).
+Options are never abbreviated (`--com` is not `--commit`); an unknown command or option
+gets the closest known one (cli/typos.py).
 """
 
 from __future__ import annotations
@@ -18,11 +21,16 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from publisher import __version__
-from publisher.cli import explain, hooks, imports, lists, publishing, serve
+from publisher.cli import explain, hooks, imports, lists, publishing, serve, typos
 from publisher.cli.display import Display, Handler
-from publisher.errors import PublisherError, ValidationFailed
+from publisher.cli.root import DEFAULT_LISTS, DEFAULT_ZONES, resolve_defaults
+from publisher.errors import PublisherError, UsageError, ValidationFailed
+
+if TYPE_CHECKING:
+    from publisher.cli.display import Subparsers
 
 #: The subcommands in the order `publisher --help` lists them.
 COMMANDS = (
@@ -58,22 +66,48 @@ def _global_options(parser: argparse.ArgumentParser, *, command: bool) -> None:
         return argparse.SUPPRESS if command else value
 
     where.add_argument("--debug", action="store_true", default=default(False), help="show tracebacks")
-    where.add_argument("--lists", type=Path, default=default(Path("lists")), help="the lists folder (default: lists)")
-    where.add_argument("--zones", type=Path, default=default(Path("zones")), help="the zones folder (default: zones)")
+    where.add_argument(
+        "--lists",
+        type=Path,
+        default=default(DEFAULT_LISTS),
+        help="the lists folder (default: lists/ of the repository)",
+    )
+    where.add_argument(
+        "--zones",
+        type=Path,
+        default=default(DEFAULT_ZONES),
+        help="the zones folder (default: zones/ of the repository)",
+    )
+
+
+class _Parser(argparse.ArgumentParser):
+    """A command's parser: no abbreviated options (a typo is reported, not taken)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="publisher", description="Git-driven DNSBL/DNSWL publisher")
+    parser = _Parser(prog="publisher", description="Git-driven DNSBL/DNSWL publisher")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _global_options(parser, command=False)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # argparse's typing ties the subparsers to the main parser's class; ours are the same class
+    sub = cast(
+        "Subparsers", parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    )
     for add in COMMANDS:
         _global_options(add(sub), command=True)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = typos.parse(build_parser(), sys.argv[1:] if argv is None else argv)
+        resolve_defaults(args)
+    except UsageError as exc:
+        Display().err(f"error: {exc}")
+        return exc.exit_code
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

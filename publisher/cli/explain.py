@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 def cmd_explain(args: argparse.Namespace, display: Display) -> int:
     from publisher.cli import report
     from publisher.publish.explain import explain
+    from publisher.publish.history import published_folder
 
-    display.lines(report.explain_lines(explain(args.query, args.lists, args.zones, now=dt.datetime.now(dt.UTC))))
+    zones = published_folder(args.zones)
+    display.lines(report.explain_lines(explain(args.query, args.lists, zones, now=dt.datetime.now(dt.UTC))))
     return 0
 
 

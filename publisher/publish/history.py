@@ -293,9 +293,21 @@ def append(zones_dir: Path, rec: HistoryRecord) -> None:
             os.fsync(fh.fileno())
 
 
+def published_folder(zones_dir: Path) -> Path:
+    """`zones_dir`, which must exist for a command that reads what was published there
+    (history, rollback SERIAL, explain): a wrong --zones, or a run from outside the
+    repository, must not read as "nothing published"."""
+    if not zones_dir.is_dir():
+        raise UsageError(
+            f"{zones_dir}: no such folder, so nothing was published there\n"
+            "  fix: pass --zones the folder `publish` writes (the one the server serves); `publish` creates it"
+        )
+    return zones_dir
+
+
 def read(zones_dir: Path) -> list[HistoryRecord]:
-    """Every record, oldest first ([] before the first publish)."""
-    path = zones_dir / HISTORY
+    """Every record, oldest first ([] before the first publish); the folder must exist."""
+    path = published_folder(zones_dir) / HISTORY
     if not path.exists():
         return []
     with _wrap_os_errors(f"cannot read {path}"):

@@ -15,7 +15,10 @@ own `Repo` with `with Repo(...) as repo:` and closes it before returning.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
+import pwd
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -123,6 +126,45 @@ class SyncResult:
         return self.before != self.after
 
 
+def _stderr(exc: GitCommandError) -> str:
+    """What git printed on stderr, without GitPython's framing."""
+    return (exc.stderr or "").strip().removeprefix("stderr:").strip(" '\n")
+
+
+def _owner_of(root: Path) -> int | None:
+    """The uid owning the clone (its .git, else the work tree), None when it cannot be read."""
+    for path in (root / ".git", root):
+        with contextlib.suppress(OSError):
+            return path.stat().st_uid
+    return None
+
+
+def _user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"#{uid}"  # sudo's syntax for a uid without a name
+
+
+class UntrustedRepo(VcsError):
+    """git will not read a clone that another user owns (its `safe.directory` check)."""
+
+
+def _untrusted(root: Path, detail: str) -> UntrustedRepo | None:
+    """git refused a clone that another user owns ("dubious ownership", git >= 2.35.2):
+    git's reason and the two ways out, or None when the clone is ours."""
+    owner = _owner_of(root)
+    if owner is None or owner == os.geteuid():
+        return None
+    reason = detail.splitlines()[0].removeprefix("fatal: ") if detail else "git refused the repository"
+    return UntrustedRepo(
+        f"git refuses to read {root}: {reason} (the clone belongs to {_user(owner)}, "
+        f"this runs as {_user(os.geteuid())})\n"
+        f"  fix: run the command as the clone's owner: sudo -u {_user(owner)} publisher ...; "
+        f"or trust the clone: git config --global --add safe.directory {root}"
+    )
+
+
 @contextmanager
 def _open(root: Path) -> Iterator[Repo]:
     """One Repo for one operation, git errors turned into VcsError."""
@@ -132,22 +174,30 @@ def _open(root: Path) -> Iterator[Repo]:
     except VcsError:
         raise
     except GitCommandError as exc:
-        detail = (exc.stderr or "").strip().removeprefix("stderr:").strip(" '\n") or str(exc)
-        raise VcsError(f"git failed in {root}: {detail}") from exc
+        detail = _stderr(exc) or str(exc)
+        raise _untrusted(root, detail) or VcsError(f"git failed in {root}: {detail}") from exc
     except (GitError, ValueError) as exc:
         raise VcsError(f"git failed in {root}: {exc}") from exc
 
 
 def find_repo(lists: Path) -> ListsRepo:
-    """The repository holding the lists folder (the folder itself or any parent)."""
+    """The repository holding the lists folder (the folder itself or any parent), one that
+    git agrees to read: a clone owned by another user is refused here with git's reason."""
     folder = Path(lists).resolve()
     if not folder.is_dir():
         raise VcsError(f"{lists}: no such folder")
     try:
         with Repo(folder, search_parent_directories=True) as repo:
             top = repo.working_tree_dir
+            if top is not None:
+                # GitPython finds the repository without git; git itself may still refuse it
+                # (another user's clone), which otherwise surfaces as "'HEAD' is not a commit".
+                repo.git.rev_parse("--git-dir")
     except (InvalidGitRepositoryError, NoSuchPathError) as exc:
         raise VcsError(f"{lists}: not inside a git repository (publish reads committed lists)") from exc
+    except GitCommandError as exc:
+        root = Path(top or folder).resolve()
+        raise _untrusted(root, _stderr(exc)) or VcsError(f"git failed in {root}: {_stderr(exc) or exc}") from exc
     if top is None:
         raise VcsError(f"{lists}: the repository is bare; give the folder of a clone")
     root = Path(top).resolve()
@@ -170,6 +220,9 @@ def _resolve(repo: Repo, rev: str) -> Any:
     try:
         return repo.commit(rev)
     except (BadName, ValueError, GitCommandError) as exc:
+        # GitPython reads refs itself and asks git only for objects: a clone that git
+        # refuses to read looks like one without the commit. Ask git whether it reads it.
+        repo.git.rev_parse("--git-dir")
         raise VcsError(f"{rev!r} is not a commit in {repo.working_tree_dir}") from exc
 
 
@@ -179,8 +232,11 @@ def commit_info(where: ListsRepo, rev: str = "HEAD") -> CommitInfo:
 
 
 def commit_exists(where: ListsRepo, rev: str) -> bool:
+    """Is `rev` a commit of the clone? A clone git refuses to read raises instead of saying no."""
     try:
         commit_info(where, rev)
+    except UntrustedRepo:
+        raise
     except VcsError:
         return False
     return True
