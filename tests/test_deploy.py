@@ -5,7 +5,9 @@ placeholders an operator replaces filled in, and paths moved into a tmp dir), an
 an unedited copy, naming the secret; `systemd-analyze verify` reads the unit (its paths
 moved onto this checkout's virtualenv), and `systemd-analyze security` rates its
 sandboxing. The secondaries ask for exactly the sample zones, and the unit runs
-`serve --watch`. And the walk-through of docs/scaling.md on one machine: a real NSD with
+`serve --watch` (TSIG only with the drop-in publisher.service.d/tsig.conf), and its ExecStart,
+run as written on a tmp two-clone layout, publishes and serves. And the walk-through of
+docs/scaling.md on one machine: a real NSD with
 deploy/nsd-secondary.conf (filled in) takes the sample zones from our server, AXFR after
 NOTIFY, TSIG-signed with `xfr-key`, and answers with the publisher's serial.
 """
@@ -386,3 +388,19 @@ def test_the_unit_s_command_serves_a_fresh_two_clone_layout(tmp_path: Path) -> N
         assert int(dig(port, "bl.example.test", "SOA").answer[0][3].split()[2]) > int(first)
     finally:
         assert served.stop() == 0, served.log_text()
+
+
+def test_the_scaling_guide_names_the_files_and_paths_the_unit_uses() -> None:
+    """docs/scaling.md's commands: every deploy/ file it names exists, its first publish runs
+    the unit's command on the unit's two clones, and it installs the TSIG drop-in where
+    systemd looks for drop-ins of dnsbl-publisher.service."""
+    doc = (ROOT / "docs" / "scaling.md").read_text()
+    named = set(re.findall(r"deploy/[\w.\-/]+[\w]", doc))
+    assert {"deploy/publisher.service", "deploy/publisher.service.d/tsig.conf"} <= named
+    assert all((ROOT / path).is_file() for path in named), named
+    argv = exec_start(UNIT.read_text(), {})
+    command = " ".join(argv[: argv.index("serve")])  # the publisher and its --lists/--zones
+    assert f"sudo -u dnsbl {command} publish" in doc
+    assert "/etc/systemd/system/dnsbl-publisher.service.d/tsig.conf" in doc
+    assert "Debian 12 or later" in doc and "Never force-push the lists branch" in doc
+    assert "reset --hard origin/main" in doc and "dnsbl_watch_pull_failures_total" in doc

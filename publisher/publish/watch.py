@@ -133,7 +133,8 @@ class Watcher:
             commit = str(source.commit if source is not None else None)[:10]
             head = source.head if source is not None else None
             rolled = f" (HEAD {head[:10]}: a rollback)" if head and head[:10] != commit else ""
-            self.last = f"nothing new: commit {commit} is published{rolled}"
+            stale = "; the pull failed (see the log)" if self.pull_error else ""
+            self.last = f"nothing new: commit {commit} is published{rolled}{stale}"
             return "up to date"
         fresh = [t for t in todo if t not in self.settled]
         if not fresh:
