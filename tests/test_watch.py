@@ -225,6 +225,7 @@ def test_a_force_push_upstream_is_explained_once_with_the_way_back(
     root = served.resolve()
     assert f"git -C {root} reset --hard origin/main" in message and "push a revert" in message
     assert (watcher.pull_failures, watcher.failures) == (3, 0)
+    assert watcher.last == f"nothing new: commit {published[:10]} is published; the pull failed (see the log)"
     assert answer(zones, "bl.example.test", "203.0.113.99")  # the last good publish still serves
 
     # the operator follows the log's advice; the next check publishes upstream's history
