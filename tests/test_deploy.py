@@ -5,7 +5,9 @@ placeholders an operator replaces filled in, and paths moved into a tmp dir), an
 an unedited copy, naming the secret; `systemd-analyze verify` reads the unit (its paths
 moved onto this checkout's virtualenv), and `systemd-analyze security` rates its
 sandboxing. The secondaries ask for exactly the sample zones, and the unit runs
-`serve --watch`. And the walk-through of docs/scaling.md on one machine: a real NSD with
+`serve --watch` (TSIG only with the drop-in publisher.service.d/tsig.conf), and its ExecStart,
+run as written on a tmp two-clone layout, publishes and serves. And the walk-through of
+docs/scaling.md on one machine: a real NSD with
 deploy/nsd-secondary.conf (filled in) takes the sample zones from our server, AXFR after
 NOTIFY, TSIG-signed with `xfr-key`, and answers with the publisher's serial.
 """
@@ -16,9 +18,11 @@ import base64
 import datetime as dt
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -196,16 +200,55 @@ def test_named_refuses_the_example_until_the_secret_is_set() -> None:
 
 # --- systemd ----------------------------------------------------------------------------
 
+UNIT = DEPLOY / "publisher.service"
+TSIG_DROP_IN = DEPLOY / "publisher.service.d" / "tsig.conf"
+CODE, LISTS_CLONE = "/srv/dnsbl", "/srv/dnsbl-lists"  # the two clones of docs/scaling.md
+
+
+def moved(text: str, code: Path, lists: Path) -> str:
+    """A unit text with the two clones moved (in one pass: the lists' path starts with the code's)."""
+    return re.sub(r"/srv/dnsbl(-lists)?\b", lambda m: str(lists if m[1] else code), text)
+
+
+def fake_code_clone(code: Path) -> None:
+    """/srv/dnsbl stand-in: .venv/bin/publisher runs this checkout's publisher with this Python."""
+    bin_dir = code / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    script = bin_dir / "publisher"
+    script.write_text(f'#!/bin/sh\nexec {sys.executable} -m publisher "$@"\n')
+    script.chmod(0o755)
+
+
+def environment(*texts: str, creds: str = "/run/credentials/dnsbl-publisher.service") -> dict[str, str]:
+    """The Environment= assignments of a unit and its drop-ins, %d resolved as systemd does."""
+    env: dict[str, str] = {}
+    for text in texts:
+        for value in re.findall(r"^Environment=(.*)$", text, re.M):
+            for assignment in shlex.split(value):
+                key, _, val = assignment.partition("=")
+                env[key] = val.replace("%d", creds)
+    return env
+
+
+def exec_start(text: str, env: dict[str, str], creds: str = "/run/credentials/dnsbl-publisher.service") -> list[str]:
+    """The argv systemd runs for the unit's ExecStart=: an unquoted $VAR becomes its words
+    (none when unset), %d the credentials directory."""
+    line = re.search(r"^ExecStart=(.*)$", text, re.M)
+    assert line is not None
+    argv: list[str] = []
+    for word in shlex.split(line[1]):
+        var = re.fullmatch(r"\$(\w+)", word)
+        argv += env.get(var[1], "").split() if var else [word.replace("%d", creds)]
+    return argv
+
 
 @pytest.fixture
 def unit(tmp_path: Path) -> Path:
-    """The unit, its /srv/dnsbl moved to a folder whose .venv/bin/python is this Python."""
+    """The unit, its /srv/dnsbl moved to a folder whose .venv/bin/publisher runs this checkout."""
     clone = tmp_path / "srv"
-    (clone / ".venv" / "bin").mkdir(parents=True)
-    (clone / ".venv" / "bin" / "python").symlink_to(sys.executable)
-    text = (DEPLOY / "publisher.service").read_text().replace("/srv/dnsbl", str(clone))
+    fake_code_clone(clone)
     path = tmp_path / "dnsbl-publisher.service"
-    path.write_text(text)
+    path.write_text(moved(UNIT.read_text(), clone, tmp_path / "srv-lists"))
     return path
 
 
@@ -220,11 +263,27 @@ def _systemd_analyze() -> str:
     return tool
 
 
-def test_systemd_analyze_verify_accepts_the_unit(unit: Path) -> None:
-    tool = _systemd_analyze()
+def _verify(tool: str, unit: Path) -> None:
     done = run(tool, "verify", "--man=no", str(unit))
     # verify only warns (exit 0) about a misspelt value: any output is a failure
     assert done.returncode == 0 and not (done.stdout + done.stderr).strip(), done.stdout + done.stderr
+
+
+def test_systemd_analyze_verify_accepts_the_unit(unit: Path) -> None:
+    _verify(_systemd_analyze(), unit)
+
+
+def test_systemd_analyze_verify_accepts_the_unit_with_the_tsig_drop_in(unit: Path) -> None:
+    """The drop-in as docs/scaling.md installs it: dnsbl-publisher.service.d/tsig.conf."""
+    tool = _systemd_analyze()
+    drop_ins = unit.parent / f"{unit.name}.d"
+    drop_ins.mkdir()
+    (drop_ins / "tsig.conf").write_text(TSIG_DROP_IN.read_text())
+    _verify(tool, unit)
+    # verify reads the drop-in folder next to the unit: a misspelt key there is reported
+    (drop_ins / "typo.conf").write_text("[Service]\nLoadCredentials=x:/y\n")
+    done = run(tool, "verify", "--man=no", str(unit))
+    assert "LoadCredentials" in done.stdout + done.stderr
 
 
 def test_the_unit_is_sandboxed(unit: Path) -> None:
@@ -237,22 +296,33 @@ def test_the_unit_is_sandboxed(unit: Path) -> None:
     assert float(m[1]) <= MAX_EXPOSURE, done.stdout
 
 
-def test_the_unit_runs_serve_watch_with_the_key_and_port_53_rights() -> None:
-    text = (DEPLOY / "publisher.service").read_text()
-    exec_start = re.search(r"^ExecStart=(.*)$", text, re.M)
-    assert exec_start is not None
-    argv = exec_start[1].split()
-    assert argv[1:3] == ["-m", "publisher"] and "serve" in argv and "--watch" in argv
-    assert argv[argv.index("--tsig-keys") + 1] == "%d/xfr-key.conf"
-    assert "LoadCredential=xfr-key.conf:/etc/dnsbl/xfr-key.conf" in text
+def test_the_unit_runs_serve_watch_with_port_53_rights() -> None:
+    text = UNIT.read_text()
+    argv = exec_start(text, {})
+    assert argv[0] == f"{CODE}/.venv/bin/publisher" and "serve" in argv and "--watch" in argv
     for line in (
         "AmbientCapabilities=CAP_NET_BIND_SERVICE",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
-        "ReadWritePaths=/srv/dnsbl/zones /srv/dnsbl-lists",
+        f"ReadWritePaths={CODE}/zones {LISTS_CLONE}",
         "Restart=on-failure",
     ):
         assert re.search(rf"^{re.escape(line)}$", text, re.M), line
+
+
+def test_tsig_is_the_drop_in_s_business() -> None:
+    """Without the drop-in the unit needs no key file (LoadCredential= of a missing file fails
+    the start with 243/CREDENTIALS); with it, the credential and --tsig-keys come together."""
+    from publisher.cli.app import build_parser
+
+    text, drop_in = UNIT.read_text(), TSIG_DROP_IN.read_text()
+    assert not re.search(r"^LoadCredential", text, re.M) and "tsig" not in " ".join(exec_start(text, {}))
+    assert build_parser().parse_args(exec_start(text, environment(text))[1:]).tsig_keys is None
+    assert re.findall(r"^LoadCredential=(.*)$", drop_in, re.M) == ["xfr-key.conf:/etc/dnsbl/xfr-key.conf"]
+    creds = "/run/credentials/dnsbl-publisher.service"
+    args = build_parser().parse_args(exec_start(text, environment(text, drop_in, creds=creds), creds)[1:])
+    assert str(args.tsig_keys) == f"{creds}/xfr-key.conf"
+    assert args.command == "serve" and args.watch and args.interval == 60
 
 
 def test_the_unit_watches_a_lists_repository_apart_from_the_code() -> None:
@@ -260,25 +330,77 @@ def test_the_unit_watches_a_lists_repository_apart_from_the_code() -> None:
     live in a clone of their own, and the service may write neither the code nor its clone."""
     from publisher.cli.app import build_parser
 
-    text = (DEPLOY / "publisher.service").read_text()
+    text = UNIT.read_text()
     code = Path(re.findall(r"^WorkingDirectory=(\S+)$", text, re.M)[0])
-    exec_start = re.search(r"^ExecStart=(\S+) -m publisher (.*)$", text, re.M)
-    assert exec_start is not None and Path(exec_start[1]).is_relative_to(code)  # the code runs from there
-    args = build_parser().parse_args(exec_start[2].replace("%d", "/x").replace("$PUBLISHER_OPTS", "").split())
+    argv = exec_start(text, {})
+    assert Path(argv[0]).is_relative_to(code)  # the code runs from there
+    args = build_parser().parse_args(argv[1:])
     assert not args.lists.is_relative_to(code), f"the lists {args.lists} are inside the code checkout {code}"
     writable = [Path(p) for p in re.findall(r"^ReadWritePaths=(.*)$", text, re.M)[0].split()]
     assert args.lists in writable and args.zones in writable
     assert not any(code.is_relative_to(w) for w in writable)  # the code (and its .git) stays read-only
 
 
-def test_the_serve_command_of_the_unit_parses() -> None:
-    """The flags of ExecStart are ones `publisher serve` knows (checked by its own parser)."""
-    from publisher.cli.app import build_parser
+def test_the_unit_s_command_serves_a_fresh_two_clone_layout(tmp_path: Path) -> None:
+    """The ExecStart= of the unit, run as it stands (paths moved to a tmp two-clone layout,
+    PUBLISHER_OPTS as /etc/default/dnsbl-publisher would set it): on an empty zones/ it
+    publishes HEAD of the lists, serves it, and then publishes and serves a pushed commit."""
+    from tests.test_server import Served, dig
+    from tests.test_vcs import commit_all, git, init_repo
 
-    text = (DEPLOY / "publisher.service").read_text()
-    exec_start = re.search(r"^ExecStart=\S+ -m publisher (.*)$", text, re.M)
-    assert exec_start is not None
-    argv = [a.replace("%d", "/run/credentials/x") for a in exec_start[1].split() if a != "$PUBLISHER_OPTS"]
-    args = build_parser().parse_args(argv)
-    assert args.command == "serve" and args.watch and args.interval == 60
-    assert str(args.tsig_keys) == "/run/credentials/x/xfr-key.conf"
+    require_tool("dig")
+    code, lists = tmp_path / "srv" / "dnsbl", tmp_path / "srv" / "dnsbl-lists"
+    fake_code_clone(code)
+    (code / "zones").mkdir()  # install -d -o dnsbl /srv/dnsbl/zones: empty
+    init_repo(tmp_path / "start", lists_from=LISTS, subdir="")  # zones.yaml at the top
+    git(tmp_path, "clone", "-q", "--bare", str(tmp_path / "start"), str(tmp_path / "upstream.git"))
+    git(tmp_path, "clone", "-q", str(tmp_path / "upstream.git"), str(lists))
+    git(tmp_path, "clone", "-q", str(tmp_path / "upstream.git"), str(tmp_path / "work"))
+
+    text = moved(UNIT.read_text(), code, lists)
+    env = {**environment(text), "PUBLISHER_OPTS": "--listen 127.0.0.1:0 --interval 0.5"}
+    argv = exec_start(text, env)
+    workdir = re.findall(r"^WorkingDirectory=(\S+)$", text, re.M)[0]
+    proc = subprocess.Popen(
+        argv, cwd=workdir, env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    served = Served(proc, code / "zones")
+    threading.Thread(target=served._pump, daemon=True).start()
+    try:
+        published = served.wait_for(r"published commit (\w+) \(first publish\)")
+        port = int(served.wait_for(r"listening udp 127\.0\.0\.1:(\d+)")[1])
+        served.wait_for(r"serving 3 zones on")
+        first = dig(port, "bl.example.test", "SOA").answer[0][3].split()[2]
+        assert dig(port, "2.0.0.127.bl.example.test", "TXT").status == "NOERROR"
+        assert dig(port, "99.2.0.192.bl.example.test", "A").status == "NXDOMAIN"
+        assert git(lists, "rev-parse", "HEAD").stdout.startswith(published[1])
+
+        feeds = tmp_path / "work" / "bl" / "feeds.txt"
+        feeds.write_text(feeds.read_text() + "192.0.2.99\n")
+        pushed = commit_all(tmp_path / "work", "block 192.0.2.99")
+        git(tmp_path / "work", "push", "-q", "origin", "main")
+        mark = served.mark()
+        served.wait_for(rf"published commit {pushed[:10]} \(new commit\)", timeout=60, start=mark)
+        served.wait_for(r"reloaded generation", timeout=60, start=mark)
+        answer = dig(port, "99.2.0.192.bl.example.test", "A")
+        assert answer.status == "NOERROR" and answer.answer[0][3].startswith("127.0.0."), served.log_text()
+        assert int(dig(port, "bl.example.test", "SOA").answer[0][3].split()[2]) > int(first)
+    finally:
+        assert served.stop() == 0, served.log_text()
+
+
+def test_the_scaling_guide_names_the_files_and_paths_the_unit_uses() -> None:
+    """docs/scaling.md's commands: every deploy/ file it names exists, its first publish runs
+    the unit's command on the unit's two clones, and it installs the TSIG drop-in where
+    systemd looks for drop-ins of dnsbl-publisher.service."""
+    doc = (ROOT / "docs" / "scaling.md").read_text()
+    named = set(re.findall(r"deploy/[\w.\-/]+[\w]", doc))
+    assert {"deploy/publisher.service", "deploy/publisher.service.d/tsig.conf"} <= named
+    assert all((ROOT / path).is_file() for path in named), named
+    argv = exec_start(UNIT.read_text(), {})
+    command = " ".join(argv[: argv.index("serve")])  # the publisher and its --lists/--zones
+    assert f"sudo -u dnsbl {command} publish" in doc
+    assert "/etc/systemd/system/dnsbl-publisher.service.d/tsig.conf" in doc
+    assert "Debian 12 or later" in doc and "Never force-push the lists branch" in doc
+    assert "reset --hard origin/main" in doc and "dnsbl_watch_pull_failures_total" in doc

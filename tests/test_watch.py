@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -186,3 +187,77 @@ def test_a_separate_lists_repository_pulls_everything(tmp_path: Path) -> None:
     git(work, "push", "-q", "origin", "main")
     assert watcher.check() == "published"
     assert (lists.parent / "README.md").exists()
+
+
+def test_a_force_push_upstream_is_explained_once_with_the_way_back(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A rewritten upstream cannot be fast-forwarded: the log says what is still served, how far
+    the two histories are apart and how to recover, once per divergence, not at every check."""
+    init_repo(tmp_path / "origin", FILES)
+    git(tmp_path, "clone", "-q", "--bare", str(tmp_path / "origin"), str(tmp_path / "origin.git"))
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(tmp_path / "served"))
+    git(tmp_path, "clone", "-q", str(tmp_path / "origin.git"), str(tmp_path / "work"))
+    work, served = tmp_path / "work", tmp_path / "served"
+    zones = tmp_path / "zones"
+    watcher = Watcher(served / "lists", zones, clock=Clock(NOW))
+    write(work / "lists", {"bl/abuse.yaml": ABUSE + "  - ip: 203.0.113.99\n    reason: pushed\n"})
+    published = commit_all(work, "pushed upstream", BOB)
+    git(work, "push", "-q", "origin", "main")
+    assert watcher.check() == "published" and watcher.pull_failures == 0 and watcher.last_pull_ok
+
+    # upstream rewrites that commit away and adds two others, by force
+    git(work, "reset", "-q", "--hard", "HEAD~1")
+    for n in (1, 2):
+        write(work / "lists", {"bl/abuse.yaml": ABUSE + f"  - ip: 203.0.113.{n}\n    reason: rewritten {n}\n"})
+        rewritten = commit_all(work, f"rewritten {n}", BOB)
+    git(work, "push", "-q", "--force", "origin", "main")
+    with caplog.at_level(logging.DEBUG, logger="publisher.watch"):
+        for _ in range(3):
+            watcher.job()
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, errors
+    message = errors[0]
+    assert "cannot fast-forward main to origin/main: they have diverged" in message
+    assert f"local main {published[:10]} has 1 commit(s) that origin/main lacks" in message
+    assert f"origin/main {rewritten[:10]} has 2 that main lacks" in message
+    assert f"keeps serving commit {published[:10]}" in message
+    root = served.resolve()
+    assert f"git -C {root} reset --hard origin/main" in message and "push a revert" in message
+    assert (watcher.pull_failures, watcher.failures) == (3, 0)
+    assert watcher.last == f"nothing new: commit {published[:10]} is published; the pull failed (see the log)"
+    assert answer(zones, "bl.example.test", "203.0.113.99")  # the last good publish still serves
+
+    # the operator follows the log's advice; the next check publishes upstream's history
+    git(served, "reset", "-q", "--hard", "origin/main")
+    assert watcher.check() == "published"
+    manifest = read_manifest(zones)
+    assert manifest is not None and manifest.source is not None and manifest.source.commit == rewritten
+
+
+def test_watch_once_prints_what_it_did(tmp_path: Path) -> None:
+    lists = init_repo(tmp_path / "repo", FILES)
+    base = ("--lists", str(lists), "--zones", str(tmp_path / "zones"), "watch", "--once")
+    head = git(lists, "rev-parse", "HEAD").stdout.strip()[:10]
+    code, out, _ = run_cli(*base)
+    # one line on stdout (the log is on stderr), the serials of today's date
+    assert code == 0 and re.fullmatch(
+        rf"published commit {head} \(first publish\): bl\.example\.test serial \d{{10}}, "
+        r"dbl\.example\.test serial \d{10}, wl\.example\.test serial \d{10}\n",
+        out,
+    ), out
+    code, out, _ = run_cli(*base)
+    assert (code, out) == (0, f"nothing new: commit {head} is published\n")
+    bad = commit_file(lists, "bl/abuse.yaml", ABUSE + "  - ip: 203.0.113.0/24\n    reason: far too wide\n", "oops")
+    code, out, _ = run_cli(*base)
+    assert code == 0 and out.startswith(f"commit {bad[:10]} (new commit) not published: ") and out.count("\n") == 1
+
+
+@pytest.mark.parametrize(("command", "default"), [("serve", "60"), ("watch", "30")])
+def test_interval_shows_its_default_in_help(command: str, default: str) -> None:
+    from publisher.cli.app import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    text = sub.choices[command].format_help()  # type: ignore[attr-defined]
+    assert re.search(rf"--interval SECONDS\s+.*\(default {default}\)", text), text

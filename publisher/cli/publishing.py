@@ -109,6 +109,8 @@ def cmd_watch(args: argparse.Namespace, display: Display) -> int:
 
     iterations = 1 if args.once else args.iterations
     watcher = watch(args.lists, args.zones, interval=args.interval, iterations=iterations, pull=not args.no_pull)
+    if args.once:
+        display.line(watcher.last)  # what the check did, on stdout: the log lines are on stderr
     return 1 if iterations is not None and watcher.failures == watcher.runs and watcher.runs else 0
 
 

@@ -474,6 +474,28 @@ def _refuse_outside(where: ListsRepo, branch: str, tracking: str, outside: list[
     )
 
 
+def _not_forward(repo: Repo, where: ListsRepo, branch: str, tracking: str, before: str | None, target: str) -> VcsError:
+    """Why `merge --ff-only` failed: a history rewritten upstream (say how far apart), or local changes."""
+    ahead, behind = 0, 0
+    if before is not None:
+        counts = repo.git.rev_list("--left-right", "--count", f"{before}...{target}").split()
+        ahead, behind = int(counts[0]), int(counts[1])
+    if not ahead:
+        return VcsError(
+            f"cannot fast-forward {branch} to {tracking} {target[:10]}: local changes in {where.root} are in the "
+            "way; nothing was pulled\n"
+            f"  fix: look at `git -C {where.root} status`; the service's clone takes no local edits"
+        )
+    return VcsError(
+        f"cannot fast-forward {branch} to {tracking}: they have diverged (a force-push upstream?): "
+        f"local {branch} {str(before)[:10]} has {ahead} commit(s) that {tracking} lacks, "
+        f"{tracking} {target[:10]} has {behind} that {branch} lacks; nothing was pulled\n"
+        f"  fix: review `git -C {where.root} log --oneline --left-right {branch}...{tracking}`, then follow "
+        f"upstream with `git -C {where.root} reset --hard {tracking}` (the next check publishes it); "
+        "upstream, push a revert rather than force-pushing the lists branch"
+    )
+
+
 def sync(where: ListsRepo, *, lists_only: bool = False) -> SyncResult:
     """Fetch and fast-forward the current branch to its upstream; never merges or rebases.
 
@@ -502,10 +524,7 @@ def sync(where: ListsRepo, *, lists_only: bool = False) -> SyncResult:
         try:
             repo.git.merge("--ff-only", "--quiet", target)
         except GitCommandError as exc:
-            raise VcsError(
-                f"cannot fast-forward {branch.name} to {tracking.name} (diverged, or local changes in the way); "
-                "nothing was pulled"
-            ) from exc
+            raise _not_forward(repo, where, branch.name, tracking.name, before, target) from exc
         after = repo.head.commit.hexsha
     message = "up to date" if after == before else f"fast-forwarded {str(before)[:10]}..{after[:10]}"
     return SyncResult(before, after, remote, message)

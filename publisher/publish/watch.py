@@ -9,7 +9,12 @@ commit when one of its entries has expired since (the manifest's
 `next_expiry`). Guard-rail refusals and validation errors are logged and leave
 the last good publish serving; the same refusal is not retried until the
 commit or the expiry changes. A job that raises is logged and the loop goes
-on: `schedule` itself would stop at the first exception.
+on: `schedule` itself would stop at the first exception. Every failure is logged once
+per distinct message (a diverged upstream is one message until it changes), not at every
+interval; the counters (`pull_failures`, `last_pull_ok`) feed `serve --metrics`.
+
+`serve --watch` on a fresh server has nothing to serve yet: `wait_for_publish` runs the
+checks in the foreground until zones/ holds a publish.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,6 +77,10 @@ class Watcher:
         # pull nothing but lists (None: when the lists share the running publisher's checkout)
         self.lists_only = lists_only
         self.pull_error: str | None = None  # the last one logged: a failing pull is logged once
+        self.pull_failures = 0  # pulls that failed since start (the metrics' counter)
+        self.last_pull_ok: float | None = None  # epoch seconds of the last successful fetch
+        self.check_error: str | None = None  # the last failed check logged: logged once, not every interval
+        self.last = "no check yet"  # what the last check did, one line (`watch --once` prints it)
         # (commit, why, expiry) attempts that ended for good: published, nothing to do, or refused
         self.settled: set[tuple[str, str, str | None]] = set()
         self.runs = 0
@@ -83,21 +93,23 @@ class Watcher:
         still republished for its expired entries.
         """
         where = find_repo(self.lists)
+        manifest = read_manifest(self.zones_dir)
         if self.pull:
             lists_only = holds_running_code(where) if self.lists_only is None else self.lists_only
             try:
                 result = sync(where, lists_only=lists_only)
                 self.pull_error = None
+                self.last_pull_ok = time.time()
                 if result.moved:
                     log.info("pulled: %s", result.message)
             except PublisherError as exc:  # publish what we have; say why it is not newer
+                self.pull_failures += 1
                 if str(exc) != self.pull_error:
-                    log.error("pull failed: %s", exc)
+                    log.error("pull failed: %s\n  %s", exc, _serving(manifest, self.zones_dir))
                 else:
                     log.debug("pull failed again: %s", exc)
                 self.pull_error = str(exc)
         head = commit_info(where).sha
-        manifest = read_manifest(self.zones_dir)
         if manifest is None:
             return [(head, "first publish", None)]
         source = manifest.source
@@ -112,12 +124,21 @@ class Watcher:
         return out
 
     def check(self) -> str:
-        """One pass. Returns what happened; raises only for unexpected failures."""
+        """One pass. Returns what happened (`last` says it in a sentence); raises only for
+        unexpected failures."""
         todo = self.candidates()
         if not todo:
+            manifest = read_manifest(self.zones_dir)
+            source = manifest.source if manifest is not None else None
+            commit = str(source.commit if source is not None else None)[:10]
+            head = source.head if source is not None else None
+            rolled = f" (HEAD {head[:10]}: a rollback)" if head and head[:10] != commit else ""
+            stale = "; the pull failed (see the log)" if self.pull_error else ""
+            self.last = f"nothing new: commit {commit} is published{rolled}{stale}"
             return "up to date"
         fresh = [t for t in todo if t not in self.settled]
         if not fresh:
+            self.last = f"nothing new: commit {todo[0][0][:10]} ({todo[0][1]}) was tried already; see the log"
             return "unchanged since the last attempt"
         target = fresh[0]
         if len(self.settled) > 1000:  # a watch runs for months; keep the memory bounded
@@ -129,19 +150,24 @@ class Watcher:
         except GuardRailError as exc:
             self.settled.add(target)
             log.error("commit %s (%s) not published: %s", commit[:10], why, exc)
+            self.last = f"commit {commit[:10]} ({why}) not published: {str(exc).splitlines()[0]}"
             return "refused"
         except ValidationFailed as exc:
             self.settled.add(target)
             log.error("commit %s (%s) not published: %s", commit[:10], why, exc)
+            self.last = f"commit {commit[:10]} ({why}) not published: {str(exc).splitlines()[0]}"
             for problem in exc.problems[:20]:
                 log.error("  %s", problem.format().replace("\n", "\n  "))
             return "invalid"
         self.settled.add(target)
         if not outcome.written:
             log.info("commit %s (%s): nothing to publish", commit[:10], why)
+            self.last = f"nothing to publish: commit {commit[:10]} ({why}) answers the same as what is published"
             return "nothing to publish"
-        serials = ", ".join(f"{n} {outcome.prepared.serial(n)}" for n in sorted(outcome.prepared.changed))
+        serials = ", ".join(f"{n} serial {outcome.prepared.serial(n)}" for n in sorted(outcome.prepared.changed))
         log.info("published commit %s (%s): %s", commit[:10], why, serials or "settings only")
+        verb = "republished" if action == "expiry" else "published"
+        self.last = f"{verb} commit {commit[:10]} ({why}): {serials or 'settings only'}"
         return "published"
 
     def job(self) -> None:
@@ -149,13 +175,64 @@ class Watcher:
         self.runs += 1
         try:
             status = self.check()
+            self.check_error = None
             log.debug("check %d: %s", self.runs, status)
         except PublisherError as exc:
             self.failures += 1
-            log.error("check %d failed: %s", self.runs, exc)
-        except Exception:
+            self.last = f"check failed: {exc}"
+            if str(exc) != self.check_error:
+                log.error("check %d failed: %s", self.runs, exc)
+            else:
+                log.debug("check %d failed again: %s", self.runs, exc)
+            self.check_error = str(exc)
+        except Exception as exc:
             self.failures += 1
+            self.last = f"check failed unexpectedly: {exc!r}"
             log.exception("check %d failed unexpectedly", self.runs)
+
+    def published(self) -> bool:
+        """Does zones/ hold a publish (anything the server could load)?"""
+        try:
+            return read_manifest(self.zones_dir) is not None
+        except PublisherError:
+            return False
+
+
+def _serving(manifest: Manifest | None, zones_dir: Path) -> str:
+    """What stays served while the lists cannot be pulled, for the log."""
+    if manifest is None:
+        return f"{zones_dir} holds no publish yet"
+    source = manifest.source
+    commit = source.commit if source is not None else None
+    what = f"commit {commit[:10]}" if commit else f"generation {manifest.generation}"
+    return f"{zones_dir} keeps serving {what} (published {manifest.published_at})"
+
+
+def wait_for_publish(watcher: Watcher, *, interval: float, stop: threading.Event | None = None) -> bool:
+    """Check every `interval` seconds until zones/ holds a publish: `serve --watch` on a fresh server.
+
+    True as soon as something is published (at once when it was already), False when `stop`
+    is set first. Why a check publishes nothing (an unreachable upstream, a refused plan,
+    invalid lists) is logged by the Watcher once per distinct reason; this adds one line.
+    """
+    stop = stop or threading.Event()
+    said = False
+    while not watcher.published():
+        watcher.job()
+        if watcher.published():
+            break
+        if not said:
+            log.warning(
+                "nothing published in %s yet: not serving until a commit of %s publishes (%s); checking every %gs",
+                watcher.zones_dir,
+                watcher.lists,
+                watcher.last,
+                interval,
+            )
+            said = True
+        if stop.wait(interval):
+            return False
+    return True
 
 
 def run(
@@ -204,9 +281,11 @@ def watch(
     iterations: int | None = None,
     stop: threading.Event | None = None,
     pull: bool = True,
+    watcher: Watcher | None = None,
 ) -> Watcher:
-    """`publisher watch`: the loop over a Watcher. `serve --watch` runs this in a thread."""
-    watcher = Watcher(lists, zones_dir, pull=pull)
+    """`publisher watch`: the loop over a Watcher (a new one unless given). `serve --watch`
+    runs this in a thread."""
+    watcher = watcher or Watcher(lists, zones_dir, pull=pull)
     log.info("watching %s every %gs, publishing into %s", lists, interval, zones_dir)
     try:
         where = find_repo(lists)

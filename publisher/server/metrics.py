@@ -30,6 +30,10 @@ Metrics (every zone label is a served zone's name; "-" counts queries for no zon
   dnsbl_tcp_full_seconds_total              seconds spent at the cap (a new client waited meanwhile)
   dnsbl_workers                             processes answering (serve --workers N; 1 without)
   dnsbl_worker_restarts_total               workers that died and were replaced
+With `serve --watch` (WatchCollector, registered by the CLI through `collect_also`):
+  dnsbl_watch_pull_failures_total           fetches/fast-forwards of the lists that failed
+  dnsbl_watch_last_pull_success_timestamp_seconds  when the lists were last fetched (absent: never)
+  dnsbl_watch_check_failures_total          watch checks that failed (e.g. the lists folder unreadable)
 Under --workers N the parent serves this endpoint with every worker's figures summed
 (figures.combine); process_* and python_* are the parent's own.
 plus prometheus-client's process_*, python_gc_* and python_info.
@@ -61,6 +65,45 @@ class Observed(Protocol):
     """What the collector reads: app.Server, or workers.Supervisor (the sums over its workers)."""
 
     def figures(self) -> Figures: ...
+
+
+class WatchObserved(Protocol):
+    """What WatchCollector reads: publisher.publish.watch.Watcher (plain counters, read without locks)."""
+
+    pull_failures: int
+    last_pull_ok: float | None
+    failures: int
+
+
+class WatchCollector(Collector):
+    """The git watcher's counters (`serve --watch`): a stuck pull shows as a rising counter."""
+
+    def __init__(self, watcher: WatchObserved) -> None:
+        self.watcher = watcher
+
+    def collect(self) -> Iterator[Metric]:
+        w = self.watcher
+        yield CounterMetricFamily(
+            f"{PREFIX}_watch_pull_failures", "Fetches or fast-forwards of the lists that failed (see the log)",
+            value=w.pull_failures,
+        )  # fmt: skip
+        if w.last_pull_ok is not None:
+            yield GaugeMetricFamily(
+                f"{PREFIX}_watch_last_pull_success_timestamp_seconds", "When the lists were last fetched",
+                value=w.last_pull_ok,
+            )  # fmt: skip
+        yield CounterMetricFamily(
+            f"{PREFIX}_watch_check_failures", "Watch checks that failed (see the log)", value=w.failures
+        )
+
+
+#: Collectors every Exporter of this process registers besides the server's (collect_also).
+_ALSO: list[Collector] = []
+
+
+def collect_also(collector: Collector) -> None:
+    """Export `collector` too from every Exporter started after this call in this process."""
+    _ALSO.append(collector)
 
 
 class ServerCollector(Collector):
@@ -200,6 +243,8 @@ class Exporter:
         PlatformCollector(registry=self.registry)
         GCCollector(registry=self.registry)
         self.registry.register(ServerCollector(server))
+        for collector in _ALSO:
+            self.registry.register(collector)
         server_class = type("_Http", (httpd.BoundedServer,), {"address_family": ep.family})
         try:
             self.httpd: httpd.BoundedServer = server_class(
@@ -248,4 +293,4 @@ def start(
     return exporter
 
 
-__all__ = ["Exporter", "ServerCollector", "start"]
+__all__ = ["Exporter", "ServerCollector", "WatchCollector", "collect_also", "start"]
