@@ -142,6 +142,8 @@ class ZoneConfig:
     location: Location = Location("zones.yaml")
     exports: tuple[Export, ...] = EXPORTS  # zone files written beside the snapshot, in EXPORTS order
     excludes: tuple[str, ...] = ()  # globs of local exclusion files: holes in every listing of the zone
+    #: Set on the copy an excludes file is parsed with: every entry is checked as an exclusion.
+    read_as_excludes: bool = False
 
     def is_excludes(self, path: str) -> bool:
         """Is `path` one of the zone's excludes files (it is then none of its sources)?"""

@@ -114,9 +114,10 @@ def cmd_lookup(args: argparse.Namespace, display: Display) -> int:
             for hit in covering_entries(source, query):
                 what = "exclude" if hit.value.exclude else format_v4(hit.value.code)
                 expiry = f" expires {hit.value.expires.date()}" if hit.value.expires else ""
-                display.line(
-                    f"  {hit.path}:{hit.line}: {hit.text} -> {what} {shown_reason(hit.value.reason)!r}{expiry}"
+                why = (
+                    "(the zone's excludes file)" if cfg.is_excludes(hit.path) else repr(shown_reason(hit.value.reason))
                 )
+                display.line(f"  {hit.path}:{hit.line}: {hit.text} -> {what} {why}{expiry}")
     return 0 if listed_anywhere or not args.exit_status else 4
 
 

@@ -56,6 +56,7 @@ def check_network(
     broad_fix: str = BROAD_FIX_YAML,
 ) -> list[Finding]:
     """Rules for one IPv4/IPv6 entry of an ip zone (its syntax is already valid)."""
+    exclude = exclude or zone.read_as_excludes
     if net.family == 6 and net.start >= V4_MAPPED_START and net.end <= V4_MAPPED_END:
         v4 = Network(4, net.start - V4_MAPPED_START, net.end - V4_MAPPED_START)
         mapped: list[Finding] = [
@@ -125,6 +126,7 @@ def check_domain(
     broad_fix: str = BROAD_DOMAIN_FIX_YAML,
 ) -> list[Finding]:
     """Rules for one entry of a domain zone (already normalised); breadth.py says what is too broad."""
+    exclude = exclude or zone.read_as_excludes
     room = longest_subject(zone.kind, zone.name)
     size = len(name) + (2 if wild else 0)
     if size > room:

@@ -20,8 +20,8 @@ from publisher import codes
 from publisher.errors import Location, Problem, Severity, ValidationFailed, sort_problems
 from publisher.lists.checks import validate
 from publisher.lists.config import CONFIG_PATH, GlobLocations, load_config_marked
-from publisher.lists.excludes import as_excludes
 from publisher.lists.curated import BULK_SUFFIXES, CURATED_SUFFIXES, read_source
+from publisher.lists.excludes import as_excludes, reading_config
 from publisher.lists.tree import Tree, TreeError, glob
 from publisher.model import Config, SourceData, ZoneConfig
 
@@ -76,7 +76,7 @@ def load_lists(tree: Tree, *, as_of: dt.datetime, reader: SourceReader | None = 
             used.add(path)
             # Read per zone, not cached: a feed's bytes are not kept alive while the next is parsed.
             try:
-                source = read(path, zone)
+                source = read(path, reading_config(zone) if path in excludes else zone)
             except TreeError as exc:
                 source = SourceData(path)
                 message = str(exc).removeprefix(f"{path}: ")  # the location names the file already
@@ -84,7 +84,7 @@ def load_lists(tree: Tree, *, as_of: dt.datetime, reader: SourceReader | None = 
                     Problem(Location(path), codes.READ_ERROR, message, "check the file and its permissions")
                 )
             if path in excludes:
-                source = as_excludes(source, zone)
+                source = as_excludes(source)
             problems.extend(source.problems)
             zone_sources.append(source)
         sources[zone.name] = zone_sources
