@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from publisher import __version__
-from publisher.cli import explain, hooks, imports, lists, publishing, serve
+from publisher.cli import explain, hooks, imports, lists, publishing, query, serve
 from publisher.cli.display import Display, Handler
 from publisher.errors import PublisherError, ValidationFailed
 
@@ -29,6 +29,8 @@ COMMANDS = (
     lists.add_validate,
     lists.add_compile,
     lists.add_lookup,
+    query.add_expiring,
+    query.add_search,
     serve.add_serve,
     publishing.add_publish,
     publishing.add_plan,
