@@ -141,7 +141,10 @@ def _lookup_range(args: argparse.Namespace, display: Display) -> int:
             continue
         found = range_answer(build.zones[cfg.name], net)
         listed_anywhere = listed_anywhere or found.listed > 0
-        share = f" ({found.listed:,} of {found.size:,} addresses)" if found.listed else ""
+        if found.size <= 1 << 32:
+            share = f" ({found.listed:,} of {found.size:,} addresses)" if found.listed else ""
+        else:  # an IPv6 block: counts of 30 digits say less than a share
+            share = f" ({found.listed / found.size:.4%} of its addresses)" if found.listed else ""
         display.line(f"{cfg.name}: {net} {found.how}{share}")
         for code, txt in found.answers:
             display.line(f"  A {format_v4(code)}  " + (f'TXT "{txt}"' if txt else "no TXT"))

@@ -82,9 +82,8 @@ def cmd_expiring(args: argparse.Namespace, display: Display) -> int:
     width = max((len(_place(display, e.path, e.line)) for e in found), default=0)
     for e in found:
         extra = "".join(f"  {v}" for v in (e.ticket, f"by {e.by}" if e.by else None) if v)
-        display.line(
-            f"{_place(display, e.path, e.line):<{width}}  {e.text}  expires {_date(e.expires)} ({_when(e.expires, now)}){extra}"
-        )
+        when = f"expires {_date(e.expires)} ({_when(e.expires, now)})"
+        display.line(f"{_place(display, e.path, e.line):<{width}}  {e.text}  {when}{extra}")
     return 0
 
 
