@@ -176,10 +176,7 @@ def test_lookup_of_a_cidr_lists_every_overlapping_entry(tmp_path: Path, capsys: 
     assert out[0] == "bl.example.test: 198.51.100.0/26 wholly listed (64 of 64 addresses)"
     assert out[2] == "  bl/feed.txt:3003: 198.51.100.0/25 covers it -> 127.0.0.4 'proxy'"
     _, out = _run(capsys, root, "lookup", "2001:db8::/32")
-    assert (
-        out[0]
-        == "bl.example.test: 2001:db8::/32 partly listed (1,208,925,819,614,629,174,706,176 of 79,228,162,514,264,337,593,543,950,336 addresses)"
-    )
+    assert out[0] == "bl.example.test: 2001:db8::/32 partly listed (0.0015% of its addresses)"
     assert out[-1].endswith("2001:db8::/48 inside it -> 127.0.0.2 'hosting abuse'")
     _, out = _run(capsys, root, "lookup", "2001:db8::/64")
     assert out[0].startswith("bl.example.test: 2001:db8::/64 wholly listed")
