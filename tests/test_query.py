@@ -203,3 +203,12 @@ def test_lookup_of_a_cidr_with_host_bits_says_how_to_write_it(
     assert main(["--lists", str(root), "lookup", "198.51.100.1/24"]) == 2
     err = capsys.readouterr().err
     assert "host bits set below /24" in err and "198.51.100.0/24" in err
+
+
+def test_lookup_of_a_wide_block_is_bounded_per_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = _lists(tmp_path)
+    code, out = _run(capsys, root, "lookup", "10.0.0.0/16")
+    assert code == 0
+    assert out[0] == "bl.example.test: 10.0.0.0/16 partly listed (3,000 of 65,536 addresses)"
+    assert len(out) == 2 + 50 + 1
+    assert out[-1] == "  ... and 2,950 more entries of bl/feed.txt in 10.0.0.0/16"

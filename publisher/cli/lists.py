@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from publisher.cli.display import Subparsers
 
 
+#: `lookup CIDR` prints at most this many overlapping entries per file, then how many more.
+RANGE_ENTRIES = 50
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -149,13 +153,16 @@ def _lookup_range(args: argparse.Namespace, display: Display) -> int:
         for code, txt in found.answers:
             display.line(f"  A {format_v4(code)}  " + (f'TXT "{txt}"' if txt else "no TXT"))
         for source in build.loaded.sources.get(cfg.name, []):
-            for hit in overlapping_entries(source, net):
+            hits = overlapping_entries(source, net)
+            for hit in hits[:RANGE_ENTRIES]:
                 what = "exclude" if hit.value.exclude else format_v4(hit.value.code)
                 expiry = f" expires {hit.value.expires.date()}" if hit.value.expires else ""
                 why = (
                     "(the zone's excludes file)" if cfg.is_excludes(hit.path) else repr(shown_reason(hit.value.reason))
                 )
                 display.line(f"  {hit.path}:{hit.line}: {hit.text} {hit.relation} it -> {what} {why}{expiry}")
+            if len(hits) > RANGE_ENTRIES:
+                display.line(f"  ... and {len(hits) - RANGE_ENTRIES:,} more entries of {source.path} in {net}")
     return 0 if listed_anywhere or not args.exit_status else 4
 
 
