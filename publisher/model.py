@@ -10,6 +10,8 @@ entries also keep their full metadata (`EntryMeta`) for plan, explain and lookup
 from __future__ import annotations
 
 import datetime as dt
+import fnmatch
+import re
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,6 +77,16 @@ def render_txt(template: str, *, code: int, reason: str, zone: str) -> str:
     return "".join(out)
 
 
+def glob_matches(pattern: str, path: str) -> bool:
+    """Does a lists-relative `path` match a zones.yaml glob (`*` stays in one folder, `**` crosses)?
+
+    The same reading as `lists.tree.glob`, for one path (compile sorts the excludes files
+    of a zone out of its sources with it)."""
+    if "**" in pattern:
+        return fnmatch.fnmatchcase(path, re.sub(r"\*\*/?", "*", pattern))
+    return path.count("/") == pattern.count("/") and fnmatch.fnmatchcase(path, pattern)
+
+
 @dataclass(frozen=True, slots=True)
 class Soa:
     mname: str
@@ -129,6 +141,13 @@ class ZoneConfig:
     guards: Guards = Guards()
     location: Location = Location("zones.yaml")
     exports: tuple[Export, ...] = EXPORTS  # zone files written beside the snapshot, in EXPORTS order
+    excludes: tuple[str, ...] = ()  # globs of local exclusion files: holes in every listing of the zone
+    #: Set on the copy an excludes file is parsed with: every entry is checked as an exclusion.
+    read_as_excludes: bool = False
+
+    def is_excludes(self, path: str) -> bool:
+        """Is `path` one of the zone's excludes files (it is then none of its sources)?"""
+        return any(glob_matches(pattern, path) for pattern in self.excludes)
 
 
 @dataclass(frozen=True, slots=True)

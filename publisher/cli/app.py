@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from publisher import __version__
-from publisher.cli import explain, hooks, imports, lists, publishing, serve, typos
+from publisher.cli import explain, hooks, imports, lists, publishing, query, serve, typos
 from publisher.cli.display import Display, Handler
 from publisher.cli.root import DEFAULT_LISTS, DEFAULT_ZONES, resolve_defaults
 from publisher.errors import PublisherError, UsageError, ValidationFailed
@@ -37,6 +37,8 @@ COMMANDS = (
     lists.add_validate,
     lists.add_compile,
     lists.add_lookup,
+    query.add_expiring,
+    query.add_search,
     serve.add_serve,
     publishing.add_publish,
     publishing.add_plan,

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from publisher.cli.display import Subparsers
 
 
+#: `lookup CIDR` prints at most this many overlapping entries per file, then how many more.
+RANGE_ENTRIES = 50
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -92,6 +96,8 @@ def cmd_lookup(args: argparse.Namespace, display: Display) -> int:
     from publisher.lists.tree import DirTree
     from publisher.publish.build import compile_tree
 
+    if "/" in args.query:
+        return _lookup_range(args, display)
     try:
         query = parse_query(args.query)
     except AddressError as exc:
@@ -114,9 +120,49 @@ def cmd_lookup(args: argparse.Namespace, display: Display) -> int:
             for hit in covering_entries(source, query):
                 what = "exclude" if hit.value.exclude else format_v4(hit.value.code)
                 expiry = f" expires {hit.value.expires.date()}" if hit.value.expires else ""
-                display.line(
-                    f"  {hit.path}:{hit.line}: {hit.text} -> {what} {shown_reason(hit.value.reason)!r}{expiry}"
+                why = (
+                    "(the zone's excludes file)" if cfg.is_excludes(hit.path) else repr(shown_reason(hit.value.reason))
                 )
+                display.line(f"  {hit.path}:{hit.line}: {hit.text} -> {what} {why}{expiry}")
+    return 0 if listed_anywhere or not args.exit_status else 4
+
+
+def _lookup_range(args: argparse.Namespace, display: Display) -> int:
+    """`lookup CIDR`: per ip zone, how much of the block it lists and every entry overlapping it."""
+    from publisher.compile.lookup import overlapping_entries, parse_range, range_answer, shown_reason
+    from publisher.lists.tree import DirTree
+    from publisher.publish.build import compile_tree
+
+    try:
+        net = parse_range(args.query)
+    except AddressError as exc:
+        said = exc.message if args.query.strip() in exc.message else f"{args.query!r}: {exc.message}"
+        raise UsageError(said + (f"; {exc.fix}" if exc.fix else "")) from exc
+    build = compile_tree(DirTree(args.lists), as_of=_now())
+    listed_anywhere = False
+    for cfg in build.config.zones:
+        if cfg.kind != "ip":
+            continue
+        found = range_answer(build.zones[cfg.name], net)
+        listed_anywhere = listed_anywhere or found.listed > 0
+        if found.size <= 1 << 32:
+            share = f" ({found.listed:,} of {found.size:,} addresses)" if found.listed else ""
+        else:  # an IPv6 block: counts of 30 digits say less than a share
+            share = f" ({found.listed / found.size:.4%} of its addresses)" if found.listed else ""
+        display.line(f"{cfg.name}: {net} {found.how}{share}")
+        for code, txt in found.answers:
+            display.line(f"  A {format_v4(code)}  " + (f'TXT "{txt}"' if txt else "no TXT"))
+        for source in build.loaded.sources.get(cfg.name, []):
+            hits = overlapping_entries(source, net)
+            for hit in hits[:RANGE_ENTRIES]:
+                what = "exclude" if hit.value.exclude else format_v4(hit.value.code)
+                expiry = f" expires {hit.value.expires.date()}" if hit.value.expires else ""
+                why = (
+                    "(the zone's excludes file)" if cfg.is_excludes(hit.path) else repr(shown_reason(hit.value.reason))
+                )
+                display.line(f"  {hit.path}:{hit.line}: {hit.text} {hit.relation} it -> {what} {why}{expiry}")
+            if len(hits) > RANGE_ENTRIES:
+                display.line(f"  ... and {len(hits) - RANGE_ENTRIES:,} more entries of {source.path} in {net}")
     return 0 if listed_anywhere or not args.exit_status else 4
 
 
@@ -146,8 +192,8 @@ def add_compile(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def add_lookup(sub: Subparsers) -> argparse.ArgumentParser:
-    p = sub.add_parser("lookup", help="which zones list an address or domain, and why")
-    p.add_argument("query", help="IPv4/IPv6 address or domain")
+    p = sub.add_parser("lookup", help="which zones list an address, a CIDR block or a domain, and why")
+    p.add_argument("query", help="IPv4/IPv6 address, CIDR block (every entry overlapping it), or domain")
     p.add_argument("--exit-status", action="store_true", help="exit 4 when listed nowhere")
     p.set_defaults(func=cmd_lookup)
     return p

@@ -2,20 +2,26 @@
 
 What each zone answers for the address or name (`zone_answer`), and which
 entries (file:line) cover it in each source (`covering_entries`, over the
-source's rows). Used by `publisher lookup` and `explain`. Pure.
+source's rows). For a CIDR block: how much of it a zone lists (`range_answer`)
+and which entries overlap it (`overlapping_entries`). Used by `publisher lookup`
+and `explain`. Pure.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from publisher.addresses import (
     V4_MAPPED_END,
     V4_MAPPED_START,
     AddressError,
+    Network,
     format_addr,
     normalize_domain,
     parse_addr,
+    parse_network,
 )
 from publisher.compile.zone import CompiledZone
 from publisher.model import SUBST, SourceData, Value
@@ -97,3 +103,81 @@ def covering_entries(source: SourceData, query: Query) -> list[Hit]:
                 hits.append(Hit(source.path, row.line, row.text, source.values[row.value], depth))
     hits.sort(key=lambda h: (h.size, h.line))
     return hits
+
+
+# --- a range (CIDR): which entries overlap it, and how much of it a zone lists ----------
+
+
+def parse_range(text: str) -> Network:
+    """A CIDR block `ADDR/LEN` of either family; IPv4-mapped IPv6 is read as IPv4."""
+    net = parse_network(text)
+    if net.family == 6 and V4_MAPPED_START <= net.start and net.end <= V4_MAPPED_END:
+        return Network(4, net.start - V4_MAPPED_START, net.end - V4_MAPPED_START)
+    return net
+
+
+@dataclass(frozen=True, slots=True)
+class RangeAnswer:
+    """How much of a range a zone lists, and with which answers."""
+
+    listed: int  # addresses of the range that get an answer
+    size: int  # addresses in the range
+    answers: tuple[tuple[int, str], ...]  # distinct (code, TXT) pairs met inside, TXT with `$` for the address
+
+    @property
+    def how(self) -> str:
+        if not self.listed:
+            return "not listed"
+        return "wholly listed" if self.listed == self.size else "partly listed"
+
+
+def range_answer(zone: CompiledZone, net: Network) -> RangeAnswer:
+    """Listed addresses of `net` in the zone (intervals met by bisection, then walked)."""
+    if zone.info.kind != "ip":
+        return RangeAnswer(0, net.size, ())
+    if net.family == 4:
+        k = bisect_left(zone.v4_end, net.start)
+        intervals: Iterator[tuple[int, int, int]] = zip(zone.v4_start[k:], zone.v4_end[k:], zone.v4_value[k:])
+    else:
+        intervals = iter(zone.v6_intervals())
+    listed = 0
+    seen: dict[tuple[int, str], None] = {}
+    for s, e, v in intervals:
+        if s > net.end:
+            break
+        if e < net.start:
+            continue
+        listed += min(e, net.end) - max(s, net.start) + 1
+        answer = zone.answers[v]
+        for code, txt in zip(answer.codes, answer.txts):
+            seen.setdefault((code, shown_reason(txt)), None)
+    return RangeAnswer(listed, net.size, tuple(sorted(seen)))
+
+
+@dataclass(frozen=True, slots=True)
+class RangeHit:
+    """One entry that overlaps the range: `covers` it, lies `inside` it, or `overlaps` part of it."""
+
+    path: str
+    line: int
+    text: str
+    value: Value
+    relation: str
+
+
+def overlapping_entries(source: SourceData, net: Network) -> list[RangeHit]:
+    """Every entry of the source that shares an address with `net`, widest first, then by line."""
+    hits: list[tuple[int, RangeHit]] = []
+    for row in source.rows(net.family):
+        if row.start > net.end or row.end < net.start:
+            continue
+        if row.start <= net.start and net.end <= row.end:
+            relation = "covers"
+        elif net.start <= row.start and row.end <= net.end:
+            relation = "inside"
+        else:
+            relation = "overlaps"
+        hit = RangeHit(source.path, row.line, row.text, source.values[row.value], relation)
+        hits.append((row.start - row.end, hit))
+    hits.sort(key=lambda h: (h[0], h[1].line))
+    return [h for _, h in hits]

@@ -36,6 +36,9 @@ from publisher.compile.compiler import (
     _Pairs,
     _value_map,
     answer_key,
+    exclude_ranges,
+    punch,
+    split_excludes,
 )
 from publisher.compile.zone import M64, Answer, CompiledZone, ZoneInfo
 from publisher.model import SourceData, Touched, Value, ZoneConfig
@@ -49,7 +52,7 @@ Ranges = list[tuple[int, int]]
 
 def compile_settings(cfg: ZoneConfig) -> tuple[object, ...]:
     """The settings a compiled zone depends on besides its sources."""
-    return (cfg.name, cfg.kind, cfg.role, cfg.txt, cfg.ttl, cfg.soa, cfg.ns)
+    return (cfg.name, cfg.kind, cfg.role, cfg.txt, cfg.ttl, cfg.soa, cfg.ns, cfg.excludes)
 
 
 def merge_ranges(ranges: Iterable[tuple[int, int]]) -> Ranges:
@@ -124,15 +127,17 @@ def _select(sources: list[SourceData], vmaps: list[list[int | None]], family: in
     return _Family(ranges, per_source)
 
 
-def _compile_inside(fam: _Family, pairs: _Pairs, bits: int, override: Segments | None) -> Segments:
-    """The new intervals inside the touched ranges (answer ids of `pairs`)."""
+def _compile_inside(
+    fam: _Family, pairs: _Pairs, bits: int, override: Segments | None, holes: list[tuple[int, int]]
+) -> Segments:
+    """The new intervals inside the touched ranges (answer ids of `pairs`), less the excludes' holes."""
     laminar: list[Segments] = []
     for starts, ends, mapped in fam.per_source:
         keep = [k for k, m in enumerate(mapped) if m is not None]  # expired rows drop out
         if keep:
             vals: list[int] = [mapped[k] for k in keep]  # type: ignore[misc]
             laminar.append(_laminar([starts[k] for k in keep], [ends[k] for k in keep], vals, bits))
-    ss, ee, vv = _merge(laminar, pairs, override)
+    ss, ee, vv = punch(_merge(laminar, pairs, override), holes)
     out_s: list[int] = []
     out_e: list[int] = []
     out_v: list[int] = []
@@ -281,17 +286,19 @@ def patch_zone(
     if compile_settings(cfg) != compile_settings(before_cfg):
         return None
     pairs = _Pairs.new(cfg)
+    touched = with_expired(touched, sources, before_as_of, as_of)
+    total = sum(len(s.v4_start) + len(s.v6_start) for s in sources)
+    sources, excludes = split_excludes(cfg, sources)  # an edit of an excludes file is touched like any
     vmaps = [_value_map(src, pairs, as_of) for src in sources]
     test_pair = pairs.pair(Value(TEST_LISTED_V4, TEST_REASON))
-    touched = with_expired(touched, sources, before_as_of, as_of)
     r4, r6 = merge_ranges(touched.v4), merge_ranges(touched.v6)
     fam4, fam6 = _select(sources, vmaps, 4, r4), _select(sources, vmaps, 6, r6)
-    total = sum(len(s.v4_start) + len(s.v6_start) for s in sources)
     if fam4.rows + fam6.rows > max_share * total and fam4.rows + fam6.rows > 64:
         return None
     override: Segments = ([TEST_UNLISTED_V4, TEST_LISTED_V4], [TEST_UNLISTED_V4, TEST_LISTED_V4], [HOLE, test_pair])
-    new4 = _compile_inside(fam4, pairs, V4_BITS, override) if r4 else ([], [], [])
-    new6 = _compile_inside(fam6, pairs, V6_BITS, None) if r6 else ([], [], [])
+    holes4, holes6 = exclude_ranges(excludes, 4, as_of), exclude_ranges(excludes, 6, as_of)
+    new4 = _compile_inside(fam4, pairs, V4_BITS, override, holes4) if r4 else ([], [], [])
+    new6 = _compile_inside(fam6, pairs, V6_BITS, None, holes6) if r6 else ([], [], [])
 
     old4 = (before.v4_start, before.v4_end, before.v4_value)
     old6 = (

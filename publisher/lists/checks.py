@@ -56,6 +56,7 @@ def check_network(
     broad_fix: str = BROAD_FIX_YAML,
 ) -> list[Finding]:
     """Rules for one IPv4/IPv6 entry of an ip zone (its syntax is already valid)."""
+    exclude = exclude or zone.read_as_excludes
     if net.family == 6 and net.start >= V4_MAPPED_START and net.end <= V4_MAPPED_END:
         v4 = Network(4, net.start - V4_MAPPED_START, net.end - V4_MAPPED_START)
         mapped: list[Finding] = [
@@ -125,6 +126,7 @@ def check_domain(
     broad_fix: str = BROAD_DOMAIN_FIX_YAML,
 ) -> list[Finding]:
     """Rules for one entry of a domain zone (already normalised); breadth.py says what is too broad."""
+    exclude = exclude or zone.read_as_excludes
     room = longest_subject(zone.kind, zone.name)
     size = len(name) + (2 if wild else 0)
     if size > room:
@@ -182,7 +184,7 @@ def validate(config: Config, sources: dict[str, list[SourceData]], *, as_of: dt.
         problems.extend(_duplicates(srcs))
         for source in srcs:
             problems.extend(_expired(source, as_of))
-            if source.entries:
+            if source.entries and not zone.is_excludes(source.path):  # an excludes file's holes are zone-wide
                 problems.extend(_useless_exclusions(source))
     for zone in config.zones:
         if zone.kind == "ip" and zone.role == "block" and zone.protect:
@@ -385,7 +387,21 @@ def covers_protected(
     protected = _protected(config, zone, sources, as_of)
     merged = {fam: _merge(items) for fam, items in protected.items()}
     problems: list[Problem] = []
-    for source in sources.get(zone.name, []):
+    srcs = sources.get(zone.name, [])
+    local = [s for s in srcs if zone.is_excludes(s.path)]
+    zone_holes = {
+        fam: sorted(
+            (a, b)
+            for src in local
+            for a, b, v in zip(
+                *((src.v4_start, src.v4_end, src.v4_value) if fam == 4 else (src.v6_start, src.v6_end, src.v6_value))
+            )
+            if src.values[v].live(as_of)
+        )
+        for fam in (4, 6)
+    }
+    excludes_file = local[0].path if local else (zone.excludes[0] if zone.excludes else None)
+    for source in srcs:
         listed = [not v.exclude and v.live(as_of) for v in source.values]
         reported = 0
         for fam, starts, ends, vals, lines in (
@@ -404,6 +420,8 @@ def covers_protected(
                 s, e = starts[i], ends[i]
                 # Within a file the most specific entry wins: narrower exclusions are holes here.
                 own_holes = [(hs, he) for hs, he in holes if he - hs < e - s and hs <= e and he >= s]
+                if zone_holes[fam]:  # the zone's excludes files: holes whatever their size
+                    own_holes = sorted(own_holes + [(hs, he) for hs, he in zone_holes[fam] if hs <= e and he >= s])
                 for prot in protected[fam]:
                     if prot.start > e or prot.end < s:
                         continue
@@ -412,7 +430,9 @@ def covers_protected(
                         continue
                     reported += 1
                     if reported <= MAX_PROTECT_REPORTS:
-                        problems.append(_protect_problem(zone, source, fam, s, e, lines[i], prot, left[0]))
+                        problems.append(
+                            _protect_problem(zone, source, fam, s, e, lines[i], prot, left[0], excludes_file)
+                        )
                     break
         if reported > MAX_PROTECT_REPORTS:
             problems.append(
@@ -427,16 +447,44 @@ def covers_protected(
 
 
 def _protect_problem(
-    zone: ZoneConfig, source: SourceData, fam: int, s: int, e: int, line: int, prot: _Protected, left: tuple[int, int]
+    zone: ZoneConfig,
+    source: SourceData,
+    fam: int,
+    s: int,
+    e: int,
+    line: int,
+    prot: _Protected,
+    left: tuple[int, int],
+    excludes_file: str | None,
 ) -> Problem:
     meta = source.entries.get(line)
     text = meta.text if meta else str(Network(fam, s, e))
     hole = str(Network(fam, *left))
     how = f"an entry `- ip: {hole}` with `exclude: true`" if meta else f"the line `!{hole}`"
+    if excludes_file is not None:
+        # A downloaded feed is overwritten by the next download: the hole belongs in the local file.
+        fix = (
+            f"add {hole} to {excludes_file} (the zone's excludes: file, which downloads do not overwrite), "
+            f"or narrow the entry, or add {how} to {source.path}"
+        )
+    elif meta is None:
+        fix = (
+            f"add {hole} to a local excludes file that downloads do not overwrite "
+            f"(in zones.yaml, `excludes: [{_sibling(source.path)}]` on {zone.name}), "
+            f"or narrow the entry, or add {how} to {source.path}"
+        )
+    else:
+        fix = f"narrow the entry, or add {how} to {source.path}"
     return Problem(
         row_location(source, line),
         codes.COVERS_PROTECTED,
         f"{text} covers {prot.text}, protected by allowlist {prot.zone}",
-        f"narrow the entry, or add {how} to {source.path}",
+        fix,
         related=(("protected entry", prot.location),),
     )
+
+
+def _sibling(path: str) -> str:
+    """`local-excludes.txt` beside a feed: bl/feeds.txt -> bl/local-excludes.txt."""
+    folder = path.rpartition("/")[0]
+    return f"{folder}/local-excludes.txt" if folder else "local-excludes.txt"

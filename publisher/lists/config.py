@@ -30,7 +30,7 @@ _MERGED_MAPPINGS = ("soa", "max_prefix", "guards")
 #: ZoneConfig's own defaults (a slotted dataclass keeps them only in its fields).
 _ZONE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ZoneConfig)}
 
-#: (zone name, glob) -> where the glob was written, for "matches no file" messages.
+#: (zone name, glob) -> where the glob (of `sources` or `excludes`) was written, for "matches no file" messages.
 GlobLocations = dict[tuple[str, str], Location]
 
 
@@ -186,6 +186,15 @@ class _Builder:
                     "write it relative to lists/, like bl/*.yaml",
                 )
             self.globs[(name or raw["name"], pattern)] = self.marks.location(at("sources", i))
+        for i, pattern in enumerate(merged.get("excludes") or []):
+            if pattern.startswith("/") or ".." in pattern.split("/"):
+                self.error(
+                    at("excludes", i),
+                    codes.BAD_GLOB,
+                    f"excludes glob '{pattern}' must stay inside lists/",
+                    "write it relative to lists/, like bl/local-excludes.txt",
+                )
+            self.globs.setdefault((name or raw["name"], pattern), self.marks.location(at("excludes", i)))
         soa_raw = merged.get("soa")
         soa = _ZONE_DEFAULTS["soa"]
         if soa_raw:
@@ -224,6 +233,7 @@ class _Builder:
             secondaries=secondaries,
             allow_transfer=transfer,
             exports=tuple(e for e in EXPORTS if e in merged.get("exports", EXPORTS)),
+            excludes=tuple(merged.get("excludes") or ()),
             guards=Guards(
                 **{
                     k: guards[k]

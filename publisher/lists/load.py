@@ -1,7 +1,9 @@
 """A lists tree -> config + parsed sources + every problem: reading and checking together.
 
 `load_lists` reads zones.yaml, expands each zone's source globs, reads every
-matched file with the reader for its kind, and runs the cross-file checks. It
+matched file with the reader for its kind (then the zone's `excludes` files, read the
+same way and turned into holes by `excludes.as_excludes`, last in its sources), and
+runs the cross-file checks. It
 never raises for bad list content: it collects all problems of all files so
 that one `publisher validate` run shows everything. `require_clean` is the gate
 before compiling: any error (except codes the caller chose to override) raises
@@ -17,8 +19,9 @@ from dataclasses import dataclass
 from publisher import codes
 from publisher.errors import Location, Problem, Severity, ValidationFailed, sort_problems
 from publisher.lists.checks import validate
-from publisher.lists.config import CONFIG_PATH, load_config_marked
+from publisher.lists.config import CONFIG_PATH, GlobLocations, load_config_marked
 from publisher.lists.curated import BULK_SUFFIXES, CURATED_SUFFIXES, read_source
+from publisher.lists.excludes import as_excludes, reading_config
 from publisher.lists.tree import Tree, TreeError, glob
 from publisher.model import Config, SourceData, ZoneConfig
 
@@ -59,27 +62,29 @@ def load_lists(tree: Tree, *, as_of: dt.datetime, reader: SourceReader | None = 
         for pattern in zone.sources:
             matched = glob(tree, pattern)
             if not matched:
-                problems.append(
-                    Problem(
-                        glob_locations.get((zone.name, pattern), zone.location),
-                        codes.GLOB_NO_MATCH,
-                        f"source glob '{pattern}' of {zone.name} matches no file",
-                        "fix the pattern (relative to lists/), or add the file it should match",
-                    )
-                )
-            paths.extend(p for p in matched if p not in paths and p != CONFIG_PATH)
+                problems.append(_no_match(zone, pattern, "source", glob_locations))
+            # An excludes file matched by a source glob too (bl/*.txt) is read as excludes only.
+            paths.extend(p for p in matched if p not in paths and p != CONFIG_PATH and not zone.is_excludes(p))
+        excludes: list[str] = []
+        for pattern in zone.excludes:
+            matched = glob(tree, pattern)
+            if not matched:
+                problems.append(_no_match(zone, pattern, "excludes", glob_locations))
+            excludes.extend(p for p in matched if p not in excludes and p != CONFIG_PATH)
         zone_sources: list[SourceData] = []
-        for path in paths:
+        for path in paths + excludes:
             used.add(path)
             # Read per zone, not cached: a feed's bytes are not kept alive while the next is parsed.
             try:
-                source = read(path, zone)
+                source = read(path, reading_config(zone) if path in excludes else zone)
             except TreeError as exc:
                 source = SourceData(path)
                 message = str(exc).removeprefix(f"{path}: ")  # the location names the file already
                 source.problems.append(
                     Problem(Location(path), codes.READ_ERROR, message, "check the file and its permissions")
                 )
+            if path in excludes:
+                source = as_excludes(source)
             problems.extend(source.problems)
             zone_sources.append(source)
         sources[zone.name] = zone_sources
@@ -103,6 +108,15 @@ def require_clean(loaded: Loaded, *, ignore: frozenset[str] = frozenset()) -> No
     blocking = [p for p in loaded.errors if p.code not in ignore]
     if blocking or loaded.config is None:
         raise ValidationFailed(blocking or loaded.errors)
+
+
+def _no_match(zone: ZoneConfig, pattern: str, what: str, where: GlobLocations) -> Problem:
+    return Problem(
+        where.get((zone.name, pattern), zone.location),
+        codes.GLOB_NO_MATCH,
+        f"{what} glob '{pattern}' of {zone.name} matches no file",
+        "fix the pattern (relative to lists/), or add the file it should match",
+    )
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
