@@ -186,7 +186,7 @@ def test_a_typo_gets_the_closest_command_or_option(argv: list[str], said: str) -
 def test_an_unknown_command_far_from_any_lists_the_commands() -> None:
     code, _, err = run("frobnicate")
     assert code == 2
-    assert err.startswith("error: unknown command 'frobnicate'; the commands: validate, compile, lookup, expiring, search, serve,")
+    assert err.startswith("error: unknown command 'frobnicate'; the commands: validate, compile, lookup, expiring,")
 
 
 def test_a_stray_argument_is_still_argparses_error(capsys: pytest.CaptureFixture[str]) -> None:

@@ -28,18 +28,14 @@ from typing import Any
 
 from publisher.addresses import TEST_LISTED_V4, TEST_UNLISTED_V4, V4_BITS, V6_BITS
 from publisher.compile.compiler import (
-    HOLE,
     TEST_REASON,
-    Segments,
     _laminar,
     _merge,
     _Pairs,
     _value_map,
     answer_key,
-    exclude_ranges,
-    punch,
-    split_excludes,
 )
+from publisher.compile.excludes import HOLE, Segments, exclude_ranges, punch, split_excludes
 from publisher.compile.zone import M64, Answer, CompiledZone, ZoneInfo
 from publisher.model import SourceData, Touched, Value, ZoneConfig
 
