@@ -267,3 +267,22 @@ def test_a_missing_zones_folder_is_an_error_not_an_empty_history(
     assert (code, out) == (2, ""), err
     assert err.startswith(f"error: {missing}: no such folder, so nothing was published there\n  fix: pass --zones")
     assert not missing.exists()
+
+
+# --- a reader that closes the pipe early ----------------------------------------------------
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`publisher ... | head`: the reader goes away before the output is written."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "publisher", "--lists", str(LISTS), "validate"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes a line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

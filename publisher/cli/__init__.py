@@ -6,12 +6,15 @@ parser machinery (no import cycle between the command modules and app.py).
 
 `python3 -m publisher` run by a Python without the project's dependencies (the system
 one, outside .venv) prints which package is missing and how to reach the virtualenv,
-instead of a ModuleNotFoundError traceback.
+instead of a ModuleNotFoundError traceback; a reader that closes the pipe early
+(`| head`) ends the command quietly, not with a BrokenPipeError traceback.
 """
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,7 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from publisher.cli.app import main as run
 
-        return run(argv)
+        status = run(argv)
+        sys.stdout.flush()  # here, where a closed pipe can still be told apart (below)
+        return status
+    except BrokenPipeError:
+        # The reader went away (`publisher search x | head`): stop quietly, as cat does,
+        # with the status of a process that SIGPIPE ended; nothing more goes to stdout.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except ModuleNotFoundError as exc:
         hint = missing_dependency(exc, sys.argv[1:] if argv is None else argv)
         if hint is None:

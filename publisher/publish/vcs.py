@@ -219,9 +219,10 @@ def _commit_info(commit: Any) -> CommitInfo:
 def _resolve(repo: Repo, rev: str) -> Any:
     try:
         return repo.commit(rev)
-    except (BadName, ValueError, GitCommandError) as exc:
+    except (BadName, ValueError, GitCommandError, BrokenPipeError) as exc:
         # GitPython reads refs itself and asks git only for objects: a clone that git
-        # refuses to read looks like one without the commit. Ask git whether it reads it.
+        # refuses to read looks like one without the commit (or, when git has already
+        # exited, a broken pipe to its `cat-file --batch`). Ask git whether it reads it.
         repo.git.rev_parse("--git-dir")
         raise VcsError(f"{rev!r} is not a commit in {repo.working_tree_dir}") from exc
 
