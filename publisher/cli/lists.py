@@ -19,6 +19,8 @@ from publisher.errors import UsageError, ValidationFailed
 
 if TYPE_CHECKING:
     from publisher.cli.display import Subparsers
+    from publisher.compile.lookup import Hit, RangeHit
+    from publisher.model import ZoneConfig
 
 
 #: `lookup CIDR` prints at most this many overlapping entries per file, then how many more.
@@ -92,7 +94,7 @@ def cmd_compile(args: argparse.Namespace, display: Display) -> int:
 
 
 def cmd_lookup(args: argparse.Namespace, display: Display) -> int:
-    from publisher.compile.lookup import covering_entries, parse_query, shown_reason, zone_answer
+    from publisher.compile.lookup import covering_entries, parse_query, zone_answer
     from publisher.lists.tree import DirTree
     from publisher.publish.build import compile_tree
 
@@ -118,18 +120,26 @@ def cmd_lookup(args: argparse.Namespace, display: Display) -> int:
             display.line(f"{cfg.name}: not listed")
         for source in build.loaded.sources.get(cfg.name, []):
             for hit in covering_entries(source, query):
-                what = "exclude" if hit.value.exclude else format_v4(hit.value.code)
-                expiry = f" expires {hit.value.expires.date()}" if hit.value.expires else ""
-                why = (
-                    "(the zone's excludes file)" if cfg.is_excludes(hit.path) else repr(shown_reason(hit.value.reason))
-                )
-                display.line(f"  {hit.path}:{hit.line}: {hit.text} -> {what} {why}{expiry}")
+                display.line(f"  {hit.path}:{hit.line}: {hit.text} -> {_entry_value(cfg, hit)}")
     return 0 if listed_anywhere or not args.exit_status else 4
+
+
+def _entry_value(cfg: ZoneConfig, hit: Hit | RangeHit) -> str:
+    """What an entry gives, as `lookup` shows it: `127.0.0.2 'reason' expires DATE`,
+    `exclude 'reason'`, or `exclude (the zone's excludes file)`."""
+    from publisher.compile.lookup import shown_reason
+
+    what = "exclude" if hit.value.exclude else format_v4(hit.value.code)
+    if cfg.is_excludes(hit.path):
+        what += " (the zone's excludes file)"
+    elif hit.value.reason or not hit.value.exclude:
+        what += f" {shown_reason(hit.value.reason)!r}"
+    return what + (f" expires {hit.value.expires.date()}" if hit.value.expires else "")
 
 
 def _lookup_range(args: argparse.Namespace, display: Display) -> int:
     """`lookup CIDR`: per ip zone, how much of the block it lists and every entry overlapping it."""
-    from publisher.compile.lookup import overlapping_entries, parse_range, range_answer, shown_reason
+    from publisher.compile.lookup import overlapping_entries, parse_range, range_answer
     from publisher.lists.tree import DirTree
     from publisher.publish.build import compile_tree
 
@@ -155,12 +165,7 @@ def _lookup_range(args: argparse.Namespace, display: Display) -> int:
         for source in build.loaded.sources.get(cfg.name, []):
             hits = overlapping_entries(source, net)
             for hit in hits[:RANGE_ENTRIES]:
-                what = "exclude" if hit.value.exclude else format_v4(hit.value.code)
-                expiry = f" expires {hit.value.expires.date()}" if hit.value.expires else ""
-                why = (
-                    "(the zone's excludes file)" if cfg.is_excludes(hit.path) else repr(shown_reason(hit.value.reason))
-                )
-                display.line(f"  {hit.path}:{hit.line}: {hit.text} {hit.relation} it -> {what} {why}{expiry}")
+                display.line(f"  {hit.path}:{hit.line}: {hit.text} {hit.relation} it -> {_entry_value(cfg, hit)}")
             if len(hits) > RANGE_ENTRIES:
                 display.line(f"  ... and {len(hits) - RANGE_ENTRIES:,} more entries of {source.path} in {net}")
     return 0 if listed_anywhere or not args.exit_status else 4
