@@ -31,4 +31,3 @@ def test_no_test_module_reads_the_operators_lists_folder() -> None:
         if hits:
             found[path.name] = hits
     assert found == ALLOWED, "use tests.conftest.LISTS (the fixture) instead of the lists folder of the checkout"
-
