@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from publisher.addresses import format_v4
 from publisher.cli.words import counted
 from publisher.compile.lookup import shown_reason
+from publisher.errors import Problem
 from publisher.publish.explain import Because, Explanation
 from publisher.publish.guards import Violation
 from publisher.publish.history import HistoryRecord, ZoneRecord, measures_json
 from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV6, REMOVED, Change, ZonePlan, amount, measured
-from publisher.publish.release import BlameKey, Prepared, shown
+from publisher.publish.release import PID_FILE, BlameKey, Prepared, shown
+from publisher.publish.rollback import Leftover
 from publisher.publish.vcs import BlameLine
 
 _MARK = {ADDED: "+", REMOVED: "-", EXPIRED: "x", CHANGED: "~"}
@@ -63,6 +66,42 @@ def summary(zp: ZonePlan, serial: int) -> str:
     if zp.is_new:
         parts.insert(0, "new zone")
     return f"{zp.name} serial {serial}: " + (", ".join(parts) or "rebuilt, same answers")
+
+
+def warnings(p: Prepared) -> list[Problem]:
+    """The build's warnings, each once (a file read for both sides of a plan says it once)."""
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for problem in p.build.warnings:
+        key = (problem.location.path, problem.location.line, problem.code, problem.message)
+        if not problem.is_error and key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out
+
+
+def published_line(zones: Path, generation: str, reloaded: int | None) -> str:
+    """The last line of a publish: where it went, and who serves it, as far as is known."""
+    if reloaded is not None:
+        return (
+            f"published {zones}/{generation} (current); the server (pid {reloaded}, {zones}/{PID_FILE}) reloads it now"
+        )
+    return (
+        f"published {zones}/{generation} (current); a server on {zones} (`publisher serve --zones {zones}`) "
+        "picks it up within a second"
+    )
+
+
+def leftover_lines(left: Leftover | None) -> list[str]:
+    """After a rollback: HEAD still holds what it took out, and how to keep that out."""
+    if left is None:
+        return []
+    return [
+        f"note: HEAD (commit {left.head[:10]}) still holds what this rollback took out ({', '.join(left.paths)}):",
+        "  the next `publisher publish` (make publish) brings it back, and so does a running watch at the next "
+        "commit (until then it leaves this rollback in place; an expiry republishes the rolled-back commit).",
+        f"  To keep it out, revert it in git: git revert --no-edit {left.target[:10]}..HEAD, then publish.",
+    ]
 
 
 def _reason(text: str) -> str:
