@@ -86,10 +86,7 @@ def published_line(zones: Path, generation: str, reloaded: int | None) -> str:
         return (
             f"published {zones}/{generation} (current); the server (pid {reloaded}, {zones}/{PID_FILE}) reloads it now"
         )
-    return (
-        f"published {zones}/{generation} (current); a server on {zones} (`publisher serve --zones {zones}`) "
-        "picks it up within a second"
-    )
+    return f"published {zones}/{generation} (current); a `publisher serve` on {zones}/ loads it within a second"
 
 
 def leftover_lines(left: Leftover | None) -> list[str]:
