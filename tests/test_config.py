@@ -6,13 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.conftest import LISTS
 
 from publisher.addresses import parse_code
 from publisher.lists.config import load_config, template_problem
 from publisher.lists.tree import DirTree
 from publisher.model import DEFAULT_LISTEN, Guards, NameServer, Secondary, Soa
 
-ROOT = Path(__file__).resolve().parent.parent
 BAD = Path(__file__).resolve().parent / "data" / "bad" / "zones"
 
 
@@ -23,7 +23,7 @@ def _load(tmp_path: Path, text: str) -> tuple[object, list[tuple[str, str, str, 
 
 
 def test_sample_config() -> None:
-    config, problems = load_config(DirTree(ROOT / "lists"))
+    config, problems = load_config(DirTree(LISTS))
     assert problems == []
     assert config is not None
     assert [(z.name, z.kind, z.role) for z in config.zones] == [

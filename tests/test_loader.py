@@ -7,12 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.conftest import LISTS
 
 from publisher.errors import ValidationFailed
 from publisher.lists.load import load_lists, require_clean
 from publisher.lists.tree import DirTree
 
-ROOT = Path(__file__).resolve().parent.parent
 TREES = Path(__file__).resolve().parent / "data" / "bad" / "trees"
 AS_OF = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 
@@ -22,7 +22,7 @@ def _codes(problems: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
 
 
 def test_sample_lists_are_clean() -> None:
-    loaded = load_lists(DirTree(ROOT / "lists"), as_of=AS_OF)
+    loaded = load_lists(DirTree(LISTS), as_of=AS_OF)
     assert loaded.errors == [], "\n".join(p.format() for p in loaded.errors)
     assert loaded.warnings == []
     require_clean(loaded)
@@ -39,7 +39,7 @@ def test_sample_lists_are_clean() -> None:
 
 
 def test_sample_lists_use_documentation_ranges_only() -> None:
-    loaded = load_lists(DirTree(ROOT / "lists"), as_of=AS_OF)
+    loaded = load_lists(DirTree(LISTS), as_of=AS_OF)
     doc_v4 = [(0xC0000200, 0xC00002FF), (0xC6336400, 0xC63364FF), (0xCB007100, 0xCB0071FF)]
     for srcs in loaded.sources.values():
         for s in srcs:
@@ -90,7 +90,7 @@ def test_require_clean_raises_with_every_error() -> None:
 
 
 def test_every_file_is_checked_not_just_the_first(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "lists", tmp_path / "lists")
+    shutil.copytree(LISTS, tmp_path / "lists")
     lists = tmp_path / "lists"
     (lists / "bl" / "abuse.yaml").write_text("entries:\n  - ip: 192.0.2.7/24\n  - ip: 192.0.2.300\n")
     (lists / "bl" / "feeds.txt").write_text("192.0.2.1\n10\n")

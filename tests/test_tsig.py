@@ -82,8 +82,8 @@ def test_key_file_formats(tmp_path: Path) -> None:
         ("xfr-key:\n  algorithm: hmac-md5\n  secret: " + SECRET, "algorithm 'hmac-md5'"),
         ("xfr-key:\n  secret: not base64!", "not base64"),
         ("xfr-key:\n  secret: c2hvcnQ=", "too short"),
-        ("- a list", "want a mapping"),
-        ('key "k" { algorithm hmac-sha256; };', "no `key"),
+        ("- a list", "no key could be read"),
+        ('key "k" { algorithm hmac-sha256; };', "no key clause could be read"),
     ],
 )
 def test_bad_key_files_are_refused_with_the_reason(tmp_path: Path, text: str, message: str) -> None:
@@ -92,6 +92,21 @@ def test_bad_key_files_are_refused_with_the_reason(tmp_path: Path, text: str, me
     with pytest.raises(ServerError, match=message) as info:
         tsig.load_keys(path)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text", ["- a list", 'key "k" { algorithm hmac-sha256; };', "xfr-key: [1, 2]", "xfr-key: {secret: [}"]
+)
+def test_an_unreadable_key_file_names_both_forms_it_may_hold(tmp_path: Path, text: str) -> None:
+    """The docs make the file with `tsig-keygen`: the error must not name the YAML form alone."""
+    path = tmp_path / "keys"
+    path.write_text(text)
+    with pytest.raises(ServerError) as info:
+        tsig.load_keys(path)
+    assert "tsig-keygen" in str(info.value) and 'key "NAME" { algorithm hmac-sha256; secret "BASE64"; };' in str(
+        info.value
+    )
+    assert "NAME: {algorithm: hmac-sha256, secret: BASE64}" in str(info.value)
 
 
 # --- in process ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from publisher.addresses import AddressError, format_v4
 from publisher.cli.display import Display
+from publisher.cli.words import counted
 from publisher.errors import UsageError, ValidationFailed
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def cmd_validate(args: argparse.Namespace, display: Display) -> int:
     zones = len(loaded.config.zones) if loaded.config else 0
     entries = sum(len(s) for srcs in loaded.sources.values() for s in srcs)
     warnings = len(problems) - len(errors)
-    display.line(f"ok: {zones} zones, {entries} entries, {warnings} warning(s)")
+    display.line(f"ok: {counted(zones, 'zones')}, {counted(entries, 'entries')}, {counted(warnings, 'warnings')}")
     return 0
 
 
@@ -86,8 +87,8 @@ def cmd_compile(args: argparse.Namespace, display: Display) -> int:
         assert counts is not None  # write_build counts every zone
         state = "new serial" if name in changed else "unchanged"
         display.line(
-            f"{name} serial {entry.serial} ({state}): {counts.listings} listings, "
-            f"{counts.intervals or counts.domains} {'names' if entry.kind == 'domain' else 'ranges'}"
+            f"{name} serial {entry.serial} ({state}): {counted(counts.listings, 'listings')}, "
+            f"{counted(counts.intervals or counts.domains, 'names' if entry.kind == 'domain' else 'ranges')}"
         )
     display.line(f"wrote {out}/{manifest.generation} (current)")
     return 0

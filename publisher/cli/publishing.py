@@ -11,13 +11,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from publisher.cli.display import Display
+from publisher.cli.words import counted
 
 if TYPE_CHECKING:
     from publisher.cli.display import Subparsers
+    from publisher.publish.release import Prepared
 
 
 def _now() -> dt.datetime:
@@ -25,7 +27,12 @@ def _now() -> dt.datetime:
 
 
 def _publish_and_report(
-    args: argparse.Namespace, display: Display, rev: str, action: str, intro: Sequence[str] = ()
+    args: argparse.Namespace,
+    display: Display,
+    rev: str,
+    action: str,
+    intro: Sequence[str] = (),
+    after: Callable[[Prepared], Sequence[str]] | None = None,
 ) -> int:
     import contextlib
 
@@ -38,13 +45,12 @@ def _publish_and_report(
     held = contextlib.nullcontext() if args.dry_run else writer_lock(args.zones, on_wait=display.err)
     with held:
         prepared = prepare(args.lists, args.zones, rev=rev, now=_now(), show=args.limit)
-        display.problems(p for p in prepared.build.warnings if not p.is_error)
+        display.problems(report.warnings(prepared))
         display.lines([*intro, *report.plan_text(prepared, args.limit)])
         outcome = apply(prepared, args.zones, force=args.force, dry_run=args.dry_run, action=action)
     if outcome.forced:
-        display.line(
-            f"forced past {len(outcome.forced)} guard rail(s): {', '.join(sorted({v.rule for v in outcome.forced}))}"
-        )
+        rules = ", ".join(sorted({v.rule for v in outcome.forced}))
+        display.line(f"forced past {counted(len(outcome.forced), 'guard rails')}: {rules}")
     if args.dry_run:
         display.line("dry run: nothing was written")
     elif not outcome.written:
@@ -55,7 +61,9 @@ def _publish_and_report(
     for name in prepared.plan.dropped:
         display.line(f"{name}: no longer published")
     if outcome.written and outcome.manifest is not None:
-        display.line(f"published {args.zones}/{outcome.manifest.generation} (current); the server reloads by itself")
+        display.line(report.published_line(args.zones, outcome.manifest.generation, outcome.reloaded))
+    if after is not None and not args.dry_run:
+        display.lines(after(prepared))
     return 0
 
 
@@ -64,11 +72,16 @@ def cmd_publish(args: argparse.Namespace, display: Display) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, display: Display) -> int:
-    from publisher.publish.release import rollback_target
+    from publisher.cli import report
+    from publisher.publish.rollback import rollback_leftover, rollback_target
 
     target = rollback_target(args.lists, args.zones, args.target)
     intro = [f"rollback: republishing commit {target.commit[:10]} ({target.found_as}) under new serials"]
-    return _publish_and_report(args, display, target.commit, "rollback", intro)
+
+    def leftover(prepared: Prepared) -> list[str]:
+        return report.leftover_lines(rollback_leftover(prepared.where, prepared.head, prepared.commit.sha))
+
+    return _publish_and_report(args, display, target.commit, "rollback", intro, leftover)
 
 
 def cmd_plan(args: argparse.Namespace, display: Display) -> int:
@@ -81,7 +94,7 @@ def cmd_plan(args: argparse.Namespace, display: Display) -> int:
     elif args.markdown:
         display.line(report.plan_markdown(prepared, args.limit), end="")
     else:
-        display.problems(p for p in prepared.build.warnings if not p.is_error)
+        display.problems(report.warnings(prepared))
         display.lines(report.plan_text(prepared, args.limit))
         if prepared.nothing_to_publish:
             display.line("nothing to publish")

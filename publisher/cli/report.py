@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from publisher.addresses import format_v4
+from publisher.cli.words import counted
 from publisher.compile.lookup import shown_reason
+from publisher.errors import Problem
 from publisher.publish.explain import Because, Explanation
 from publisher.publish.guards import Violation
-from publisher.publish.history import HistoryRecord, measures_json
-from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV6, REMOVED, Change, ZonePlan, amount
-from publisher.publish.release import BlameKey, Prepared, shown
+from publisher.publish.history import HistoryRecord, ZoneRecord, measures_json
+from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV6, REMOVED, Change, ZonePlan, amount, measured
+from publisher.publish.release import PID_FILE, BlameKey, Prepared, shown
+from publisher.publish.rollback import Leftover
 from publisher.publish.vcs import BlameLine
 
 _MARK = {ADDED: "+", REMOVED: "-", EXPIRED: "x", CHANGED: "~"}
 
 
 def _listings(count: int) -> str:
-    return f"{count} listing" + ("" if abs(count) == 1 else "s")
+    return counted(count, "listings")
 
 
 def summary(zp: ZonePlan, serial: int) -> str:
@@ -35,16 +39,26 @@ def summary(zp: ZonePlan, serial: int) -> str:
     added, removed, expired, changed = (zp.count(k) for k in (ADDED, REMOVED, EXPIRED, CHANGED))
     ms = zp.measures
     parts: list[str] = []
+    if not zp.entries_known:
+        # the entries behind the change are unknown: the plan's net count, not a made-up "+0"
+        moved = [measured(m.added, m.unit, "+") for m in ms if m.added]
+        moved += [measured(m.removed, m.unit, "-") for m in ms if m.removed]
+        moved += [f"{measured(m.changed, m.unit)} answer differently" for m in ms if m.changed]
+        return (
+            f"{zp.name} serial {serial}: listings {zp.listings_before} -> {zp.listings_after}"
+            + (f" ({', '.join(moved)})" if moved else "")
+            + "; the entries behind it are unknown"
+        )
     if added or any(m.added for m in ms):
-        more = [f"+{amount(m.added, m.unit)} {m.unit}" for m in ms if m.added]
+        more = [measured(m.added, m.unit, "+") for m in ms if m.added]
         parts.append(f"+{_listings(added)}" + (f" ({', '.join(more)})" if more else ""))
     if removed or expired or any(m.removed for m in ms):
         notes = ([f"{expired} expired"] if expired else []) + [
-            f"-{amount(m.removed, m.unit)} {m.unit}" for m in ms if m.removed
+            measured(m.removed, m.unit, "-") for m in ms if m.removed
         ]
         parts.append(f"-{_listings(removed + expired)}" + (f" ({', '.join(notes)})" if notes else ""))
     if changed or any(m.changed for m in ms):
-        diff = [f"{amount(m.changed, m.unit)} {m.unit}" for m in ms if m.changed]
+        diff = [measured(m.changed, m.unit) for m in ms if m.changed]
         if changed:
             parts.append(f"{changed} changed" + (f" ({', '.join(diff)} answer differently)" if diff else ""))
         else:
@@ -52,6 +66,39 @@ def summary(zp: ZonePlan, serial: int) -> str:
     if zp.is_new:
         parts.insert(0, "new zone")
     return f"{zp.name} serial {serial}: " + (", ".join(parts) or "rebuilt, same answers")
+
+
+def warnings(p: Prepared) -> list[Problem]:
+    """The build's warnings, each once (a file read for both sides of a plan says it once)."""
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for problem in p.build.warnings:
+        key = (problem.location.path, problem.location.line, problem.code, problem.message)
+        if not problem.is_error and key not in seen:
+            seen.add(key)
+            out.append(problem)
+    return out
+
+
+def published_line(zones: Path, generation: str, reloaded: int | None) -> str:
+    """The last line of a publish: where it went, and who serves it, as far as is known."""
+    if reloaded is not None:
+        return (
+            f"published {zones}/{generation} (current); the server (pid {reloaded}, {zones}/{PID_FILE}) reloads it now"
+        )
+    return f"published {zones}/{generation} (current); a `publisher serve` on {zones}/ loads it within a second"
+
+
+def leftover_lines(left: Leftover | None) -> list[str]:
+    """After a rollback: HEAD still holds what it took out, and how to keep that out."""
+    if left is None:
+        return []
+    return [
+        f"note: HEAD (commit {left.head[:10]}) still holds what this rollback took out ({', '.join(left.paths)}):",
+        "  the next `publisher publish` (make publish) brings it back, and so does a running watch at the next "
+        "commit (until then it leaves this rollback in place; an expiry republishes the rolled-back commit).",
+        f"  To keep it out, revert it in git: git revert --no-edit {left.target[:10]}..HEAD, then publish.",
+    ]
 
 
 def _reason(text: str) -> str:
@@ -142,6 +189,22 @@ def guard_lines(violations: Sequence[Violation]) -> list[str]:
     return ["guard rails: needs --force:"] + [f"  {v.rule}: {v.message}" for v in violations]
 
 
+def guard_markdown(violations: Sequence[Violation]) -> list[str]:
+    """The guard rails' verdict for a reviewer: all clear, or which refuse, with their numbers.
+    Every guard rail can be passed with --force; validation errors never reach a plan."""
+    if not violations:
+        return ["**Guard rails: all clear.** `make publish` publishes this as it is."]
+    rails = counted(len(violations), "guard rails")
+    return [
+        f"**Guard rails: refused by {rails}.** `make publish` writes nothing; once reviewed, "
+        "`make publish FORCE=1` (`publisher publish --force`) passes "
+        + ("it" if len(violations) == 1 else "them")
+        + ":",
+        "",
+        *(f"- **{v.rule}**: {v.message}" for v in violations),
+    ]
+
+
 def plan_markdown(p: Prepared, show: int) -> str:
     c = p.commit
     out = [
@@ -170,7 +233,7 @@ def plan_markdown(p: Prepared, show: int) -> str:
             ]
             if zp.changes_total > len(listed):
                 out.append(f"- ... and {zp.changes_total - len(listed)} more")
-    out += ["", *(f"> **{v.rule}** ({v.zone}): {v.message}" for v in p.violations)]
+    out += ["", *guard_markdown(p.violations)]
     if p.dirty:
         out += ["", "Not being published: " + ", ".join(f"`{d.path}` ({d.state})" for d in p.dirty)]
     return "\n".join(out).rstrip() + "\n"
@@ -237,14 +300,20 @@ def plan_json(p: Prepared, show: int) -> str:
     return json.dumps(doc, indent=2)
 
 
+def _moves(z: ZoneRecord) -> str:
+    """`+1/-0`, as the publish summary counted them; `14 -> 15 listings, entries unknown` when
+    the entries behind a publish were not known; `15 listings` for a recovered record."""
+    if z.listings_added is not None:
+        return f"+{z.listings_added}/-{(z.listings_removed or 0) + (z.listings_expired or 0)}"
+    if z.listings_before is not None and z.listings is not None:
+        return f"{z.listings_before} -> {z.listings} listings, entries unknown"
+    return counted(z.listings, "listings") if z.listings is not None else "counts unknown"
+
+
 def history_lines(records: Sequence[HistoryRecord]) -> list[str]:
     out = []
     for rec in records:
-        moved = [
-            f"{n} {z.serial} (+{z.listings_added or 0}/-{(z.listings_removed or 0) + (z.listings_expired or 0)})"
-            for n, z in sorted(rec.zones.items())
-            if z.changed
-        ]
+        moved = [f"{n} {z.serial} ({_moves(z)})" for n, z in sorted(rec.zones.items()) if z.changed]
         forced = f" forced: {', '.join(rec.forced)}" if rec.forced else ""
         out.append(f"{rec.published_at}  {rec.action:8}  {str(rec.commit)[:10]}  {rec.author}  {rec.summary!r}{forced}")
         out.append("    " + ("; ".join(moved) if moved else "settings only"))

@@ -32,7 +32,7 @@ from publisher import codes
 from publisher.addresses import TEST_UNLISTED_V4, AddressError, normalize_domain
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.breadth import BROAD_DOMAIN_FIX_BULK, first_per_code
-from publisher.lists.bulk_repeats import Example, Seen, count_repeats, repeats_problem
+from publisher.lists.bulk_repeats import Example, Seen, allows_repeats, count_repeats, repeats_problem
 from publisher.lists.bulk_shapes import COLUMNS, ShapeCounter, describe, line_shape
 from publisher.lists.bulk_syntax import (
     expand_txt,
@@ -125,7 +125,7 @@ def read_bulk(path: str, data: bytes, zone: ZoneConfig) -> tuple[SourceData, Bul
     state.finish()
     excl_ids = {i for i, (_, _, excl) in enumerate(state.raw) if excl}
     counted = count_repeats(source, state.seen, excl_ids, ip=zone.kind == "ip")
-    summary = repeats_problem(path, *counted)
+    summary = None if allows_repeats(text) else repeats_problem(path, *counted)
     if summary is not None:
         source.problems.append(summary)
     return source, BulkMarks(tuple(state.defaults), line_problems, state.reported, whole=True, repeats=counted)

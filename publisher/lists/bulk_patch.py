@@ -31,7 +31,7 @@ from typing import Any
 from publisher import codes
 from publisher.errors import Problem
 from publisher.lists.bulk import MAX_LINE_PROBLEMS, BulkMarks, read_bulk_lines
-from publisher.lists.bulk_repeats import Example, Seen, count_repeats, repeats_problem
+from publisher.lists.bulk_repeats import Example, Seen, allows_repeats, count_repeats, repeats_problem
 from publisher.lists.bulk_syntax import split_token
 from publisher.model import SourceData, ZoneConfig
 
@@ -197,7 +197,10 @@ def patch_bulk(
         if stateful:
             return None
         parsed.append((hunk, rows))
-    return _assemble(old, marks, parsed, zone, tail)
+    patched = _assemble(old, marks, parsed, zone, tail)
+    if patched is not None and allows_repeats(new_data):
+        patched.source.problems[:] = [p for p in patched.source.problems if p.code != codes.BULK_REPEATS]
+    return patched
 
 
 def patch_bulk_source(

@@ -5,11 +5,16 @@ range); they are harmless, since the compiler merges, so bulk.py keeps every row
 and this module only says how many there were, with one example. The big loops
 run in C (set, sort, bisect via map/compress) so a million-line feed costs well
 under a second here.
+
+A feed whose repeats are expected says so in one of the comment lines that open it,
+`# publisher: allow-repeats`: the warning is then not given (the file itself, not zones.yaml,
+because it is the feed's nature, and rbldnsd reads the line as a comment).
 """
 
 from __future__ import annotations
 
 import operator
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -136,6 +141,28 @@ def _domain_repeats(source: SourceData, excl_ids: set[int]) -> tuple[int, int, E
                     example = example or (line, outer, "lies inside")
                     break
     return repeats, overlaps, example
+
+
+#: The comment that silences the warning, among the comment lines at the top of a bulk file.
+ALLOW_REPEATS = "# publisher: allow-repeats"
+_ALLOW = re.compile(r"#\s*publisher:\s*allow-repeats\s*")
+#: How far into a file the opening comment lines are looked for.
+_HEAD = 4096
+
+
+def allows_repeats(data: str | bytes) -> bool:
+    """Does the file open with comment lines, one of them `# publisher: allow-repeats`?"""
+    head = data[:_HEAD]
+    text = head.decode("utf-8", "replace") if isinstance(head, bytes) else head
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if not line.startswith("#"):
+            return False  # the first entry (or value line) ends the opening comments
+        if _ALLOW.fullmatch(line):
+            return True
+    return False
 
 
 def summarise_repeats(source: SourceData, seen: Seen, excl_ids: set[int], *, ip: bool) -> Problem | None:

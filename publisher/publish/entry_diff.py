@@ -24,7 +24,8 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
+from itertools import count as naturals
 from operator import ne
 from typing import Any, NamedTuple
 
@@ -445,3 +446,25 @@ def entry_changes(
         for kind, o, n in kept
     )
     return EntryDiff(changes, totals, tuple(windows))
+
+
+def first_entries(
+    sources: Sequence[SourceData], as_of: dt.datetime, totals: dict[tuple[str, bool], int], keep: int | None
+) -> EntryDiff:
+    """A first publish: every live entry is ADDED. `totals` counts them (the caller has them);
+    only the first `keep` in display order (file, line) become Changes, so a first plan shows
+    entry lines before its "... and N more" and a million-line feed costs one pass of C loops."""
+    picked: list[tuple[str, int, int, SourceData]] = []  # (path, line, row number, source)
+    for src in sorted(sources, key=lambda s: s.path):
+        if keep is not None and len(picked) >= keep:
+            break  # files in path order: later ones cannot come first
+        live = [v.live(as_of) for v in src.values]
+        values = chain(src.v4_value, src.v6_value, src.dom_value)
+        lines = chain(src.v4_line, src.v6_line, src.dom_line)
+        rows = compress(zip(lines, naturals()), map(live.__getitem__, values))
+        first = heapq.nsmallest(keep, rows) if keep is not None else sorted(rows)
+        picked.extend((src.path, line, k, src) for line, k in first)
+    if keep is not None:
+        picked = picked[:keep]
+    changes = tuple(Change(ADDED, _Row(src, src.row(k)).entry()) for _, _, k, src in picked)
+    return EntryDiff(changes, totals, ())

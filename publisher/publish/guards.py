@@ -18,7 +18,7 @@ from publisher import codes
 from publisher.errors import Problem
 from publisher.lists.breadth import SUFFIX_WEIGHT
 from publisher.model import ZoneConfig
-from publisher.publish.plan import EXPIRED, NAMES, REMOVED, Change, Plan, ZonePlan, amount
+from publisher.publish.plan import EXPIRED, NAMES, REMOVED, Change, Plan, ZonePlan, amount, measured
 
 #: Validation problems that are guard rails at publish: `--force` may override them.
 #: Every other validation error is never overridable.
@@ -123,21 +123,22 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
             )
     had = zp.listings_before or any(m.before for m in zp.measures)
     if had and (zp.listings_after == 0 or not any(m.after for m in zp.measures)):
-        now = ", ".join(f"{amount(m.before, m.unit)} {m.unit}" for m in zp.measures if m.before)
+        now = ", ".join(measured(m.before, m.unit) for m in zp.measures if m.before)
         out.append(
             Violation(
                 zp.name,
                 codes.EMPTY,
                 (
                     f"{zp.name} would become empty (only the RFC 5782 test points): it lists "
-                    f"{zp.listings_before} listings{', ' + now if now else ''} now"
+                    f"{zp.listings_before} listing{'' if zp.listings_before == 1 else 's'}"
+                    f"{', ' + now if now else ''} now"
                 ),
             )
         )
     if zp.role == "allow":
         gone = [c for c in zp.changes if c.kind == REMOVED and c.is_listing]
         n = zp.count(REMOVED)
-        unprotected = ", ".join(f"{amount(m.removed, m.unit)} {m.unit}" for m in zp.measures if m.removed)
+        unprotected = ", ".join(measured(m.removed, m.unit) for m in zp.measures if m.removed)
         if n:
             out.append(
                 Violation(
@@ -145,10 +146,10 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
                     codes.ALLOWLIST_REMOVAL,
                     (
                         f"{zp.name}: {n} allowlist entr{'y' if n == 1 else 'ies'} removed"
-                        f"{', ' + unprotected + ' lose their protection' if unprotected else ''}: {_examples(gone, n)}"
+                        f"{', ' + unprotected + ' left unprotected' if unprotected else ''}: {_examples(gone, n)}"
                     ),
                 )
             )
         elif not zp.entries_known and unprotected:
-            out.append(Violation(zp.name, codes.ALLOWLIST_REMOVAL, f"{zp.name}: {unprotected} lose their protection"))
+            out.append(Violation(zp.name, codes.ALLOWLIST_REMOVAL, f"{zp.name}: {unprotected} left unprotected"))
     return out

@@ -100,11 +100,12 @@ class ZoneRecord:
     previous_serial: int | None
     changed: bool  # the serial moved
     listings: int | None
-    listings_added: int | None = None
+    listings_added: int | None = None  # None: not known (a recovered record, or entries unknown)
     listings_removed: int | None = None
     listings_expired: int | None = None
     entries_changed: int | None = None
     measures: Mapping[str, UnitCounts] = field(default_factory=dict)  # by UNIT_KEYS value
+    listings_before: int | None = None
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -113,7 +114,7 @@ class ZoneRecord:
             "changed": self.changed,
             "listings": self.listings,
         }
-        moves = ("listings_added", "listings_removed", "listings_expired", "entries_changed")
+        moves = ("listings_before", "listings_added", "listings_removed", "listings_expired", "entries_changed")
         out.update((key, value) for key in moves if (value := getattr(self, key)) is not None)
         out.update((unit, counts.to_json()) for unit, counts in self.measures.items())
         return out
@@ -130,6 +131,7 @@ class ZoneRecord:
             listings_removed=_maybe(obj, "listings_removed", int),
             listings_expired=_maybe(obj, "listings_expired", int),
             entries_changed=_maybe(obj, "entries_changed", int),
+            listings_before=_maybe(obj, "listings_before", int),
             measures={u: UnitCounts.from_json(obj[u]) for u in UNIT_KEYS.values() if u in obj},
         )
 
@@ -209,16 +211,19 @@ def record(
 ) -> HistoryRecord:
     zones: dict[str, ZoneRecord] = {}
     for zp in plan.zones:
+        # entries unknown (the last publish was not from git): no "+0/-0" that the plan never said
+        known = zp.entries_known or not zp.content_changed
         zones[zp.name] = ZoneRecord(
             serial=serials[zp.name],
             previous_serial=previous_serials.get(zp.name),
             changed=zp.name in changed,
             listings=zp.listings_after,
-            listings_added=zp.count(ADDED),
-            listings_removed=zp.count(REMOVED),
-            listings_expired=zp.count(EXPIRED),
-            entries_changed=zp.count(CHANGED),
+            listings_added=zp.count(ADDED) if known else None,
+            listings_removed=zp.count(REMOVED) if known else None,
+            listings_expired=zp.count(EXPIRED) if known else None,
+            entries_changed=zp.count(CHANGED) if known else None,
             measures={UNIT_KEYS[m.unit]: UnitCounts.of(m) for m in zp.measures},
+            listings_before=zp.listings_before,
         )
     return HistoryRecord(
         published_at=now.isoformat(timespec="seconds"),

@@ -22,7 +22,17 @@ from publisher.compile.compiler import listing_count
 from publisher.compile.zone import Answer, CompiledZone
 from publisher.lists.breadth import SUFFIX_WEIGHT, is_suffix_wildcard
 from publisher.model import SourceData, ZoneConfig
-from publisher.publish.entry_diff import ADDED, CHANGED, EXPIRED, REMOVED, Change, Entry, EntryDiff, entry_changes
+from publisher.publish.entry_diff import (
+    ADDED,
+    CHANGED,
+    EXPIRED,
+    REMOVED,
+    Change,
+    Entry,
+    EntryDiff,
+    entry_changes,
+    first_entries,
+)
 
 __all__ = [
     "ADDED",
@@ -40,6 +50,7 @@ __all__ = [
     "ZonePlan",
     "amount",
     "entry_changes",
+    "measured",
     "measures",
     "plan_zone",
     "weighed_names",
@@ -75,6 +86,15 @@ def amount(count: int, unit: str = IPV4) -> str:
         return f"2^{exp}"
     log = math.log2(count)
     return f"~2^{round(log)}" if abs(log - round(log)) < 0.05 else f"~2^{log:.1f}"
+
+
+#: Each measure's unit for a count of one.
+_ONE = {IPV4: "address", IPV6: "IPv6 address", NAMES: "name"}
+
+
+def measured(count: int, unit: str, sign: str = "") -> str:
+    """`+16 addresses`, `1 address`, `-1 name`, `~2^81 IPv6 addresses`: a count with its unit."""
+    return f"{sign}{amount(count, unit)} {_ONE.get(unit, unit) if count == 1 else unit}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,10 +316,9 @@ def plan_zone(
     listings_after = listing_count(after_sources, after_as_of)
     diff = EntryDiff((), {}, ())
     if before is None:
-        # A first publish: every entry is new; counting them is enough, listing them is noise.
-        diff = EntryDiff(
-            (), {(ADDED, True): listings_after, (ADDED, False): _exclusions(after_sources, after_as_of)}, ()
-        )
+        # A first publish: every entry is new; the first `keep` are shown, the rest counted.
+        totals = {(ADDED, True): listings_after, (ADDED, False): _exclusions(after_sources, after_as_of)}
+        diff = first_entries(after_sources, after_as_of, totals, keep)
     elif content_changed and before_sources is not None and before_as_of is not None:
         diff = entry_changes(before_sources, before_as_of, after_sources, after_as_of, unchanged, keep, row_changes)
     if before is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from publisher.compile.zone import CompiledZone
-from publisher.errors import ArtifactError, GuardRailError, Problem, PublisherError, UsageError
+from publisher.errors import ArtifactError, GuardRailError, Problem, PublisherError
 from publisher.lists.load import load_lists
 from publisher.model import Config, SourceData
 from publisher.publish import artifacts, history
@@ -29,6 +29,8 @@ from publisher.publish.lock import LOCK_TIMEOUT, WaitHook, no_wait, writer_lock
 from publisher.publish.manifest import Manifest, Origin, ZoneMeta, load_published, read_manifest
 from publisher.publish.plan import Change, Plan, plan_zone
 from publisher.publish.reading import CachedReader, ReuseMap
+from publisher.publish.rollback import readds_rollback
+from publisher.publish.rollback import rollback_target as rollback_target  # where callers found it before
 from publisher.publish.vcs import (
     BlameLine,
     CommitInfo,
@@ -103,6 +105,7 @@ class Outcome:
     written: bool
     manifest: Manifest | None
     forced: list[Violation]
+    reloaded: int | None = None  # the pid of the server told to reload (zones/server.pid), if any
 
 
 def _parse_time(text: str | None) -> dt.datetime | None:
@@ -202,7 +205,11 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
             )
         )
     dropped = tuple(sorted(set(prev_zones) - {c.name for c in build.config.zones}))
-    plan = Plan(tuple(zone_plans), dropped, previous.manifest is None, previous.notes + tuple(cache.notes))
+    readds = None
+    if previous.manifest is not None and previous.manifest.action == "rollback" and previous.commit is not None:
+        readds = readds_rollback(where, zones_dir, previous.manifest.generation, previous.blob_ids, new_blobs)
+    notes = previous.notes + tuple(cache.notes) + ((readds,) if readds else ())
+    plan = Plan(tuple(zone_plans), dropped, previous.manifest is None, notes)
     zone_of = {s.path: name for name, srcs in build.loaded.sources.items() for s in srcs}
     configs = {c.name: c for c in build.config.zones}
     # A guard-rail problem that the published commit already had was accepted then (--force):
@@ -264,7 +271,7 @@ def _blame(where: ListsRepo, new: str, old: str | None, plan: Plan, show: int) -
 def refusal(violations: list[Violation]) -> GuardRailError:
     lines = [f"  {v.rule}: {v.message}" for v in violations]
     return GuardRailError(
-        f"publish refused by {len(violations)} guard rail(s); nothing was written "
+        f"publish refused by {len(violations)} guard rail{'' if len(violations) == 1 else 's'}; nothing was written "
         "(look at the plan, then rerun with --force if it is intended):\n" + "\n".join(lines)
     )
 
@@ -348,8 +355,9 @@ def _write(p: Prepared, zones_dir: Path, forced: list[Violation], action: str, s
             forced=[v.rule for v in forced],
         ),
     )
-    notify_server(zones_dir)
-    return Outcome(p, True, read_manifest(zones_dir), forced)
+    pid = server_pid(zones_dir)
+    reloaded = pid if pid is not None and notify_server(zones_dir) else None
+    return Outcome(p, True, read_manifest(zones_dir), forced, reloaded)
 
 
 def _finish_interrupted(zones_dir: Path, manifest: Manifest | None) -> None:
@@ -388,36 +396,34 @@ def publish(
         return apply(prepared, zones_dir, force=force, dry_run=dry_run, action=action, step=step)
 
 
-def notify_server(zones_dir: Path) -> bool:
-    """SIGHUP the server whose pid is in zones/server.pid, if it is ours and running.
+def server_pid(zones_dir: Path) -> int | None:
+    """The pid in zones/server.pid when it names a running publisher process, else None.
 
-    The server also watches the manifest; the signal only makes the reload
-    immediate. A stale pid file could name an unrelated process, so the pid is
-    only signalled when its command line mentions the publisher.
-    """
+    A stale pid file could name an unrelated process, so the pid only counts when its
+    command line mentions the publisher."""
     try:
         pid = int((zones_dir / PID_FILE).read_text().strip())
     except (OSError, ValueError):
-        return False
+        return None
     cmdline = Path(f"/proc/{pid}/cmdline")
-    with contextlib.suppress(OSError):
+    try:
         if cmdline.parent.exists() and b"publisher" not in cmdline.read_bytes():
-            return False
+            return None
+    except OSError:
+        return None  # no such process (any more)
+    return pid
+
+
+def notify_server(zones_dir: Path) -> bool:
+    """SIGHUP the server whose pid is in zones/server.pid, if it is ours and running.
+
+    The server also watches the manifest; the signal only makes the reload immediate.
+    """
+    pid = server_pid(zones_dir)
+    if pid is None:
+        return False
     try:
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError):
         return False
     return True
-
-
-def rollback_target(lists: Path, zones_dir: Path, spec: str) -> history.Target:
-    """SERIAL (from the history) or any git revision -> the commit to republish."""
-    if history.looks_like_serial(spec):
-        found = history.find_serial(zones_dir, int(spec))
-        if found is not None:
-            return found
-    where = find_repo(lists)
-    try:
-        return history.Target(commit_info(where, spec).sha, f"revision {spec}")
-    except PublisherError:
-        raise UsageError(f"{spec!r} is neither a serial in {zones_dir}/{history.HISTORY} nor a git revision") from None

@@ -51,6 +51,13 @@ _BIND_KEY = re.compile(
 )
 
 
+#: What a key file may hold, for the errors: both forms the docs show.
+FORMS = (
+    'either `tsig-keygen NAME` output (key "NAME" { algorithm hmac-sha256; secret "BASE64"; };) '
+    "or YAML (NAME: {algorithm: hmac-sha256, secret: BASE64})"
+)
+
+
 def _norm(name: str) -> str:
     return name.strip().lower().rstrip(".")
 
@@ -86,19 +93,21 @@ def load_keys(path: Path) -> Keyring:
         for m in _BIND_KEY.finditer(text):
             raw[m.group("name")] = (m.group("alg"), m.group("secret"))
         if not raw:
-            raise ServerError(f'{path}: no `key "name" {{ algorithm ...; secret "..."; }};` clause could be read')
+            raise ServerError(f"{path}: no key clause could be read; a TSIG key file holds {FORMS}")
     else:
         import yaml
 
         try:
             doc = yaml.safe_load(text)
         except yaml.YAMLError as exc:
-            raise ServerError(f"{path}: not YAML: {exc}") from exc
+            raise ServerError(f"{path}: neither a key clause nor YAML ({exc}); a TSIG key file holds {FORMS}") from exc
         if not isinstance(doc, dict) or not doc:
-            raise ServerError(f"{path}: want a mapping `name: {{algorithm: hmac-sha256, secret: BASE64}}`")
+            raise ServerError(f"{path}: no key could be read; a TSIG key file holds {FORMS}")
         for name, item in doc.items():
             if not isinstance(item, dict) or "secret" not in item:
-                raise ServerError(f"{path}: key {name!r}: want `algorithm:` and `secret:` (base64)")
+                raise ServerError(
+                    f"{path}: key {name!r}: want `algorithm:` and `secret:` (base64); a TSIG key file holds {FORMS}"
+                )
             raw[str(name)] = (str(item.get("algorithm", "hmac-sha256")), str(item["secret"]))
     keys: dict[str, Any] = {}
     for name, (alg, secret) in raw.items():
