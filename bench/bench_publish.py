@@ -121,7 +121,6 @@ def ours(rng: random.Random) -> dict[str, object]:
     )
     try:
         wait_udp_answer(port, f"2.0.0.127.{ZONE}", timeout=60)
-        (ZONES / "server.pid").write_text(f"{server.pid}\n")
         taken: set[str] = set()
         results: dict[str, list[tuple[float, float, int]]] = {"1": [], "100": []}
         for size in ("1", "1", "1", "100", "100", "100"):

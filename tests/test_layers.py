@@ -23,8 +23,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "compile": (),
     "publish": ("publisher.lists", "publisher.compile"),
     "importer": ("publisher.lists", "publisher.compile"),
-    # The server reads zones/ through the manifest reader and nothing else of publish.
-    "server": ("publisher.compile", "publisher.publish.manifest"),
+    # The server reads zones/ through the manifest reader and writes only its pid file.
+    "server": ("publisher.compile", "publisher.publish.manifest", "publisher.publish.pidfile"),
     "cli": ("publisher",),
 }
 

@@ -25,7 +25,7 @@ from dnslib import OPCODE, QTYPE, DNSRecord
 
 from conftest import ROOT, free_port
 from publisher.errors import ServerError
-from publisher.publish.release import notify_server
+from publisher.publish.pidfile import notify_server
 from publisher.server import options
 from server_fixtures import publish, sample_zones
 from test_server import BL, SERIAL, Served
@@ -185,7 +185,8 @@ def test_a_publish_reaches_every_worker_through_the_parents_sighup(zones_dir: Pa
     served, pids = start(zones_dir, "--no-watch")  # no polling: only the forwarded SIGHUP reloads
     try:
         assert serial_of(served.port) == SERIAL
-        (zones_dir / "server.pid").write_text(f"{served.proc.pid}\n")  # what an operator writes: the parent
+        served.wait_for(r"pid \d+ in \S+server\.pid", WAIT)
+        assert (zones_dir / "server.pid").read_text() == f"{served.proc.pid}\n"  # the parent's, not a worker's
         publish(zones_dir, sample_zones(SERIAL + 1))
         mark = served.mark()
         assert notify_server(zones_dir)
@@ -344,3 +345,23 @@ def test_every_worker_answers_ixfr_from_the_difference_it_kept_at_its_reload(zon
         assert set(answered) == {"0", "1"}
     finally:
         served.stop()
+
+
+def test_serve_names_itself_in_server_pid_while_it_serves_and_leaves_another_servers_alone(zones_dir: Path) -> None:
+    """`publish` SIGHUPs the pid in zones/server.pid: serve writes it, a second server on the
+    same folder leaves the first one's, and a stop removes only its own."""
+    pid_file = zones_dir / "server.pid"
+    first, _ = start(zones_dir, workers="1")
+    try:
+        first.wait_for(r"pid \d+ in \S+server\.pid: publish signals this server", WAIT)
+        assert pid_file.read_text() == f"{first.proc.pid}\n"
+        second, _ = start(zones_dir, workers="1")
+        try:
+            second.wait_for(r"server\.pid names another running server \(pid \d+\); left as it is", WAIT)
+            assert pid_file.read_text() == f"{first.proc.pid}\n"
+        finally:
+            second.stop()
+        assert pid_file.read_text() == f"{first.proc.pid}\n"
+    finally:
+        first.stop()
+    assert not pid_file.exists()

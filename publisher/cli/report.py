@@ -20,8 +20,9 @@ from publisher.errors import Problem
 from publisher.publish.explain import Because, Explanation
 from publisher.publish.guards import Violation
 from publisher.publish.history import HistoryRecord, ZoneRecord, measures_json
+from publisher.publish.pidfile import PID_FILE
 from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV6, REMOVED, Change, ZonePlan, amount, measured
-from publisher.publish.release import PID_FILE, BlameKey, Prepared, shown
+from publisher.publish.release import BlameKey, Prepared, shown
 from publisher.publish.rollback import Leftover
 from publisher.publish.vcs import BlameLine
 

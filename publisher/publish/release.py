@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-import signal
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from publisher.publish.cache import ParseCache
 from publisher.publish.guards import OVERRIDABLE_PROBLEMS, Violation, check_guards
 from publisher.publish.lock import LOCK_TIMEOUT, WaitHook, no_wait, writer_lock
 from publisher.publish.manifest import Manifest, Origin, ZoneMeta, load_published, read_manifest
+from publisher.publish.pidfile import notify_server, server_pid
 from publisher.publish.plan import Change, Plan, plan_zone
 from publisher.publish.reading import CachedReader, ReuseMap
 from publisher.publish.rollback import readds_rollback
@@ -46,8 +45,6 @@ from publisher.publish.vcs import (
 #: Entries shown (and blamed) per zone in a plan; the rest are counted.
 DEFAULT_SHOW = 20
 #: A running server may leave its pid here; it gets SIGHUP after a publish.
-PID_FILE = "server.pid"
-
 BlameKey = tuple[str, str, int]  # (side "old"/"new", path, line)
 
 
@@ -394,36 +391,3 @@ def publish(
     with held:
         prepared = prepare(lists, zones_dir, rev=rev, now=now or dt.datetime.now(dt.UTC))
         return apply(prepared, zones_dir, force=force, dry_run=dry_run, action=action, step=step)
-
-
-def server_pid(zones_dir: Path) -> int | None:
-    """The pid in zones/server.pid when it names a running publisher process, else None.
-
-    A stale pid file could name an unrelated process, so the pid only counts when its
-    command line mentions the publisher."""
-    try:
-        pid = int((zones_dir / PID_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    try:
-        if cmdline.parent.exists() and b"publisher" not in cmdline.read_bytes():
-            return None
-    except OSError:
-        return None  # no such process (any more)
-    return pid
-
-
-def notify_server(zones_dir: Path) -> bool:
-    """SIGHUP the server whose pid is in zones/server.pid, if it is ours and running.
-
-    The server also watches the manifest; the signal only makes the reload immediate.
-    """
-    pid = server_pid(zones_dir)
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError):
-        return False
-    return True

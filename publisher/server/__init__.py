@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from publisher.publish import pidfile
 from publisher.server.app import Server
 from publisher.server.options import DEFAULT_IXFR_KEEP
 from publisher.server.rrl import RrlSettings
@@ -69,8 +70,10 @@ def serve(
         )  # fmt: skip
         supervisor.start()
         try:
+            _claim_pid_file(zones_dir)
             supervisor.run_forever()
         finally:
+            pidfile.release(zones_dir)
             supervisor.stop()
         return 0
     server = Server(
@@ -89,7 +92,14 @@ def serve(
     server.take_signals()
     server.start()
     try:
+        _claim_pid_file(zones_dir)
         server.run_forever()
     finally:
+        pidfile.release(zones_dir)
         server.stop()
     return 0
+
+
+def _claim_pid_file(zones_dir: Path) -> None:
+    """zones/server.pid names this process (the parent of the workers) while it serves."""
+    log.info("%s", pidfile.claim(zones_dir))
