@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import LISTS
 from publisher.cli import main
 
 FEED = "192.0.2.1\n198.51.100.0/24\n203.0.113.5 :2:spam run\n"  # 1 + 256 + 1 addresses
@@ -17,7 +17,7 @@ FEED = "192.0.2.1\n198.51.100.0/24\n203.0.113.5 :2:spam run\n"  # 1 + 256 + 1 ad
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the sample lists/ (zones bl, wl, dbl), the current folder at its parent."""
-    shutil.copytree(ROOT / "lists", tmp_path / "lists")
+    shutil.copytree(LISTS, tmp_path / "lists")
     (tmp_path / "feed.ip4set").write_text(FEED)
     monkeypatch.chdir(tmp_path)
     return tmp_path
