@@ -106,14 +106,13 @@ def cmd_history(args: argparse.Namespace, display: Display) -> int:
     from publisher.publish.history import read
 
     records = read(args.zones)
-    if args.limit > 0:
-        records = records[-args.limit :]
+    shown = records[-args.limit :] if args.limit > 0 else records
     if args.json:
-        display.line(json.dumps([r.to_json() for r in records], indent=2, sort_keys=True))
-    elif not records:
+        display.line(json.dumps([r.to_json() for r in shown], indent=2, sort_keys=True))
+    elif not shown:
         display.line(f"no publishes recorded in {args.zones}")
     else:
-        display.lines(report.history_lines(records))
+        display.lines(report.history_lines(shown, from_start=len(shown) == len(records)))
     return 0
 
 

@@ -311,13 +311,27 @@ def _moves(z: ZoneRecord) -> str:
     return counted(z.listings, "listings") if z.listings is not None else "counts unknown"
 
 
-def history_lines(records: Sequence[HistoryRecord]) -> list[str]:
+def history_lines(records: Sequence[HistoryRecord], *, from_start: bool = True) -> list[str]:
+    """Two lines per publish: who and what, then the zones it moved. `from_start`: records[0]
+    is the first line of history.jsonl (not cut by --limit)."""
     out = []
-    for rec in records:
+    for i, rec in enumerate(records):
         moved = [f"{n} {z.serial} ({_moves(z)})" for n, z in sorted(rec.zones.items()) if z.changed]
         forced = f" forced: {', '.join(rec.forced)}" if rec.forced else ""
         out.append(f"{rec.published_at}  {rec.action:8}  {str(rec.commit)[:10]}  {rec.author}  {rec.summary!r}{forced}")
-        out.append("    " + ("; ".join(moved) if moved else "settings only"))
+        if moved:
+            what = "; ".join(moved)
+        elif from_start and i == 0 and rec.zones and all(z.previous_serial is not None for z in rec.zones.values()):
+            # before the first publish zones/ held serials no publish gave: a compile (make serve)
+            kept = [
+                f"{n} {z.serial} ({counted(z.listings, 'listings') if z.listings is not None else 'counts unknown'})"
+                for n, z in sorted(rec.zones.items())
+            ]
+            what = "first publish from git, same answers as the compile zones/ held: " + "; ".join(kept)
+        else:
+            what = "" if rec.dropped else "settings only (same answers, serials kept)"
+        dropped = f"no longer published: {', '.join(rec.dropped)}" if rec.dropped else ""
+        out.append("    " + "; ".join(part for part in (what, dropped) if part))
     return out
 
 

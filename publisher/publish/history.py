@@ -340,27 +340,68 @@ def last(zones_dir: Path, tail: int = 1 << 20) -> HistoryRecord | None:
     return None
 
 
-def find_serial(zones_dir: Path, serial: int) -> Target | None:
-    """The commit that introduced `serial` (in whichever zones have it).
-
-    An unchanged zone keeps its serial across later publishes, so only the
-    record where a zone moved *to* this serial counts. Serials are per zone:
-    when zones reached the same number from different commits, the caller
-    has to name the commit instead (UsageError lists them).
-    """
+def _introduced(records: list[HistoryRecord], serial: int) -> dict[str, list[str]]:
+    """Commit -> the zones a record moved *to* `serial` (an unchanged zone keeps its serial
+    across later publishes: only the record where it moved counts)."""
     found: dict[str, list[str]] = {}
-    for rec in read(zones_dir):
+    for rec in records:
         for name, zone in sorted(rec.zones.items()):
-            introduced = zone.changed or zone.previous_serial != serial
-            if zone.serial == serial and introduced and rec.commit:
+            if zone.serial == serial and (zone.changed or zone.previous_serial != serial) and rec.commit:
                 found.setdefault(rec.commit, []).append(name)
+    return found
+
+
+def _kept(records: list[HistoryRecord], serial: int) -> HistoryRecord | None:
+    """The first publish that served `serial` unchanged (zones/ held a compile with the same
+    answers) and moved no zone away from it: its commit holds what that serial answered.
+    Recovered records are skipped (their previous serials are not known)."""
+    for rec in records:
+        if rec.recovered or not rec.commit:
+            continue
+        zones = rec.zones.values()
+        if any(z.serial == serial for z in zones):
+            return None if any(z.previous_serial == serial and z.serial != serial for z in zones) else rec
+    return None
+
+
+def find_serial(zones_dir: Path, serial: int) -> Target | None:
+    """The commit whose content `serial` stands for (in whichever zones have it).
+
+    The publish that moved a zone to `serial`; when none did (the serial came from a compile,
+    which the first publish served unchanged), the first publish that served it unchanged
+    without moving any zone away from it. Serials are per zone: when zones reached the same
+    number from different commits, the caller has to name the commit instead (UsageError
+    lists them).
+    """
+    records = read(zones_dir)
+    found = _introduced(records, serial)
     if not found:
-        return None
+        rec = _kept(records, serial)
+        if rec is None or rec.commit is None:
+            return None
+        names = ", ".join(n for n, z in sorted(rec.zones.items()) if z.serial == serial)
+        return Target(rec.commit, f"serial {serial} of {names}, served unchanged by the publish of {rec.published_at}")
     if len(found) > 1:
         choices = "; ".join(f"{sha[:10]} ({', '.join(names)})" for sha, names in found.items())
         raise UsageError(f"serial {serial} was published from several commits: {choices}; name the commit instead")
     ((commit, names),) = found.items()
     return Target(commit, f"serial {serial} of {', '.join(sorted(set(names)))}")
+
+
+def rollback_serials(records: list[HistoryRecord]) -> list[int]:
+    """The serials in the history that `find_serial` finds a commit for, lowest first (one
+    pass: the rules of `_introduced` and `_kept`)."""
+    introduced: set[int] = set()
+    kept: dict[int, bool] = {}  # serial -> its first (not recovered) publish moved no zone away from it
+    for rec in records:
+        if not rec.commit:
+            continue
+        zones = rec.zones.values()
+        introduced.update(z.serial for z in zones if z.changed or z.previous_serial != z.serial)
+        if not rec.recovered:
+            for s in {z.serial for z in zones} - kept.keys():
+                kept[s] = not any(z.previous_serial == s and z.serial != s for z in zones)
+    return sorted(introduced | {s for s, ok in kept.items() if ok})
 
 
 def looks_like_serial(text: str) -> bool:

@@ -27,15 +27,38 @@ def rollback_target(lists: Path, zones_dir: Path, spec: str) -> history.Target:
         return history.Target(commit_info(where, spec).sha, f"revision {spec}")
     except PublisherError:
         if history.looks_like_serial(spec):
-            raise UsageError(
-                f"serial {spec} was never published into {zones_dir} (not in {zones_dir}/{history.HISTORY}), "
-                "and it is no git revision either\n  fix: `publisher history` lists the serials published, "
-                "with their commits",
-            ) from None
+            raise UsageError(_unknown_serial(zones_dir, int(spec))) from None
         raise UsageError(
             f"{spec!r} is neither a serial in {zones_dir}/{history.HISTORY} nor a git revision\n"
             "  fix: `publisher history` lists the serials published; `git log` the revisions",
         ) from None
+
+
+def _unknown_serial(zones_dir: Path, serial: int) -> str:
+    """Why `serial` cannot be rolled back to, and what can: the serials the history has (after
+    `make serve`'s compile, the serial before the first publish came from no commit), or a commit."""
+    records = history.read(zones_dir)
+    serials = history.rollback_serials(records)
+    seen = any(z.serial == serial for rec in records for z in rec.zones.values())
+    why = (
+        f"serial {serial} came from no commit: {zones_dir} held it before the first publish recorded in "
+        f"{zones_dir}/{history.HISTORY} (a compile of the work tree)"
+        if seen
+        else f"serial {serial} was never published into {zones_dir} (not in {zones_dir}/{history.HISTORY})"
+    )
+    if not serials:
+        listed = "none yet"
+    elif serial < serials[0]:
+        listed = f"none before {serials[0]}"
+    elif len(serials) <= 6:
+        listed = ", ".join(map(str, serials))
+    else:
+        listed = f"{len(serials)}, {serials[0]} to {serials[-1]}"
+    return (
+        f"{why}, and it is no git revision either\n"
+        f"  fix: `publisher history` lists the serials published ({listed}); "
+        "or give a commit: `publisher rollback HEAD~1` or a commit id from `git log`"
+    )
 
 
 @dataclass(frozen=True, slots=True)
