@@ -253,6 +253,20 @@ def test_watch_once_prints_what_it_did(tmp_path: Path) -> None:
     assert code == 0 and out.startswith(f"commit {bad[:10]} (new commit) not published: ") and out.count("\n") == 1
 
 
+def test_watch_once_logs_one_check_not_an_interval(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    lists = init_repo(tmp_path / "repo", FILES)
+    base = ("--lists", str(lists), "--zones", str(tmp_path / "zones"), "watch")
+    with caplog.at_level(logging.INFO, logger="publisher.watch"):
+        assert run_cli(*base, "--once", "--no-pull")[0] == 0
+    said = [r.getMessage() for r in caplog.records]
+    assert f"checking {lists} once, publishing into {tmp_path / 'zones'}" in said, said
+    assert not any("every" in line for line in said), said
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="publisher.watch"):
+        assert run_cli(*base, "--iterations", "2", "--interval", "0.01", "--no-pull")[0] == 0
+    assert f"checking {lists} 2 times, every 0.01s, publishing into {tmp_path / 'zones'}" in caplog.text, caplog.text
+
+
 @pytest.mark.parametrize(("command", "default"), [("serve", "60"), ("watch", "30")])
 def test_interval_shows_its_default_in_help(command: str, default: str) -> None:
     from publisher.cli.app import build_parser

@@ -286,7 +286,12 @@ def watch(
     """`publisher watch`: the loop over a Watcher (a new one unless given). `serve --watch`
     runs this in a thread."""
     watcher = watcher or Watcher(lists, zones_dir, pull=pull)
-    log.info("watching %s every %gs, publishing into %s", lists, interval, zones_dir)
+    if iterations == 1:  # `watch --once`: no interval to speak of
+        log.info("checking %s once, publishing into %s", lists, zones_dir)
+    elif iterations is not None:
+        log.info("checking %s %d times, every %gs, publishing into %s", lists, iterations, interval, zones_dir)
+    else:
+        log.info("watching %s every %gs, publishing into %s", lists, interval, zones_dir)
     try:
         where = find_repo(lists)
         if pull and holds_running_code(where):
