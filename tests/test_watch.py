@@ -267,6 +267,19 @@ def test_watch_once_logs_one_check_not_an_interval(tmp_path: Path, caplog: pytes
     assert f"checking {lists} 2 times, every 0.01s, publishing into {tmp_path / 'zones'}" in caplog.text, caplog.text
 
 
+def test_watch_once_after_a_compile_says_it_kept_the_serials(tmp_path: Path) -> None:
+    lists, zones = init_repo(tmp_path / "repo", FILES), tmp_path / "zones"
+    assert run_cli("--lists", str(lists), "--zones", str(zones), "compile")[0] == 0
+    code, out, _ = run_cli("--lists", str(lists), "--zones", str(zones), "watch", "--once", "--no-pull")
+    assert code == 0 and "settings only" not in out, out
+    assert re.fullmatch(
+        r"published commit [0-9a-f]{10} \(zones/ was not published from git\): same answers as zones/ held, "
+        r"serials kept: bl\.example\.test serial \d{10}, dbl\.example\.test serial \d{10}, "
+        r"wl\.example\.test serial \d{10}\n",
+        out,
+    ), out
+
+
 @pytest.mark.parametrize(("command", "default"), [("serve", "60"), ("watch", "30")])
 def test_interval_shows_its_default_in_help(command: str, default: str) -> None:
     from publisher.cli.app import build_parser

@@ -36,6 +36,8 @@ from publisher.publish.vcs import commit_info, find_repo, holds_running_code, sy
 log = logging.getLogger("publisher.watch")
 
 Clock = Callable[[], dt.datetime]
+#: Why a check publishes HEAD when zones/ holds a compile of the work tree (make serve).
+NOT_FROM_GIT = "zones/ was not published from git"
 
 
 def _utcnow() -> dt.datetime:
@@ -114,7 +116,7 @@ class Watcher:
             return [(head, "first publish", None)]
         source = manifest.source
         if source is None or source.kind != "git":
-            return [(head, "zones/ was not published from git", None)]
+            return [(head, NOT_FROM_GIT, None)]
         out: list[tuple[str, str, str | None]] = []
         if head != (source.head or source.commit):
             out.append((head, "new commit", None))
@@ -164,10 +166,15 @@ class Watcher:
             log.info("commit %s (%s): nothing to publish", commit[:10], why)
             self.last = f"nothing to publish: commit {commit[:10]} ({why}) answers the same as what is published"
             return "nothing to publish"
-        serials = ", ".join(f"{n} serial {outcome.prepared.serial(n)}" for n in sorted(outcome.prepared.changed))
-        log.info("published commit %s (%s): %s", commit[:10], why, serials or "settings only")
+        p = outcome.prepared
+        serials = ", ".join(f"{n} serial {p.serial(n)}" for n in sorted(p.changed))
+        if not serials and why == NOT_FROM_GIT:  # after a compile: the same answers, now from a commit
+            kept = ", ".join(f"{n} serial {p.serial(n)}" for n in sorted(p.zones))
+            serials = f"same answers as zones/ held, serials kept: {kept}"
+        serials = serials or "settings only (same answers, serials kept)"
+        log.info("published commit %s (%s): %s", commit[:10], why, serials)
         verb = "republished" if action == "expiry" else "published"
-        self.last = f"{verb} commit {commit[:10]} ({why}): {serials or 'settings only'}"
+        self.last = f"{verb} commit {commit[:10]} ({why}): {serials}"
         return "published"
 
     def job(self) -> None:
