@@ -379,8 +379,8 @@ def find_serial(zones_dir: Path, serial: int) -> Target | None:
         rec = _kept(records, serial)
         if rec is None or rec.commit is None:
             return None
-        names = ", ".join(n for n, z in sorted(rec.zones.items()) if z.serial == serial)
-        return Target(rec.commit, f"serial {serial} of {names}, served unchanged by the publish of {rec.published_at}")
+        kept = ", ".join(n for n, z in sorted(rec.zones.items()) if z.serial == serial)
+        return Target(rec.commit, f"serial {serial} of {kept}, served unchanged by the publish of {rec.published_at}")
     if len(found) > 1:
         choices = "; ".join(f"{sha[:10]} ({', '.join(names)})" for sha, names in found.items())
         raise UsageError(f"serial {serial} was published from several commits: {choices}; name the commit instead")
