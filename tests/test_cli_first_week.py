@@ -286,3 +286,67 @@ def test_a_closed_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
     err = proc.stderr.read()
     assert proc.wait(timeout=60) == 141, err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+# --- a stray lists/ inside the lists folder, a lists-only clone (issue 17) -----------------
+
+
+def test_a_stray_lists_folder_inside_lists_does_not_make_it_the_root(
+    clone: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: lists/lists/ (an import written one level too deep) made lists/ the root, and
+    every command there said lists/zones.yaml was missing."""
+    monkeypatch.chdir(clone)
+    at_root = run("validate")
+    (clone / "lists" / "lists" / "peer").mkdir(parents=True)
+    (clone / "lists" / "lists" / "peer" / "feed.txt").write_text("192.0.2.1\n")
+    monkeypatch.chdir(clone / "lists")
+    code, out, err = run("validate")
+    assert code == 0, err
+    assert out == at_root[1].replace("0 warnings", "1 warning")
+    assert err.startswith("lists/peer/feed.txt: warning: lists/peer/feed.txt is not among the sources of any zone")
+
+
+def test_a_fresh_folder_with_an_empty_lists_says_to_create_zones_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "fresh" / "lists").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "fresh")
+    assert run("validate") == (
+        2,
+        "",
+        "error: lists/ here has no zones.yaml: create lists/zones.yaml, or pass --lists/--zones\n",
+    )
+
+
+@pytest.mark.parametrize("git", [True, False])
+def test_a_lists_only_clone_says_to_pass_lists_and_zones(
+    git: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/scaling.md's lists clone: zones.yaml at its top. Before: `create lists/zones.yaml`."""
+    if git:
+        top = init_repo(tmp_path / "dnsbl-lists", FILES, subdir="")
+    else:
+        top = tmp_path / "dnsbl-lists"
+        for name, text in FILES.items():
+            (top / name).parent.mkdir(parents=True, exist_ok=True)
+            (top / name).write_text(text)
+    fix = "(the folder holding zones.yaml) and --zones DIR (the published zones, outside the clone)\n"
+    monkeypatch.chdir(top)
+    for argv in (["validate"], ["publish"], ["history"]):
+        assert run(*argv) == (
+            2,
+            "",
+            f"error: zones.yaml here but no lists/zones.yaml: in a lists-only clone, pass --lists . {fix}",
+        )
+    monkeypatch.chdir(top / "bl")
+    assert run("validate") == (
+        2,
+        "",
+        f"error: ../zones.yaml but no lists/zones.yaml: in a lists-only clone, pass --lists .. {fix}",
+    )
+    assert not (top / "zones").exists() and not (top / "bl" / "zones").exists()
+    monkeypatch.chdir(top)
+    code, out, err = run("--lists", ".", "--zones", str(tmp_path / "zones"), "validate")
+    assert code == 0, err
+    assert out.startswith("ok: 3 zones")

@@ -81,3 +81,55 @@ def test_checked_counts_what_was_compared(
     code, lines, err = _import(capsys, "data", "--type", dtype, "--zone", zone, "--out", f"{label}/{label}.txt")
     assert code == 0, err
     assert lines[-1] == f"checked: the result answers as rbldnsd did for {checked}"
+
+
+# --- --out from inside the lists folder (issue 17) ------------------------------------------
+
+
+def test_the_repository_form_typed_inside_lists_is_refused(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: `cd lists` then --out lists/feed/feed.txt wrote lists/lists/feed/feed.txt."""
+    monkeypatch.chdir(repo / "lists")
+    code, lines, err = _import(capsys, "../feed.ip4set", "--zone", "feed.example.test", "--out", "lists/feed/feed.txt")
+    assert (code, lines) == (2, [])
+    assert err == (
+        "error: --out lists/feed/feed.txt would write lists/feed/feed.txt, a folder lists/ inside the lists folder "
+        "(the current folder); nothing written. --out is relative to the lists folder: write --out feed/feed.txt\n"
+    )
+    assert not (repo / "lists" / "lists").exists()
+
+
+def test_a_lists_folder_inside_lists_is_refused_from_the_root_too(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _import(capsys, "feed.ip4set", "--zone", "feed.example.test", "--out", "lists/lists/feed.txt")
+    assert code == 2
+    assert err.endswith("--out is relative to the lists folder: write --out feed.txt\n")
+    assert not (repo / "lists" / "lists").exists()
+
+
+def test_from_a_subfolder_out_is_taken_from_the_lists_folder(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One rule: relative to the lists folder from anywhere. Before: lists/bl/feed/feed.txt."""
+    monkeypatch.chdir(repo / "lists" / "bl")
+    code, lines, err = _import(capsys, "../../feed.ip4set", "--zone", "feed.example.test", "--out", "feed/feed.txt")
+    assert code == 0, err
+    assert lines[0] == "wrote ../feed/feed.txt (copy, 4 lines)"
+    assert (repo / "lists/feed/feed.txt").read_text().endswith(FEED)
+    assert not (repo / "lists/bl/feed").exists()
+    assert '    sources: ["feed/feed.txt"]' in lines
+
+
+def test_a_path_from_a_subfolder_gets_the_lists_relative_form(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo / "lists" / "bl")
+    code, _, err = _import(capsys, "../../feed.ip4set", "--zone", "feed.example.test", "--out", "../feed/feed.txt")
+    assert code == 2
+    assert err == (
+        "error: --out ../feed/feed.txt: --out is relative to the lists folder .., wherever you run the command; "
+        "nothing written. Write --out feed/feed.txt\n"
+    )
+    assert not (repo / "lists/feed").exists()

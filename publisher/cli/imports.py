@@ -25,27 +25,52 @@ if TYPE_CHECKING:
 DATASET_TYPES = ("ip4set", "ip4trie", "ip4tset", "ip6trie", "ip6tset", "dnset", "combined")
 
 
+def _inside(path: Path, root: Path) -> Path | None:
+    try:
+        return path.resolve().relative_to(root)
+    except ValueError:
+        return None
+
+
 def _relative(out: Path, lists: Path) -> str:
     """--out as a path relative to the lists folder (zones.yaml globs are relative to it).
 
-    `lists/bl/feed.txt` (from the current folder) and `bl/feed.txt` (under the lists folder)
-    name the same file: a relative path is taken from the current folder when that lands
-    inside the lists folder, else from the lists folder.
+    One rule: a relative --out is taken from the lists folder, wherever the command runs
+    (`peer/feed.txt` is lists/peer/feed.txt from lists/bl too); run from outside the lists
+    folder (the repository root), a path that leads into it from there (`lists/peer/feed.txt`)
+    is taken as it is. A folder named like the lists folder inside it (`lists/lists/...`,
+    `lists/peer/feed.txt` typed inside lists/) is refused: it is a path written from the
+    wrong folder, and would make that lists folder look like a repository root.
     """
     root = lists.resolve()
-    tries = [out] if out.is_absolute() else [Path.cwd() / out, root / out]
-    for path in tries:
-        try:
-            rel = path.resolve().relative_to(root)
-        except ValueError:
-            continue
-        if rel.suffix not in (".txt", ".yaml", ".yml"):
-            raise UsageError(f"--out {out}: write a .txt (bulk) or .yaml (curated) file")
-        return rel.as_posix()
-    raise UsageError(
-        f"--out {out} is not inside the lists folder {lists}; sources must live there: "
-        f"write a path under it, e.g. --out feed/{out.name or 'feed.txt'} (relative to {lists}/)"
-    )
+    cwd = Path.cwd()
+    outside = _inside(cwd, root) is None
+    if out.is_absolute():
+        rel = _inside(out, root)
+    else:
+        rel = _inside(cwd / out, root) if outside else None
+        rel = rel if rel is not None else _inside(root / out, root)
+    if rel is None:
+        here = None if outside or out.is_absolute() else _inside(cwd / out, root)
+        if here is not None:
+            raise UsageError(
+                f"--out {out}: --out is relative to the lists folder {lists}, wherever you run the command; "
+                f"nothing written. Write --out {here.as_posix()}"
+            )
+        raise UsageError(
+            f"--out {out} is not inside the lists folder {lists}; sources must live there: write a path under it, "
+            f"e.g. --out feed/{out.name or 'feed.txt'} (relative to {lists}/)"
+        )
+    if rel.parts and rel.parts[0] == root.name and len(rel.parts) > 1:
+        inner = Path(*rel.parts[1:]).as_posix()
+        raise UsageError(
+            f"--out {out} would write {lists / rel}, a folder {root.name}/ inside the lists folder "
+            f"{'(the current folder)' if lists == Path('.') else lists}; "
+            f"nothing written. --out is relative to the lists folder: write --out {inner}"
+        )
+    if rel.suffix not in (".txt", ".yaml", ".yml"):
+        raise UsageError(f"--out {out}: write a .txt (bulk) or .yaml (curated) file")
+    return rel.as_posix()
 
 
 def _check_claims(lists: Path, result: ImportResult, display: Display) -> set[str]:
@@ -176,8 +201,8 @@ def add_import_rbldnsd(sub: Subparsers) -> argparse.ArgumentParser:
         type=Path,
         default=None,
         metavar="DIR/NAME.txt|.yaml",
-        help="where to write, under the lists folder (bl/feed.txt or lists/bl/feed.txt; more files are named "
-        "after it); default: print, write nothing",
+        help="where to write, relative to the lists folder from any folder (bl/feed.txt; at the repository root "
+        "lists/bl/feed.txt too; more files are named after it); default: print, write nothing",
     )
     p.add_argument("--role", choices=("block", "allow"), default="block", help="the zone's role (default block)")
     p.add_argument("--force", action="store_true", help="replace existing files")

@@ -18,17 +18,33 @@ DEFAULT_LISTS = Path("lists")
 DEFAULT_ZONES = Path("zones")
 
 NOT_FOUND = "no lists/ here: run from the repository root or pass --lists/--zones"
+NO_CONFIG = "lists/ here has no zones.yaml: create lists/zones.yaml, or pass --lists/--zones"
 
 
 def find_root(start: Path) -> Path | None:
     """The repository root at or above `start`: the nearest folder holding lists/zones.yaml
-    or .git; or `start` itself when it holds lists/ or zones/ (a fresh lists folder, a
-    deployment's zones). None when there is none."""
+    or .git; or `start` itself when it holds zones/ (a deployment's zones). None when there
+    is none. A bare lists/ does not make a root: inside the lists folder, a stray lists/
+    (an import written one level too deep) would make the lists folder the root."""
     for folder in (start, *start.parents):
         if (folder / "lists" / "zones.yaml").is_file() or (folder / ".git").exists():
             return folder
-        if folder == start and ((start / "lists").is_dir() or (start / "zones").is_dir()):
+        if folder == start and (start / "zones").is_dir():
             return start
+    return None
+
+
+def _lists_clone(start: Path, root: Path | None) -> Path | None:
+    """The folder holding zones.yaml at its top, from `start` up to `root` (up to / without
+    one), when `root` has no lists/zones.yaml: a lists-only clone, as docs/scaling.md lays
+    it out. None otherwise."""
+    if root is not None and (root / "lists" / "zones.yaml").is_file():
+        return None
+    for folder in (start, *start.parents):
+        if (folder / "zones.yaml").is_file():
+            return folder
+        if folder == root:
+            break
     return None
 
 
@@ -47,10 +63,20 @@ def resolve_defaults(args: argparse.Namespace) -> None:
     zones_default = getattr(args, "zones", None) is DEFAULT_ZONES
     if not (lists_default or zones_default):
         return
-    root = find_root(Path.cwd())
+    cwd = Path.cwd()
+    root = find_root(cwd)
+    clone = _lists_clone(cwd, root) if lists_default and zones_default else None
+    if clone is not None:
+        lists = _shown(clone).as_posix()
+        where = "zones.yaml here" if lists == "." else f"{lists}/zones.yaml"
+        raise UsageError(
+            f"{where} but no lists/zones.yaml: in a lists-only clone, pass --lists {lists} "
+            "(the folder holding zones.yaml) and --zones DIR (the published zones, outside the clone)"
+        )
     if root is None:
         if lists_default and zones_default:
-            raise UsageError(NOT_FOUND)
+            fresh = (cwd / "lists").is_dir()
+            raise UsageError(NO_CONFIG if fresh else NOT_FOUND)
         return
     if lists_default:
         args.lists = _shown(root / "lists")

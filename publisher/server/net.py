@@ -90,37 +90,107 @@ def _tcp(ep: Endpoint, port: int, reuse_port: bool = False) -> socket.socket:
     return sock
 
 
-def bind_pair(ep: Endpoint, *, reuse_port: bool = False) -> tuple[socket.socket, socket.socket]:
-    """A UDP and a TCP socket on the same port; port 0 picks one free for both.
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    ep: Endpoint
+    proto: str  # "udp" or "tcp"
+    exc: OSError | None  # None: no free port for both after BIND_TRIES
 
-    `reuse_port`: SO_REUSEPORT on both, so that the processes of `serve --workers N` each
-    bind the port and the kernel spreads datagrams and connections over them.
-    """
+    @property
+    def busy(self) -> bool:
+        return self.exc is not None and self.exc.errno == errno.EADDRINUSE
+
+    @property
+    def absent(self) -> bool:
+        """The host has no such address (or no IPv6 at all): nothing else can answer there."""
+        return self.exc is not None and self.exc.errno in ABSENT
+
+    def __str__(self) -> str:
+        why = (self.exc.strerror or str(self.exc)) if self.exc else "no free port"
+        return f"cannot listen on {self.proto} {self.ep}: {why}"
+
+
+#: The errors that leave an address out with a warning when another one binds: the host
+#: does not have it (EADDRNOTAVAIL: no IPv6 on lo, an address of another machine) or has
+#: no IPv6 at all (EAFNOSUPPORT). Anything else, a port another process holds above all,
+#: stops the start: a DNSBL silent on one of its addresses makes the MTAs asking there
+#: time out and accept the mail.
+ABSENT = frozenset({errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT})
+
+
+def _try_pair(ep: Endpoint, reuse_port: bool) -> tuple[socket.socket, socket.socket] | _Failure:
+    """A UDP and a TCP socket on the same port (port 0 picks one free for both), or why not."""
     last: OSError | None = None
     for _ in range(BIND_TRIES if ep.port == 0 else 1):
         try:
             udp = _udp(ep, ep.port, reuse_port)
         except OSError as exc:
-            raise ServerError(f"cannot listen on udp {ep}: {exc.strerror or exc}{_busy_hint(exc, ep, 'u')}") from exc
+            return _Failure(ep, "udp", exc)
         port = udp.getsockname()[1]
         try:
             return udp, _tcp(ep, port, reuse_port)
         except OSError as exc:
             udp.close()
             last = exc
-    hint = _busy_hint(last, ep, "t") if last else ""
-    raise ServerError(f"cannot listen on tcp {ep}: {last.strerror if last else 'no free port'}{hint}")
+    return _Failure(ep, "tcp", last)
 
 
-def _busy_hint(exc: OSError, ep: Endpoint, proto: str) -> str:
-    """What to do when the port is taken: see who holds it, or listen elsewhere."""
-    if exc.errno != errno.EADDRINUSE or ep.port == 0:
+def bind_pair(ep: Endpoint, *, reuse_port: bool = False) -> tuple[socket.socket, socket.socket]:
+    """A UDP and a TCP socket on the same port; port 0 picks one free for both.
+
+    `reuse_port`: SO_REUSEPORT on both, so that the processes of `serve --workers N` each
+    bind the port and the kernel spreads datagrams and connections over them.
+    """
+    got = _try_pair(ep, reuse_port)
+    if isinstance(got, _Failure):
+        raise ServerError(f"{got}{_busy_hint([got], [ep])}")
+    return got
+
+
+def _busy_hint(failures: list[_Failure], endpoints: list[Endpoint]) -> str:
+    """What to do when ports are taken: see who holds them, or move every address elsewhere."""
+    busy = [f for f in failures if f.busy and f.ep.port != 0]
+    if not busy:
         return ""
-    other = Endpoint(ep.host, ep.port + 1 if ep.port < 65535 else 5354)
+    protos = "".join(p[0] for p in ("udp", "tcp") if any(f.proto == p for f in busy))
+    ports = " or ".join(f"sport = :{port}" for port in sorted({f.ep.port for f in busy}))
+    moved = [Endpoint(ep.host, ep.port + 1 if ep.port < 65535 else 5354) if ep.port else ep for ep in endpoints]
+    make = " ".join(map(str, moved))
+    make = f"'{make}'" if len(moved) > 1 else make
+    held = "another server holds the port" if len(busy) == 1 else "another server holds the ports"
     return (
-        f"; another server holds the port (to see which: ss -l{proto}np 'sport = :{ep.port}'); "
-        f"to listen elsewhere: make serve LISTEN={other}, or --listen {other}"
+        f"; {held} (to see which: ss -l{protos}np '{ports}'); "
+        f"to listen elsewhere: make serve LISTEN={make}, or {' '.join(f'--listen {ep}' for ep in moved)}"
     )
+
+
+def bind_each(
+    endpoints: list[Endpoint], *, reuse_port: bool = False
+) -> list[tuple[Endpoint, socket.socket, socket.socket]]:
+    """Bind every endpoint: (endpoint with its port resolved, udp, tcp) for each that binds.
+
+    An address the host does not have (ABSENT) is left out with a warning when another one
+    binds; any other failure (a port taken above all) closes what was bound and raises one
+    error naming every address that failed, with one hint for all of them.
+    """
+    pairs: list[tuple[Endpoint, socket.socket, socket.socket]] = []
+    failures: list[_Failure] = []
+    for ep in endpoints:
+        got = _try_pair(ep, reuse_port)
+        if isinstance(got, _Failure):
+            failures.append(got)
+        else:
+            pairs.append((Endpoint(ep.host, got[0].getsockname()[1]), *got))
+    if pairs and all(f.absent for f in failures):
+        for f in failures:
+            log.warning("%s; serving on the other addresses", f)
+        return pairs
+    for _, udp, tcp in pairs:
+        udp.close()
+        tcp.close()
+    if not failures:
+        raise ServerError("no listen address")
+    raise ServerError("; ".join(map(str, failures)) + _busy_hint(failures, endpoints))
 
 
 class UdpThread:
@@ -163,23 +233,14 @@ def probe(endpoints: list[Endpoint]) -> list[Endpoint]:
 
     `serve --workers N` calls this in the parent before its workers bind with SO_REUSEPORT:
     the probe binds without it, so a port held by anything (another server with its own
-    workers included) fails here with the same error a single server gives.
+    workers included) fails here with the same error a single server gives, and an address
+    the host lacks is left out with the same warning.
     """
-    found: list[Endpoint] = []
-    errors: list[str] = []
-    for ep in endpoints:
-        try:
-            udp, tcp = bind_pair(ep)
-        except ServerError as exc:
-            errors.append(str(exc))
-            log.warning("%s", exc)
-            continue
-        found.append(Endpoint(ep.host, udp.getsockname()[1]))
+    pairs = bind_each(endpoints)
+    for _, udp, tcp in pairs:
         udp.close()
         tcp.close()
-    if not found:
-        raise ServerError("; ".join(errors) or "no listen address")
-    return found
+    return [ep for ep, _, _ in pairs]
 
 
 def start_all(
@@ -191,19 +252,8 @@ def start_all(
     batch: bool = True,
     reuse_port: bool = False,
 ) -> tuple[list[UdpThread], TcpServer, list[Endpoint]]:
-    """Bind every endpoint (skipping unavailable ones when another works) and start serving."""
-    pairs: list[tuple[Endpoint, socket.socket, socket.socket]] = []
-    errors: list[str] = []
-    for ep in endpoints:
-        try:
-            udp, tcp = bind_pair(ep, reuse_port=reuse_port)
-        except ServerError as exc:
-            errors.append(str(exc))
-            log.warning("%s", exc)
-            continue
-        pairs.append((Endpoint(ep.host, udp.getsockname()[1]), udp, tcp))
-    if not pairs:
-        raise ServerError("; ".join(errors) or "no listen address")
+    """Bind every endpoint (leaving out addresses the host lacks when another binds) and serve."""
+    pairs = bind_each(endpoints, reuse_port=reuse_port)
     udps = [UdpThread(udp, make_responder(), batch=batch) for _, udp, _ in pairs]
     tcp_server = TcpServer(
         [tcp for _, _, tcp in pairs], make_responder(), idle_timeout=idle_timeout, max_connections=max_connections
