@@ -80,9 +80,11 @@ def render_txt(template: str, *, code: int, reason: str, zone: str) -> str:
 def glob_matches(pattern: str, path: str) -> bool:
     """Does a lists-relative `path` match a zones.yaml glob (`*` stays in one folder, `**` crosses)?
 
-    The same reading as `lists.tree.glob`, for one path (compile sorts the excludes files
-    of a zone out of its sources with it)."""
+    `lists.tree.glob` lists a tree's files with it; compile sorts the excludes files of a zone
+    out of its sources with it, an import checks which zones would take a file in."""
     if "**" in pattern:
+        # fnmatch's own `*` already crosses '/', and its translation does not backtrack without
+        # end (a hand-made `.*` per `**` did: a glob of many stars hung the load).
         return fnmatch.fnmatchcase(path, re.sub(r"\*\*/?", "*", pattern))
     return path.count("/") == pattern.count("/") and fnmatch.fnmatchcase(path, pattern)
 

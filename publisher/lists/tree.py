@@ -7,14 +7,13 @@ and compilation never care whether the bytes come from disk or from git.
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import re
 import stat
 from pathlib import Path
 from typing import Protocol
 
 from publisher.errors import PublisherError
+from publisher.model import glob_matches
 
 #: Files larger than this are refused rather than read (a runaway feed, a wrong file).
 MAX_FILE_BYTES = 512 * 1024 * 1024
@@ -42,13 +41,7 @@ class Tree(Protocol):
 
 def glob(tree: Tree, pattern: str) -> list[str]:
     """Files matching a glob relative to the root; `*` does not cross '/', `**` does."""
-    if "**" in pattern:
-        # fnmatch's own `*` already crosses '/', and its translation does not backtrack without
-        # end (a hand-made `.*` per `**` did: a glob of many stars hung the load).
-        flat = re.sub(r"\*\*/?", "*", pattern)
-        return [p for p in tree.files() if fnmatch.fnmatchcase(p, flat)]
-    depth = pattern.count("/")
-    return [p for p in tree.files() if p.count("/") == depth and fnmatch.fnmatchcase(p, pattern)]
+    return [p for p in tree.files() if glob_matches(pattern, p)]
 
 
 class DirTree:
