@@ -149,15 +149,12 @@ class Watcher:
         action = "expiry" if why == "entries expired" else "watch"
         try:
             outcome = publish(self.lists, self.zones_dir, rev=commit, now=self.clock(), action=action, on_wait=log.info)
-        except GuardRailError as exc:
+        except (GuardRailError, ValidationFailed) as exc:
             self.settled.add(target)
             log.error("commit %s (%s) not published: %s", commit[:10], why, exc)
             self.last = f"commit {commit[:10]} ({why}) not published: {str(exc).splitlines()[0]}"
-            return "refused"
-        except ValidationFailed as exc:
-            self.settled.add(target)
-            log.error("commit %s (%s) not published: %s", commit[:10], why, exc)
-            self.last = f"commit {commit[:10]} ({why}) not published: {str(exc).splitlines()[0]}"
+            if isinstance(exc, GuardRailError):
+                return "refused"
             for problem in exc.problems[:20]:
                 log.error("  %s", problem.format().replace("\n", "\n  "))
             return "invalid"
