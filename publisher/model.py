@@ -124,6 +124,26 @@ class Guards:
     max_growth_factor: float = 10.0
 
 
+AclAction = Literal["pass", "refuse", "drop", "empty", "answer"]
+ACL_ACTIONS: tuple[AclAction, ...] = ("pass", "refuse", "drop", "empty", "answer")
+
+
+@dataclass(frozen=True, slots=True)
+class AclRule:
+    """One client network of a zones.yaml `acl` and what its queries get (docs/design.md, "Who may query").
+
+    pass: answered as usual; refuse: REFUSED; drop: no answer at all; empty: every data query
+    answers "not listed" (SOA and NS as usual); answer: every data query answers `code` (in
+    127.255.255.0/24, publisher.errorcodes) with `txt`, where {client} is the client's address.
+    """
+
+    network: str  # CIDR text, normalised
+    action: AclAction
+    code: int = 0  # `answer` only
+    txt: str = ""  # `answer` only
+    location: Location = Location("zones.yaml")
+
+
 @dataclass(frozen=True, slots=True)
 class ZoneConfig:
     name: str
@@ -144,6 +164,8 @@ class ZoneConfig:
     location: Location = Location("zones.yaml")
     exports: tuple[Export, ...] = EXPORTS  # zone files written beside the snapshot, in EXPORTS order
     excludes: tuple[str, ...] = ()  # globs of local exclusion files: holes in every listing of the zone
+    acl: tuple[AclRule, ...] = ()  # this zone's client ACL (Config.acl applies to every zone)
+    keyed: bool = False  # `keys: required`: queries are d.c.b.a.<key>.<zone> (serve --access-keys)
     #: Set on the copy an excludes file is parsed with: every entry is checked as an exclusion.
     read_as_excludes: bool = False
 
@@ -157,6 +179,7 @@ class Config:
     zones: tuple[ZoneConfig, ...]
     listen: tuple[str, ...] = DEFAULT_LISTEN
     path: str = "zones.yaml"
+    acl: tuple[AclRule, ...] = ()  # the server-wide client ACL, consulted for every zone
 
     def zone(self, name: str) -> ZoneConfig | None:
         for zone in self.zones:

@@ -25,6 +25,7 @@ import pytest
 from dnslib import QTYPE, RCODE, DNSRecord
 
 from conftest import ROOT
+from publisher import errorcodes
 from publisher.addresses import parse_network
 from publisher.model import Secondary
 from publisher.server import rrl, slow, xfr
@@ -296,7 +297,7 @@ def test_over_quota_answers() -> None:
     code = DNSRecord.parse(_over_quota("code"))
     assert code.header.aa and codes(code) == ["127.255.255.255"]
     text = DNSRecord.parse(_over_quota("code", 16))
-    assert [str(r.rdata) for r in text.rr] == ['"Excessive number of queries"']
+    assert [str(r.rdata) for r in text.rr] == [f'"{errorcodes.OVER_QUOTA.txt}"']
     assert len(DNSRecord.parse(_over_quota("code", 255)).rr) == 2
 
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from publisher import errorcodes
 from publisher.addresses import format_v4, parse_v4
 from publisher.errors import ServerError
 from publisher.server.stats import RrlCounts
@@ -35,13 +36,7 @@ from publisher.server.stats import RrlCounts
 log = logging.getLogger("publisher.server")
 
 ANSWERS = ("drop", "slip", "code")
-#: Spamhaus's error codes (127.255.255.0/24 is never a listing, RFC 5782 section 2.1 style).
-SPAMHAUS_CODES = {
-    "127.255.255.252": "Typing error in DNSBL name",
-    "127.255.255.254": "Query via public/open resolver",
-    "127.255.255.255": "Excessive number of queries",
-}
-DEFAULT_CODE = "127.255.255.255"
+DEFAULT_CODE = format_v4(errorcodes.OVER_QUOTA.code)
 #: Client networks tracked at once; past it, networks whose bucket refilled are forgotten.
 MAX_TRACKED = 65536
 SUMMARY_SECONDS = 10.0
@@ -71,7 +66,7 @@ class RrlSettings:
             code = parse_v4(self.code)
         except ValueError:
             code = -1
-        if not 0x7FFFFF00 <= code <= 0x7FFFFFFF:
+        if not errorcodes.is_error_code(code):
             raise ServerError(
                 f"--rrl-code {self.code!r}: want an address in 127.255.255.0/24 (e.g. {DEFAULT_CODE}), "
                 "the range no DNSBL uses for listings"
@@ -79,7 +74,8 @@ class RrlSettings:
 
     @property
     def txt(self) -> str:
-        return SPAMHAUS_CODES.get(format_v4(parse_v4(self.code)), "Query rate limit exceeded")
+        known = errorcodes.BY_CODE.get(parse_v4(self.code))
+        return known.txt if known is not None else "Query rate limit exceeded"
 
 
 def key_of_sockaddr(raw: bytes | memoryview) -> bytes:

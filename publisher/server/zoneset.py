@@ -21,7 +21,7 @@ from typing import Any
 from publisher.addresses import AddressError, Network, parse_addr, parse_network, parse_v4, parse_v6
 from publisher.compile.zone import Answer, CompiledZone
 from publisher.errors import ArtifactError
-from publisher.model import SUBST, Secondary
+from publisher.model import SUBST, AclRule, Secondary
 from publisher.publish.manifest import Manifest, Published, ZoneEntry
 
 QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA = 1, 2, 6, 16, 28
@@ -89,6 +89,8 @@ class ZoneSettings:
     serial: int | None = None  # None: the serial in the compiled zone's info
     allow_transfer: tuple[Network, ...] = tuple(parse_network(n) for n in DEFAULT_ALLOW_TRANSFER)
     secondaries: tuple[Secondary, ...] = ()
+    acl: tuple[AclRule, ...] = ()  # the zone's own client ACL (ZoneSet.acl: the server-wide one)
+    keyed: bool = False  # queries must carry a key label: d.c.b.a.<key>.<zone>
 
     @classmethod
     def from_manifest(cls, entry: ZoneEntry) -> ZoneSettings:
@@ -294,6 +296,11 @@ class ZoneSet:
     tsig: Any = None
     #: IXFR differences kept per zone (ixfr.Step, oldest first), set by the server on (re)load.
     ixfr: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    #: The server-wide client ACL (zones.yaml top-level `acl`); each zone's own is in its settings.
+    acl: tuple[AclRule, ...] = ()
+    #: Access keys of keyed zones (keys.AccessKeys) from `serve --access-keys`, set by the server
+    #: after loading, like `tsig`; None: no key file, every keyed query gets the key-unknown answer.
+    access_keys: Any = None
 
     @classmethod
     def build(
@@ -304,6 +311,7 @@ class ZoneSet:
         generation: str = "",
         listen: Iterable[str] = (),
         manifest: Manifest | None = None,
+        acl: Iterable[AclRule] = (),
     ) -> ZoneSet:
         settings = settings or {}
         served = {}
@@ -323,6 +331,7 @@ class ZoneSet:
             hot_v4=hot_v4,
             hot_table=hot_table,
             manifest=manifest,
+            acl=tuple(acl),
         )
 
     @classmethod
