@@ -56,6 +56,20 @@ BAD_NAME = "bad-name"
 BAD_LISTEN = "bad-listen"
 #: `protect` on a zone that cannot have it, or naming a zone that cannot be protected.
 BAD_PROTECT = "bad-protect"
+#: An `acl` rule that cannot be used: neither or both of `networks` and `file`, `code` or `txt`
+#: with an action other than `answer`, a code outside 127.255.255.0/24, a `file` outside lists/.
+BAD_ACL = "bad-acl"
+#: An `acl` rule's `file` that is not in the lists folder.
+ACL_FILE_MISSING = "acl-file-missing"
+#: An `acl` rule's `file` that a zone's `sources` or `excludes` glob also matches (its networks
+#: would be published as listings).
+ACL_FILE_IS_SOURCE = "acl-file-is-source"
+#: One network twice in one ACL with different actions (which one would win is not written down).
+ACL_CONFLICT = "acl-conflict"
+#: One network twice in one ACL with the same action (a warning: the second changes nothing).
+ACL_DUPLICATE = "acl-duplicate"
+#: One TSIG key named twice in a zone's `allow_transfer`.
+DUPLICATE_TRANSFER_KEY = "duplicate-transfer-key"
 #: A source glob that matches no file.
 GLOB_NO_MATCH = "glob-no-match"
 #: A list file no zone's sources match (a warning: it is not published).

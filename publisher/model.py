@@ -145,6 +145,17 @@ class AclRule:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferKey:
+    """An `allow_transfer` entry `{key: NAME, networks: [...]}`: a subscriber mirror that may take
+    AXFR/IXFR when it signs with TSIG key NAME (serve --tsig-keys), from any address or only from
+    `networks` (CIDR texts, normalised). Removing the entry, or the key from the key file, revokes it."""
+
+    key: str  # the TSIG key name, lower case, no trailing dot
+    networks: tuple[str, ...] = ()  # empty: from any address
+    location: Location = Location("zones.yaml")
+
+
+@dataclass(frozen=True, slots=True)
 class ZoneConfig:
     name: str
     kind: Kind
@@ -160,6 +171,8 @@ class ZoneConfig:
     max_prefix_v6: int = 32
     secondaries: tuple[Secondary, ...] = ()
     allow_transfer: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    #: allow_transfer's `{key: NAME}` entries: transfers signed with a subscriber's own TSIG key.
+    transfer_keys: tuple[TransferKey, ...] = ()
     guards: Guards = Guards()
     location: Location = Location("zones.yaml")
     exports: tuple[Export, ...] = EXPORTS  # zone files written beside the snapshot, in EXPORTS order
@@ -180,6 +193,7 @@ class Config:
     listen: tuple[str, ...] = DEFAULT_LISTEN
     path: str = "zones.yaml"
     acl: tuple[AclRule, ...] = ()  # the server-wide client ACL, consulted for every zone
+    acl_files: tuple[str, ...] = ()  # the `file:`s the ACLs read (lists-relative): not list files
 
     def zone(self, name: str) -> ZoneConfig | None:
         for zone in self.zones:

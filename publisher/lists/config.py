@@ -4,24 +4,37 @@ The file is loaded with marks, checked against `schemas/zones.schema.json`, the
 `defaults` are merged into each zone (a zone's keys win; soa, max_prefix and
 guards merge key by key), and then each value is checked for meaning: zone
 and host names, return codes, TXT placeholders, networks, listen addresses,
-`protect` references, duplicate zones. Any error means no Config at all: a
-half-understood zone definition is never published.
+`protect` references, duplicate zones; the client ACLs (server-wide and per zone)
+are read by lists/acl.py. Any error means no Config at all: a half-understood zone
+definition is never published.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 from publisher import codes
 from publisher.addresses import AddressError, normalize_domain, parse_addr, parse_code, parse_network, split_listen
 from publisher.errors import Location, Problem
+from publisher.lists.acl import AclReader
 from publisher.lists.schema import check, did_you_mean
 from publisher.lists.tree import Tree, TreeError
 from publisher.lists.txt_limit import FIX as TXT_FIX
 from publisher.lists.txt_limit import template_excess
 from publisher.lists.yamlmarks import Marks, Path, load_yaml
-from publisher.model import DEFAULT_LISTEN, EXPORTS, Config, Guards, NameServer, Secondary, Soa, ZoneConfig
+from publisher.model import (
+    DEFAULT_LISTEN,
+    EXPORTS,
+    Config,
+    Guards,
+    NameServer,
+    Secondary,
+    Soa,
+    TransferKey,
+    ZoneConfig,
+)
 
 CONFIG_PATH = "zones.yaml"
 DEFAULT_CODE = "127.0.0.2"
@@ -29,6 +42,9 @@ DEFAULT_TXT = {"block": "Listed by {zone}: {reason}", "allow": "Allowed by {zone
 _MERGED_MAPPINGS = ("soa", "max_prefix", "guards")
 #: ZoneConfig's own defaults (a slotted dataclass keeps them only in its fields).
 _ZONE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ZoneConfig)}
+
+#: A TSIG key name: labels of letters, digits, '-' and '_' (BIND's tsig-keygen names).
+_KEY_NAME = re.compile(r"(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_](?:[a-z0-9_-]{0,62}))*")
 
 #: (zone name, glob) -> where the glob (of `sources` or `excludes`) was written, for "matches no file" messages.
 GlobLocations = dict[tuple[str, str], Location]
@@ -65,7 +81,7 @@ def load_config_marked(tree: Tree) -> tuple[Config | None, list[Problem], GlobLo
     problems.extend(check(loaded.data, loaded.marks, "zones"))
     if problems:
         return None, problems, {}
-    builder = _Builder(loaded.data, loaded.marks)
+    builder = _Builder(loaded.data, loaded.marks, tree)
     config = builder.build()
     problems.extend(builder.problems)
     if any(p.is_error for p in problems):
@@ -110,11 +126,12 @@ def template_problem(txt: str, kind: str) -> str | None:
 class _Builder:
     """Builds ZoneConfigs from the schema-valid document, collecting meaning problems."""
 
-    def __init__(self, doc: dict[str, Any], marks: Marks) -> None:
+    def __init__(self, doc: dict[str, Any], marks: Marks, tree: Tree) -> None:
         self.doc = doc
         self.marks = marks
         self.problems: list[Problem] = []
         self.globs: GlobLocations = {}
+        self.acls = AclReader(tree, marks, self.problems)
 
     def error(
         self, where: Path, code: str, message: str, fix: str | None, related: tuple[tuple[str, Location], ...] = ()
@@ -123,6 +140,7 @@ class _Builder:
 
     def build(self) -> Config:
         defaults: dict[str, Any] = self.doc.get("defaults") or {}
+        acl = self.acls.rules(("acl",), self.doc.get("acl"))
         zones: list[ZoneConfig] = []
         seen: dict[str, Location] = {}
         for index, raw in enumerate(self.doc["zones"]):
@@ -144,7 +162,10 @@ class _Builder:
         listen = tuple(self.doc.get("listen") or DEFAULT_LISTEN)
         for i, text in enumerate(self.doc.get("listen") or []):
             self.listen(("listen", i), text)
-        return Config(tuple(zones), listen, CONFIG_PATH)
+        self.acls.check_sources(
+            (str(raw["name"]), raw["sources"], raw.get("excludes") or ()) for raw in self.doc["zones"]
+        )
+        return Config(tuple(zones), listen, CONFIG_PATH, acl, tuple(sorted(self.acls.file_at)))
 
     # --- one zone -----------------------------------------------------------------
 
@@ -207,15 +228,11 @@ class _Builder:
         secondaries = tuple(
             self.secondary(at("secondaries", i), item) for i, item in enumerate(merged.get("secondaries") or [])
         )
-        transfer = tuple(merged.get("allow_transfer") or _ZONE_DEFAULTS["allow_transfer"])
-        for i, text in enumerate(merged.get("allow_transfer") or []):
-            try:
-                parse_network(text)
-            except AddressError as exc:
-                self.error(at("allow_transfer", i), exc.code, exc.message, exc.fix)  # BAD_ADDRESS or HOST_BITS
+        transfer, transfer_keys = self.allow_transfer(at("allow_transfer"), merged.get("allow_transfer") or [])
+        acl = self.acls.rules(at("acl"), merged.get("acl"))
         prefix = merged.get("max_prefix") or {}
         guards = merged.get("guards") or {}
-        if len(self.problems) > before:
+        if any(p.is_error for p in self.problems[before:]):
             return None
         return ZoneConfig(
             name=name,
@@ -232,6 +249,7 @@ class _Builder:
             max_prefix_v6=int(prefix.get("ipv6", _ZONE_DEFAULTS["max_prefix_v6"])),
             secondaries=secondaries,
             allow_transfer=transfer,
+            transfer_keys=transfer_keys,
             exports=tuple(e for e in EXPORTS if e in merged.get("exports", EXPORTS)),
             excludes=tuple(merged.get("excludes") or ()),
             guards=Guards(
@@ -242,6 +260,8 @@ class _Builder:
                 }
             ),
             location=self.marks.location(("zones", index)),
+            acl=acl,
+            keyed=merged.get("keys") == "required",
         )
 
     def domain(self, where: Path, text: str, what: str) -> str:
@@ -269,6 +289,48 @@ class _Builder:
             notify=bool(item.get("notify", True)),
             tsig_key=item.get("tsig_key"),
         )
+
+    def allow_transfer(
+        self, where: Path, items: list[str | dict[str, Any]]
+    ) -> tuple[tuple[str, ...], tuple[TransferKey, ...]]:
+        """`allow_transfer`: its networks (the default when it is not given) and its subscriber keys."""
+        networks: list[str] = []
+        keys: dict[str, TransferKey] = {}
+        for i, item in enumerate(items):
+            if isinstance(item, str):
+                networks.append(item)
+                self.network((*where, i), item)
+                continue
+            name = str(item["key"]).strip().lower().rstrip(".")
+            place = self.marks.location((*where, i, "key"))
+            if not _KEY_NAME.fullmatch(name):
+                self.error(
+                    (*where, i, "key"),
+                    codes.BAD_NAME,
+                    f"TSIG key name {item['key']!r} is not a DNS name",
+                    "use the key's name as in the --tsig-keys file: letters, digits, '-', '_' and dots",
+                )
+            nets = tuple(self.network((*where, i, "networks", j), t) for j, t in enumerate(item.get("networks") or []))
+            if name in keys:
+                self.error(
+                    (*where, i, "key"),
+                    codes.DUPLICATE_TRANSFER_KEY,
+                    f"TSIG key {name} is in allow_transfer twice",
+                    "write it once, with all its networks in one `networks` list",
+                    (("first at", keys[name].location),),
+                )
+            keys.setdefault(name, TransferKey(name, nets, place))
+        if not items:
+            return tuple(_ZONE_DEFAULTS["allow_transfer"]), ()
+        return tuple(networks), tuple(keys.values())
+
+    def network(self, where: Path, text: str) -> str:
+        """`text` normalised (as the server will read it); an error when it is not a network."""
+        try:
+            return str(parse_network(text))
+        except AddressError as exc:
+            self.error(where, exc.code, exc.message, exc.fix)  # BAD_ADDRESS or HOST_BITS
+            return text
 
     def address(self, where: Path, text: str) -> None:
         try:

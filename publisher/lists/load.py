@@ -56,7 +56,7 @@ def load_lists(tree: Tree, *, as_of: dt.datetime, reader: SourceReader | None = 
     if config is None:
         return Loaded(None, {}, sort_problems(_unique(problems)))
     sources: dict[str, list[SourceData]] = {}
-    used: set[str] = {CONFIG_PATH}
+    used: set[str] = {CONFIG_PATH, *config.acl_files}  # an ACL file is no list file
     for zone in config.zones:
         paths: list[str] = []
         for pattern in zone.sources:

@@ -35,7 +35,7 @@ from publisher.compile import render, snapshot
 from publisher.compile.render_patch import Run, patch_export
 from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError, PublisherError
-from publisher.model import EXPORTS, Touched
+from publisher.model import EXPORTS, AclRule, Touched
 from publisher.publish.lock import try_lock, writer_lock
 from publisher.publish.manifest import (
     CURRENT,
@@ -214,6 +214,7 @@ def write_generation(
     action: str | None = None,
     step: StepHook = no_step,
     regions: Mapping[str, Touched | None] | None = None,
+    acl: tuple[AclRule, ...] | None = None,
 ) -> Path:
     """Write a complete generation and make it current. Returns the generation folder.
 
@@ -225,7 +226,7 @@ def write_generation(
     now = dt.datetime.now(dt.UTC)
     gen_name = f"gen-{now.strftime('%Y%m%dT%H%M%S')}Z-{secrets.token_hex(3)}"
     tmp = zones_dir / f".tmp-{gen_name}"
-    top = Manifest(gen_name, {}, published_at, source, listen, action)
+    top = Manifest(gen_name, {}, published_at, source, listen, action, acl)
     with writer_lock(zones_dir), _wrap_os_errors(f"cannot write {zones_dir}", NOTHING_PUBLISHED):
         previous = read_manifest(zones_dir) if regions else None
         final, written = _write_and_swap(zones_dir, tmp, zones, meta, top, step, previous, regions or {})

@@ -19,10 +19,18 @@ from publisher.compile.zone import CompiledZone
 from publisher.errors import Problem, UsageError
 from publisher.lists.load import Loaded, SourceReader, load_lists, require_clean
 from publisher.lists.tree import Tree
-from publisher.model import Config, SourceData, Touched, ZoneConfig
+from publisher.model import AclRule, Config, SourceData, Touched, ZoneConfig
 from publisher.publish import artifacts
 from publisher.publish.lock import writer_lock
-from publisher.publish.manifest import Counts, Manifest, Source, ZoneMeta, read_manifest
+from publisher.publish.manifest import (
+    Counts,
+    Manifest,
+    Source,
+    ZoneMeta,
+    acl_json,
+    read_manifest,
+    transfer_keys_json,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,14 +164,31 @@ def zone_meta(build: Build, digests: dict[str, str]) -> dict[str, ZoneMeta]:
             next_expiry=expiry.isoformat() if expiry else None,
             secondaries=cfg.secondaries,
             allow_transfer=cfg.allow_transfer,
+            transfer_keys=cfg.transfer_keys or None,
+            acl=cfg.acl or None,
+            keyed=cfg.keyed or None,
             exports=cfg.exports,
         )
     return out
 
 
-def settings(listen: tuple[str, ...] | None, zones: Mapping[str, ZoneMeta]) -> object:
-    """The serving settings that live outside the zone data (a change needs a new generation)."""
-    return listen, {name: (meta.secondaries, meta.allow_transfer) for name, meta in zones.items()}
+def settings(listen: tuple[str, ...] | None, zones: Mapping[str, ZoneMeta], acl: tuple[AclRule, ...] | None) -> object:
+    """The serving settings that live outside the zone data (a change needs a new generation,
+    zone serials unchanged): listen, who may transfer, and who may query (`acl`: server-wide)."""
+    return (
+        listen,
+        acl_json(acl or ()),  # as the manifest holds it: where a rule was written does not count
+        {
+            name: (
+                meta.secondaries,
+                meta.allow_transfer,
+                transfer_keys_json(meta.transfer_keys or ()),
+                acl_json(meta.acl or ()),
+                bool(meta.keyed),
+            )
+            for name, meta in zones.items()
+        },
+    )
 
 
 def git_publish(zones_dir: Path) -> Manifest | None:
@@ -211,10 +236,12 @@ def write_build(
         meta = zone_meta(build, digests)
         listen = tuple(build.config.listen)
         if previous is not None and not changed and previous.source == source:
-            before = settings(previous.listen, {name: entry.meta for name, entry in previous.zones.items()})
+            before = settings(
+                previous.listen, {name: entry.meta for name, entry in previous.zones.items()}, previous.acl
+            )
             files = {name: entry.files for name, entry in previous.zones.items()}
             wanted = {name: artifacts.zone_files(name, entry) for name, entry in meta.items()}
-            if before == settings(listen, meta) and files == wanted:
+            if before == settings(listen, meta, build.config.acl) and files == wanted:
                 return previous, set()
         artifacts.write_generation(
             zones_dir,
@@ -223,6 +250,7 @@ def write_build(
             published_at=now.isoformat(timespec="seconds"),
             source=source,
             listen=listen,
+            acl=build.config.acl or None,
             step=step,
             regions=build.regions,
         )

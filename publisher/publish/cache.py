@@ -47,9 +47,18 @@ def source_key(path: str, blob: str, zone: ZoneConfig) -> str:
     """The cache key of `path` with git blob id `blob` parsed for `zone`.
 
     Settings that parsing never reads (where the zone is written in zones.yaml, its globs,
-    secondaries, transfer ACL, guard rails) are left out, so changing them keeps the cache."""
+    secondaries, transfer ACL and keys, guard rails, who may query) are left out, so changing
+    them keeps the cache."""
     settings = dataclasses.replace(
-        zone, location=Location("zones.yaml"), sources=(), secondaries=(), allow_transfer=(), guards=Guards()
+        zone,
+        location=Location("zones.yaml"),
+        sources=(),
+        secondaries=(),
+        allow_transfer=(),
+        transfer_keys=(),
+        guards=Guards(),
+        acl=(),
+        keyed=False,
     )
     text = json.dumps([CODEC_VERSION, publisher.__version__, path, blob, repr(settings)])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

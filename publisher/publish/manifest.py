@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar, cast
 
+from publisher.addresses import AddressError, format_v4, parse_v4
 from publisher.compile import snapshot
 from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError
-from publisher.model import EXPORTS, Kind, Role, Secondary
+from publisher.model import ACL_ACTIONS, EXPORTS, AclRule, Kind, Role, Secondary, TransferKey
 
 FORMAT = 1
 CURRENT = "current"
@@ -168,6 +169,55 @@ class Counts:
         )
 
 
+def acl_json(rules: Iterable[AclRule]) -> list[dict[str, object]]:
+    """An ACL as the manifest holds it (rule locations stay in zones.yaml)."""
+    out: list[dict[str, object]] = []
+    for rule in rules:
+        item: dict[str, object] = {"network": rule.network, "action": rule.action}
+        if rule.action == "answer":
+            item.update(code=format_v4(rule.code), txt=rule.txt)
+        out.append(item)
+    return out
+
+
+def _acl(obj: Mapping[str, object], where: str) -> tuple[AclRule, ...] | None:
+    items = _list(obj, "acl", where)
+    if items is None:
+        return None
+    out = []
+    for i, item in enumerate(items):
+        at = f"{_at(where, 'acl')}[{i}]"
+        rule = _object(item, at)
+        action = _field(rule, "action", str, at)
+        if action not in ACL_ACTIONS:
+            raise _Malformed(f"{at}.action: expected one of {', '.join(ACL_ACTIONS)}, got {_shown(action)}")
+        code, txt = 0, ""
+        if action == "answer":
+            try:
+                code = parse_v4(_field(rule, "code", str, at))
+            except AddressError as exc:
+                raise _Malformed(f"{at}.code: {exc.message}") from None
+            txt = _field(rule, "txt", str, at)
+        out.append(AclRule(_field(rule, "network", str, at), action, code, txt))
+    return tuple(out)
+
+
+def transfer_keys_json(keys: Iterable[TransferKey]) -> list[dict[str, object]]:
+    return [{"key": k.key, "networks": list(k.networks)} for k in keys]
+
+
+def _transfer_keys(obj: Mapping[str, object], where: str) -> tuple[TransferKey, ...] | None:
+    items = _list(obj, "transfer_keys", where)
+    if items is None:
+        return None
+    out = []
+    for i, item in enumerate(items):
+        at = f"{_at(where, 'transfer_keys')}[{i}]"
+        key = _object(item, at)
+        out.append(TransferKey(_field(key, "key", str, at), _strings(key, "networks", at) or ()))
+    return tuple(out)
+
+
 def _secondary_json(sec: Secondary) -> dict[str, object]:
     return {"address": sec.address, "port": sec.port, "notify": sec.notify, "tsig_key": sec.tsig_key}
 
@@ -231,6 +281,10 @@ class ZoneMeta:
     next_expiry: str | None = None
     secondaries: tuple[Secondary, ...] | None = None
     allow_transfer: tuple[str, ...] | None = None
+    #: allow_transfer's subscriber keys (zones.yaml `{key: NAME, networks: [...]}`)
+    transfer_keys: tuple[TransferKey, ...] | None = None
+    acl: tuple[AclRule, ...] | None = None  # the zone's own client ACL
+    keyed: bool | None = None  # `keys: required` (None: not written, a zone without keys)
     origin: Origin | None = None
     #: the exports zones.yaml asks for (None: all of EXPORTS); the manifest's `files` record
     #: them, so this is not written itself
@@ -250,6 +304,12 @@ class ZoneMeta:
             out["secondaries"] = [_secondary_json(s) for s in self.secondaries]
         if self.allow_transfer is not None:
             out["allow_transfer"] = list(self.allow_transfer)
+        if self.transfer_keys is not None:
+            out["transfer_keys"] = transfer_keys_json(self.transfer_keys)
+        if self.acl is not None:
+            out["acl"] = acl_json(self.acl)
+        if self.keyed is not None:
+            out["keyed"] = self.keyed
         if self.origin is not None:
             out.update(self.origin.to_json())
         return out
@@ -264,6 +324,9 @@ class ZoneMeta:
             next_expiry=_optional(obj, "next_expiry", str, where),
             secondaries=_secondaries(obj, where),
             allow_transfer=_strings(obj, "allow_transfer", where),
+            transfer_keys=_transfer_keys(obj, where),
+            acl=_acl(obj, where),
+            keyed=_optional(obj, "keyed", bool, where),
             origin=Origin.from_json(obj, where) if "commit" in obj else None,
         )
 
@@ -354,6 +417,7 @@ class Manifest:
     source: Source | None = None
     listen: tuple[str, ...] | None = None  # the server's default listen addresses (zones.yaml)
     action: str | None = None  # publish, rollback, watch or expiry
+    acl: tuple[AclRule, ...] | None = None  # the server-wide client ACL (zones.yaml top-level `acl`)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"format": FORMAT, "generation": self.generation}
@@ -365,6 +429,8 @@ class Manifest:
             out["listen"] = list(self.listen)
         if self.action is not None:
             out["action"] = self.action
+        if self.acl is not None:
+            out["acl"] = acl_json(self.acl)
         out["zones"] = {name: entry.to_json() for name, entry in self.zones.items()}
         return out
 
@@ -389,6 +455,7 @@ class Manifest:
                 source=None if source is None else Source.from_json(source, "source"),
                 listen=_strings(obj, "listen", ""),
                 action=_optional(obj, "action", str, ""),
+                acl=_acl(obj, ""),
             )
         except _Malformed as exc:
             raise ArtifactError(f"{path}: malformed manifest: {exc}") from None

@@ -17,11 +17,11 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4
+from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4, format_v4
 from publisher.compile.compiler import listing_count
 from publisher.compile.zone import Answer, CompiledZone
 from publisher.lists.breadth import SUFFIX_WEIGHT, is_suffix_wildcard
-from publisher.model import SourceData, ZoneConfig
+from publisher.model import AclRule, SourceData, ZoneConfig
 from publisher.publish.entry_diff import (
     ADDED,
     CHANGED,
@@ -33,6 +33,7 @@ from publisher.publish.entry_diff import (
     entry_changes,
     first_entries,
 )
+from publisher.publish.manifest import Manifest, ZoneMeta
 
 __all__ = [
     "ADDED",
@@ -47,6 +48,7 @@ __all__ = [
     "NAMES",
     "Measure",
     "Plan",
+    "access_notes",
     "ZonePlan",
     "amount",
     "entry_changes",
@@ -344,3 +346,58 @@ def plan_zone(
         weighed_before=weighed_names(before) if weighed and before is not None else 0,
         weighed_after=weighed_names(after) if weighed else 0,
     )
+
+
+# --- who may query ------------------------------------------------------------
+
+
+def access_notes(before: Manifest | None, acl: tuple[AclRule, ...], zones: Mapping[str, ZoneMeta]) -> tuple[str, ...]:
+    """Plan notes on who may query or transfer: not zone content (serials stay), but an
+    operator reviewing a plan must see it. `acl` and `zones`: what the publish would serve."""
+    if before is None:
+        return ()
+    notes = _acl_notes("the server-wide acl", before.acl or (), acl)
+    for name, meta in zones.items():
+        old = before.zones.get(name)
+        if old is None:
+            continue
+        notes += _acl_notes(f"acl of {name}", old.meta.acl or (), meta.acl or ())
+        if bool(old.meta.keyed) != bool(meta.keyed):
+            notes.append(f"{name}: keys {'now required' if meta.keyed else 'no longer required'} (keys: required)")
+        had = {k.key: k.networks for k in old.meta.transfer_keys or ()}
+        has = {k.key: k.networks for k in meta.transfer_keys or ()}
+        moves = [f"TSIG key {k} added" for k in has if k not in had]
+        moves += [f"TSIG key {k} removed (revoked)" for k in had if k not in has]
+        moves += [f"TSIG key {k}'s networks changed" for k in has if k in had and has[k] != had[k]]
+        if moves:
+            notes.append(f"allow_transfer of {name}: {', '.join(moves)}")
+    return tuple(notes)
+
+
+def _action(rule: AclRule) -> str:
+    return f"answer {format_v4(rule.code)}" if rule.action == "answer" else rule.action
+
+
+def _actions(rules: Sequence[AclRule]) -> str:
+    counts: dict[str, int] = {}
+    for rule in rules:
+        counts[_action(rule)] = counts.get(_action(rule), 0) + 1
+    return counts.popitem()[0] if len(counts) == 1 else ", ".join(f"{n} {a}" for a, n in counts.items())
+
+
+def _acl_notes(what: str, old: Sequence[AclRule], new: Sequence[AclRule]) -> list[str]:
+    before = {r.network: r for r in old}
+    after = {r.network: r for r in new}
+    added = [r for n, r in after.items() if n not in before]
+    removed = [r for n, r in before.items() if n not in after]
+    changed = [r for n, r in after.items() if n in before and (r.action, r.code, r.txt) != _same(before[n])]
+    parts = [
+        f"{len(rules)} network{'' if len(rules) == 1 else 's'} {how} ({_actions(rules)})"
+        for rules, how in ((added, "added"), (removed, "removed"), (changed, "changed, now"))
+        if rules
+    ]
+    return [f"{what}: {', '.join(parts)}"] if parts else []
+
+
+def _same(rule: AclRule) -> tuple[str, int, str]:
+    return rule.action, rule.code, rule.txt

@@ -26,7 +26,7 @@ from publisher.publish.guards import OVERRIDABLE_PROBLEMS, Violation, check_guar
 from publisher.publish.lock import LOCK_TIMEOUT, WaitHook, no_wait, writer_lock
 from publisher.publish.manifest import Manifest, Origin, ZoneMeta, load_published, read_manifest
 from publisher.publish.pidfile import notify_server, server_pid
-from publisher.publish.plan import Change, Plan, plan_zone
+from publisher.publish.plan import Change, Plan, access_notes, plan_zone
 from publisher.publish.reading import CachedReader, ReuseMap
 from publisher.publish.rollback import readds_rollback
 from publisher.publish.rollback import rollback_target as rollback_target  # where callers found it before
@@ -205,7 +205,9 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
     readds = None
     if previous.manifest is not None and previous.manifest.action == "rollback" and previous.commit is not None:
         readds = readds_rollback(where, zones_dir, previous.manifest.generation, previous.blob_ids, new_blobs)
+    new_meta = zone_meta(build, digests)
     notes = previous.notes + tuple(cache.notes) + ((readds,) if readds else ())
+    notes += access_notes(previous.manifest, build.config.acl, new_meta)
     plan = Plan(tuple(zone_plans), dropped, previous.manifest is None, notes)
     zone_of = {s.path: name for name, srcs in build.loaded.sources.items() for s in srcs}
     configs = {c.name: c for c in build.config.zones}
@@ -214,11 +216,14 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
     accepted = {(p.code, p.message) for p in previous.problems}
     fresh = [p for p in build.loaded.problems if (p.code, p.message) not in accepted]
     violations = check_guards(plan, configs, fresh, zone_of)
-    new_meta = zone_meta(build, digests)
     # a change of `exports` alone changes which files a generation holds: a new generation too
     settings_changed = previous.manifest is not None and (
-        settings(build.config.listen, new_meta)
-        != settings(previous.manifest.listen, {name: entry.meta for name, entry in prev_zones.items()})
+        settings(build.config.listen, new_meta, build.config.acl)
+        != settings(
+            previous.manifest.listen,
+            {name: entry.meta for name, entry in prev_zones.items()},
+            previous.manifest.acl,
+        )
         or {name: entry.files for name, entry in prev_zones.items()}
         != {name: artifacts.zone_files(name, meta) for name, meta in new_meta.items()}
     )
@@ -334,6 +339,7 @@ def _write(p: Prepared, zones_dir: Path, forced: list[Violation], action: str, s
         action=action,
         step=step,
         regions=p.build.regions,
+        acl=p.build.config.acl or None,
     )
     serials = {n: z.info.serial for n, z in p.zones.items()}
     previous_serials = {n: z.serial for n, z in prev_zones.items()}

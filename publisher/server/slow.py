@@ -189,9 +189,7 @@ def _transfer(
         bump(counts, sz.name, REFUSED)
         return reply(data, NOTAUTH_RC, question=question, opt=opt)
     if not sz.allows_transfer(client, key):
-        why = f"signed with key {key}, not one of the zone's secondaries' keys" if key else "not in allow_transfer"
-        if key is None and any(s.tsig_key for s in sz.settings.secondaries):
-            why += " (or unsigned from a secondary that has a tsig_key)"
+        why = _transfer_refusal(sz, key)
         TRANSFER_REFUSALS.event(logging.WARNING, "%s of %s refused to %s: %s", kind, sz.name, client, why)
         bump(counts, sz.name, REFUSED)
         return reply(data, REFUSED_RC, question=question, opt=opt)
@@ -203,6 +201,20 @@ def _transfer(
         log.info("AXFR of %s serial %d to %s", sz.name, sz.serial, who)
         return TransferRequest(sz, data[:2], question)
     return _ixfr(data, sz, zs.ixfr.get(sz.name, ()), msg, who, tcp, opt, signed is not None)
+
+
+def _transfer_refusal(sz: ServedZone, key: str | None) -> str:
+    """Why allows_transfer said no, naming the key the request was signed with."""
+    if key is not None and key.lower().rstrip(".") in sz.settings.transfer_keys:
+        return f"signed with subscriber key {key}, which allow_transfer grants only from other networks"
+    if key is not None:
+        return f"signed with key {key}, which is neither a secondary's tsig_key nor a key in allow_transfer"
+    why = "unsigned, and not in allow_transfer"
+    if sz.settings.transfer_keys:
+        why += " (a subscriber mirror must sign with its TSIG key)"
+    if any(s.tsig_key for s in sz.settings.secondaries):
+        why += " (or unsigned from a secondary that has a tsig_key)"
+    return why
 
 
 def _request_serial(msg: message.Message) -> int | None:

@@ -91,16 +91,25 @@ class ZoneSettings:
     secondaries: tuple[Secondary, ...] = ()
     acl: tuple[AclRule, ...] = ()  # the zone's own client ACL (ZoneSet.acl: the server-wide one)
     keyed: bool = False  # queries must carry a key label: d.c.b.a.<key>.<zone>
+    #: Subscriber mirrors (allow_transfer `{key: NAME}`): TSIG key name (lower case, no trailing
+    #: dot) -> the networks it may transfer from (empty: any address).
+    transfer_keys: Mapping[str, tuple[Network, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_manifest(cls, entry: ZoneEntry) -> ZoneSettings:
-        allow = entry.meta.allow_transfer
+        meta = entry.meta
+        allow = meta.allow_transfer
         return cls(
             serial=entry.serial,
             allow_transfer=(
                 tuple(parse_network(n) for n in allow) if allow is not None else ZoneSettings().allow_transfer
             ),
-            secondaries=entry.meta.secondaries or (),
+            secondaries=meta.secondaries or (),
+            acl=meta.acl or (),
+            keyed=bool(meta.keyed),
+            transfer_keys={
+                k.key.lower().rstrip("."): tuple(parse_network(n) for n in k.networks) for k in meta.transfer_keys or ()
+            },
         )
 
 
@@ -224,9 +233,11 @@ class ServedZone:
     def allows_transfer(self, client_ip: str, key: str | None = None) -> bool:
         """May `client_ip` (whose request verified with TSIG `key`, if any) AXFR or NOTIFY?
 
-        A secondary with a `tsig_key` must sign with that key: its address alone no longer
-        suffices. Otherwise the address must be in `allow_transfer` or be a secondary's;
-        a signed request must in addition use a key of one of the zone's secondaries.
+        A request signed with a subscriber's key (allow_transfer `{key: NAME}`) is allowed
+        from the key's networks, or from anywhere when it names none. A secondary with a
+        `tsig_key` must sign with that key: its address alone no longer suffices. Otherwise
+        the address must be in allow_transfer's networks or be a secondary's; a signed
+        request must in addition use a key of one of the zone's secondaries.
         """
         try:
             family, addr = parse_addr(client_ip.split("%", 1)[0])
@@ -235,6 +246,11 @@ class ServedZone:
         if family == 6 and (addr >> 32) == 0xFFFF:  # v4-mapped peer on a dual-stack socket
             family, addr = 4, addr & 0xFFFFFFFF
         key = key.lower().rstrip(".") if key else None
+        subscriber = self.settings.transfer_keys.get(key) if key else None
+        if subscriber is not None and (
+            not subscriber or any(n.family == family and n.start <= addr <= n.end for n in subscriber)
+        ):
+            return True
         secondaries = [s for s in self.settings.secondaries if _addr_or_none(s.address) == (family, addr)]
         required = {s.tsig_key.lower().rstrip(".") for s in secondaries if s.tsig_key}
         if required:
@@ -350,6 +366,7 @@ class ZoneSet:
             generation=published.generation,
             listen=manifest.listen or (),
             manifest=manifest,
+            acl=manifest.acl or (),
         )
 
     def find(self, qname: str) -> tuple[ServedZone, str] | None:
