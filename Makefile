@@ -5,13 +5,14 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 LISTEN ?=
 
-.PHONY: help venv test typecheck lint format validate compile serve publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import clean fuzz soak
+.PHONY: help venv test typecheck lint format docs validate compile serve publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import clean fuzz soak
 
 help:
 	@echo "make serve          serve zones/ on 127.0.0.1:5353 and [::1]:5353: what is published, else lists/ compiled"
 	@echo "                    LISTEN='127.0.0.1:5354 [::1]:5354' to listen elsewhere (port taken: ss -lunp 'sport = :5353')"
 	@echo "make test           lint, type-check and run the whole test suite (creates .venv on first use)"
 	@echo "make format         reformat the code and apply the linter's safe fixes (ruff)"
+	@echo "make docs           rewrite the generated parts of README.md and docs/clients.md (error codes, keyed snippets)"
 	@echo "make validate       check lists/ and print located problems"
 	@echo "make compile        compile lists/ (work tree) into zones/, never over a publish (OUT=dir elsewhere)"
 	@echo "make plan           what a publish of HEAD would change (COMMIT=rev to pick another)"
@@ -46,6 +47,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+docs: $(STAMP)
+	$(PY) -m publisher.cli.docs
 
 typecheck: $(STAMP)
 	$(PY) -m mypy

@@ -10,28 +10,22 @@ rendered pages:
     smtpd_client_restrictions = ...
     ```
     <!-- /snippet -->
+
+The parsing is publisher.cli.docs's, which also makes the keyed variants from them.
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-CLIENTS_DOC = ROOT / "docs" / "clients.md"
+from publisher.cli.docs import CLIENTS_DOC, parse_snippets
 
-_BLOCK = re.compile(r"<!-- snippet: (?P<name>[\w.-]+) -->\n```[^\n]*\n(?P<body>.*?)```\n<!-- /snippet -->", re.S)
+__all__ = ["CLIENTS_DOC", "snippet", "snippets"]
 
 
 def snippets(doc: Path = CLIENTS_DOC) -> dict[str, str]:
     """Every marked snippet of `doc` by name, each exactly as written (ends with a newline)."""
-    found: dict[str, str] = {}
-    for match in _BLOCK.finditer(doc.read_text()):
-        name = match["name"]
-        if name in found:
-            raise ValueError(f"{doc}: snippet {name!r} is marked twice")
-        found[name] = match["body"]
-    return found
+    return parse_snippets(doc.read_text(), str(doc))
 
 
 def snippet(name: str, doc: Path = CLIENTS_DOC) -> str:

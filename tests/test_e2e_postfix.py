@@ -42,6 +42,15 @@ accepted; a sender domain in dbl is refused by reject_rhsbl_sender; after a comm
 `python -m publisher publish` list 127.0.0.99, its next connection is refused; the partner
 127.0.0.88 (allowlisted) still passes, through smtpd and postscreen, after a blocklist feed
 lists it, which the covers-protected guard rail lets through only with `publish --force`.
+
+Error answers (127.255.255.0/24, README "Error answers"): `error_answer_story` makes our
+server answer an error code to the resolver and shows the documented restrictions
+accept mail from a listed client, and postscreen from a fresh one, while the bare
+`reject_rbl_client bl.example.test` of port 2526 rejects it with the error's TXT. How
+the server is made to answer the code is the story's parameter: today `over_rate_limit`
+(the server restarted with `--rrl-answer code` and the resolver's /24 over its rate).
+unbound caches the error answers for their TTL (60 s) like any other: the story flushes
+the three zones before and after.
 """
 
 from __future__ import annotations
@@ -55,7 +64,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, NoReturn
@@ -65,6 +75,8 @@ from tests.conftest import IN_CI, LISTS, ROOT, require_tool, stop_process
 from tests.doc_snippets import snippet
 from tests.test_vcs import BOB, commit_all, init_repo, write
 
+from publisher import errorcodes
+from publisher.addresses import format_v4
 from publisher.publish.manifest import read_manifest
 
 SERVER_PORT = 5353  # ours, inside the private network namespace
@@ -75,6 +87,7 @@ START_TIMEOUT = 20.0
 RECIPIENT = "postmaster@mail.example.test"
 
 SPAMMER, PARTNER, STRANGER, NEWCOMER = "127.0.0.77", "127.0.0.88", "127.0.0.98", "127.0.0.99"
+SAMPLE_ZONES = ("bl.example.test", "wl.example.test", "dbl.example.test")
 
 LAB_BL = f"""\
 entries:
@@ -150,6 +163,8 @@ maillog_file = /dev/stdout
 max_use = 1
 # postscreen: its DNSBL answers arrive in milliseconds here; do not wait 6 s for them
 postscreen_greet_wait = 1s
+# log a client the allowlist lets in ("permit_dnswl_client"), not only the rejections
+smtpd_log_access_permit_actions = permit_dnswl_client
 """
 
 MASTER_CF = f"""\
@@ -244,6 +259,7 @@ class Lab:
     zones: Path
     holder: subprocess.Popen[str] | None = None
     procs: list[subprocess.Popen[str]] = field(default_factory=list)
+    server: subprocess.Popen[str] | None = None
     server_log: Lines | None = None
     postfix_log: Lines | None = None
 
@@ -262,6 +278,17 @@ class Lab:
         )
         self.procs.append(proc)
         return Lines(name, proc.stdout)
+
+    def serve(self, *flags: str) -> None:
+        """(Re)start our server on 127.0.0.1:5353 with `flags` added; wait until it listens."""
+        if self.server is not None:
+            stop_process(self.server)
+            self.procs.remove(self.server)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        argv = ["--zones", str(self.zones), "serve", "--listen", f"127.0.0.1:{SERVER_PORT}", *flags]
+        self.server_log = self.start("publisher", sys.executable, "-m", "publisher", *argv, env=env)
+        self.server = self.procs[-1]
+        self.server_log.wait_for("listening udp")
 
     def run(self, *argv: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.inside(*argv), capture_output=True, text=True, timeout=60)
@@ -296,6 +323,11 @@ class Lab:
             "hello from the test",
         )
         return done.stdout + done.stderr
+
+    def a(self, name: str, server: str | None = None) -> list[str]:
+        """The A records for `name` from the resolver (or from `server`, ADDR@PORT, directly)."""
+        at = ["@" + server.split("@")[0], "-p", server.split("@")[1]] if server else []
+        return self.run("dig", "+short", "+time=5", "+tries=1", *at, name, "A").stdout.split()
 
     def txt(self, name: str) -> str:
         """The TXT record the resolver (unbound, through resolv.conf) gives for `name`."""
@@ -437,20 +469,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
             text=True,
         )
         Lines("namespace holder", lab.holder.stdout).wait_for("^ready$")
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        lab.server_log = lab.start(
-            "publisher",
-            sys.executable,
-            "-m",
-            "publisher",
-            "--zones",
-            str(lab.zones),
-            "serve",
-            "--listen",
-            f"127.0.0.1:{SERVER_PORT}",
-            env=env,
-        )
-        lab.server_log.wait_for("listening udp")
+        lab.serve()
         lab.start("unbound", "unbound", "-d", "-c", str(unbound_conf)).wait_for("start of service")
         lab.postfix_log = lab.start("postfix", str(master), "-c", str(postfix_etc), "-s")
         lab.postfix_log.wait_for("daemon started")
@@ -519,6 +538,72 @@ def test_publishing_a_new_listing_rejects_the_next_connection(lab: Lab) -> None:
     assert reject.endswith(
         f"[{NEWCOMER}] blocked using bl.example.test; Listed by bl.example.test: dictionary attack seen at 10:02"
     )
+
+
+# --- error answers ------------------------------------------------------------------------
+
+#: Makes the server at 127.0.0.1:5353 answer an error code to the resolver while entered
+#: (yields the code, an address in 127.255.255.0/24), and serve as before afterwards.
+ErrorSource = Callable[["Lab"], AbstractContextManager[int]]
+
+
+@contextmanager
+def over_rate_limit(lab: Lab) -> Iterator[int]:
+    """The server restarted with `--rrl-answer code`, the resolver's /24 already over its rate.
+
+    The bucket holds one query (burst 1) and earns the next in 10,000 s: after the one
+    query below, everything the resolver (127.0.0.1, the same /24) asks gets the code.
+    """
+    lab.serve("--rrl-qps", "0.0001", "--rrl-burst", "1", "--rrl-answer", "code")
+    try:
+        server = f"127.0.0.1@{SERVER_PORT}"
+        assert lab.a("2.0.0.127.bl.example.test", server) == ["127.0.0.2"]  # the one query within the rate
+        assert lab.a("2.0.0.127.bl.example.test", server) == [format_v4(errorcodes.OVER_QUOTA.code)]
+        yield errorcodes.OVER_QUOTA.code
+    finally:
+        lab.serve()
+
+
+def error_answer_story(lab: Lab, make_error: ErrorSource, listed: str, fresh: str) -> None:
+    """While the server answers an error code, the documented Postfix takes it for "not listed".
+
+    `listed` is a client the blocklist lists; `fresh` a client postscreen has never seen
+    (postscreen remembers a client that passed, and would not ask again), listed or not:
+    the error code must weigh nothing. The control is port 2526's bare
+    `reject_rbl_client bl.example.test`, which rejects on any answer, the error included.
+    """
+    name = ".".join(reversed(listed.split("."))) + ".bl.example.test"
+    for zone in SAMPLE_ZONES:
+        lab.flush(zone)
+    try:
+        with make_error(lab) as code:
+            assert errorcodes.is_error_code(code)
+            assert lab.a(name) == [format_v4(code)]  # what Postfix gets from the resolver
+            txt = lab.txt(name)
+            assert txt, "an error answer comes with its TXT"
+            # docs/clients.md's restrictions and weights: not a listing, so the mail goes through,
+            # and not an allowlisting either: it passes because nothing rejects it
+            assert lab.postfix_log is not None
+            queue_id = _reply(lab.send(listed), "250 2.0.0 Ok: queued as").rsplit(" ", 1)[1]
+            # delivered, so smtpd's log lines for it (written first) have arrived too
+            lab.postfix_log.wait_for(rf"discard\[\d+\]: {queue_id}: .*status=sent")
+            permitted = [line for line in lab.postfix_log.so_far() if "permit_dnswl_client" in line]
+            assert not [line for line in permitted if f"[{listed}]" in line], permitted
+            _reply(lab.send(fresh, port=POSTSCREEN_PORT), "250 2.0.0 Ok: queued")
+            # without a filter the error code is a listing: every client would be turned away
+            reject = _reply(lab.send(listed, port=BL_ONLY_PORT), "554")
+            assert (
+                reject == f"554 5.7.1 Service unavailable; Client host [{listed}] blocked using bl.example.test; {txt}"
+            )
+    finally:
+        for zone in SAMPLE_ZONES:
+            lab.flush(zone)
+    # served as before: the listing rejects again
+    _reply(lab.send(listed), "554")
+
+
+def test_a_server_over_its_rate_limit_answers_an_error_code_that_rejects_no_mail(lab: Lab) -> None:
+    error_answer_story(lab, over_rate_limit, listed=SPAMMER, fresh="127.0.0.111")
 
 
 # Last in the file on purpose: it leaves the blocklist covering the partner, so any later
