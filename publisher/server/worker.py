@@ -3,8 +3,8 @@
 Started by workers.Supervisor (the parent), never by hand. It reads its settings as one
 JSON line from the control socket (`Spec`), runs an app.Server bound with SO_REUSEPORT on
 the ports the parent chose, tells the parent it serves, then answers the parent's
-requests for its figures (figures.py) on that socket; each request carries what the other
-workers answered today per access key, for the daily quotas (keys.KeyUsage.set_others).
+requests for its figures (figures.py) on that socket, and takes in what the other workers
+answered today per access key, for the daily quotas (keys.KeyUsage.set_others).
 Reloads are its own (the manifest poll, and the SIGHUP the parent forwards). It stops on
 SIGTERM from the parent, or when the parent goes away (end of file on the control
 socket): no worker outlives its parent.
@@ -158,12 +158,10 @@ def _answer_parent(chan: Channel, server: Server) -> None:
             msg = chan.recv(None)
             if msg is None:
                 break
+            shares = msg.get("keys")
+            if isinstance(shares, dict):  # what the other workers answered today per access key
+                server.key_usage.set_others(int(shares["day"]), {str(k): int(v) for k, v in shares["others"].items()})
             if msg.get("ask") == "figures":
-                others = msg.get("keys")
-                if isinstance(others, dict):  # the other workers' answered queries per key today
-                    server.key_usage.set_others(
-                        int(others["day"]), {str(k): int(v) for k, v in others["others"].items()}
-                    )
                 chan.send({"seq": msg.get("seq"), "figures": server.figures().to_json()})
     except (OSError, ValueError) as exc:
         log.error("control socket failed (%s)", exc)

@@ -18,9 +18,9 @@ datagrams and connections over them by source address and port.
   metrics scrape, on SIGUSR1, and every REFRESH seconds) and adds them up
   (figures.combine); a dead worker's last report stays in the sums, so counters never go
   back (what it counted after that report is lost with it).
-- Daily quotas of access keys (keys.py): each ask carries what the other workers (and dead
-  ones) answered today per key, from their last reports, so a key's quota holds across
-  workers at most about REFRESH seconds late. The parent reads the key file once at start
+- Daily quotas of access keys (keys.py): after each collection the parent sends every
+  worker what the other workers (and dead ones) answered today per key, so a key's quota
+  holds across workers at most about REFRESH seconds late. The parent reads the key file once at start
   to refuse a bad one before any worker starts; the workers read it on their own after.
 - Stop: SIGTERM/SIGINT stop every worker (SIGKILL after STOP_TIMEOUT), then the parent
   exits 0. A worker whose parent dies stops too (end of file on its socket).
@@ -340,14 +340,10 @@ class Supervisor(Requests):
         with self._lock:
             self._seq += 1
             asked = []
-            quotas = self._key_others()
             for slot in self.slots:
                 if slot.ready and slot.chan is not None and self._alive(slot):
                     try:
-                        ask: dict[str, object] = {"ask": "figures", "seq": self._seq}
-                        if quotas is not None:
-                            ask["keys"] = {"day": quotas.day, "others": quotas.others(slot.index)}
-                        slot.chan.send(ask)
+                        slot.chan.send({"ask": "figures", "seq": self._seq})
                         asked.append(slot)
                     except OSError:
                         pass  # dying: _reap will tell
@@ -370,13 +366,21 @@ class Supervisor(Requests):
             first = self.slots[0]
             if first.ready and first.last is not None:
                 self.notified = first.last.serials
+            self._share_key_counts(asked)
 
-    def _key_others(self) -> keys.Shares | None:
-        """What the other workers (dead ones included) answered today per key; None without access keys."""
+    def _share_key_counts(self, slots: list[Slot]) -> None:
+        """Send each worker what the others (dead ones included) answered today per access key,
+        from the reports just collected: a worker refuses a key at its quota counting those."""
         if self.serving["access_keys"] is None:
-            return None
+            return
         reports = {slot.index: (f.keys_day, f.keys_today) for slot in self.slots if (f := slot.last) and slot.ready}
-        return keys.Shares.of(reports, (self.retired.keys_day, self.retired.keys_today))
+        shares = keys.Shares.of(reports, (self.retired.keys_day, self.retired.keys_today))
+        for slot in slots:
+            if slot.chan is not None:
+                try:
+                    slot.chan.send({"keys": {"day": shares.day, "others": shares.others(slot.index)}})
+                except OSError:
+                    pass  # dying: _reap will tell
 
     # --- counters ----------------------------------------------------------------------
 
