@@ -119,9 +119,13 @@ def test_each_problem_is_located_with_a_fix(tmp_path: Path, text: str, expected:
 
 
 def test_a_duplicate_name_names_both_lines(tmp_path: Path) -> None:
-    text = f"keys:\n  - name: acme\n    key: {ACME}\n  - name: acme\n    key: {BETA}\n"
+    text = f"keys:\n  - name: acme\n    key: {ACME}\n  - name: acme\n    key: {BETA}\n    expirse: 2027-01-01\n"
     message = problems_of(tmp_path, text)
     assert "access-keys.yaml:4:5: the name 'acme' is given twice (lines 2 and 4) [duplicate]" in message
+    assert "access-keys.yaml:6:5: unknown field 'expirse'" in message  # every problem, not the first
+    message = problems_of(tmp_path, f"keys:\n  - name: acme\n    key: {ACME}\n  - name: acme\n    key: 1234\n")
+    assert "access-keys.yaml:4:5: the name 'acme' is given twice (lines 2 and 4) [duplicate]" in message
+    assert "access-keys.yaml:5:10: the key 1... has 4 characters" in message
 
 
 def test_a_duplicate_key_names_both_keys_and_never_the_key(tmp_path: Path) -> None:
@@ -311,6 +315,7 @@ def test_sigusr1_lines_and_metrics_of_the_keys(tmp_path: Path, caplog: pytest.Lo
         ak.check(label.encode(), BL, 4, V4)
     caplog.set_level(logging.INFO, "publisher.server")
     server.log_stats()
+    assert "stats keys: 2 in force from" in caplog.text
     assert (
         "stats key acme-mail: today answered 2 refused 0 (expired 0, zone 0, network 0) over_quota 0; "
         "since start answered 2" in caplog.text

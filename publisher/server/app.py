@@ -386,6 +386,7 @@ class Server(Requests):
         for line in self.stats.report(serials):
             log.info("%s", line)
         if self.access_keys is not None:
+            log.info("stats keys: %d in force from %s", len(self._access or ()), self.access_keys)
             _, today, total, unknown_today, unknown_total = self.key_usage.snapshot()
             for line in key_report(today, total, unknown_today, unknown_total):
                 log.info("%s", line)

@@ -214,6 +214,7 @@ def _scalars(node: Any, what: str, out: list[KeyProblem]) -> list[Any]:
 
 
 def _entry(node: Any, out: list[KeyProblem]) -> AccessKey | None:
+    """The entry at `node` (None without a usable name and key); its problems go to `out`."""
     import yaml
 
     line, col = _at(node)
@@ -223,7 +224,6 @@ def _entry(node: Any, out: list[KeyProblem]) -> AccessKey | None:
         )
         return None
     values: dict[str, Any] = {}
-    before = len(out)
     for knode, vnode in node.value:
         field = str(knode.value) if isinstance(knode, yaml.ScalarNode) else "?"
         if field not in FIELDS:
@@ -243,8 +243,6 @@ def _entry(node: Any, out: list[KeyProblem]) -> AccessKey | None:
                     line, col, f"this entry has no `{field}`", f"write each entry as {FORMAT}", codes.MISSING_KEY
                 )
             )
-    if len(out) > before:
-        return None
     fields: dict[str, Any] = {"line": line, "col": col}
     zone_cols: list[tuple[str, int, int]] = []
     for field, vnode in values.items():
@@ -276,8 +274,10 @@ def _entry(node: Any, out: list[KeyProblem]) -> AccessKey | None:
                 fields["expires"] = check_expires(text)
         except Problem as exc:
             out.append(KeyProblem(*_at(vnode), exc.message, exc.fix, exc.code))
-    if len(out) > before:
+    if "name" not in fields:
         return None
+    # With a problem elsewhere in it (b"": a bad key), the entry still takes part in the duplicate checks.
+    fields.setdefault("secret", b"")
     return AccessKey(**fields, zone_cols=tuple(zone_cols))
 
 
@@ -322,6 +322,11 @@ def parse(text: str) -> tuple[list[AccessKey], list[KeyProblem]]:
     if not isinstance(items, yaml.SequenceNode):
         return [], [*out, KeyProblem(*_at(items), "keys is not a list", f"write {FORMAT}", codes.WRONG_TYPE)]
     keys = [key for node in items.value if (key := _entry(node, out)) is not None]
+    _duplicates(keys, out)
+    return ([] if out else keys), out
+
+
+def _duplicates(keys: list[AccessKey], out: list[KeyProblem]) -> None:
     names: dict[str, AccessKey] = {}
     secrets: dict[bytes, AccessKey] = {}
     for key in keys:
@@ -331,13 +336,13 @@ def parse(text: str) -> tuple[list[AccessKey], list[KeyProblem]]:
                 "give each subscriber a name of its own", codes.DUPLICATE,
             ))  # fmt: skip
         names.setdefault(key.name, key)
-        if (same := secrets.get(key.secret)) is not None:
+        if key.secret and (same := secrets.get(key.secret)) is not None:
             out.append(KeyProblem(
                 key.line, key.col, f"keys {same.name!r} (line {same.line}) and {key.name!r} have the same key",
                 f"give {key.name!r} a key of its own: `publisher keys new {key.name}`", codes.DUPLICATE,
             ))  # fmt: skip
         secrets.setdefault(key.secret, key)
-    return keys, out
+    out.sort(key=lambda p: (p.line, p.col))
 
 
 def read_key_file(path: Path, uid: int | None = None) -> tuple[list[AccessKey], list[KeyProblem]]:
