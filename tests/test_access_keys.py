@@ -11,6 +11,7 @@ import datetime as dt
 import hmac
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -249,9 +250,10 @@ def test_a_bad_file_at_start_stops_the_server(tmp_path: Path) -> None:
         server_with(path)
     publish(tmp_path / "zones", sample_zones())
     cmd = [sys.executable, "-m", "publisher.server", "--zones", str(tmp_path / "zones"), "--listen", "127.0.0.1:0"]
-    for extra in ([], ["--workers", "2"]):
+    cli = [sys.executable, "-m", "publisher", "--zones", str(tmp_path / "zones"), "serve", "--listen", "127.0.0.1:0"]
+    for command in (cmd, [*cmd, "--workers", "2"], cli):
         out = subprocess.run(
-            [*cmd, *extra, "--access-keys", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=120
+            [*command, "--access-keys", str(path)], cwd=ROOT, capture_output=True, text=True, timeout=120
         )
         assert out.returncode == 2, out.stderr
         assert f"fix: chmod 600 {path}" in out.stderr
@@ -433,3 +435,30 @@ def test_combine_sums_the_keys_of_the_latest_day_and_everything_since_start() ->
 def test_parse_reads_keys_of_digits_as_text() -> None:
     (key,), problems = parse("keys:\n  - name: n\n    key: 0012345678901234567\n")
     assert not problems and key.secret == b"0012345678901234567"
+
+
+def test_serve_workers_load_the_keys_in_every_worker_and_exchange_counts(tmp_path: Path) -> None:
+    """A real `serve --workers 2`: each worker reads the key file; the parent's per-second share of
+    today's counts reaches them without upsetting the control socket; SIGUSR1 sums keys over workers."""
+    from test_workers import WAIT, start
+
+    publish(tmp_path / "zones", sample_zones())
+    path = key_file(tmp_path, GOOD)
+    served, _ = start(tmp_path / "zones", "--access-keys", str(path))
+    try:
+        for slot in (0, 1):
+            served.wait_for(rf"worker {slot}: access keys: 2 keys loaded from {path}", WAIT)
+        mark = served.mark()
+        path.write_text(GOOD.replace("acme-mail", "acme-renamed"))
+        os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+        for slot in (0, 1):
+            served.wait_for(rf"worker {slot}: access keys: 2 keys loaded from", WAIT, start=mark)
+        for _ in range(2):  # each collection ends with the share; the second one asks the workers after it
+            mark = served.mark()
+            served.proc.send_signal(signal.SIGUSR1)
+            served.wait_for(r"stats workers 2 of 2 serving", WAIT, start=mark)
+        log = "\n".join(served.lines)
+        assert "control socket failed" not in log and "did not report its counters" not in log
+        assert ACME not in log.lower() and BETA not in log.lower()
+    finally:
+        served.stop()
