@@ -58,7 +58,7 @@ def entry(
         if expires is not None:
             kf.check_expires(expires)
             lines.append(f"    expires: {expires.strip()}")
-    except kf.Problem as exc:
+    except kf.BadValue as exc:
         raise UsageError(f"{exc.message}; {exc.fix}") from exc
     text = "\n".join(lines) + "\n"
     _, problems = kf.parse("keys:\n" + text)

@@ -76,7 +76,7 @@ def shown(key: str) -> str:
     return f"{key[: min(4, len(key) // 4)]}..."
 
 
-class Problem(Exception):
+class BadValue(ValueError):
     """Raised by the value checks below; the caller adds the location."""
 
     def __init__(self, message: str, fix: str, code: str = codes.BAD_VALUE) -> None:
@@ -86,7 +86,7 @@ class Problem(Exception):
 
 def check_name(text: str) -> str:
     if not NAME_RE.fullmatch(text):
-        raise Problem(
+        raise BadValue(
             f"name {text!r} is not 1 to 63 letters, digits, '.', '_' and '-' (starting with a letter or digit)",
             "name the subscriber plainly, e.g. acme-mail: the name is what logs and metrics show",
             codes.BAD_NAME,
@@ -98,7 +98,7 @@ def check_key(text: str) -> bytes:
     low = text.lower()
     if not KEY_RE.fullmatch(low):
         what = f"{len(text)} characters" if not 16 <= len(text) <= 63 else "a character other than a-z and 0-9"
-        raise Problem(
+        raise BadValue(
             f"the key {shown(text)} has {what}; a key is 16 to 63 characters of a-z and 0-9",
             "make a new key with `publisher keys new NAME`",
         )
@@ -108,7 +108,7 @@ def check_key(text: str) -> bytes:
 def check_zone(text: str) -> str:
     zone = text.strip().lower().rstrip(".")
     if not zone or " " in zone or ".." in zone:
-        raise Problem(f"{text!r} is not a zone name", "write the zone's name as in zones.yaml, e.g. bl.example.test")
+        raise BadValue(f"{text!r} is not a zone name", "write the zone's name as in zones.yaml, e.g. bl.example.test")
     return zone
 
 
@@ -116,7 +116,7 @@ def check_network(text: str) -> tuple[int, int, int]:
     try:
         net = parse_network(text)
     except AddressError as exc:
-        raise Problem(exc.message, exc.fix or "write ADDRESS or ADDRESS/LENGTH", exc.code) from exc
+        raise BadValue(exc.message, exc.fix or "write ADDRESS or ADDRESS/LENGTH", exc.code) from exc
     if net.family == 6 and V4_MAPPED_START <= net.start and net.end <= V4_MAPPED_END:
         return 4, net.start - V4_MAPPED_START, net.end - V4_MAPPED_START  # the gate passes mapped clients as IPv4
     return net.family, net.start, net.end
@@ -125,9 +125,9 @@ def check_network(text: str) -> tuple[int, int, int]:
 def check_quota(text: str) -> int:
     raw = text.strip().replace("_", "")
     if raw.startswith("-") and raw[1:].isdigit():
-        raise Problem(f"daily_quota {text} is negative", "give the queries allowed per UTC day, 1 or more")
+        raise BadValue(f"daily_quota {text} is negative", "give the queries allowed per UTC day, 1 or more")
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
-        raise Problem(
+        raise BadValue(
             f"daily_quota {text!r} is not a whole number", "give the queries allowed per UTC day, e.g. 100000"
         )
     return int(raw)
@@ -142,7 +142,7 @@ def check_expires(text: str) -> float:
             return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC).timestamp()
         when = dt.datetime.fromisoformat(raw)
     except ValueError:
-        raise Problem(
+        raise BadValue(
             f"expires {text!r} is not a date",
             "write YYYY-MM-DD (valid through that UTC day) or YYYY-MM-DDTHH:MM:SSZ",
             codes.BAD_DATE,
@@ -257,12 +257,12 @@ def _entry(node: Any, out: list[KeyProblem]) -> AccessKey | None:
                             zone_cols.append((zone, *_at(item)))
                         else:
                             items.append(check_network(item.value))
-                    except Problem as exc:
+                    except BadValue as exc:
                         out.append(KeyProblem(*_at(item), exc.message, exc.fix, exc.code))
                 fields[field] = frozenset(items) if field == "zones" else tuple(items)
                 continue
             if not isinstance(vnode, yaml.ScalarNode):
-                raise Problem(f"{field} is not a single value", f"write {field}: VALUE", codes.WRONG_TYPE)
+                raise BadValue(f"{field} is not a single value", f"write {field}: VALUE", codes.WRONG_TYPE)
             text = str(vnode.value)
             if field == "name":
                 fields["name"] = check_name(text)
@@ -272,7 +272,7 @@ def _entry(node: Any, out: list[KeyProblem]) -> AccessKey | None:
                 fields["daily_quota"] = check_quota(text)
             else:
                 fields["expires"] = check_expires(text)
-        except Problem as exc:
+        except BadValue as exc:
             out.append(KeyProblem(*_at(vnode), exc.message, exc.fix, exc.code))
     if "name" not in fields:
         return None
