@@ -1,6 +1,6 @@
 """The command line: `publisher COMMAND` (or `python -m publisher COMMAND`).
 
-Builds the parser from the command modules (cli/lists.py, serve.py, publishing.py,
+Builds the parser from the command modules (cli/lists.py, serve.py, keys.py, publishing.py,
 explain.py, hooks.py, imports.py: each adds its subcommands and handlers), runs the
 chosen handler with a Display, and turns errors into exit codes: every PublisherError is
 caught here once, printed as `error: ...` on stderr, and exits with its code (1 for bad
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from publisher import __version__
-from publisher.cli import explain, hooks, imports, lists, publishing, query, serve, typos
+from publisher.cli import explain, hooks, imports, keys, lists, publishing, query, serve, typos
 from publisher.cli.display import Display, Handler
 from publisher.cli.root import DEFAULT_LISTS, DEFAULT_ZONES, resolve_defaults
 from publisher.errors import PublisherError, UsageError, ValidationFailed
@@ -40,6 +40,7 @@ COMMANDS = (
     query.add_expiring,
     query.add_search,
     serve.add_serve,
+    keys.add_keys,
     publishing.add_publish,
     publishing.add_plan,
     publishing.add_history,

@@ -41,6 +41,7 @@ def serve(
     batch: bool = True,
     metrics: str | None = None,
     tsig_keys: Path | None = None,
+    access_keys: Path | None = None,
     rrl: RrlSettings | None = None,
     ixfr_keep: int = DEFAULT_IXFR_KEEP,
     workers: int = 1,
@@ -51,7 +52,8 @@ def serve(
     127.0.0.1:5353 and [::1]:5353. Port 0 picks a free port, logged as
     "listening udp ADDR:PORT". `metrics`: ADDR:PORT for Prometheus (GET /metrics), logged as
     "metrics on http://ADDR:PORT/metrics"; None loads no metrics code at all. `tsig_keys`:
-    the TSIG key file for AXFR/NOTIFY (tsig.py); `rrl`: UDP response-rate limiting (rrl.py).
+    the TSIG key file for AXFR/NOTIFY (tsig.py); `access_keys`: the subscribers' key file of
+    keyed zones (keys.py); `rrl`: UDP response-rate limiting (rrl.py).
     `workers` > 1: that many processes on the same ports, started and watched by this
     one (publisher.server.workers). Raises ServerError when it cannot start.
     """
@@ -64,7 +66,8 @@ def serve(
             zones_dir, listen, workers, metrics=metrics,
             serving=Serving(
                 log_queries=log_queries, watch_manifest=watch_manifest, tcp_idle_timeout=tcp_idle_timeout,
-                max_tcp_connections=max_tcp_connections, batch=batch, tsig_keys=tsig_keys, rrl=rrl,
+                max_tcp_connections=max_tcp_connections, batch=batch, tsig_keys=tsig_keys,
+                access_keys=access_keys, rrl=rrl,
                 ixfr_keep=ixfr_keep,
             ),
         )  # fmt: skip
@@ -86,6 +89,7 @@ def serve(
         batch=batch,
         metrics=metrics,
         tsig_keys=tsig_keys,
+        access_keys=access_keys,
         rrl=rrl,
         ixfr_keep=ixfr_keep,
     )

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING
 from publisher.errors import PublisherError, ServerError
 from publisher.model import DEFAULT_LISTEN
 from publisher.publish.manifest import CURRENT, MANIFEST, load_published
-from publisher.server import ixfr, net, notify, tsig
+from publisher.server import ixfr, keys, net, notify, tsig
 from publisher.server.core import Responder
 from publisher.server.figures import Figures, of_server
 from publisher.server.options import DEFAULT_IXFR_KEEP
 from publisher.server.ratelog import Throttle, brief
 from publisher.server.rrl import RateLimiter, RrlSettings
-from publisher.server.stats import Stats
+from publisher.server.stats import Stats, key_report
 from publisher.server.tcp import TcpServer
 from publisher.server.wakeup import Requests
 from publisher.server.zoneset import ZoneSet
@@ -85,6 +85,7 @@ class Server(Requests):
         batch: bool = True,
         metrics: str | None = None,
         tsig_keys: Path | None = None,
+        access_keys: Path | None = None,
         rrl: RrlSettings | None = None,
         ixfr_keep: int = DEFAULT_IXFR_KEEP,
         reuse_port: bool = False,
@@ -100,6 +101,12 @@ class Server(Requests):
         self.timing = bool(metrics) if timing is None else timing
         self.notified = notified
         self.tsig_keys = tsig_keys  # the key file (outside git), re-read on every reload
+        # The subscribers' key file of keyed zones: re-read on every reload and when it changes;
+        # a bad one is refused at start (KeyFileError) and on reload keeps the keys in force.
+        self.access_keys = access_keys
+        self.key_usage = keys.KeyUsage()  # per-key counters and quotas, kept across reloads
+        self._access: keys.AccessKeys | None = None
+        self._access_signature: tuple[int, ...] | None = None
         self.rrl = rrl  # response-rate limiting for UDP; None: off
         self.loader = loader
         self.log_queries = log_queries
@@ -124,6 +131,7 @@ class Server(Requests):
                 zoneset = loader(zones_dir)
             except PublisherError as exc:
                 raise ServerError(f"cannot load the zones: {exc}") from exc
+        self._read_access_keys(zoneset, at_start=True)
         zoneset = self._with_keys(zoneset)
         self.zones: ZoneSet = zoneset
         # For the metrics: (when, succeeded) of the last load or reload attempt, and counts.
@@ -236,6 +244,8 @@ class Server(Requests):
                 self._guarded("reload", self.reload)
             elif self.watch_manifest:
                 self._guarded("watching zones/", self._reload_if_published)
+            if self.access_keys is not None:
+                self._guarded("watching the access key file", self._reload_access_keys_if_changed)
         log.info("stopping")
 
     def _reload_if_published(self) -> None:
@@ -279,7 +289,9 @@ class Server(Requests):
             signature = self._manifest_signature()
             old = self.zones
             try:
-                new = self._with_keys(self.loader(self.zones_dir))
+                new = self.loader(self.zones_dir)
+                self._read_access_keys(new)
+                new = self._with_keys(new)
             except PublisherError as exc:
                 self._signature = signature
                 self._note_reload(False)
@@ -309,10 +321,55 @@ class Server(Requests):
         return True
 
     def _with_keys(self, zoneset: ZoneSet) -> ZoneSet:
-        """The zone set with the TSIG keys of `--tsig-keys` (read now: a reload takes new keys)."""
-        if self.tsig_keys is None:
-            return zoneset
-        return replace(zoneset, tsig=tsig.load_keys(self.tsig_keys))
+        """The zone set with the TSIG keys of `--tsig-keys` (read now: a reload takes new keys)
+        and the access keys last read from `--access-keys`."""
+        if self.tsig_keys is not None:
+            zoneset = replace(zoneset, tsig=tsig.load_keys(self.tsig_keys))
+        if self.access_keys is not None:
+            zoneset = replace(zoneset, access_keys=self._access)
+        return zoneset
+
+    # --- the access key file -----------------------------------------------------------
+
+    def _access_keys_signature(self) -> tuple[int, ...] | None:
+        assert self.access_keys is not None
+        try:
+            st = os.stat(self.access_keys)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns, st.st_size)  # ctime: a chmod too
+
+    def _read_access_keys(self, zoneset: ZoneSet, *, at_start: bool = False) -> None:
+        """Read --access-keys into self._access. A bad file raises at start (nothing is served);
+        on reload its problems are logged and the keys in force stay."""
+        path = self.access_keys
+        if path is None:
+            return
+        self._access_signature = self._access_keys_signature()  # before reading: a change meanwhile is seen
+        try:
+            new = keys.load(path, self.key_usage)
+        except keys.KeyFileError as exc:
+            if at_start:
+                raise
+            for line in exc.log_lines():
+                log.error("access keys: %s", line)
+            kept = len(self._access) if self._access is not None else 0
+            log.error("access keys: %s refused; the %d keys loaded before stay in force", path, kept)
+            return
+        self._access = new
+        self.key_usage.keep_only(new.names)
+        log.info("access keys: %d keys loaded from %s", len(new), path)
+        served = {name: sz.settings.keyed for name, sz in zoneset.zones.items()}
+        for line in keys.unknown_zones(new, served):
+            log.warning("access keys: %s", line)
+
+    def _reload_access_keys_if_changed(self) -> None:
+        if self._access_keys_signature() == self._access_signature:
+            return
+        log.info("access keys: %s changed: reading it", self.access_keys)
+        with self._reload_lock:
+            self._read_access_keys(self.zones)
+            self.zones = replace(self.zones, access_keys=self._access)
 
     def _note_reload(self, ok: bool) -> None:
         self.last_reload = (time.time(), ok)
@@ -328,5 +385,10 @@ class Server(Requests):
         serials = {name: sz.serial for name, sz in self.zones.zones.items()}
         for line in self.stats.report(serials):
             log.info("%s", line)
+        if self.access_keys is not None:
+            log.info("stats keys: %d in force from %s", len(self._access or ()), self.access_keys)
+            _, today, total, unknown_today, unknown_total = self.key_usage.snapshot()
+            for line in key_report(today, total, unknown_today, unknown_total):
+                log.info("%s", line)
         if self.internal_errors.count:  # only then: bench/fuzz_net.py fails on any "internal error" line
             log.info("stats internal errors %d (each answered SERVFAIL)", self.internal_errors.count)

@@ -28,6 +28,10 @@ Metrics (every zone label is a served zone's name; "-" counts queries for no zon
   dnsbl_tcp_max_connections                 the cap (--max-tcp): new clients wait while it is reached
   dnsbl_tcp_evicted_total                   connections closed to let a waiting client in (tcp.py)
   dnsbl_tcp_full_seconds_total              seconds spent at the cap (a new client waited meanwhile)
+  dnsbl_key_queries_total{key,outcome}      keyed-zone queries per access key (serve --access-keys):
+                                            answered, refused, over_quota; key "-" outcome unknown sums
+                                            every query whose key is not in the file (no label per guess)
+  dnsbl_key_refused_total{reason}           refused keyed queries summed over keys: expired, zone, network
   dnsbl_workers                             processes answering (serve --workers N; 1 without)
   dnsbl_worker_restarts_total               workers that died and were replaced
 With `serve --watch` (WatchCollector, registered by the CLI through `collect_also`):
@@ -124,6 +128,7 @@ class ServerCollector(Collector):
             value=fig.internal_errors,
         )  # fmt: skip
         yield from self._rrl(fig)
+        yield from self._keys(fig)
         yield from self._tcp(fig)
         yield GaugeMetricFamily(
             f"{PREFIX}_workers", "Processes answering queries (serve --workers; 1 without)", value=fig.workers
@@ -162,6 +167,34 @@ class ServerCollector(Collector):
             ("code_answers", "UDP queries over the rate limit answered with the --rrl-code address", coded),
         ):
             yield CounterMetricFamily(f"{PREFIX}_rrl_{name}", text, value=count)
+
+    def _keys(self, fig: Figures) -> Iterator[Metric]:
+        """Per access key since start: one series per key and outcome, so at most 3 per key in the
+        file plus one for every unknown key together; none at all without keys."""
+        if not fig.keys_total and not fig.keys_unknown_total:
+            return
+        fam = CounterMetricFamily(
+            f"{PREFIX}_key_queries", "Queries of keyed zones by access key and outcome (key '-': keys not in the file)",
+            labels=["key", "outcome"],
+        )  # fmt: skip
+        refused = [0, 0, 0]
+        for name in sorted(fig.keys_total):
+            answered, expired, zone, network, over = fig.keys_total[name]
+            fam.add_metric([name, "answered"], answered)
+            fam.add_metric([name, "refused"], expired + zone + network)
+            fam.add_metric([name, "over_quota"], over)
+            refused[0] += expired
+            refused[1] += zone
+            refused[2] += network
+        fam.add_metric(["-", "unknown"], fig.keys_unknown_total)
+        yield fam
+        why = CounterMetricFamily(
+            f"{PREFIX}_key_refused", "Keyed queries refused with a known key, by reason (summed over keys)",
+            labels=["reason"],
+        )  # fmt: skip
+        for reason, value in zip(("expired", "zone", "network"), refused):
+            why.add_metric([reason], value)
+        yield why
 
     def _tcp(self, fig: Figures) -> Iterator[Metric]:
         yield GaugeMetricFamily(f"{PREFIX}_tcp_connections", "TCP connections open", value=fig.tcp_active)

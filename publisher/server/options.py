@@ -1,7 +1,7 @@
 """The serving flags, one set for `publisher serve` and `python -m publisher.server`.
 
 `add_arguments(parser)` adds every flag that configures the server (--zones, --listen,
-query log, reload, TCP, batching, workers, metrics, TSIG, rate limiting, IXFR); `from_args(args)` turns
+query log, reload, TCP, batching, workers, metrics, TSIG, access keys, rate limiting, IXFR); `from_args(args)` turns
 them into serve()'s keyword arguments. The CLI adds its own --zones (a global option)
 and its git-side --watch/--interval around these.
 """
@@ -35,6 +35,7 @@ class ServeOptions(TypedDict):
     batch: bool
     metrics: str | None
     tsig_keys: Path | None
+    access_keys: Path | None
     rrl: RrlSettings | None
     ixfr_keep: int
 
@@ -71,6 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser, *, zones: bool = True) -> Non
         "--tsig-keys", type=Path, metavar="FILE",
         help="TSIG keys for AXFR and NOTIFY (tsig-keygen output or YAML; keep it out of git, chmod 600); "
         "zones.yaml names a key per secondary with tsig_key",
+    )  # fmt: skip
+    parser.add_argument(
+        "--access-keys", type=Path, metavar="FILE",
+        help="the subscribers' keys of keyed zones (`keys: required`; YAML, see `publisher keys new`; keep it "
+        "out of git, chmod 600); re-read on reload and when it changes",
     )  # fmt: skip
     parser.add_argument(
         "--rrl-qps", type=float, metavar="N",
@@ -121,6 +127,7 @@ def from_args(args: argparse.Namespace) -> ServeOptions:
         batch=not args.no_batch,
         metrics=args.metrics,
         tsig_keys=args.tsig_keys,
+        access_keys=args.access_keys,
         rrl=rrl,
         ixfr_keep=args.ixfr_keep,
     )

@@ -165,3 +165,43 @@ def report(totals: dict[str, list[int]], serials: dict[str, int]) -> list[str]:
         label = "no zone" if zone == NO_ZONE else zone
         lines.append(f"stats {label} ({serial}): queries {sum(row)} {counts}")
     return lines
+
+
+# --- access keys (keys.py keeps the counts; these are the SIGUSR1 lines) ----------------
+
+#: Keys reported one per line on SIGUSR1, the busiest today first; the rest are summed.
+KEY_REPORT_TOP = 20
+_KEY_OUTCOMES = 5  # keys.OUTCOMES: answered, expired, zone, network, over_quota
+
+
+def key_report(
+    today: dict[str, list[int]], total: dict[str, list[int]], unknown_today: int, unknown_total: int,
+    *, top: int = KEY_REPORT_TOP,
+) -> list[str]:  # fmt: skip
+    """The SIGUSR1 lines of the access keys: the `top` busiest today, a line for the rest, the unknown keys.
+
+    A key's line: today's answered, refused (expired, zone not covered, client outside its
+    networks) and over-quota queries, then its answered queries since start.
+    """
+    zero = [0] * _KEY_OUTCOMES
+
+    def busy(name: str) -> tuple[int, str]:
+        return (-sum(today.get(name, zero)), name)
+
+    names = sorted(set(today) | set(total), key=busy)
+    lines = []
+    for name in names[:top]:
+        a, exp, zone, net, over = today.get(name, zero)
+        lines.append(
+            f"stats key {name}: today answered {a} refused {exp + zone + net} (expired {exp}, zone {zone}, "
+            f"network {net}) over_quota {over}; since start answered {total.get(name, zero)[0]}"
+        )
+    rest = names[top:]
+    if rest:
+        sums = [sum(today.get(n, zero)[i] for n in rest) for i in range(_KEY_OUTCOMES)]
+        lines.append(
+            f"stats keys: {len(rest)} more keys: today answered {sums[0]} refused {sum(sums[1:4])} over_quota {sums[4]}"
+        )
+    if names or unknown_total:
+        lines.append(f"stats keys unknown: today {unknown_today}; since start {unknown_total}")
+    return lines

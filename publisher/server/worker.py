@@ -3,9 +3,11 @@
 Started by workers.Supervisor (the parent), never by hand. It reads its settings as one
 JSON line from the control socket (`Spec`), runs an app.Server bound with SO_REUSEPORT on
 the ports the parent chose, tells the parent it serves, then answers the parent's
-requests for its figures (figures.py) on that socket. Reloads are its own (the manifest
-poll, and the SIGHUP the parent forwards). It stops on SIGTERM from the parent, or when
-the parent goes away (end of file on the control socket): no worker outlives its parent.
+requests for its figures (figures.py) on that socket, and takes in what the other workers
+answered today per access key, for the daily quotas (keys.KeyUsage.set_others).
+Reloads are its own (the manifest poll, and the SIGHUP the parent forwards). It stops on
+SIGTERM from the parent, or when the parent goes away (end of file on the control
+socket): no worker outlives its parent.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Serving(TypedDict):
     max_tcp_connections: int
     batch: bool
     tsig_keys: Path | None
+    access_keys: Path | None
     rrl: RrlSettings | None
     ixfr_keep: int
 
@@ -105,6 +108,7 @@ def spec(
         "serving": {
             **serving,
             "tsig_keys": str(serving["tsig_keys"]) if serving["tsig_keys"] is not None else None,
+            "access_keys": str(serving["access_keys"]) if serving["access_keys"] is not None else None,
             "rrl": dataclasses.asdict(rrl) if rrl is not None else None,
         },
         "slot": slot,
@@ -126,6 +130,7 @@ def _serving(obj: dict[str, object]) -> Serving:
         max_tcp_connections=int(raw["max_tcp_connections"]),
         batch=bool(raw["batch"]),
         tsig_keys=Path(raw["tsig_keys"]) if raw["tsig_keys"] is not None else None,
+        access_keys=Path(raw["access_keys"]) if raw["access_keys"] is not None else None,
         rrl=RrlSettings(**raw["rrl"]) if raw["rrl"] is not None else None,
         ixfr_keep=int(raw["ixfr_keep"]),
     )
@@ -153,6 +158,9 @@ def _answer_parent(chan: Channel, server: Server) -> None:
             msg = chan.recv(None)
             if msg is None:
                 break
+            shares = msg.get("keys")
+            if isinstance(shares, dict):  # what the other workers answered today per access key
+                server.key_usage.set_others(int(shares["day"]), {str(k): int(v) for k, v in shares["others"].items()})
             if msg.get("ask") == "figures":
                 chan.send({"seq": msg.get("seq"), "figures": server.figures().to_json()})
     except (OSError, ValueError) as exc:

@@ -18,6 +18,10 @@ datagrams and connections over them by source address and port.
   metrics scrape, on SIGUSR1, and every REFRESH seconds) and adds them up
   (figures.combine); a dead worker's last report stays in the sums, so counters never go
   back (what it counted after that report is lost with it).
+- Daily quotas of access keys (keys.py): after each collection the parent sends every
+  worker what the other workers (and dead ones) answered today per key, so a key's quota
+  holds across workers at most about REFRESH seconds late. The parent reads the key file once at start
+  to refuse a bad one before any worker starts; the workers read it on their own after.
 - Stop: SIGTERM/SIGINT stop every worker (SIGKILL after STOP_TIMEOUT), then the parent
   exits 0. A worker whose parent dies stops too (end of file on its socket).
 """
@@ -39,7 +43,7 @@ from typing import TYPE_CHECKING
 from publisher.errors import PublisherError, ServerError
 from publisher.model import DEFAULT_LISTEN
 from publisher.publish.manifest import read_manifest
-from publisher.server import net, stats
+from publisher.server import keys, net, stats
 from publisher.server.figures import Figures, combine, counters_only
 from publisher.server.ratelog import Throttle
 from publisher.server.wakeup import Requests
@@ -115,6 +119,9 @@ class Supervisor(Requests):
             except PublisherError:
                 manifest = None  # the workers say what is wrong with it
             wanted = list(manifest.listen or ()) if manifest is not None else []
+        access = self.serving["access_keys"]
+        if access is not None:
+            keys.load(access)  # a bad key file stops here (exit 2), before any worker starts
         self._take_signals()
         self.listen = [str(ep) for ep in net.probe([net.parse_listen(t) for t in wanted or DEFAULT_LISTEN])]
         now = time.monotonic()
@@ -359,6 +366,21 @@ class Supervisor(Requests):
             first = self.slots[0]
             if first.ready and first.last is not None:
                 self.notified = first.last.serials
+            self._share_key_counts(asked)
+
+    def _share_key_counts(self, slots: list[Slot]) -> None:
+        """Send each worker what the others (dead ones included) answered today per access key,
+        from the reports just collected: a worker refuses a key at its quota counting those."""
+        if self.serving["access_keys"] is None:
+            return
+        reports = {slot.index: (f.keys_day, f.keys_today) for slot in self.slots if (f := slot.last) and slot.ready}
+        shares = keys.Shares.of(reports, (self.retired.keys_day, self.retired.keys_today))
+        for slot in slots:
+            if slot.chan is not None:
+                try:
+                    slot.chan.send({"keys": {"day": shares.day, "others": shares.others(slot.index)}})
+                except OSError:
+                    pass  # dying: _reap will tell
 
     # --- counters ----------------------------------------------------------------------
 
@@ -383,6 +405,8 @@ class Supervisor(Requests):
                     )  # fmt: skip
                 else:
                     log.info("stats worker %d: not serving (starting or restarting)", slot.index)
+        for line in stats.key_report(fig.keys_today, fig.keys_total, fig.keys_unknown_today, fig.keys_unknown_total):
+            log.info("%s", line)
         log.info("stats workers %d of %d serving, %d restarts", fig.workers, len(self.slots), fig.restarts)
         if fig.internal_errors:
             log.info("stats internal errors %d (each answered SERVFAIL)", fig.internal_errors)

@@ -1,0 +1,239 @@
+"""Access keys of keyed zones: the check per query, per-key counters and the daily quota.
+
+Inside the server: `serve --access-keys FILE` -> app.Server calls `load(path, usage)`
+(keys_file.py reads and checks the file) at start and on every reload -> an `AccessKeys`
+set on the ZoneSet (`zoneset.access_keys`) -> the gate calls `check()` for each query of a
+keyed zone below the apex. The counters (`KeyUsage`) belong to the Server, not to a key
+set, so a reload keeps the counts and the quota day of every key that stays.
+
+Constant time: a key is looked up through a dict keyed by the label. Python hashes bytes
+with SipHash under a per-process random seed, so which bucket a guess lands in says
+nothing an attacker can steer, and an equality compare runs only on a full hash match
+(in practice: the right key). The entry found is then confirmed with
+`hmac.compare_digest`. No code path compares a guess with a secret character by
+character, so the answer time does not tell how many leading characters were right.
+
+Logs show a key's name and at most its first 4 characters (keys_file.shown), never more.
+
+Under `serve --workers N` each worker counts its own queries; the parent collects every
+worker's figures each second and sends each worker the others' answered counts of today
+(`set_others`), so a key is refused once its own count plus the others' reaches its quota:
+at most about a second of queries late.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from publisher.errorcodes import KEY_REFUSED, KEY_UNKNOWN, OVER_QUOTA, ErrorCode
+from publisher.errors import ServerError
+from publisher.server.keys_file import MAX_PROBLEMS, AccessKey, KeyProblem, read_key_file
+
+#: The counts kept per key and day, in this order: answered, refused (three reasons), over quota.
+OUTCOMES = ("answered", "expired", "zone", "network", "over_quota")
+ANSWERED, EXPIRED, ZONE, NETWORK, OVER = range(len(OUTCOMES))
+DAY_SECONDS = 86400
+
+
+def _row() -> list[int]:
+    return [0] * len(OUTCOMES)
+
+
+class KeyFileError(ServerError):
+    """The access key file is unusable: at start nothing is served (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, path: Path, problems: list[KeyProblem]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = [p.format(path) for p in problems[:MAX_PROBLEMS]]
+        if len(problems) > MAX_PROBLEMS:
+            lines.append(f"... and {len(problems) - MAX_PROBLEMS} more problems")
+        super().__init__(f"the access key file {path} is refused:\n" + "\n".join(lines))
+
+    def log_lines(self) -> list[str]:
+        """One line per problem, at most MAX_PROBLEMS and a count of the rest."""
+        lines = [p.format(self.path, one_line=True) for p in self.problems[:MAX_PROBLEMS]]
+        if len(self.problems) > MAX_PROBLEMS:
+            lines.append(f"{self.path}: ... and {len(self.problems) - MAX_PROBLEMS} more problems")
+        return lines
+
+
+class KeyUsage:
+    """One process's per-key counters: since start (metrics) and of the current UTC day (quota, SIGUSR1).
+
+    Owned by the Server and kept across reloads. The serving threads update it under one
+    lock (a quota is a count shared by every thread: a lost update would let a query past it).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self.day = int(clock() // DAY_SECONDS)
+        self.today: dict[str, list[int]] = {}
+        self.total: dict[str, list[int]] = {}
+        self.unknown_today = 0
+        self.unknown_total = 0
+        #: Answered today by the other workers of `serve --workers N` (sent by the parent), for `others_day`.
+        self.others: dict[str, int] = {}
+        self.others_day = -1
+
+    def _roll(self, now: float) -> None:
+        day = int(now // DAY_SECONDS)
+        if day != self.day:
+            self.day, self.today, self.unknown_today = day, {}, 0
+
+    def unknown(self) -> None:
+        with self._lock:
+            self._roll(self.clock())
+            self.unknown_today += 1
+            self.unknown_total += 1
+
+    def count(self, name: str, outcome: int, now: float) -> None:
+        with self._lock:
+            self._roll(now)
+            self.today.setdefault(name, _row())[outcome] += 1
+            self.total.setdefault(name, _row())[outcome] += 1
+
+    def take(self, name: str, quota: int | None, now: float) -> bool:
+        """Count one query of `name`; False (counted as over quota) when today's quota is used up."""
+        with self._lock:
+            self._roll(now)
+            today = self.today.setdefault(name, _row())
+            outcome = ANSWERED
+            if quota is not None:
+                others = self.others.get(name, 0) if self.others_day == self.day else 0
+                if today[ANSWERED] + others >= quota:
+                    outcome = OVER
+            today[outcome] += 1
+            self.total.setdefault(name, _row())[outcome] += 1
+            return outcome == ANSWERED
+
+    def set_others(self, day: int, answered: Mapping[str, int]) -> None:
+        """What the other workers answered on UTC `day` per key (workers.py sends it each second)."""
+        with self._lock:
+            self.others, self.others_day = dict(answered), day
+
+    def keep_only(self, names: Iterable[str]) -> None:
+        """Forget the counters of keys no longer in the file (their series leave the metrics)."""
+        keep = set(names)
+        with self._lock:
+            self.today = {n: row for n, row in self.today.items() if n in keep}
+            self.total = {n: row for n, row in self.total.items() if n in keep}
+
+    def snapshot(self) -> tuple[int, dict[str, list[int]], dict[str, list[int]], int, int]:
+        """(day, today, since start, unknown today, unknown since start), copied under the lock."""
+        with self._lock:
+            self._roll(self.clock())
+            return (
+                self.day,
+                {n: list(r) for n, r in self.today.items()},
+                {n: list(r) for n, r in self.total.items()},
+                self.unknown_today,
+                self.unknown_total,
+            )
+
+
+class AccessKeys:
+    """The keys of one read of the key file, with the process's counters."""
+
+    __slots__ = ("by_label", "usage", "source")
+
+    def __init__(self, keys: Iterable[AccessKey], usage: KeyUsage | None = None, source: str = "") -> None:
+        self.by_label: dict[bytes, AccessKey] = {key.secret: key for key in keys}
+        self.usage = usage if usage is not None else KeyUsage()
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.by_label)
+
+    @property
+    def names(self) -> list[str]:
+        return [key.name for key in self.by_label.values()]
+
+    def check(self, label: bytes, zone: str, family: int, addr: int) -> ErrorCode | None:
+        """None: `label` (the lower-cased key label of the query) is a key that may query
+        `zone` (the zone's name) from client (family 4 or 6, address as int; IPv4-mapped
+        already turned into 4) now, and the query has been counted against it. Else the
+        errorcodes.ErrorCode to answer: KEY_UNKNOWN, KEY_REFUSED (expired / zone not covered /
+        client outside its networks) or OVER_QUOTA."""
+        key = self.by_label.get(label)  # SipHash, per-process seed: see the module docstring
+        if key is None or not hmac.compare_digest(key.secret, label):
+            self.usage.unknown()
+            return KEY_UNKNOWN
+        usage = self.usage
+        now = usage.clock()
+        if key.expires is not None and now >= key.expires:
+            usage.count(key.name, EXPIRED, now)
+            return KEY_REFUSED
+        if key.zones is not None and zone not in key.zones:
+            usage.count(key.name, ZONE, now)
+            return KEY_REFUSED
+        if key.networks and not any(f == family and lo <= addr <= hi for f, lo, hi in key.networks):
+            usage.count(key.name, NETWORK, now)
+            return KEY_REFUSED
+        return None if usage.take(key.name, key.daily_quota, now) else OVER_QUOTA
+
+
+Today = tuple[int, Mapping[str, list[int]]]  # (UTC day, name -> count per OUTCOMES) of one process
+
+
+@dataclass(frozen=True, slots=True)
+class Shares:
+    """For the parent of `serve --workers N`: what each worker's siblings answered on `day` per key."""
+
+    day: int
+    total: dict[str, int]  # every worker, dead ones included
+    own: dict[int, Mapping[str, list[int]]]  # slot -> its own counts of `day`
+
+    @classmethod
+    def of(cls, reports: Mapping[int, Today], dead: Today) -> Shares:
+        """From each live worker's last report (slot -> today) and the dead workers' counts."""
+        day = max([dead[0], *(d for d, _ in reports.values())])
+        total: dict[str, int] = {}
+        for d, today in [dead, *reports.values()]:
+            if d == day:
+                for name, row in today.items():
+                    total[name] = total.get(name, 0) + row[ANSWERED]
+        return cls(day, total, {slot: today for slot, (d, today) in reports.items() if d == day})
+
+    def others(self, slot: int) -> dict[str, int]:
+        """Answered today by every worker but `slot`, per key (keys with none left out)."""
+        mine = self.own.get(slot, {})
+        out = {}
+        for name, n in self.total.items():
+            rest = n - (mine[name][ANSWERED] if name in mine else 0)
+            if rest > 0:
+                out[name] = rest
+        return out
+
+
+def load(path: Path, usage: KeyUsage | None = None, *, uid: int | None = None) -> AccessKeys:
+    """The keys of `path` counted in `usage`; raises KeyFileError with every problem found."""
+    keys, problems = read_key_file(path, uid)
+    if problems:
+        raise KeyFileError(path, problems)
+    return AccessKeys(keys, usage, str(path))
+
+
+def unknown_zones(keys: AccessKeys, served: Mapping[str, bool]) -> list[str]:
+    """Warnings for `zones:` naming no served zone (`served`: name -> keyed), one per zone.
+
+    Only warnings: a publish may drop a zone while keys still name it; such a key answers
+    key-refused there (a zone it does not cover) until the zone is back.
+    """
+    seen: dict[str, str] = {}
+    for key in keys.by_label.values():
+        for zone, line, col in key.zone_cols:
+            if zone not in served and zone not in seen:
+                seen[zone] = f"{keys.source}:{line}:{col}: key {key.name!r} names zone {zone}, which is not served"
+    lines = list(seen.values())
+    if len(lines) > MAX_PROBLEMS:
+        lines = [*lines[:MAX_PROBLEMS], f"{keys.source}: ... and {len(lines) - MAX_PROBLEMS} more unknown zones"]
+    return lines
