@@ -8,6 +8,7 @@ client socket to 127.0.0.N (and ::1), as `dig -b` does.
 
 from __future__ import annotations
 
+import random
 import socket
 import struct
 import subprocess
@@ -265,3 +266,37 @@ def test_huge_acl_loads_in_bounded_time_and_memory() -> None:
         gate.answer(zs, query, False, counts, struct.pack(">I", 0x0A000000 + i * 7919 % 0x01000000))
     assert (time.perf_counter() - t0) / 10_000 < 200e-6
     assert len(tables._cache) <= acl.CACHE_MAX
+
+
+def test_tables_equal_a_brute_force_scan() -> None:
+    """Most specific network wins within an ACL; the more severe of the two ACLs wins between them."""
+    rng = random.Random(3)
+    actions = ["pass", "refuse", "drop", "empty", "answer"]
+
+    def random_rules() -> list[AclRule]:
+        out = []
+        for _ in range(rng.randrange(0, 9)):
+            plen = rng.choice([8, 16, 24, 28, 32])
+            addr = (rng.choice([0x0A000000, 0x7F000000]) + rng.randrange(1 << 17)) & ~((1 << (32 - plen)) - 1)
+            code = f"127.255.255.25{rng.randrange(2, 6)}" if rng.random() < 0.5 else ""
+            out.append(rule(f"{socket.inet_ntoa(addr.to_bytes(4, 'big'))}/{plen}", rng.choice(actions), code))
+        return out
+
+    def scan(rules: list[AclRule], addr: int) -> acl.Verdict:
+        best: tuple[int, int] | None = None  # (prefix length, position): the longer, then the later
+        for i, r in enumerate(rules):
+            net, plen = r.network.split("/")
+            start = parse_v4(net)
+            if start <= addr < start + (1 << (32 - int(plen))) and (best is None or (int(plen), i) > best):
+                best = (int(plen), i)
+        return acl.verdict_of(rules[best[1]]) if best is not None else acl.PASSED
+
+    for _ in range(200):
+        wide_rules, own_rules = random_rules(), random_rules()
+        wide, own = acl.Table.of(wide_rules), acl.Table.of(own_rules)
+        both = acl.merged(wide, own)
+        for _ in range(200):
+            addr = rng.choice([0x0A000000, 0x7F000000]) + rng.randrange(1 << 17)
+            want_wide, want_own = scan(wide_rules, addr), scan(own_rules, addr)
+            assert wide.lookup(4, addr) == want_wide and own.lookup(4, addr) == want_own
+            assert both.lookup(4, addr) == acl.stronger(want_wide, want_own)
