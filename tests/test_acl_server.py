@@ -265,7 +265,7 @@ def test_huge_acl_loads_in_bounded_time_and_memory() -> None:
     for i in range(10_000):  # a flood from ever new sources: one table look-up each, bounded cache
         gate.answer(zs, query, False, counts, struct.pack(">I", 0x0A000000 + i * 7919 % 0x01000000))
     assert (time.perf_counter() - t0) / 10_000 < 200e-6
-    assert len(tables._cache) <= acl.CACHE_MAX
+    assert len(tables.cache) <= acl.CACHE_MAX
 
 
 def test_tables_equal_a_brute_force_scan() -> None:

@@ -23,7 +23,8 @@ from publisher import errorcodes
 from publisher.addresses import V4_MAPPED_END, V4_MAPPED_START, format_addr, parse_addr, parse_network
 from publisher.model import AclRule
 
-_AF_INET6 = socket.AF_INET6.to_bytes(2, sys.byteorder)
+#: The byte of a sockaddr's 16-bit family that holds AF_INET / AF_INET6 (both below 256).
+_FAMILY_AT = 0 if sys.byteorder == "little" else 1
 # Severity: a larger number wins when two ACLs both match.
 PASS, ANSWER, EMPTY, REFUSE, DROP = range(5)
 _SEVERITY = {"pass": PASS, "answer": ANSWER, "empty": EMPTY, "refuse": REFUSE, "drop": DROP}
@@ -196,7 +197,7 @@ def client_of_bytes(raw: bytes) -> tuple[int, int]:
 
 def client_key(raw: bytes | memoryview) -> bytes:
     """The packed client address of a kernel sockaddr (as recvmmsg fills it): 4 or 16 bytes."""
-    if raw[0:2] == _AF_INET6:
+    if raw[_FAMILY_AT] == socket.AF_INET6:
         return bytes(raw[8:24])
     return bytes(raw[4:8])
 
@@ -223,19 +224,19 @@ class Tables:
                 self.index[name] = 0
         #: No table restricts anyone (no ACL, or only `pass` rules).
         self.empty = all(v.action == PASS for t in self.tables for v in (*t.v4[2], *t.v6[2]))
-        self._cache: dict[bytes | str, Client] = {}
+        self.cache: dict[bytes | str, Client] = {}
 
     def client(self, key: bytes | str) -> Client:
         """The client with packed address (bytes) or address text (str) `key` (unreadable: 0.0.0.0)."""
-        got = self._cache.get(key)
+        got = self.cache.get(key)
         if got is not None:
             return got
         fa = client_of_bytes(key) if isinstance(key, bytes) else client_of_text(key)
         family, addr = fa if fa is not None else (0, 0)
         got = Client(family, addr, tuple(t.lookup(family, addr) for t in self.tables))
-        if len(self._cache) >= CACHE_MAX:
-            self._cache.clear()
-        self._cache[key] = got
+        if len(self.cache) >= CACHE_MAX:
+            self.cache.clear()
+        self.cache[key] = got
         return got
 
     def describe(self, family: int, addr: int, zone: str | None) -> str:

@@ -201,10 +201,9 @@ class Responder:
     def _gated_answer(self, data: bytes, raw: memoryview) -> bytes | None:
         zs = self.state.zones
         try:
-            gate = zs.gate
             resp = (
                 gate_answer(zs, data, False, self.counts, client_key(raw))
-                if gate is not None
+                if zs.gate is not None
                 else fast(zs, data, False, self.counts)
             )
         except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)

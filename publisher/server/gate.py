@@ -26,7 +26,7 @@ from typing import Final
 from publisher import errorcodes
 from publisher.server import acl
 from publisher.server.acl import ANSWER, EMPTY, PASSED, REFUSE, Client
-from publisher.server.stats import DENIED, NO_ZONE, NOT_LISTED, REFUSED, Counters
+from publisher.server.stats import DENIED, LISTED, NO_ZONE, NOT_LISTED, REFUSED, Counters
 from publisher.server.wire import (
     NXDOMAIN,
     REFUSED_RC,
@@ -67,14 +67,18 @@ def answer(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters, key: bytes | s
     """The reply, None to decline (slow path), or DROP. `key`: acl.client_key bytes or address text."""
     g = zs.gate
     assert g is not None  # the callers come here only when the zone set has a gate
-    client = g.tables.client(key)
+    client = g.tables.cache.get(key)
+    if client is None:
+        client = g.tables.client(key)
     u = client.uniform
     if u is PASSED:
         if g.keyed:
             rx = g.keyed_rx
             m = rx.fullmatch(data) if rx is not None else None
-            if m is not None and len(m.group(7)) == m.group(6)[0]:
-                return _keyed_hot(zs, g, m, data, tcp, counts, client)
+            if m is not None:
+                resp = _keyed_hot(zs, g, m, data, tcp, counts, client)
+                if resp is not None:
+                    return resp
         if g.fast_ok:
             resp = fast(zs, data, tcp, counts)
             if resp is not None:
@@ -88,7 +92,10 @@ def answer(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters, key: bytes | s
 def _keyed_hot(
     zs: ZoneSet, g: Gate, m: re.Match[bytes], data: bytes, tcp: bool, counts: Counters, client: Client
 ) -> bytes | None | Drop:
+    """d.c.b.a.KEY.ZONE of a keyed ip zone for a client every ACL passes; None: walk it instead."""
     ar, ld, lc, lb, la, klen, key, apex, qt, size, dflags, rdlen, options = m.groups()
+    if len(key) != klen[0]:
+        return None
     if size is None:
         edns, opt, limit = 0, b"", TCP_MAX if tcp else 512
     else:
@@ -96,7 +103,7 @@ def _keyed_hot(
         opt = _OPT_DO if dflags[0] & 0x80 else _OPT_PLAIN
         limit = TCP_MAX if tcp else min(max((size[0] << 8) | size[1], 512), UDP_MAX)
     if ar != (b"\x01" if edns else b"\x00") or (edns and len(options) != (rdlen[0] << 8) | rdlen[1]):
-        return _walk(zs, g, data, tcp, counts, client)  # an odd EDNS layout, as fast() hands it on
+        return None  # an odd EDNS layout, as fast() hands it on
     sz = g.keyed_table[apex.lower()]
     aoff = 12 + len(ld) + len(lc) + len(lb) + len(la)
     zoff = aoff + 1 + len(key)
@@ -111,9 +118,17 @@ def _keyed_hot(
     block = sz.v4_block
     h = addr >> 16
     i = bisect_right(sz.v4_start, addr, block[h], block[h + 1]) - 1
+    f1 = 0x84 | (data[2] & 0x01)  # QR, AA, RD copied; never RA
+    f2 = data[3] & 0x10  # CD copied
     if i >= 0 and sz.v4_end[i] >= addr:
-        subst = b"%s.%s.%s.%s" % (la[1:], lb[1:], lc[1:], ld[1:])
         pb = sz.prebuilt(sz.v4_value[i])
+        if qtype == 1:
+            row[LISTED] += 1
+            resp = _HDR.pack(data[:2], f1, f2, 1, pb.a_count, 0, edns) + data[12:qend] + pb.a_rrs + opt
+            if len(resp) <= limit:
+                return resp
+            return _HDR.pack(data[:2], f1 | 0x02, f2, 1, 0, 0, edns) + data[12:qend] + opt
+        subst = b"%s.%s.%s.%s" % (la[1:], lb[1:], lc[1:], ld[1:])
         return respond(sz, S_LISTED, pb, subst, qtype, data, qend, zoff, edns, opt, limit, row)
     if aoff != 20:  # not four one-character labels: nothing lies below, NXDOMAIN
         row[NOT_LISTED] += 1

@@ -281,8 +281,8 @@ def _hot_matcher(served: Mapping[str, ServedZone]) -> tuple[re.Pattern[bytes] | 
 
 
 #: d.c.b.a.KEY.ZONE of a keyed ip zone: the hot query with the key's length byte (6) and the key
-#: (7: 16 to 63 of a-z0-9) between the address and the apex (8).
-_KEY = rb"([\x10-\x3f])([a-z0-9]{16,63})("
+#: (7: 16 to 63 of a-z0-9, either case) between the address and the apex (8).
+_KEY = rb"([\x10-\x3f])((?-i:[A-Za-z0-9]{16,63}))("  # case-blind by hand: half the cost of (?i)
 
 
 class Gate:
