@@ -236,12 +236,14 @@ def gate_note(servers: list[Target], ours: Target) -> str:
     """CPU per query with a client ACL or keyed queries against the same server without either."""
     parts = []
     for t in servers:
-        if t.label.startswith("ours, "):
+        if t.label.startswith("ours, ") and t.label != "ours, before":
             parts.append(f"{t.label[6:]} {t.cpu_us:.2f} us ({t.cpu_us / ours.cpu_us - 1:+.1%})")
     if not parts:
         return ""
+    before = next((t for t in servers if t.label == "ours, before"), None)
+    was = f" (the code before the gate: {before.cpu_us:.2f} us)" if before is not None else ""
     return (
-        f"Who may query (issue 12): server CPU per query without an ACL or keys {ours.cpu_us:.2f} us; "
+        f"Who may query (issue 12): server CPU per query without an ACL or keys {ours.cpu_us:.2f} us{was}; "
         + "; ".join(parts)
         + ". The budget is +15%. Without either, ZoneSet.gate is None and the loops pay one attribute test; "
         "with one, each query pays a cached per-client verdict look-up, and a keyed query one regex "
@@ -325,7 +327,7 @@ def scrape(port: int) -> str:
         return str(resp.read().decode())
 
 
-def targets(workdir: Path, with_metrics: bool) -> list[Target]:
+def targets(workdir: Path, with_metrics: bool, baseline: Path | None = None) -> list[Target]:
     from publisher.compile.render import rbldnsd_zone_arg
 
     py = [sys.executable, "-m", "publisher.server", "--zones", str(ZONES), "--no-watch"]
@@ -353,6 +355,14 @@ def targets(workdir: Path, with_metrics: bool) -> list[Target]:
                 metrics_port=mport,
             )
         )
+    if baseline is not None:  # the same server from another source tree (e.g. `git archive main publisher`)
+        port = free_port()
+        run = (
+            f"import sys; sys.path.insert(0, {str(baseline)!r}); "
+            "from publisher.server.__main__ import main; sys.exit(main())"
+        )
+        cmd = [sys.executable, "-c", run, "--zones", str(ZONES), "--no-watch", "--listen", f"127.0.0.1:{port}"]
+        out.append(Target("ours, before", cmd, port))
     gated = [sys.executable, str(ROOT / "bench" / "gated_server.py"), "--zones", str(ZONES)]
     for label, extra in (
         (f"ours, ACL {ACL_SIZE:,} (not matched)", ["--acl", str(ACL_SIZE)]),
@@ -573,6 +583,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--queries", type=int, default=200_000)
     parser.add_argument("--no-metrics", action="store_true", help="skip the `ours --metrics` server")
+    parser.add_argument("--baseline", type=Path, help="also serve the `publisher` package found in this folder")
     parser.add_argument("--only", help="serve only the targets whose label contains this (e.g. 'ACL')")
     args = parser.parse_args()
     for tool in ("dnsperf", "taskset"):
@@ -590,7 +601,7 @@ def main() -> None:
         except ImportError:
             with_metrics = False
     workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    servers = targets(workdir, with_metrics)
+    servers = targets(workdir, with_metrics, args.baseline)
     if args.only:
         servers = [t for t in servers if args.only in t.label or t.label in ("ours", "rbldnsd")]
     load_before = os.getloadavg()[0]

@@ -91,7 +91,7 @@ def answer(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters, key: bytes | s
 
 def _keyed_hot(
     zs: ZoneSet, g: Gate, m: re.Match[bytes], data: bytes, tcp: bool, counts: Counters, client: Client
-) -> bytes | None | Drop:
+) -> bytes | None:
     """d.c.b.a.KEY.ZONE of a keyed ip zone for a client every ACL passes; None: walk it instead."""
     ar, ld, lc, lb, la, klen, key, apex, qt, size, dflags, rdlen, options = m.groups()
     if len(key) != klen[0]:
@@ -132,13 +132,7 @@ def _keyed_hot(
         return respond(sz, S_LISTED, pb, subst, qtype, data, qend, zoff, edns, opt, limit, row)
     if aoff != 20:  # not four one-character labels: nothing lies below, NXDOMAIN
         row[NOT_LISTED] += 1
-        f1 = 0x84 | (data[2] & 0x01)
-        return (
-            _HDR.pack(data[:2], f1, (data[3] & 0x10) | NXDOMAIN, 1, 0, 1, edns)
-            + data[12:qend]
-            + sz.neg_auth[zoff]
-            + opt
-        )
+        return _HDR.pack(data[:2], f1, f2 | NXDOMAIN, 1, 0, 1, edns) + data[12:qend] + sz.neg_auth[zoff] + opt
     status, idx, subst = classify(sz, [ld[1:], lc[1:], lb[1:], la[1:]])
     found = sz.prebuilt(idx) if status == S_LISTED else None
     return respond(sz, status, found, subst, qtype, data, qend, zoff, edns, opt, limit, row)
