@@ -51,6 +51,9 @@ from bench.common import report as write_report
 LISTS = DATA / "lists"
 ZONES = DATA / "zones"
 QUERIES = DATA / "serve-queries.txt"
+KEYED_QUERIES = DATA / "serve-queries-keyed.txt"  # the same names, each with one of the KEYS keys
+ACL_SIZE = 1_000
+KEYS = 10_000
 EXPECTED_LISTINGS = 1_110_000  # what bench.common.generate's defaults compile to
 TICK = os.sysconf("SC_CLK_TCK")
 SERVER_CORE, LOAD_CORE = "0", "1"
@@ -90,6 +93,7 @@ class Target:
     load_cores: str = LOAD_CORE  # taskset -c for dnsperf
     clients: int = 1  # dnsperf -c: source ports
     ready_line: str = ""  # a log line to wait for after the first answer (every worker serving)
+    queries: Path = QUERIES  # dnsperf's query file
 
     def start(self) -> float:
         """Start the server pinned to SERVER_CORE; seconds until it answers."""
@@ -215,6 +219,39 @@ def make_queries(path: Path, n: int, seed: int = 3) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def make_keyed_queries(plain: Path, path: Path) -> None:
+    """`plain`'s names as d.c.b.a.KEY.ZONE, each with a key drawn from gated_server's KEYS keys."""
+    from bench.gated_server import bench_keys
+
+    keys = bench_keys(KEYS)
+    rng = random.Random(7)
+    lines = []
+    for line in plain.read_text().splitlines():
+        name, qtype = line.split()
+        lines.append(f"{name[: -len(ZONE)]}{rng.choice(keys)}.{ZONE} {qtype}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def gate_note(servers: list[Target], ours: Target) -> str:
+    """CPU per query with a client ACL or keyed queries against the same server without either."""
+    parts = []
+    for t in servers:
+        if t.label.startswith("ours, ") and t.label != "ours, before":
+            parts.append(f"{t.label[6:]} {t.cpu_us:.2f} us ({t.cpu_us / ours.cpu_us - 1:+.1%})")
+    if not parts:
+        return ""
+    before = next((t for t in servers if t.label == "ours, before"), None)
+    was = f" (the code before the gate: {before.cpu_us:.2f} us)" if before is not None else ""
+    return (
+        f"Who may query (issue 12): server CPU per query without an ACL or keys {ours.cpu_us:.2f} us{was}; "
+        + "; ".join(parts)
+        + ". The budget is +15%. Without either, ZoneSet.gate is None and the loops pay one attribute test; "
+        "with one, each query pays a cached per-client verdict look-up, and a keyed query one regex "
+        "match and the key check (bench/gated_server.py's stand-in for the key file: a dict look-up, a "
+        "constant-time compare, a counter). The keyed run's answers are those of the plain names."
+    )
+
+
 def cpu_ticks() -> tuple[int, int]:
     """(busy, softirq) ticks summed over the two cores in use, from /proc/stat."""
     busy = soft = 0
@@ -239,7 +276,7 @@ def dnsperf(port: int, seconds: float, target: Target | None) -> Run:
         "-p",
         str(port),
         "-d",
-        str(QUERIES),
+        str(target.queries if target else QUERIES),
         "-l",
         str(seconds),
         "-q",
@@ -290,7 +327,7 @@ def scrape(port: int) -> str:
         return str(resp.read().decode())
 
 
-def targets(workdir: Path, with_metrics: bool) -> list[Target]:
+def targets(workdir: Path, with_metrics: bool, baseline: Path | None = None) -> list[Target]:
     from publisher.compile.render import rbldnsd_zone_arg
 
     py = [sys.executable, "-m", "publisher.server", "--zones", str(ZONES), "--no-watch"]
@@ -318,6 +355,25 @@ def targets(workdir: Path, with_metrics: bool) -> list[Target]:
                 metrics_port=mport,
             )
         )
+    if baseline is not None:  # the same server from another source tree (e.g. `git archive main publisher`)
+        port = free_port()
+        run = (
+            f"import sys; sys.path.insert(0, {str(baseline)!r}); "
+            "from publisher.server.__main__ import main; sys.exit(main())"
+        )
+        cmd = [sys.executable, "-c", run, "--zones", str(ZONES), "--no-watch", "--listen", f"127.0.0.1:{port}"]
+        out.append(Target("ours, before", cmd, port))
+    gated = [sys.executable, str(ROOT / "bench" / "gated_server.py"), "--zones", str(ZONES)]
+    for label, extra in (
+        (f"ours, ACL {ACL_SIZE:,} (not matched)", ["--acl", str(ACL_SIZE)]),
+        (f"ours, ACL {ACL_SIZE:,} (pass rule matched)", ["--acl", str(ACL_SIZE), "--acl-pass"]),
+        (f"ours, keyed, {KEYS:,} keys", ["--keys", str(KEYS)]),
+    ):
+        port = free_port()
+        t = Target(label, [*gated, "--listen", f"127.0.0.1:{port}", *extra], port)
+        if "--keys" in extra:
+            t.queries = KEYED_QUERIES
+        out.append(t)
     exe = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
     # rbldnsd refuses root: it switches to its user, who must read the data (0755 dir, 0644 file).
     data = Path(tempfile.mkdtemp(prefix="bench-rbldnsd-"))
@@ -457,6 +513,8 @@ def report(servers: list[Target], runs: int, seconds: float, data_note: str, loa
     ]
     header = ("measure", *labels, "ours/rbldnsd", "target", "")
     notes = ["", bounds_note(ours, rbl, load), "", efficiency_note(ours, rbl)]
+    if note := gate_note(servers, ours):
+        notes += ["", note]
     if "ours --workers 2" in by:
         notes += ["", workers_note(by["ours --workers 2"], ours, rbl)]
     if "ours --metrics" in by:
@@ -525,6 +583,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--queries", type=int, default=200_000)
     parser.add_argument("--no-metrics", action="store_true", help="skip the `ours --metrics` server")
+    parser.add_argument("--baseline", type=Path, help="also serve the `publisher` package found in this folder")
+    parser.add_argument("--only", help="serve only the targets whose label contains this (e.g. 'ACL')")
     args = parser.parse_args()
     for tool in ("dnsperf", "taskset"):
         if shutil.which(tool) is None:
@@ -533,6 +593,7 @@ def main() -> None:
         raise SystemExit("needs two cores: one for the server, one for dnsperf")
     data_note = ensure_data()
     make_queries(QUERIES, args.queries)
+    make_keyed_queries(QUERIES, KEYED_QUERIES)
     with_metrics = not args.no_metrics
     if with_metrics:
         try:
@@ -540,7 +601,9 @@ def main() -> None:
         except ImportError:
             with_metrics = False
     workdir = Path(tempfile.mkdtemp(prefix="bench-serve-"))
-    servers = targets(workdir, with_metrics)
+    servers = targets(workdir, with_metrics, args.baseline)
+    if args.only:
+        servers = [t for t in servers if args.only in t.label or t.label in ("ours", "rbldnsd")]
     load_before = os.getloadavg()[0]
     try:
         measure(servers, args.runs, args.seconds)

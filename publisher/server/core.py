@@ -17,6 +17,9 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from publisher.server import mmsg, slow, tsig, xfr
+from publisher.server.acl import client_key
+from publisher.server.gate import DROP, Drop
+from publisher.server.gate import answer as gate_answer
 from publisher.server.ratelog import Throttle, brief
 from publisher.server.rrl import RateLimiter, key_of_addr
 from publisher.server.stats import NO_ZONE, SERVFAIL, Counters, Latency, bump
@@ -80,8 +83,15 @@ class Responder:
         """The reply to one UDP (or non-transfer TCP) message; None means drop."""
         zs = self.state.zones
         try:
-            resp = fast(zs, data, tcp, self.counts)
-            if resp is None:
+            gate = zs.gate
+            resp = (
+                fast(zs, data, tcp, self.counts)
+                if gate is None
+                else gate_answer(zs, data, tcp, self.counts, _ip(client))
+            )
+            if resp is DROP:
+                resp = None
+            elif resp is None:
                 got = slow.handle(zs, data, _ip(client), tcp, self.counts)
                 resp = self._transfer_over_udp(data) if isinstance(got, xfr.TransferRequest) else got
         except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
@@ -94,7 +104,14 @@ class Responder:
         """Every message of the reply to one TCP query: one, or a whole zone transfer."""
         zs = self.state.zones
         try:
-            resp = fast(zs, data, True, self.counts)
+            gate = zs.gate
+            resp = (
+                fast(zs, data, True, self.counts)
+                if gate is None
+                else gate_answer(zs, data, True, self.counts, _ip(client))
+            )
+            if resp is DROP:
+                return  # an ACL `drop`: the connection is closed without a word
             got = slow.handle(zs, data, _ip(client), True, self.counts) if resp is None else resp
         except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
             got = self._failed(data, client)
@@ -117,6 +134,7 @@ class Responder:
         answer = self.answer
         latency, clock = self.latency, time.perf_counter_ns
         limiter = self.limiter
+        resp: bytes | None | Drop
         while True:
             try:
                 data, addr = recv(RECV_BYTES)
@@ -139,10 +157,17 @@ class Responder:
             if self.log_queries:
                 resp = answer(data, addr)
             else:
+                zs = state.zones
                 try:
-                    resp = fast(state.zones, data, False, counts)
+                    resp = (
+                        fast(zs, data, False, counts)
+                        if zs.gate is None
+                        else gate_answer(zs, data, False, counts, addr[0])
+                    )
                 except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
                     resp = self._failed(data, addr)
+                if resp is DROP:
+                    continue
                 if resp is None:
                     resp = self._slow_udp(data, addr)
             if latency is not None:
@@ -157,7 +182,7 @@ class Responder:
         """Like serve_udp, through recvmmsg/sendmmsg (see mmsg.py); falls back to it on failure."""
         try:
             limit = self.limiter.check_sockaddr if self.limiter is not None else None
-            mmsg.BatchLoop(sock).run(self._quick, self._slow_udp, stopping, self.latency, limit)
+            mmsg.BatchLoop(sock).run(self._quick, self._slow_udp, stopping, self.latency, limit, self._gated)
         except Exception:
             # The batch loop only moves bytes; if it breaks, serving on must not depend on it.
             log.exception("batched UDP loop failed; continuing with recvfrom/sendto")
@@ -168,6 +193,24 @@ class Responder:
             return fast(self.state.zones, data, False, self.counts)
         except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
             return self._failed(data, ("?", 0))
+
+    def _gated(self) -> mmsg.Gated | None:
+        """For the batched loop, once per batch: the gated answer when the zone set has a gate."""
+        return self._gated_answer if self.state.zones.gate is not None else None
+
+    def _gated_answer(self, data: bytes, raw: memoryview) -> bytes | None:
+        zs = self.state.zones
+        try:
+            resp = (
+                gate_answer(zs, data, False, self.counts, client_key(raw))
+                if zs.gate is not None
+                else fast(zs, data, False, self.counts)
+            )
+        except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
+            return self._failed(data, mmsg.sockaddr_to_tuple(raw.tobytes()))
+        if resp is DROP:
+            return None
+        return resp if resp is not None else self._slow_udp(data, mmsg.sockaddr_to_tuple(raw.tobytes()))
 
     def _slow_udp(self, data: bytes, client: Any) -> bytes | None:
         try:

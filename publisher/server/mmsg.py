@@ -83,6 +83,10 @@ Quick = Callable[[bytes], "bytes | None"]
 Full = Callable[[bytes, tuple[str, int]], "bytes | None"]
 
 
+#: The whole answer when a query gate exists (gate.py: ACLs, keyed zones), with the sender's raw
+#: sockaddr; None to drop. Asked for once per batch: None when there is no gate.
+Gated = Callable[[bytes, memoryview], "bytes | None"]
+
 #: Rate limiting: (datagram, sender's raw sockaddr) -> None to answer, else the reply (b'': none).
 Limit = Callable[[bytes, memoryview], "bytes | None"]
 
@@ -125,12 +129,16 @@ class BatchLoop:
         stopping: list[bool],
         latency: Observer | None = None,
         limit: Limit | None = None,
+        gated: Callable[[], Gated | None] | None = None,
     ) -> None:
         """Answer datagrams until `stopping[0]` (checked after every batch).
 
         `limit` (rate limiting only, rrl.py) sees each datagram with its sender's raw
         sockaddr before anything else: None lets it through, bytes replace the answer
         (b'': send nothing).
+
+        `gated` is asked once per batch for the gated answer (None: no gate, `quick` then
+        `full` as always); a gated answer sees the sender's raw sockaddr and does it all.
 
         `latency` (metrics only) gets each batch's answering time: two clock reads per
         batch; without it, two `is None` tests per batch.
@@ -161,6 +169,7 @@ class BatchLoop:
             if stopping[0]:
                 return
             t0 = clock() if observe is not None else 0
+            gate = gated() if gated is not None else None
             out = 0  # replies are packed into the first slots, each keeping its sender's name
             for i in range(n):
                 length = u32.unpack_from(rmsgs, i * size + len_at)[0]
@@ -169,6 +178,8 @@ class BatchLoop:
                 over = limit(data, names[i * NAME : i * NAME + NAME]) if limit is not None else None
                 if over is not None:
                     resp = over or None
+                elif gate is not None:
+                    resp = gate(data, names[i * NAME : i * NAME + NAME])
                 else:
                     resp = quick(data)
                     if resp is None:

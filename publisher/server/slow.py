@@ -6,7 +6,8 @@ message.py refuses what it will not read before reading it),
 replies (QR set: dropped, never answered, so two servers cannot ping-pong), unknown
 opcodes (NOTIMP), NOTIFY (acknowledged from allowed addresses, REFUSED otherwise), EDNS
 versions above 0 (BADVERS), other classes (REFUSED), TSIG-signed requests (verified by
-tsig.py; their replies signed), AXFR/IXFR (a `TransferRequest` for the TCP loop to
+tsig.py; their replies signed), a client ACL's drop and refuse for every QUERY (gate.py
+answers the rest), AXFR/IXFR (a `TransferRequest` for the TCP loop to
 stream, after the ACL check; an IXFR gets the kept differences from its serial, see
 ixfr.py, or the single SOA when up to date, and over UDP when they do not fit), and
 well-formed queries in an unusual layout, which are re-encoded in the canonical layout
@@ -19,9 +20,12 @@ import logging
 import struct
 from dataclasses import replace
 
-from publisher.server import ixfr, message, tsig
+from publisher.server import acl, ixfr, message, tsig
+from publisher.server.gate import DROP
+from publisher.server.gate import answer as gate_answer
+from publisher.server.gate import verdict as gate_verdict
 from publisher.server.ratelog import Throttle
-from publisher.server.stats import FORMERR, NO_ZONE, OTHER, REFUSED, Counters, bump
+from publisher.server.stats import DENIED, FORMERR, NO_ZONE, OTHER, REFUSED, Counters, bump
 from publisher.server.wire import FORMERR_RC, NOTIMP_RC, REFUSED_RC, SERVFAIL_RC, UDP_MAX, fast
 from publisher.server.xfr import TransferRequest
 from publisher.server.zoneset import ServedZone, ZoneSet
@@ -137,6 +141,16 @@ def _answer(
         return reply(data, NOTIMP_RC, question=question, opt=opt)
     qname = b".".join(msg.labels).decode("latin-1")
     found = zs.find(qname)
+    gate = zs.gate
+    if gate is not None and msg.opcode == OPCODE_QUERY:
+        # The client ACL's drop and refuse hold for every QUERY, transfers included.
+        action = gate_verdict(zs, client, found[0].name if found is not None else None)
+        if action == acl.DROP:
+            bump(counts, found[0].name if found is not None else NO_ZONE, DENIED)
+            return None
+        if action == acl.REFUSE:
+            bump(counts, found[0].name if found is not None else NO_ZONE, REFUSED)
+            return reply(data, REFUSED_RC, question=question, opt=opt)
     if msg.qclass != 1 or found is None:
         bump(counts, NO_ZONE, REFUSED)
         return reply(data, REFUSED_RC, question=question, opt=opt)
@@ -163,7 +177,9 @@ def _answer(
         + question
         + (b"\x00\x00\x29" + struct.pack(">HIH", opt_rr.rclass, opt_rr.ttl & 0x8000, 0) if opt_rr is not None else b"")
     )
-    resp = fast(zs, canonical, tcp, counts)
+    resp = fast(zs, canonical, tcp, counts) if gate is None else gate_answer(zs, canonical, tcp, counts, client)
+    if resp is DROP:
+        return None
     if resp is None:
         log.error("fast path declined a canonical query for %s from %s", qname, client)
         return servfail(data)

@@ -14,8 +14,10 @@ from bisect import bisect_left
 from collections import defaultdict
 from typing import Protocol
 
-CATEGORIES = ("listed", "not_listed", "nodata", "refused", "formerr", "servfail", "other")
-LISTED, NOT_LISTED, NODATA, REFUSED, FORMERR, SERVFAIL, OTHER = range(len(CATEGORIES))
+#: denied: queries the client ACL or a key check answered instead of the data (dropped, `empty`,
+#: an error code); an ACL `refuse` counts as refused.
+CATEGORIES = ("listed", "not_listed", "nodata", "refused", "formerr", "servfail", "other", "denied")
+LISTED, NOT_LISTED, NODATA, REFUSED, FORMERR, SERVFAIL, OTHER, DENIED = range(len(CATEGORIES))
 #: The bucket for queries that belong to no served zone.
 NO_ZONE = "-"
 

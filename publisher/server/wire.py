@@ -134,18 +134,46 @@ def fast(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters) -> bytes | None:
             return _HDR.pack(data[:2], f1 | 0x02, f2, 1, 0, 0, edns) + data[12:qend] + opt
         subst = b"%s.%s.%s.%s" % (la[1:], lb[1:], lc[1:], ld[1:])
         qtype = 16 if qt == b"\x10" else 255
-        return _respond(sz, S_LISTED, pb, subst, qtype, data, qend, zoff, edns, opt, limit, counts[sz.name])
+        return respond(sz, S_LISTED, pb, subst, qtype, data, qend, zoff, edns, opt, limit, counts[sz.name])
     if zoff != 20:  # unless all four labels are single nibbles, nothing lies below: NXDOMAIN
         counts[sz.name][NOT_LISTED] += 1
         return _HDR.pack(data[:2], f1, f2 | NXDOMAIN, 1, 0, 1, edns) + data[12:qend] + sz.neg_auth[zoff] + opt
     status, idx, subst = classify(sz, [ld[1:], lc[1:], lb[1:], la[1:]])
     qtype = {b"\x01": 1, b"\x10": 16}.get(qt, 255)
     found = sz.prebuilt(idx) if status == S_LISTED else None
-    return _respond(sz, status, found, subst, qtype, data, qend, zoff, edns, opt, limit, counts[sz.name])
+    return respond(sz, status, found, subst, qtype, data, qend, zoff, edns, opt, limit, counts[sz.name])
 
 
 def _general(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters) -> bytes | None:
     """Every other common query: the labels walked by hand, then `classify`."""
+    parsed = parse_query(data, tcp)
+    if parsed is None:
+        return None
+    offs, pos, qend, qtype, edns, opt, limit = parsed
+    low = data.lower()
+    nl = len(offs)
+    for cnt, table in zs.by_count:
+        if nl >= cnt:
+            zoff = offs[nl - cnt]
+            sz = table.get(low[zoff:pos])
+            if sz is not None:
+                break
+    else:
+        gate = zs.gate
+        if gate is not None and gate.keyed:
+            return None  # keyed zones are left out of by_count: the gate walks their names
+        counts[NO_ZONE][REFUSED] += 1
+        f1 = 0x80 | (data[2] & 0x01)
+        return _HDR.pack(data[:2], f1, (data[3] & 0x10) | REFUSED_RC, 1, 0, 0, edns) + data[12:qend] + opt
+    offs.append(zoff)
+    status, idx, subst = classify(sz, [low[offs[i] + 1 : offs[i + 1]] for i in range(nl - cnt)])
+    pb = sz.prebuilt(idx) if status == S_LISTED else None
+    return respond(sz, status, pb, subst, qtype, data, qend, zoff, edns, opt, limit, counts[sz.name])
+
+
+def parse_query(data: bytes, tcp: bool) -> tuple[list[int], int, int, int, int, bytes, int] | None:
+    """(label offsets, end of the name, end of the question, qtype (0: other), EDNS 0/1, our OPT,
+    size limit) of a plain query in the canonical layout; None when it is not one."""
     n = len(data)
     if n < 17 or data[2] & 0xF8:  # QR set or an opcode other than QUERY
         return None
@@ -189,26 +217,10 @@ def _general(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters) -> bytes | N
     else:
         opt = b""
         limit = TCP_MAX if tcp else 512
-
-    low = data.lower()
-    nl = len(offs)
-    for cnt, table in zs.by_count:
-        if nl >= cnt:
-            zoff = offs[nl - cnt]
-            sz = table.get(low[zoff:pos])
-            if sz is not None:
-                break
-    else:
-        counts[NO_ZONE][REFUSED] += 1
-        f1 = 0x80 | (data[2] & 0x01)
-        return _HDR.pack(data[:2], f1, (data[3] & 0x10) | REFUSED_RC, 1, 0, 0, edns) + data[12:qend] + opt
-    app(zoff)
-    status, idx, subst = classify(sz, [low[offs[i] + 1 : offs[i + 1]] for i in range(nl - cnt)])
-    pb = sz.prebuilt(idx) if status == S_LISTED else None
-    return _respond(sz, status, pb, subst, qtype, data, qend, zoff, edns, opt, limit, counts[sz.name])
+    return offs, pos, qend, qtype, edns, opt, limit
 
 
-def _respond(
+def respond(
     sz: ServedZone,
     status: int,
     pb: Prebuilt | None,

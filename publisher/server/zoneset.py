@@ -14,7 +14,7 @@ import re
 import struct
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from publisher.compile.zone import Answer, CompiledZone
 from publisher.errors import ArtifactError
 from publisher.model import SUBST, AclRule, Secondary
 from publisher.publish.manifest import Manifest, Published, ZoneEntry
+from publisher.server.acl import Tables
 
 QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA = 1, 2, 6, 16, 28
 _TYPE_CLASS = {t: struct.pack(">HH", t, 1) for t in (QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA)}
@@ -146,7 +147,7 @@ class ServedZone:
         "name", "zone", "kind_ip", "key", "nlabels", "serial", "settings", "ttl", "neg_ttl",
         "soa_answer", "soa_neg_tail", "ns_answer", "ns_count", "glue", "glue_count",
         "extra", "extra_ents", "_cache", "_ttl4", "v4_block", "v4_start", "v4_end", "v4_value",
-        "neg_auth",
+        "neg_auth", "keyed",
     )  # fmt: skip
 
     def __init__(self, zone: CompiledZone, settings: ZoneSettings | None = None) -> None:
@@ -159,6 +160,8 @@ class ServedZone:
         self.nlabels = self.name.count(".") + 1
         self.serial = settings.serial if settings.serial is not None else info.serial
         self.settings = settings
+        #: Queries carry a key label below the apex (gate.py answers them, never wire.fast()).
+        self.keyed = settings.keyed
         self.ttl = info.ttl
         soa = info.soa
         # RFC 2308 section 5: the negative TTL is the smaller of the SOA TTL and MINIMUM.
@@ -285,12 +288,52 @@ def _hot_matcher(served: Mapping[str, ServedZone]) -> tuple[re.Pattern[bytes] | 
     names = list(served)
     if any(a != b and a.endswith("." + b) for a in names for b in names):
         return None, {}  # nested zones: the most specific-zone rule needs the full walk
-    table = {sz.key: sz for sz in served.values() if sz.kind_ip}
+    table = {sz.key: sz for sz in served.values() if sz.kind_ip and not sz.keyed}
     if not table:
         return None, {}
     apexes = b"|".join(re.escape(key) for key in sorted(table, key=len, reverse=True))
     pattern = _HOT_HEAD + _OCTET * 4 + b"(" + apexes + _HOT_TAIL
     return re.compile(pattern, re.IGNORECASE | re.DOTALL), table
+
+
+#: d.c.b.a.KEY.ZONE of a keyed ip zone: the hot query with the key's length byte (6) and the key
+#: (7: 16 to 63 of a-z0-9, either case) between the address and the apex (8).
+_KEY = rb"([\x10-\x3f])((?-i:[A-Za-z0-9]{16,63}))("  # case-blind by hand: half the cost of (?i)
+
+
+class Gate:
+    """What gate.py needs to answer when an ACL restricts someone or a zone is keyed."""
+
+    def __init__(self, served: Mapping[str, ServedZone], tables: Tables, keyed: set[str]) -> None:
+        self.tables = tables
+        self.keyed = bool(keyed)
+        counts: dict[int, dict[bytes, ServedZone]] = {}
+        for sz in served.values():
+            counts.setdefault(sz.nlabels, {})[sz.key] = sz
+        #: Every zone, keyed or not (ZoneSet.by_count leaves keyed zones out for wire.fast()).
+        self.by_count = tuple(sorted(counts.items(), reverse=True))
+        names = list(served)
+        nested = any(a != b and a.endswith("." + b) for a in names for b in names)
+        #: wire.fast() may answer for a client that passes unless a keyed zone lies inside
+        #: another zone (ZoneSet.by_count would find the outer zone for its names).
+        self.fast_ok = not any(a != b and a.endswith("." + b) for a in keyed for b in names)
+        self.keyed_table = {sz.key: sz for sz in served.values() if sz.keyed and sz.kind_ip}
+        self.keyed_rx: re.Pattern[bytes] | None = None
+        if self.keyed_table and not nested:
+            apexes = b"|".join(re.escape(k) for k in sorted(self.keyed_table, key=len, reverse=True))
+            pattern = _HOT_HEAD + _OCTET * 4 + _KEY + apexes + _HOT_TAIL
+            self.keyed_rx = re.compile(pattern, re.IGNORECASE | re.DOTALL)
+        #: Error answers' records by (code, text), built on first use.
+        self.errors: dict[tuple[int, str], tuple[bytes, bytes]] = {}
+
+    @classmethod
+    def build(cls, served: Mapping[str, ServedZone], wide: Sequence[AclRule]) -> Gate | None:
+        """The gate of a zone set, or None when no ACL restricts anyone and no zone is keyed."""
+        tables = Tables(wide, {name: sz.settings.acl for name, sz in served.items()})
+        keyed = {name for name, sz in served.items() if sz.keyed}
+        if tables.empty and not keyed:
+            return None
+        return cls(served, tables, keyed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +343,8 @@ class ZoneSet:
     zones: Mapping[str, ServedZone]
     generation: str = ""
     listen: tuple[str, ...] = ()
-    #: (label count, {wire key: zone}) longest first, so the most specific zone wins.
+    #: (label count, {wire key: zone}) longest first, so the most specific zone wins. Keyed zones
+    #: are left out: wire.fast() never answers them (gate.Gate.by_count has every zone).
     by_count: tuple[tuple[int, dict[bytes, ServedZone]], ...] = field(default=())
     #: The hot path's matcher: four canonical decimal labels, then an ip zone's apex and the
     #: root, checked in C by one regex (see wire.fast). None when zones nest.
@@ -317,6 +361,9 @@ class ZoneSet:
     #: Access keys of keyed zones (keys.AccessKeys) from `serve --access-keys`, set by the server
     #: after loading, like `tsig`; None: no key file, every keyed query gets the key-unknown answer.
     access_keys: Any = None
+    #: The query gate (gate.Gate) when an ACL restricts someone or a zone is keyed; None (the
+    #: common case): the serving loops go straight to wire.fast(), one attribute test per query.
+    gate: Gate | None = None
 
     @classmethod
     def build(
@@ -336,9 +383,12 @@ class ZoneSet:
             served[sz.name] = sz
         counts: dict[int, dict[bytes, ServedZone]] = {}
         for sz in served.values():
-            counts.setdefault(sz.nlabels, {})[sz.key] = sz
+            if not sz.keyed:
+                counts.setdefault(sz.nlabels, {})[sz.key] = sz
         by_count = tuple(sorted(counts.items(), reverse=True))
         hot_v4, hot_table = _hot_matcher(served)
+        acl = tuple(acl)
+
         return cls(
             zones=served,
             generation=generation,
@@ -347,7 +397,8 @@ class ZoneSet:
             hot_v4=hot_v4,
             hot_table=hot_table,
             manifest=manifest,
-            acl=tuple(acl),
+            acl=acl,
+            gate=Gate.build(served, acl),
         )
 
     @classmethod
