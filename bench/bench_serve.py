@@ -247,7 +247,8 @@ def gate_note(servers: list[Target], ours: Target) -> str:
         + "; ".join(parts)
         + ". The budget is +15%. Without either, ZoneSet.gate is None and the loops pay one attribute test; "
         "with one, each query pays a cached per-client verdict look-up, and a keyed query one regex "
-        "match and the key check (bench/gated_server.py's stand-in for the key file: a dict look-up, a "
+        "match and the key check (publisher/server/keys.py reading a key file of that many keys, each "
+        "with a daily quota: a dict look-up, a "
         "constant-time compare, a counter). The keyed run's answers are those of the plain names."
     )
 

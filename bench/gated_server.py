@@ -4,16 +4,16 @@
 
 --acl N: a server-wide ACL of N networks (refuse /24s in 10.0.0.0/8, none of them the bench
 client); --acl-pass adds a `pass` for 127.0.0.0/8, so the client is matched by a rule.
---keys N: the benchmark zone keyed, with N keys (BENCH_KEYS below), checked by `BenchKeys`,
-a stand-in for publisher/server/keys.py with its costs: a dict look-up by key, a
-constant-time compare, a per-key counter. zones.yaml cannot carry an ACL into a published
-generation yet, so the ZoneSet is built here, as the tests build theirs.
+--keys N: the benchmark zone keyed, with N keys (`bench_keys`) written to an access key file
+(mode 600) and read by publisher/server/keys.py, as `serve --access-keys` does; every key
+has a daily quota, so each query pays the quota check too. The bench data's generation is
+published without an ACL, so the ZoneSet is built here with the settings a zones.yaml `acl`
+and `keys: required` give (publisher/lists/acl.py makes the same AclRules).
 """
 
 from __future__ import annotations
 
 import argparse
-import hmac
 import logging
 import random
 import signal
@@ -24,12 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ZONE
 
-from publisher import errorcodes
 from publisher.addresses import format_v4
-from publisher.errorcodes import ErrorCode
 from publisher.model import AclRule
 from publisher.publish.manifest import load_published
-from publisher.server import Server, ZoneSet, ZoneSettings
+from publisher.server import Server, ZoneSet, ZoneSettings, keys
 
 
 def bench_keys(n: int) -> list[str]:
@@ -41,19 +39,14 @@ def bench_keys(n: int) -> list[str]:
     return sorted(out)
 
 
-class BenchKeys:
-    """keys.AccessKeys' interface with its per-query work: look-up, compare, count."""
-
-    def __init__(self, keys: list[str]) -> None:
-        self.keys = {k.encode(): k.encode() for k in keys}
-        self.count: dict[bytes, int] = dict.fromkeys(self.keys, 0)
-
-    def check(self, label: bytes, zone: str, family: int, addr: int) -> ErrorCode | None:
-        stored = self.keys.get(label)
-        if stored is None or not hmac.compare_digest(stored, label):
-            return errorcodes.KEY_UNKNOWN
-        self.count[stored] += 1
-        return None
+def write_key_file(path: Path, keys: list[str]) -> Path:
+    """An access key file of `keys` (each with a quota no run reaches), mode 600."""
+    lines = ["keys:"]
+    for i, key in enumerate(keys):
+        lines += [f"  - name: bench-{i:05d}", f"    key: {key}", "    daily_quota: 1000000000"]
+    path.write_text("\n".join(lines) + "\n")
+    path.chmod(0o600)
+    return path
 
 
 def acl_rules(n: int, with_pass: bool) -> list[AclRule]:
@@ -76,7 +69,8 @@ def main() -> None:
     settings = {ZONE: ZoneSettings(keyed=True)} if args.keys else {}
     zs = ZoneSet.build(published.zones.values(), settings, acl=acl_rules(args.acl, args.acl_pass))
     if args.keys:
-        zs = replace(zs, access_keys=BenchKeys(bench_keys(args.keys)))
+        key_file = write_key_file(args.zones.parent / "bench-access-keys.yaml", bench_keys(args.keys))
+        zs = replace(zs, access_keys=keys.load(key_file))
     stop = {signal.SIGTERM, signal.SIGINT}
     signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # before the serving threads start: they inherit it
     server = Server(None, [args.listen], zoneset=zs, send_notify=False)

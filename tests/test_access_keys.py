@@ -222,7 +222,7 @@ def test_a_key_is_confirmed_with_a_constant_time_compare(tmp_path: Path, monkeyp
         seen.append((a, b))
         return real(a, b)
 
-    monkeypatch.setattr(keys.hmac, "compare_digest", recording)
+    monkeypatch.setattr(keys, "compare_digest", recording)
     assert ak.check(ACME.encode(), BL, 4, V4) is None
     assert seen == [(ACME.encode(), ACME.encode())]
     # The lookup is a hash table: a guess right in all but its last character never reaches a compare.

@@ -190,3 +190,14 @@ def test_random_key_flood_costs_counters_not_log_lines(caplog: pytest.LogCapture
     assert counts[BL][DENIED] == len(queries) and counts[BL][LISTED] == 0
     assert not caplog.records
     assert per_query < 200e-6  # generous: about 5 us here
+
+
+@pytest.mark.parametrize("qtype", ["SOA", "NS", "A"])
+def test_the_key_label_alone_is_an_empty_non_terminal(served: tuple[Server, FakeKeys], qtype: str) -> None:
+    """KEY.ZONE is no second apex: a QNAME-minimising resolver asking it sees NODATA, the real SOA."""
+    srv, _ = served
+    reply = ask(srv, f"{GOOD}.{BL}", qtype)
+    assert reply.header.rcode == RCODE.NOERROR and not reply.rr
+    assert [(str(rr.rname), rr.rtype) for rr in reply.auth] == [(f"{BL}.", QTYPE.SOA)]
+    wrong = ask(srv, f"{'x' * 20}.{BL}", qtype)
+    assert codes(wrong) == (["127.255.255.252"] if qtype == "A" else [])

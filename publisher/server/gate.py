@@ -30,6 +30,7 @@ from publisher.server.stats import DENIED, LISTED, NO_ZONE, NOT_LISTED, REFUSED,
 from publisher.server.wire import (
     NXDOMAIN,
     REFUSED_RC,
+    S_ENT,
     S_LISTED,
     TCP_MAX,
     UDP_MAX,
@@ -190,6 +191,8 @@ def _walk(zs: ZoneSet, g: Gate, data: bytes, tcp: bool, counts: Counters, client
             )
             if err is not None:
                 return _error(g, sz, err.code, err.txt, client, qtype, data, qend, zoff, edns, opt, limit, row)
+            if not labels:  # KEY.ZONE itself: an empty non-terminal, not a second apex (QNAME minimisation)
+                return respond(sz, S_ENT, None, b"", qtype, data, qend, zoff, edns, opt, limit, row)
     status, idx, subst = classify(sz, labels)
     pb = sz.prebuilt(idx) if status == S_LISTED else None
     return respond(sz, status, pb, subst, qtype, data, qend, zoff, edns, opt, limit, row)

@@ -16,7 +16,7 @@ import difflib
 import os
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,11 @@ class AccessKey:
     line: int = 0
     col: int = 0
     zone_cols: tuple[tuple[str, int, int], ...] = ()  # (zone, line, col) as written, for warnings
+    #: Has the key an expiry, a zone list or client networks to check per query? (set from those)
+    limited: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "limited", self.expires is not None or self.zones is not None or bool(self.networks))
 
     @property
     def shown(self) -> str:
