@@ -163,7 +163,7 @@ def test_keys_new_prints_an_entry_the_server_reads(tmp_path: Path) -> None:
     outs = [subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=60) for _ in range(2)]
     assert [o.returncode for o in outs] == [0, 0], outs[0].stderr
     ak = keys.load(key_file(tmp_path, "keys:\n" + outs[0].stdout))
-    (key,) = ak.by_label.values()
+    (key,) = ak.keys
     assert key.name == "acme-mail" and len(key.secret) == 32 and key.daily_quota == 100000
     assert key.zones == {BL} and len(key.networks) == 2
     assert outs[0].stdout != outs[1].stdout  # a fresh key each time
@@ -462,3 +462,18 @@ def test_serve_workers_load_the_keys_in_every_worker_and_exchange_counts(tmp_pat
         assert ACME not in log.lower() and BETA not in log.lower()
     finally:
         served.stop()
+
+
+def test_quick_answers_a_key_without_limits_and_leaves_the_others_to_check(tmp_path: Path) -> None:
+    """The gate's hot path asks `quick` (no zone, no client); a key with limits is not counted there."""
+    plain = "p1a1np1a1np1a1np1a1n"
+    text = f"keys:\n  - name: plain\n    key: {plain}\n    daily_quota: 2\n" + GOOD.removeprefix("keys:\n")
+    ak, clock = loaded(tmp_path, text, now=NOON - 86400)
+    beta = plain.encode()
+    assert [ak.quick(beta) for _ in range(3)] == [None, None, OVER_QUOTA]
+    assert ak.quick(ACME.encode()) is keys.NEEDS_CHECK
+    assert ak.quick(b"x" * 26) is KEY_UNKNOWN
+    clock.now = NOON  # the next UTC day
+    assert ak.quick(beta) is None
+    _, today, total, unknown_today, _ = ak.usage.snapshot()
+    assert today == {"plain": [1, 0, 0, 0, 0]} and total == {"plain": [3, 0, 0, 0, 1]} and unknown_today == 0

@@ -20,7 +20,7 @@ from dnslib import EDNS0, QTYPE, RCODE, DNSRecord
 
 from publisher import errorcodes
 from publisher.errorcodes import ErrorCode
-from publisher.server import Server, ZoneSet, ZoneSettings, gate
+from publisher.server import Server, ZoneSet, ZoneSettings, gate, keys
 from publisher.server.stats import DENIED, LISTED, new_counters
 from server_fixtures import read_tcp_message, sample_zones
 
@@ -44,6 +44,10 @@ class FakeKeys:
             EXPIRED.encode(): errorcodes.KEY_REFUSED,
             GREEDY.encode(): errorcodes.OVER_QUOTA,
         }
+
+    def quick(self, label: bytes) -> keys.NeedsCheck:
+        """Every key here has limits, as far as the gate knows: it always asks `check`, with the client."""
+        return keys.NEEDS_CHECK
 
     def check(self, label: bytes, zone: str, family: int, addr: int) -> ErrorCode | None:
         self.calls.append((label, zone, family, addr))

@@ -226,8 +226,11 @@ class Tables:
         self.empty = all(v.action == PASS for t in self.tables for v in (*t.v4[2], *t.v6[2]))
         self.cache: dict[bytes | str, Client] = {}
 
-    def client(self, key: bytes | str) -> Client:
-        """The client with packed address (bytes) or address text (str) `key` (unreadable: 0.0.0.0)."""
+    def client(self, key: bytes | str | memoryview) -> Client:
+        """The client with packed address (bytes), address text (str) or kernel sockaddr
+        (memoryview, as recvmmsg fills it) `key` (unreadable: 0.0.0.0)."""
+        if isinstance(key, memoryview):
+            key = client_key(key)
         got = self.cache.get(key)
         if got is not None:
             return got

@@ -195,22 +195,28 @@ class Responder:
             return self._failed(data, ("?", 0))
 
     def _gated(self) -> mmsg.Gated | None:
-        """For the batched loop, once per batch: the gated answer when the zone set has a gate."""
-        return self._gated_answer if self.state.zones.gate is not None else None
+        """For the batched loop, once per batch: the gated answer when the zone set has a gate.
 
-    def _gated_answer(self, data: bytes, raw: memoryview) -> bytes | None:
+        The zone set is read once for the batch. Under an open gate (keyed zones, no ACL that
+        restricts anyone) the sender's raw sockaddr goes in as it is, read only if a key has
+        networks; otherwise its packed address, the ACL cache's key."""
         zs = self.state.zones
-        try:
-            resp = (
-                gate_answer(zs, data, False, self.counts, client_key(raw))
-                if zs.gate is not None
-                else fast(zs, data, False, self.counts)
-            )
-        except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
-            return self._failed(data, mmsg.sockaddr_to_tuple(raw.tobytes()))
-        if resp is DROP:
+        g = zs.gate
+        if g is None:
             return None
-        return resp if resp is not None else self._slow_udp(data, mmsg.sockaddr_to_tuple(raw.tobytes()))
+        counts, failed, slow = self.counts, self._failed, self._slow_udp
+        opened = g.open
+
+        def gated(data: bytes, raw: memoryview) -> bytes | None:
+            try:
+                resp = gate_answer(zs, data, False, counts, raw if opened else client_key(raw))
+            except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
+                return failed(data, mmsg.sockaddr_to_tuple(raw.tobytes()))
+            if resp is DROP:
+                return None
+            return resp if resp is not None else slow(data, mmsg.sockaddr_to_tuple(raw.tobytes()))
+
+        return gated
 
     def _slow_udp(self, data: bytes, client: Any) -> bytes | None:
         try:

@@ -26,6 +26,7 @@ from typing import Final
 from publisher import errorcodes
 from publisher.server import acl
 from publisher.server.acl import ANSWER, EMPTY, PASSED, REFUSE, Client
+from publisher.server.keys import NEEDS_CHECK
 from publisher.server.stats import DENIED, LISTED, NO_ZONE, NOT_LISTED, REFUSED, Counters
 from publisher.server.wire import (
     NXDOMAIN,
@@ -64,11 +65,26 @@ def verdict(zs: ZoneSet, client: str, zone: str | None) -> int:
     return int(tables.client(client).verdicts[tables.index.get(zone, 0) if zone else 0].action)
 
 
-def answer(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters, key: bytes | str) -> bytes | None | Drop:
-    """The reply, None to decline (slow path), or DROP. `key`: acl.client_key bytes or address text."""
+def answer(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters, key: bytes | str | memoryview) -> bytes | None | Drop:
+    """The reply, None to decline (slow path), or DROP. `key`: acl.client_key bytes or address
+    text; under an open gate (`Gate.open`) also the sender's raw sockaddr."""
     g = zs.gate
     assert g is not None  # the callers come here only when the zone set has a gate
-    client = g.tables.cache.get(key)
+    if g.open:
+        # No ACL restricts anyone (keyed zones only): the client matters only to a key with
+        # networks, so it is looked up then and not before.
+        rx = g.keyed_rx
+        m = rx.fullmatch(data) if rx is not None else None
+        if m is not None:
+            resp = _keyed_hot(zs, g, m, data, tcp, counts, key)
+            if resp is not None:
+                return resp
+        if g.fast_ok:
+            resp = fast(zs, data, tcp, counts)
+            if resp is not None:
+                return resp
+        return _walk(zs, g, data, tcp, counts, g.tables.client(key))
+    client = g.tables.cache.get(key) if not isinstance(key, memoryview) else None
     if client is None:
         client = g.tables.client(key)
     u = client.uniform
@@ -77,7 +93,7 @@ def answer(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters, key: bytes | s
             rx = g.keyed_rx
             m = rx.fullmatch(data) if rx is not None else None
             if m is not None:
-                resp = _keyed_hot(zs, g, m, data, tcp, counts, client)
+                resp = _keyed_hot(zs, g, m, data, tcp, counts, key)
                 if resp is not None:
                     return resp
         if g.fast_ok:
@@ -91,9 +107,12 @@ def answer(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters, key: bytes | s
 
 
 def _keyed_hot(
-    zs: ZoneSet, g: Gate, m: re.Match[bytes], data: bytes, tcp: bool, counts: Counters, client: Client
+    zs: ZoneSet, g: Gate, m: re.Match[bytes], data: bytes, tcp: bool, counts: Counters, who: bytes | str | memoryview
 ) -> bytes | None:
-    """d.c.b.a.KEY.ZONE of a keyed ip zone for a client every ACL passes; None: walk it instead."""
+    """d.c.b.a.KEY.ZONE of a keyed ip zone for a client every ACL passes; None: walk it instead.
+
+    `who` is the client's cache key (acl.client_key bytes or address text), resolved only for a
+    key with limits (keys.AccessKeys.quick says so)."""
     ar, ld, lc, lb, la, klen, key, apex, qt, size, dflags, rdlen, options = m.groups()
     if len(key) != klen[0]:
         return None
@@ -112,9 +131,16 @@ def _keyed_hot(
     qtype = 1 if qt == b"\x01" else 16 if qt == b"\x10" else 255
     row = counts[sz.name]
     keys = zs.access_keys
-    err = keys.check(key.lower(), sz.name, client.family, client.addr) if keys is not None else errorcodes.KEY_UNKNOWN
+    if keys is None:
+        err = errorcodes.KEY_UNKNOWN
+    else:
+        label = key.lower()
+        err = keys.quick(label)
+        if err is NEEDS_CHECK:
+            client = g.tables.client(who)
+            err = keys.check(label, sz.name, client.family, client.addr)
     if err is not None:
-        return _error(g, sz, err.code, err.txt, client, qtype, data, qend, zoff, edns, opt, limit, row)
+        return _error(g, sz, err.code, err.txt, None, qtype, data, qend, zoff, edns, opt, limit, row)
     addr = (_DEC2[la] << 24) | (_DEC2[lb] << 16) | (_DEC2[lc] << 8) | _DEC2[ld]
     block = sz.v4_block
     h = addr >> 16
@@ -203,7 +229,7 @@ def _error(
     sz: ServedZone,
     code: int,
     txt: str,
-    client: Client,
+    client: Client | None,
     qtype: int,
     data: bytes,
     qend: int,
@@ -217,7 +243,7 @@ def _error(
     row[DENIED] += 1
     got = g.errors.get((code, txt))
     if got is None:
-        if "{client}" in txt:
+        if "{client}" in txt and client is not None:
             got = (_A_HEAD + code.to_bytes(4, "big"), _txt_rr(txt.replace("{client}", client.text)))
         else:
             got = g.errors[(code, txt)] = (_A_HEAD + code.to_bytes(4, "big"), _txt_rr(txt))

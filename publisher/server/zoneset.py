@@ -307,6 +307,8 @@ class Gate:
     def __init__(self, served: Mapping[str, ServedZone], tables: Tables, keyed: set[str]) -> None:
         self.tables = tables
         self.keyed = bool(keyed)
+        #: No ACL restricts anyone (only keyed zones brought the gate): no client look-up up front.
+        self.open = tables.empty
         counts: dict[int, dict[bytes, ServedZone]] = {}
         for sz in served.values():
             counts.setdefault(sz.nlabels, {})[sz.key] = sz
