@@ -473,7 +473,32 @@ def test_quick_answers_a_key_without_limits_and_leaves_the_others_to_check(tmp_p
     assert [ak.quick(beta) for _ in range(3)] == [None, None, OVER_QUOTA]
     assert ak.quick(ACME.encode()) is keys.NEEDS_CHECK
     assert ak.quick(b"x" * 26) is KEY_UNKNOWN
-    clock.now = NOON  # the next UTC day
+    clock.now = NOON  # the next UTC day: quick reads no clock, the server's loop ticks twice a second
+    assert ak.quick(beta) is OVER_QUOTA
+    ak.usage.tick()
     assert ak.quick(beta) is None
     _, today, total, unknown_today, _ = ak.usage.snapshot()
-    assert today == {"plain": [1, 0, 0, 0, 0]} and total == {"plain": [3, 0, 0, 0, 1]} and unknown_today == 0
+    assert today == {"plain": [1, 0, 0, 0, 0]} and total == {"plain": [3, 0, 0, 0, 2]} and unknown_today == 0
+
+
+def test_the_servers_loop_starts_the_new_utc_day_for_quick(tmp_path: Path) -> None:
+    """quick() reads no clock: the main loop's tick, twice a second, resets the day's quotas."""
+    plain = "p1a1np1a1np1a1np1a1n"
+    server = server_with(key_file(tmp_path, f"keys:\n  - name: plain\n    key: {plain}\n    daily_quota: 1\n"))
+    clock = Clock(NOON - 86400)
+    server.key_usage.clock = clock
+    server.key_usage.roll(clock.now)
+    ak = server.zones.access_keys
+    assert [ak.quick(plain.encode()) for _ in range(2)] == [None, OVER_QUOTA]
+    clock.now = NOON
+    loop = threading.Thread(target=server.run_forever, daemon=True)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 10
+        while ak.quick(plain.encode()) is OVER_QUOTA and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.key_usage.day == int(NOON // 86400)
+    finally:
+        server.request("stop")
+        loop.join(10)
+    assert not loop.is_alive()

@@ -246,6 +246,7 @@ class Server(Requests):
                 self._guarded("watching zones/", self._reload_if_published)
             if self.access_keys is not None:
                 self._guarded("watching the access key file", self._reload_access_keys_if_changed)
+                self.key_usage.tick()  # a new UTC day resets the daily quotas (keys.AccessKeys.quick reads no clock)
         log.info("stopping")
 
     def _reload_if_published(self) -> None:

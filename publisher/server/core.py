@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from typing import Any, Protocol
 
 from publisher.server import mmsg, slow, tsig, xfr
-from publisher.server.acl import client_key
 from publisher.server.gate import DROP, Drop
 from publisher.server.gate import answer as gate_answer
+from publisher.server.gate import batch_answerer as gate_batch
 from publisher.server.ratelog import Throttle, brief
 from publisher.server.rrl import RateLimiter, key_of_addr
 from publisher.server.stats import NO_ZONE, SERVFAIL, Counters, Latency, bump
@@ -195,28 +195,12 @@ class Responder:
             return self._failed(data, ("?", 0))
 
     def _gated(self) -> mmsg.Gated | None:
-        """For the batched loop, once per batch: the gated answer when the zone set has a gate.
-
-        The zone set is read once for the batch. Under an open gate (keyed zones, no ACL that
-        restricts anyone) the sender's raw sockaddr goes in as it is, read only if a key has
-        networks; otherwise its packed address, the ACL cache's key."""
+        """For the batched loop, once per batch: the gated answer when the zone set has a gate
+        (gate.batch_answerer; the zone set is read once for the batch)."""
         zs = self.state.zones
-        g = zs.gate
-        if g is None:
+        if zs.gate is None:
             return None
-        counts, failed, slow = self.counts, self._failed, self._slow_udp
-        opened = g.open
-
-        def gated(data: bytes, raw: memoryview) -> bytes | None:
-            try:
-                resp = gate_answer(zs, data, False, counts, raw if opened else client_key(raw))
-            except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (_failed logs it)
-                return failed(data, mmsg.sockaddr_to_tuple(raw.tobytes()))
-            if resp is DROP:
-                return None
-            return resp if resp is not None else slow(data, mmsg.sockaddr_to_tuple(raw.tobytes()))
-
-        return gated
+        return gate_batch(zs, self.counts, self._failed, self._slow_udp)
 
     def _slow_udp(self, data: bytes, client: Any) -> bytes | None:
         try:

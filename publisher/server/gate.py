@@ -21,12 +21,14 @@ import enum
 import re
 import struct
 from bisect import bisect_right
+from collections.abc import Callable
 from typing import Final
 
 from publisher import errorcodes
 from publisher.server import acl
-from publisher.server.acl import ANSWER, EMPTY, PASSED, REFUSE, Client
+from publisher.server.acl import ANSWER, EMPTY, PASSED, REFUSE, Client, client_key
 from publisher.server.keys import NEEDS_CHECK
+from publisher.server.mmsg import sockaddr_to_tuple
 from publisher.server.stats import DENIED, LISTED, NO_ZONE, NOT_LISTED, REFUSED, Counters
 from publisher.server.wire import (
     NXDOMAIN,
@@ -104,6 +106,37 @@ def answer(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters, key: bytes | s
         counts[NO_ZONE][DENIED] += 1
         return DROP
     return _walk(zs, g, data, tcp, counts, client)
+
+
+def batch_answerer(
+    zs: ZoneSet,
+    counts: Counters,
+    failed: Callable[[bytes, tuple[str, int]], bytes | None],
+    slow: Callable[[bytes, tuple[str, int]], bytes | None],
+) -> Callable[[bytes, memoryview], bytes | None]:
+    """The batched UDP loop's whole answer to one datagram (with its sender's raw sockaddr) under
+    `zs`'s gate: built once per batch, so a keyed query goes from the loop to its key check
+    without a layer between. `failed` answers an internal error, `slow` what the gate declines;
+    None: send nothing (a drop, or nothing to say)."""
+    g = zs.gate
+    assert g is not None
+    rx = g.keyed_rx.fullmatch if g.open and g.keyed_rx is not None else None
+    opened = g.open
+
+    def one(data: bytes, raw: memoryview) -> bytes | None:
+        try:
+            if rx is not None and (m := rx(data)) is not None:
+                resp = _keyed_hot(zs, g, m, data, False, counts, raw)
+                if resp is not None:
+                    return resp
+            got = answer(zs, data, False, counts, raw if opened else client_key(raw))
+        except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (`failed` logs it)
+            return failed(data, sockaddr_to_tuple(raw.tobytes()))
+        if got is DROP:
+            return None
+        return got if got is not None else slow(data, sockaddr_to_tuple(raw.tobytes()))
+
+    return one
 
 
 def _keyed_hot(

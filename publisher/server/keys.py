@@ -122,11 +122,11 @@ class KeyUsage:
                 self.total.extend(_ZEROS)
         return got
 
-    def unknown(self) -> None:
-        if self.clock() >= self.day_end:
-            self.roll(self.clock())
-        self.unknown_today += 1
-        self.unknown_total += 1
+    def tick(self) -> None:
+        """Start the new UTC day if it has come (the server's main loop calls this twice a second)."""
+        now = self.clock()
+        if now >= self.day_end:
+            self.roll(now)
 
     def others_of(self, name: str) -> int:
         """What the other workers answered today for `name`."""
@@ -187,19 +187,21 @@ class AccessKeys:
 
     def quick(self, label: bytes) -> ErrorCode | None | NeedsCheck:
         """`check` for a key with no expiry, zones or networks, which needs neither the zone nor the
-        client (most keys: the hot path asks this first); `NEEDS_CHECK`, nothing counted, for any other."""
+        client (most keys: the hot path asks this first); `NEEDS_CHECK`, nothing counted, for any other.
+
+        It reads no clock: the day's counts are reset by `KeyUsage.tick`, which the server's main
+        loop calls twice a second (and `check`, `snapshot`), so a quota starts afresh within half a
+        second of midnight UTC."""
         got = self.by_label.get(label)  # SipHash, per-process seed: see the module docstring
-        if got is None or not compare_digest(got[0], label):
-            self.usage.unknown()
-            return KEY_UNKNOWN
-        _, limited, quota, at, key = got
-        if limited:
-            return NEEDS_CHECK
         usage = self.usage
-        if usage.clock() >= usage.day_end:
-            usage.roll(usage.clock())
-        today = usage.today
-        if quota is not None and today[at] + (usage.others_of(key.name) if usage.others else 0) >= quota:
+        if got is None or not compare_digest(got[0], label):
+            usage.unknown_today += 1
+            usage.unknown_total += 1
+            return KEY_UNKNOWN
+        if got[1]:
+            return NEEDS_CHECK
+        at, quota, today = got[3], got[2], usage.today
+        if quota is not None and today[at] + (usage.others_of(got[4].name) if usage.others else 0) >= quota:
             today[at + OVER] += 1
             usage.total[at + OVER] += 1
             return OVER_QUOTA
@@ -215,7 +217,8 @@ class AccessKeys:
         client outside its networks) or OVER_QUOTA."""
         got = self.by_label.get(label)  # SipHash, per-process seed: see the module docstring
         if got is None or not compare_digest(got[0], label):
-            self.usage.unknown()
+            self.usage.unknown_today += 1
+            self.usage.unknown_total += 1
             return KEY_UNKNOWN
         _, limited, quota, at, key = got
         usage = self.usage
