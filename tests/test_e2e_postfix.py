@@ -47,8 +47,13 @@ Error answers (127.255.255.0/24, README "Error answers"): `error_answer_story` m
 server answer an error code to the resolver and shows the documented restrictions
 accept mail from a listed client, and postscreen from a fresh one, while the bare
 `reject_rbl_client bl.example.test` of port 2526 rejects it with the error's TXT. How
-the server is made to answer the code is the story's parameter: today `over_rate_limit`
-(the server restarted with `--rrl-answer code` and the resolver's /24 over its rate).
+the server is made to answer the code is the story's parameter: `over_rate_limit` (the
+server restarted with `--rrl-answer code` and the resolver's /24 over its rate),
+`acl_answer_for_the_resolver` (a zones.yaml `acl` rule `answer` for 127.0.0.1, the address
+unbound asks from, published), and `with_a_wrong_key` (the three zones `keys: required`, the
+server given a key file made by `publisher keys new`, Postfix restarted with docs/clients.md's
+keyed snippet and a key the server does not know; then with the good key, which rejects the
+listed client as usual).
 unbound caches the error answers for their TTL (60 s) like any other: the story flushes
 the three zones before and after.
 """
@@ -72,7 +77,7 @@ from typing import IO, NoReturn
 
 import pytest
 from tests.conftest import IN_CI, LISTS, ROOT, require_tool, stop_process
-from tests.doc_snippets import snippet
+from tests.doc_snippets import CLIENTS_DOC, snippet
 from tests.test_vcs import BOB, commit_all, init_repo, write
 
 from publisher import errorcodes
@@ -84,6 +89,7 @@ SMTP_PORT = 25  # Postfix with the documented restrictions
 BL_ONLY_PORT = 2526  # Postfix with reject_rbl_client bl.example.test alone
 POSTSCREEN_PORT = 2527  # postscreen with the documented weights, then the documented smtpd
 START_TIMEOUT = 20.0
+MASTER = Path("/usr/lib/postfix/sbin/master")  # Postfix's master, run in the foreground
 RECIPIENT = "postmaster@mail.example.test"
 
 SPAMMER, PARTNER, STRANGER, NEWCOMER = "127.0.0.77", "127.0.0.88", "127.0.0.98", "127.0.0.99"
@@ -262,6 +268,8 @@ class Lab:
     server: subprocess.Popen[str] | None = None
     server_log: Lines | None = None
     postfix_log: Lines | None = None
+    postfix_etc: Path | None = None
+    postfix_master: subprocess.Popen[str] | None = None
 
     def inside(self, *argv: str) -> list[str]:
         assert self.holder is not None
@@ -436,9 +444,8 @@ def _unbound_conf(root: Path) -> Path:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     for tool in ("unshare", "nsenter", "ip", "dig", "unbound", "unbound-control", "swaks", "postfix"):
         require_tool(tool)
-    master = Path("/usr/lib/postfix/sbin/master")
-    if not master.exists():
-        _unavailable(f"{master} is missing (apt-get install postfix)")
+    if not MASTER.exists():
+        _unavailable(f"{MASTER} is missing (apt-get install postfix)")
     _can_unshare()
     resolv_before = Path("/etc/resolv.conf").read_bytes()
 
@@ -471,7 +478,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         Lines("namespace holder", lab.holder.stdout).wait_for("^ready$")
         lab.serve()
         lab.start("unbound", "unbound", "-d", "-c", str(unbound_conf)).wait_for("start of service")
-        lab.postfix_log = lab.start("postfix", str(master), "-c", str(postfix_etc), "-s")
+        lab.postfix_log = lab.start("postfix", str(MASTER), "-c", str(postfix_etc), "-s")
+        lab.postfix_etc, lab.postfix_master = postfix_etc, lab.procs[-1]
         lab.postfix_log.wait_for("daemon started")
         yield lab
     finally:
@@ -542,13 +550,14 @@ def test_publishing_a_new_listing_rejects_the_next_connection(lab: Lab) -> None:
 
 # --- error answers ------------------------------------------------------------------------
 
-#: Makes the server at 127.0.0.1:5353 answer an error code to the resolver while entered
-#: (yields the code, an address in 127.255.255.0/24), and serve as before afterwards.
-ErrorSource = Callable[["Lab"], AbstractContextManager[int]]
+#: Makes the server at 127.0.0.1:5353 answer an error code to the resolver while entered,
+#: and serve as before afterwards. Yields the code (an address in 127.255.255.0/24) and the
+#: blocklist's name as the Postfix configuration asks it (bl.example.test, or KEY.bl.example.test).
+ErrorSource = Callable[["Lab"], AbstractContextManager[tuple[int, str]]]
 
 
 @contextmanager
-def over_rate_limit(lab: Lab) -> Iterator[int]:
+def over_rate_limit(lab: Lab) -> Iterator[tuple[int, str]]:
     """The server restarted with `--rrl-answer code`, the resolver's /24 already over its rate.
 
     The bucket holds one query (burst 1) and earns the next in 10,000 s: after the one
@@ -559,9 +568,131 @@ def over_rate_limit(lab: Lab) -> Iterator[int]:
         server = f"127.0.0.1@{SERVER_PORT}"
         assert lab.a("2.0.0.127.bl.example.test", server) == ["127.0.0.2"]  # the one query within the rate
         assert lab.a("2.0.0.127.bl.example.test", server) == [format_v4(errorcodes.OVER_QUOTA.code)]
-        yield errorcodes.OVER_QUOTA.code
+        yield errorcodes.OVER_QUOTA.code, "bl.example.test"
     finally:
         lab.serve()
+
+
+def publish_zones_yaml(lab: Lab, text: str, message: str) -> None:
+    """Commit `text` as zones.yaml and publish it; wait until the running server loaded it
+    (a change of who may query only: the same serials, so the generation's name is waited for)."""
+    write(lab.lists, {"zones.yaml": text})
+    commit_all(lab.lists.parent, message, BOB)
+    done = lab.publish()
+    assert done.returncode == 0, done.stdout + done.stderr
+    generation = re.search(r"^published \S*?(gen-\S+) ", done.stdout, re.M)
+    assert generation and lab.server_log is not None, done.stdout
+    lab.server_log.wait_for(rf"reloaded generation {generation[1]}\b")
+
+
+#: A server-wide ACL rule for the address our server sees the resolver's queries come from:
+#: unbound (inside the namespace) asks 127.0.0.1:5353 from 127.0.0.1.
+RESOLVER_ACL = """\
+acl:
+  - networks: [127.0.0.1]
+    action: answer
+    txt: "Queries via this resolver are refused ({client})"
+"""
+
+
+@contextmanager
+def acl_answer_for_the_resolver(lab: Lab) -> Iterator[tuple[int, str]]:
+    """zones.yaml gets an `answer` rule for the resolver's address, published; removed after."""
+    original = (lab.lists / "zones.yaml").read_text()
+    assert original.count("\nzones:\n") == 1
+    publish_zones_yaml(lab, original.replace("\nzones:\n", f"\n{RESOLVER_ACL}zones:\n"), "answer the resolver .254")
+    try:
+        # the TXT names the client: the resolver's address is the one the rule names
+        assert lab.txt("77.0.0.127.bl.example.test") == "Queries via this resolver are refused (127.0.0.1)"
+        yield errorcodes.ACL_ANSWER.code, "bl.example.test"
+    finally:
+        publish_zones_yaml(lab, original, "the resolver may query again")
+
+
+def configure_postfix(lab: Lab, key: str | None) -> None:
+    """main.cf with docs/clients.md's snippets: the plain ones (key None) or the keyed ones
+    ("With a subscriber key") with `key`; port 2526's bare reject_rbl_client asks the same
+    name. Postfix is restarted with it."""
+    from publisher.cli import docs
+
+    assert lab.postfix_etc is not None and lab.postfix_master is not None and lab.postfix_log is not None
+    root, bl = lab.postfix_etc.parent, "bl.example.test"
+    if key is None:
+        main = main_cf(root)
+    else:
+        parts = {name: body.strip("`\n") + "\n" for name, body in docs.generated_parts(CLIENTS_DOC.read_text()).items()}
+        reply_map = lab.postfix_etc / "dnsbl_reply_map"
+        reply_map.write_text(parts["keyed-postfix-reply-map"].replace("KEY.", f"{key}."))
+        keyed = parts["keyed-postfix"].replace("KEY.", f"{key}.")
+        assert "/etc/postfix/dnsbl_reply_map" in keyed
+        main = MAIN_CF.format(dir=root) + keyed.replace("/etc/postfix/dnsbl_reply_map", str(reply_map))
+        bl = f"{key}.bl.example.test"
+    (lab.postfix_etc / "main.cf").write_text(main)
+    (lab.postfix_etc / "master.cf").write_text(
+        MASTER_CF.replace("reject_rbl_client bl.example.test }", f"reject_rbl_client {bl} }}")
+    )
+    # A restart, not a reload: on SIGHUP the master warns about every parameter whose value
+    # changed ("overriding earlier entry"), as if main.cf held it twice.
+    trouble = [line for line in lab.postfix_log.so_far() if re.search(r"\b(warning|error|fatal|panic):", line)]
+    assert not trouble, "\n".join(trouble)
+    stop_process(lab.postfix_master)
+    lab.procs.remove(lab.postfix_master)
+    lab.postfix_log = lab.start("postfix", str(MASTER), "-c", str(lab.postfix_etc), "-s")
+    lab.postfix_master = lab.procs[-1]
+    lab.postfix_log.wait_for("daemon started")
+
+
+def new_access_key(name: str) -> tuple[str, str]:
+    """`publisher keys new NAME`: (the entry, the key)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "publisher", "keys", "new", name], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    key = re.search(r"^    key: ([a-z0-9]+)$", done.stdout, re.M)
+    assert key, done.stdout
+    return done.stdout, key[1]
+
+
+@contextmanager
+def keyed_zones(lab: Lab) -> Iterator[str]:
+    """The three zones with `keys: required`, published; the server restarted with a key file
+    of one key (from `publisher keys new`); Postfix configured with that key. Yields the key;
+    afterwards all three as they were."""
+    original = (lab.lists / "zones.yaml").read_text()
+    assert original.count("\n    kind: ") == len(SAMPLE_ZONES)
+    entry, key = new_access_key("lab-mail")
+    keys = lab.tmp / "access-keys.yaml"
+    keys.write_text("keys:\n" + entry)
+    keys.chmod(0o600)
+    publish_zones_yaml(lab, original.replace("\n    kind: ", "\n    keys: required\n    kind: "), "subscribers only")
+    try:
+        lab.serve("--access-keys", str(keys))
+        configure_postfix(lab, key)
+        yield key
+    finally:
+        configure_postfix(lab, None)
+        publish_zones_yaml(lab, original, "open again")
+        lab.serve()
+
+
+def with_a_wrong_key(good: str) -> ErrorSource:
+    """Postfix configured (docs/clients.md's keyed snippet) with a key the server does not
+    know; afterwards with the `good` one."""
+
+    @contextmanager
+    def wrong_key(lab: Lab) -> Iterator[tuple[int, str]]:
+        _, wrong = new_access_key("not-in-the-file")
+        configure_postfix(lab, wrong)
+        try:
+            assert lab.a(f"2.0.0.127.{wrong}.bl.example.test", f"127.0.0.1@{SERVER_PORT}") == [
+                format_v4(errorcodes.KEY_UNKNOWN.code)
+            ]
+            yield errorcodes.KEY_UNKNOWN.code, f"{wrong}.bl.example.test"
+        finally:
+            configure_postfix(lab, good)
+
+    return wrong_key
 
 
 def error_answer_story(lab: Lab, make_error: ErrorSource, listed: str, fresh: str) -> None:
@@ -572,11 +703,11 @@ def error_answer_story(lab: Lab, make_error: ErrorSource, listed: str, fresh: st
     the error code must weigh nothing. The control is port 2526's bare
     `reject_rbl_client bl.example.test`, which rejects on any answer, the error included.
     """
-    name = ".".join(reversed(listed.split("."))) + ".bl.example.test"
     for zone in SAMPLE_ZONES:
         lab.flush(zone)
     try:
-        with make_error(lab) as code:
+        with make_error(lab) as (code, bl):
+            name = ".".join(reversed(listed.split("."))) + "." + bl
             assert errorcodes.is_error_code(code)
             assert lab.a(name) == [format_v4(code)]  # what Postfix gets from the resolver
             txt = lab.txt(name)
@@ -592,9 +723,8 @@ def error_answer_story(lab: Lab, make_error: ErrorSource, listed: str, fresh: st
             _reply(lab.send(fresh, port=POSTSCREEN_PORT), "250 2.0.0 Ok: queued")
             # without a filter the error code is a listing: every client would be turned away
             reject = _reply(lab.send(listed, port=BL_ONLY_PORT), "554")
-            assert (
-                reject == f"554 5.7.1 Service unavailable; Client host [{listed}] blocked using bl.example.test; {txt}"
-            )
+            assert reject.startswith(f"554 5.7.1 Service unavailable; Client host [{listed}] blocked"), reject
+            assert reject.endswith(f"; {txt}"), reject
     finally:
         for zone in SAMPLE_ZONES:
             lab.flush(zone)
@@ -604,6 +734,28 @@ def error_answer_story(lab: Lab, make_error: ErrorSource, listed: str, fresh: st
 
 def test_a_server_over_its_rate_limit_answers_an_error_code_that_rejects_no_mail(lab: Lab) -> None:
     error_answer_story(lab, over_rate_limit, listed=SPAMMER, fresh="127.0.0.111")
+
+
+def test_an_acl_answer_for_the_resolver_is_an_error_code_that_rejects_no_mail(lab: Lab) -> None:
+    error_answer_story(lab, acl_answer_for_the_resolver, listed=SPAMMER, fresh="127.0.0.112")
+
+
+def test_a_wrong_subscriber_key_is_an_error_code_that_rejects_no_mail_and_a_good_key_rejects(lab: Lab) -> None:
+    with keyed_zones(lab) as key:
+        error_answer_story(lab, with_a_wrong_key(key), listed=SPAMMER, fresh="127.0.0.113")
+        # the story ends with the good key in Postfix's configuration: the listing rejects as
+        # usual, and the reply names the zone by our TXT, the key nowhere
+        reject = _reply(lab.send(SPAMMER), "554")
+        assert reject == (
+            f"554 5.7.1 Service unavailable; Client host [{SPAMMER}] blocked; "
+            "Listed by bl.example.test: spam trap hit from the lab"
+        )
+        # postscreen too, its 550 naming the plain zone through the documented reply map
+        reject = _reply(lab.send(SPAMMER, port=POSTSCREEN_PORT), "550")
+        assert reject == f"550 5.7.1 Service unavailable; client [{SPAMMER}] blocked using bl.example.test"
+    # and the three zones open again: the plain configuration rejects it as before
+    lab.flush("bl.example.test")
+    _reply(lab.send(SPAMMER), "554")
 
 
 # Last in the file on purpose: it leaves the blocklist covering the partner, so any later

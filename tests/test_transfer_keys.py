@@ -184,6 +184,14 @@ def test_revoked_in_zones_yaml_or_in_the_key_file(served: Served, tmp_path: Path
     served.proc.send_signal(signal.SIGHUP)
     served.wait_for(r"reloaded generation", start=mark)
     assert _refused(_xfr(port, DBL, "AXFR", beta))
+    # the operator is told, for each zone that still grants it
+    for zone in (BL, DBL):
+        served.wait_for(
+            rf"WARNING .*zone {zone}: allow_transfer names subscriber key 'mirror-beta', which is not in the "
+            r"--tsig-keys file: its transfers are refused until the key is there",
+            start=mark,
+        )
+    assert "subscriber key 'mirror-acme', which is not" not in served.log_text()
 
 
 NSD_KEY = 'key:\n    name: "mirror-acme"\n    algorithm: hmac-sha256\n    secret: "{secret}"\n'

@@ -56,7 +56,8 @@ def load_zoneset(zones_dir: Path) -> ZoneSet:
 
 
 def _check_keys(zoneset: ZoneSet) -> None:
-    """Log every secondary whose tsig_key is not in the key file: it is refused, not served unsigned."""
+    """Log every secondary whose tsig_key, and every allow_transfer subscriber key, that is not
+    in the key file: it is refused, not served unsigned."""
     for sz in zoneset.zones.values():
         for sec in sz.settings.secondaries:
             if sec.tsig_key and (zoneset.tsig is None or zoneset.tsig.get(sec.tsig_key) is None):
@@ -64,6 +65,13 @@ def _check_keys(zoneset: ZoneSet) -> None:
                     "zone %s: secondary %s names tsig_key %r, which is not in the --tsig-keys file: "
                     "its transfers and NOTIFYs are refused until the key is there",
                     sz.name, sec.address, sec.tsig_key,
+                )  # fmt: skip
+        for key in sz.settings.transfer_keys:
+            if zoneset.tsig is None or zoneset.tsig.get(key) is None:
+                log.warning(
+                    "zone %s: allow_transfer names subscriber key %r, which is not in the --tsig-keys file: "
+                    "its transfers are refused until the key is there",
+                    sz.name, key,
                 )  # fmt: skip
 
 

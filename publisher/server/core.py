@@ -20,6 +20,7 @@ from publisher.server import mmsg, slow, tsig, xfr
 from publisher.server.gate import DROP, Drop
 from publisher.server.gate import answer as gate_answer
 from publisher.server.gate import batch_answerer as gate_batch
+from publisher.server.keys_file import shown
 from publisher.server.ratelog import Throttle, brief
 from publisher.server.rrl import RateLimiter, key_of_addr
 from publisher.server.stats import NO_ZONE, SERVFAIL, Counters, Latency, bump
@@ -40,8 +41,9 @@ class HasZones(Protocol):
     zones: ZoneSet
 
 
-def describe(data: bytes) -> str:
-    """'name TYPE' of a query for log lines, best effort."""
+def describe(data: bytes, zs: ZoneSet | None = None) -> str:
+    """'name TYPE' of a query for log lines, best effort. In a keyed zone of `zs` the key
+    label shows its first 4 characters only (keys are never logged whole)."""
     try:
         labels, pos = [], 12
         while data[pos]:
@@ -51,9 +53,21 @@ def describe(data: bytes) -> str:
         qtype = (data[pos + 1] << 8) | data[pos + 2]
         from dnslib import QTYPE
 
+        if zs is not None:
+            _hide_key(labels, zs)
         return f"{'.'.join(labels) or '.'} {QTYPE.get(qtype, str(qtype))}"
     except (IndexError, ValueError):
         return f"<{len(data)} bytes unparsable>"
+
+
+def _hide_key(labels: list[str], zs: ZoneSet) -> None:
+    """Shorten the key label (right below the apex) when the most specific zone is keyed."""
+    for i in range(1, len(labels)):
+        sz = zs.zones.get(".".join(labels[i:]).lower())
+        if sz is not None:
+            if sz.keyed:
+                labels[i - 1] = shown(labels[i - 1])
+            return
 
 
 class Responder:
@@ -222,7 +236,7 @@ class Responder:
         exc = sys.exc_info()[1]
         self.errors.event(
             logging.ERROR, "internal error answering %s from %s: %s; sent SERVFAIL",
-            describe(data), _ip(client), brief(exc), exc=exc,
+            describe(data, self.state.zones), _ip(client), brief(exc), exc=exc,
         )  # fmt: skip
         bump(self.counts, NO_ZONE, SERVFAIL)
         try:
@@ -238,7 +252,9 @@ class Responder:
             ancount = (resp[6] << 8) | resp[7] if len(resp) >= 12 else 0
             tc = " TC" if len(resp) >= 12 and resp[2] & 0x02 else ""
             outcome = f"{rcode} an={ancount}{tc}"
-        qlog.info("query %s %s %s -> %s", _ip(client), "tcp" if tcp else "udp", describe(data), outcome)
+        qlog.info(
+            "query %s %s %s -> %s", _ip(client), "tcp" if tcp else "udp", describe(data, self.state.zones), outcome
+        )
 
 
 def _ip(client: Any) -> str:
