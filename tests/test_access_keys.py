@@ -141,7 +141,9 @@ def test_a_file_others_may_read_or_write_is_refused_unread(tmp_path: Path, mode:
     path = key_file(tmp_path, GOOD, mode=mode)
     with pytest.raises(keys.KeyFileError) as info:
         keys.load(path)
-    assert f"{path}: the access key file is readable or writable by others (mode {mode:04o})" in str(info.value)
+    assert f"{path}: the access key file is readable or writable by its group or others (mode {mode:04o})" in str(
+        info.value
+    )
     assert f"fix: chmod 600 {path}" in str(info.value)
 
 

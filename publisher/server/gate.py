@@ -243,11 +243,9 @@ def _walk(zs: ZoneSet, g: Gate, data: bytes, tcp: bool, counts: Counters, client
         if sz.keyed:
             keys = zs.access_keys
             key = labels.pop()
-            err = (
-                keys.check(key, sz.name, client.family, client.addr)
-                if keys is not None and 16 <= len(key) <= 63
-                else errorcodes.KEY_UNKNOWN
-            )
+            # Any label is looked up, a missing key (d.c.b.a.ZONE: `a` taken for the key) too,
+            # so every query without a good key counts as unknown in the key counters.
+            err = keys.check(key, sz.name, client.family, client.addr) if keys is not None else errorcodes.KEY_UNKNOWN
             if err is not None:
                 return _error(g, sz, err.code, err.txt, client, qtype, data, qend, zoff, edns, opt, limit, row)
             if not labels:  # KEY.ZONE itself: an empty non-terminal, not a second apex (QNAME minimisation)

@@ -170,7 +170,9 @@ def _open(path: Path, uid: int) -> tuple[str, list[KeyProblem]]:
         problems = []
         if st.st_mode & 0o077:
             problems.append(KeyProblem(
-                0, 0, f"the access key file is readable or writable by others (mode {stat.S_IMODE(st.st_mode):04o})",
+                0, 0,
+                f"the access key file is readable or writable by its group or others "
+                f"(mode {stat.S_IMODE(st.st_mode):04o})",
                 f"chmod 600 {path}", codes.READ_ERROR,
             ))  # fmt: skip
         if st.st_uid not in (uid, 0):
