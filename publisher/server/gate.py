@@ -28,7 +28,7 @@ from publisher import errorcodes
 from publisher.server import acl
 from publisher.server.acl import ANSWER, EMPTY, PASSED, REFUSE, Client, client_key
 from publisher.server.keys import NEEDS_CHECK
-from publisher.server.mmsg import sockaddr_to_tuple
+from publisher.server.mmsg import NAME, sockaddr_to_tuple
 from publisher.server.stats import DENIED, LISTED, NO_ZONE, NOT_LISTED, REFUSED, Counters
 from publisher.server.wire import (
     NXDOMAIN,
@@ -113,8 +113,8 @@ def batch_answerer(
     counts: Counters,
     failed: Callable[[bytes, tuple[str, int]], bytes | None],
     slow: Callable[[bytes, tuple[str, int]], bytes | None],
-) -> Callable[[bytes, memoryview], bytes | None]:
-    """The batched UDP loop's whole answer to one datagram (with its sender's raw sockaddr) under
+) -> Callable[[bytes, memoryview, int], bytes | None]:
+    """The batched UDP loop's whole answer to one datagram (its sender's sockaddr in the batch's buffer) under
     `zs`'s gate: built once per batch, so a keyed query goes from the loop to its key check
     without a layer between. `failed` answers an internal error, `slow` what the gate declines;
     None: send nothing (a drop, or nothing to say)."""
@@ -123,57 +123,64 @@ def batch_answerer(
     rx = g.keyed_rx.fullmatch if g.open and g.keyed_rx is not None else None
     opened = g.open
 
-    def one(data: bytes, raw: memoryview) -> bytes | None:
+    def one(data: bytes, names: memoryview, at: int) -> bytes | None:
         try:
             if rx is not None and (m := rx(data)) is not None:
-                resp = _keyed_hot(zs, g, m, data, False, counts, raw)
+                resp = _keyed_hot(zs, g, m, data, False, counts, None)
                 if resp is not None:
                     return resp
+            raw = names[at : at + NAME]
             got = answer(zs, data, False, counts, raw if opened else client_key(raw))
         except Exception:  # noqa: BLE001 - an internal error answers SERVFAIL (`failed` logs it)
-            return failed(data, sockaddr_to_tuple(raw.tobytes()))
+            return failed(data, sockaddr_to_tuple(names[at : at + NAME].tobytes()))
         if got is DROP:
             return None
-        return got if got is not None else slow(data, sockaddr_to_tuple(raw.tobytes()))
+        return got if got is not None else slow(data, sockaddr_to_tuple(names[at : at + NAME].tobytes()))
 
     return one
 
 
 def _keyed_hot(
-    zs: ZoneSet, g: Gate, m: re.Match[bytes], data: bytes, tcp: bool, counts: Counters, who: bytes | str | memoryview
+    zs: ZoneSet,
+    g: Gate,
+    m: re.Match[bytes],
+    data: bytes,
+    tcp: bool,
+    counts: Counters,
+    who: bytes | str | memoryview | None,
 ) -> bytes | None:
     """d.c.b.a.KEY.ZONE of a keyed ip zone for a client every ACL passes; None: walk it instead.
 
-    `who` is the client's cache key (acl.client_key bytes or address text), resolved only for a
-    key with limits (keys.AccessKeys.quick says so)."""
+    `who` is the client's cache key (acl.client_key bytes, address text or raw sockaddr),
+    resolved only for a key with limits (keys.AccessKeys.quick says so); None: decline such a key
+    (nothing counted), for the caller to ask again with the client."""
     ar, ld, lc, lb, la, klen, key, apex, qt, size, dflags, rdlen, options = m.groups()
-    if len(key) != klen[0]:
-        return None
     if size is None:
+        if ar != b"\x00" or len(key) != klen[0]:
+            return None
         edns, opt, limit = 0, b"", TCP_MAX if tcp else 512
     else:
+        if ar != b"\x01" or len(key) != klen[0] or len(options) != (rdlen[0] << 8) | rdlen[1]:
+            return None  # an odd EDNS layout, as fast() hands it on
         edns = 1
         opt = _OPT_DO if dflags[0] & 0x80 else _OPT_PLAIN
         limit = TCP_MAX if tcp else min(max((size[0] << 8) | size[1], 512), UDP_MAX)
-    if ar != (b"\x01" if edns else b"\x00") or (edns and len(options) != (rdlen[0] << 8) | rdlen[1]):
-        return None  # an odd EDNS layout, as fast() hands it on
     sz = g.keyed_table[apex.lower()]
+    keys = zs.access_keys
+    err = keys.quick(key) if keys is not None else errorcodes.KEY_UNKNOWN
     aoff = 12 + len(ld) + len(lc) + len(lb) + len(la)
     zoff = aoff + 1 + len(key)
     qend = zoff + len(apex) + 5
     qtype = 1 if qt == b"\x01" else 16 if qt == b"\x10" else 255
     row = counts[sz.name]
-    keys = zs.access_keys
-    if keys is None:
-        err = errorcodes.KEY_UNKNOWN
-    else:
-        label = key.lower()
-        err = keys.quick(label)
-        if err is NEEDS_CHECK:
-            client = g.tables.client(who)
-            err = keys.check(label, sz.name, client.family, client.addr)
     if err is not None:
-        return _error(g, sz, err.code, err.txt, None, qtype, data, qend, zoff, edns, opt, limit, row)
+        if err is NEEDS_CHECK:
+            if who is None:
+                return None  # the batched loop's first try: answer() asks again with the client
+            client = g.tables.client(who)
+            err = keys.check(key.lower(), sz.name, client.family, client.addr)
+        if err is not None:
+            return _error(g, sz, err.code, err.txt, None, qtype, data, qend, zoff, edns, opt, limit, row)
     addr = (_DEC2[la] << 24) | (_DEC2[lb] << 16) | (_DEC2[lc] << 8) | _DEC2[ld]
     block = sz.v4_block
     h = addr >> 16

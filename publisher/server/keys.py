@@ -186,13 +186,17 @@ class AccessKeys:
         return [entry[4].name for entry in self.by_label.values()]
 
     def quick(self, label: bytes) -> ErrorCode | None | NeedsCheck:
-        """`check` for a key with no expiry, zones or networks, which needs neither the zone nor the
-        client (most keys: the hot path asks this first); `NEEDS_CHECK`, nothing counted, for any other.
+        """`check` (of a label in any letter case) for a key with no expiry, zones or networks,
+        which needs neither the zone nor the client (most keys: the hot path asks this first);
+        `NEEDS_CHECK`, nothing counted, for any other.
 
         It reads no clock: the day's counts are reset by `KeyUsage.tick`, which the server's main
         loop calls twice a second (and `check`, `snapshot`), so a quota starts afresh within half a
         second of midnight UTC."""
         got = self.by_label.get(label)  # SipHash, per-process seed: see the module docstring
+        if got is None and (low := label.lower()) != label:  # 0x20 letter case from the resolver
+            label = low
+            got = self.by_label.get(label)
         usage = self.usage
         if got is None or not compare_digest(got[0], label):
             usage.unknown_today += 1

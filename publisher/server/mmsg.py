@@ -83,9 +83,10 @@ Quick = Callable[[bytes], "bytes | None"]
 Full = Callable[[bytes, tuple[str, int]], "bytes | None"]
 
 
-#: The whole answer when a query gate exists (gate.py: ACLs, keyed zones), with the sender's raw
-#: sockaddr; None to drop. Asked for once per batch: None when there is no gate.
-Gated = Callable[[bytes, memoryview], "bytes | None"]
+#: The whole answer when a query gate exists (gate.py: ACLs, keyed zones): the datagram, the
+#: batch's sockaddr buffer and the offset of its sender's (read only when needed); None to drop.
+#: Asked for once per batch: None when there is no gate.
+Gated = Callable[[bytes, memoryview, int], "bytes | None"]
 
 #: Rate limiting: (datagram, sender's raw sockaddr) -> None to answer, else the reply (b'': none).
 Limit = Callable[[bytes, memoryview], "bytes | None"]
@@ -179,7 +180,7 @@ class BatchLoop:
                 if over is not None:
                     resp = over or None
                 elif gate is not None:
-                    resp = gate(data, names[i * NAME : i * NAME + NAME])
+                    resp = gate(data, names, i * NAME)
                 else:
                     resp = quick(data)
                     if resp is None:
