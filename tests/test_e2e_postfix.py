@@ -167,8 +167,9 @@ maillog_file = /dev/stdout
 # smtpd caches DNSBL answers across sessions for its life (max_use connections, max_idle
 # seconds): one connection per process, so that "the next connection" asks DNS again
 max_use = 1
-# postscreen: its DNSBL answers arrive in milliseconds here; do not wait 6 s for them
-postscreen_greet_wait = 1s
+# postscreen waits this long for its DNSBL answers too: they arrive in milliseconds here, but
+# 1 s let a loaded machine (a full test run) pass a blocklisted client once in a while
+postscreen_greet_wait = 3s
 # log a client the allowlist lets in ("permit_dnswl_client"), not only the rejections
 smtpd_log_access_permit_actions = permit_dnswl_client
 """

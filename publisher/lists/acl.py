@@ -19,6 +19,7 @@ from publisher.addresses import AddressError, Network, format_v4, parse_network,
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.schema import did_you_mean
 from publisher.lists.tree import Tree, TreeError
+from publisher.lists.txt_limit import placeholder_problem
 from publisher.lists.yamlmarks import Marks, Path, decode_text
 from publisher.model import MAX_TXT_BYTES, AclRule, glob_matches
 
@@ -31,22 +32,7 @@ _NETWORK_FIX = "write one IPv4 or IPv6 network (192.0.2.0/24, 2001:db8::/32) or 
 
 def txt_problem(txt: str) -> str | None:
     """Why an ACL answer's TXT cannot be used, or None: {client} is its only placeholder."""
-    rest = txt
-    while rest:
-        start, stray = rest.find("{"), rest.find("}")
-        if stray >= 0 and (start < 0 or stray < start):
-            return "has a '}' without a matching '{'"
-        if start < 0:
-            return None
-        end = rest.find("}", start + 1)
-        if end < 0:
-            return "has a '{' without a matching '}'"
-        key = rest[start + 1 : end]
-        if key != "client":
-            hint = " (did you mean {client}?)" if did_you_mean(key, ("client",)) else ""
-            return f"has an unknown placeholder {{{key}}}{hint}; an ACL answer knows only {{client}}"
-        rest = rest[end + 1 :]
-    return None
+    return placeholder_problem(txt, ("client",), "an ACL answer")
 
 
 def longest_acl_txt(txt: str) -> int:

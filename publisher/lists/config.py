@@ -22,7 +22,7 @@ from publisher.lists.acl import AclReader
 from publisher.lists.schema import check, did_you_mean
 from publisher.lists.tree import Tree, TreeError
 from publisher.lists.txt_limit import FIX as TXT_FIX
-from publisher.lists.txt_limit import template_excess
+from publisher.lists.txt_limit import placeholder_problem, template_excess
 from publisher.lists.yamlmarks import Marks, Path, load_yaml
 from publisher.model import (
     DEFAULT_LISTEN,
@@ -101,26 +101,7 @@ def _missing(tree: Tree) -> Problem:
 def template_problem(txt: str, kind: str) -> str | None:
     """Why a TXT template cannot be used, or None. Mirrors model.render_txt's reading."""
     allowed = ("ip" if kind == "ip" else "domain", "code", "reason", "zone")
-    rest = txt
-    while rest:
-        start = rest.find("{")
-        stray = rest.find("}")
-        if stray >= 0 and (start < 0 or stray < start):
-            return "has a '}' without a matching '{'"
-        if start < 0:
-            return None
-        end = rest.find("}", start + 1)
-        if end < 0:
-            return "has a '{' without a matching '}'"
-        key = rest[start + 1 : end]
-        if key not in allowed:
-            guess = did_you_mean(key, allowed)
-            hint = f" (did you mean {{{guess}}}?)" if guess else ""
-            article = "an" if kind == "ip" else "a"
-            known = ", ".join(f"{{{a}}}" for a in allowed)
-            return f"has an unknown placeholder {{{key}}}{hint}; {article} {kind} zone knows {known}"
-        rest = rest[end + 1 :]
-    return None
+    return placeholder_problem(txt, allowed, f"{'an' if kind == 'ip' else 'a'} {kind} zone")
 
 
 class _Builder:

@@ -13,14 +13,38 @@ The template is filled by `model.render_txt`, the compiler's own reading of it.
 
 from __future__ import annotations
 
+from publisher.lists.schema import did_you_mean
 from publisher.model import MAX_TXT_BYTES, SUBST, ZoneConfig, longest_subject, longest_txt, render_txt
 
-__all__ = ["FIX", "template_excess", "reason_excess"]
+__all__ = ["FIX", "placeholder_problem", "template_excess", "reason_excess"]
 
 FIX = (
     f"shorten the text, or use `$` / {{ip}} / {{domain}} less often: a TXT may hold at most {MAX_TXT_BYTES} "
     "bytes once the longest queried address or name is filled in (README, Security)"
 )
+
+
+def placeholder_problem(txt: str, allowed: tuple[str, ...], what: str) -> str | None:
+    """Why the `{name}` placeholders of a TXT template cannot be read, or None: a stray brace, or a
+    name not in `allowed` (with a did-you-mean); `what` names the template ("a domain zone")."""
+    rest = txt
+    while rest:
+        start, stray = rest.find("{"), rest.find("}")
+        if stray >= 0 and (start < 0 or stray < start):
+            return "has a '}' without a matching '{'"
+        if start < 0:
+            return None
+        end = rest.find("}", start + 1)
+        if end < 0:
+            return "has a '{' without a matching '}'"
+        key = rest[start + 1 : end]
+        if key not in allowed:
+            guess = did_you_mean(key, allowed)
+            hint = f" (did you mean {{{guess}}}?)" if guess else ""
+            known = ("only " if len(allowed) == 1 else "") + ", ".join(f"{{{a}}}" for a in allowed)
+            return f"has an unknown placeholder {{{key}}}{hint}; {what} knows {known}"
+        rest = rest[end + 1 :]
+    return None
 
 
 def _excess(zone: ZoneConfig, code: int, reason: str) -> str | None:

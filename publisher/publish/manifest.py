@@ -83,6 +83,14 @@ def _list(obj: Mapping[str, object], key: str, where: str) -> list[object] | Non
     raise _Malformed(f"{_at(where, key)}: expected a list, got {_shown(value)}")
 
 
+def _objects(obj: Mapping[str, object], key: str, where: str) -> list[tuple[str, dict[str, object]]] | None:
+    """An optional list of objects, each with where it is (`zones.x.acl[2]`) for messages."""
+    items = _list(obj, key, where)
+    if items is None:
+        return None
+    return [(at, _object(item, at)) for at, item in ((f"{_at(where, key)}[{i}]", v) for i, v in enumerate(items))]
+
+
 def _strings(obj: Mapping[str, object], key: str, where: str) -> tuple[str, ...] | None:
     """An optional list of strings."""
     items = _list(obj, key, where)
@@ -181,13 +189,11 @@ def acl_json(rules: Iterable[AclRule]) -> list[dict[str, object]]:
 
 
 def _acl(obj: Mapping[str, object], where: str) -> tuple[AclRule, ...] | None:
-    items = _list(obj, "acl", where)
-    if items is None:
+    rules = _objects(obj, "acl", where)
+    if rules is None:
         return None
     out = []
-    for i, item in enumerate(items):
-        at = f"{_at(where, 'acl')}[{i}]"
-        rule = _object(item, at)
+    for at, rule in rules:
         action = _field(rule, "action", str, at)
         if action not in ACL_ACTIONS:
             raise _Malformed(f"{at}.action: expected one of {', '.join(ACL_ACTIONS)}, got {_shown(action)}")
@@ -207,15 +213,10 @@ def transfer_keys_json(keys: Iterable[TransferKey]) -> list[dict[str, object]]:
 
 
 def _transfer_keys(obj: Mapping[str, object], where: str) -> tuple[TransferKey, ...] | None:
-    items = _list(obj, "transfer_keys", where)
-    if items is None:
+    keys = _objects(obj, "transfer_keys", where)
+    if keys is None:
         return None
-    out = []
-    for i, item in enumerate(items):
-        at = f"{_at(where, 'transfer_keys')}[{i}]"
-        key = _object(item, at)
-        out.append(TransferKey(_field(key, "key", str, at), _strings(key, "networks", at) or ()))
-    return tuple(out)
+    return tuple(TransferKey(_field(key, "key", str, at), _strings(key, "networks", at) or ()) for at, key in keys)
 
 
 def _secondary_json(sec: Secondary) -> dict[str, object]:
@@ -223,13 +224,11 @@ def _secondary_json(sec: Secondary) -> dict[str, object]:
 
 
 def _secondaries(obj: Mapping[str, object], where: str) -> tuple[Secondary, ...] | None:
-    items = _list(obj, "secondaries", where)
-    if items is None:
+    secondaries = _objects(obj, "secondaries", where)
+    if secondaries is None:
         return None
     out = []
-    for i, item in enumerate(items):
-        at = f"{_at(where, 'secondaries')}[{i}]"
-        sec = _object(item, at)
+    for at, sec in secondaries:
         port, notify = _optional(sec, "port", int, at), _optional(sec, "notify", bool, at)
         out.append(
             Secondary(

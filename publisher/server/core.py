@@ -97,12 +97,7 @@ class Responder:
         """The reply to one UDP (or non-transfer TCP) message; None means drop."""
         zs = self.state.zones
         try:
-            gate = zs.gate
-            resp = (
-                fast(zs, data, tcp, self.counts)
-                if gate is None
-                else gate_answer(zs, data, tcp, self.counts, _ip(client))
-            )
+            resp = self._first(zs, data, tcp, client)
             if resp is DROP:
                 resp = None
             elif resp is None:
@@ -114,16 +109,17 @@ class Responder:
             self._log(data, resp, client, tcp)
         return resp
 
+    def _first(self, zs: ZoneSet, data: bytes, tcp: bool, client: Any) -> bytes | None | Drop:
+        """The fast path's reply, through the gate when the zone set has one (None: ask the slow path)."""
+        if zs.gate is None:
+            return fast(zs, data, tcp, self.counts)
+        return gate_answer(zs, data, tcp, self.counts, _ip(client))
+
     def answer_tcp(self, data: bytes, client: Any) -> Iterator[bytes]:
         """Every message of the reply to one TCP query: one, or a whole zone transfer."""
         zs = self.state.zones
         try:
-            gate = zs.gate
-            resp = (
-                fast(zs, data, True, self.counts)
-                if gate is None
-                else gate_answer(zs, data, True, self.counts, _ip(client))
-            )
+            resp = self._first(zs, data, True, client)
             if resp is DROP:
                 return  # an ACL `drop`: the connection is closed without a word
             got = slow.handle(zs, data, _ip(client), True, self.counts) if resp is None else resp

@@ -72,40 +72,31 @@ def answer(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters, key: bytes | s
     text; under an open gate (`Gate.open`) also the sender's raw sockaddr."""
     g = zs.gate
     assert g is not None  # the callers come here only when the zone set has a gate
-    if g.open:
-        # No ACL restricts anyone (keyed zones only): the client matters only to a key with
-        # networks, so it is looked up then and not before.
-        rx = g.keyed_rx
-        m = rx.fullmatch(data) if rx is not None else None
-        if m is not None:
-            resp = _keyed_hot(zs, g, m, data, tcp, counts, key)
-            if resp is not None:
-                return resp
-        if g.fast_ok:
-            resp = fast(zs, data, tcp, counts)
-            if resp is not None:
-                return resp
-        return _walk(zs, g, data, tcp, counts, g.tables.client(key))
-    client = g.tables.cache.get(key) if not isinstance(key, memoryview) else None
-    if client is None:
-        client = g.tables.client(key)
-    u = client.uniform
-    if u is PASSED:
-        if g.keyed:
-            rx = g.keyed_rx
-            m = rx.fullmatch(data) if rx is not None else None
-            if m is not None:
-                resp = _keyed_hot(zs, g, m, data, tcp, counts, key)
-                if resp is not None:
-                    return resp
-        if g.fast_ok:
-            resp = fast(zs, data, tcp, counts)
-            if resp is not None:
-                return resp
-    elif u is not None and u.action > REFUSE:
-        counts[NO_ZONE][DENIED] += 1
-        return DROP
-    return _walk(zs, g, data, tcp, counts, client)
+    client = None
+    if not g.open:
+        # Under an open gate (no ACL restricts anyone: keyed zones only) the client matters only
+        # to a key with networks, so it is looked up then and not before.
+        client = g.tables.cache.get(key) if not isinstance(key, memoryview) else None
+        if client is None:
+            client = g.tables.client(key)
+        u = client.uniform
+        if u is not PASSED:
+            if u is not None and u.action > REFUSE:
+                counts[NO_ZONE][DENIED] += 1
+                return DROP
+            return _walk(zs, g, data, tcp, counts, client)
+    # Every ACL passes this client.
+    rx = g.keyed_rx
+    m = rx.fullmatch(data) if rx is not None else None
+    if m is not None:
+        resp = _keyed_hot(zs, g, m, data, tcp, counts, key)
+        if resp is not None:
+            return resp
+    if g.fast_ok:
+        resp = fast(zs, data, tcp, counts)
+        if resp is not None:
+            return resp
+    return _walk(zs, g, data, tcp, counts, client if client is not None else g.tables.client(key))
 
 
 def batch_answerer(
