@@ -22,15 +22,8 @@ from publisher.lists.tree import Tree
 from publisher.model import AclRule, Config, SourceData, Touched, ZoneConfig
 from publisher.publish import artifacts
 from publisher.publish.lock import writer_lock
-from publisher.publish.manifest import (
-    Counts,
-    Manifest,
-    Source,
-    ZoneMeta,
-    acl_json,
-    read_manifest,
-    transfer_keys_json,
-)
+from publisher.publish.manifest import Counts, Manifest, Source, ZoneMeta, read_manifest
+from publisher.publish.manifest_fields import acl_json, transfer_keys_json
 
 
 @dataclass(frozen=True, slots=True)
