@@ -4,12 +4,15 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 LISTEN ?=
+ACCESS_KEYS ?=
+TSIG_KEYS ?=
 
 .PHONY: help venv test typecheck lint format docs validate compile serve publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import clean fuzz soak
 
 help:
 	@echo "make serve          serve zones/ on 127.0.0.1:5353 and [::1]:5353: what is published, else lists/ compiled"
 	@echo "                    LISTEN='127.0.0.1:5354 [::1]:5354' to listen elsewhere (port taken: ss -lunp 'sport = :5353')"
+	@echo "                    ACCESS_KEYS=FILE for keyed zones, TSIG_KEYS=FILE for signed transfers (files outside git)"
 	@echo "make test           lint, type-check and run the whole test suite (creates .venv on first use)"
 	@echo "make format         reformat the code and apply the linter's safe fixes (ruff)"
 	@echo "make docs           rewrite the generated parts of README.md and docs/clients.md (error codes, keyed snippets)"
@@ -63,7 +66,8 @@ compile: $(STAMP)
 # Serves what `publish` made when there is a publish; before the first one, the work tree compiled.
 serve: $(STAMP)
 	$(PY) -m publisher compile --unless-published
-	$(PY) -m publisher serve $(foreach l,$(LISTEN),--listen $(l))
+	$(PY) -m publisher serve $(foreach l,$(LISTEN),--listen $(l)) \
+		$(if $(ACCESS_KEYS),--access-keys $(ACCESS_KEYS)) $(if $(TSIG_KEYS),--tsig-keys $(TSIG_KEYS))
 
 publish: $(STAMP)
 	$(PY) -m publisher publish $(if $(COMMIT),--commit $(COMMIT)) $(if $(FORCE),--force)

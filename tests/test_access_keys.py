@@ -504,3 +504,23 @@ def test_the_servers_loop_starts_the_new_utc_day_for_quick(tmp_path: Path) -> No
         server.request("stop")
         loop.join(10)
     assert not loop.is_alive()
+
+
+def test_keys_new_refuses_a_quota_of_0_and_a_day_already_past() -> None:
+    from publisher.cli.keys import entry
+    from publisher.errors import UsageError
+
+    with pytest.raises(UsageError, match="daily_quota 0 lets no query through"):
+        entry("acme", ACME, quota="0")
+    with pytest.raises(UsageError, match="--expires 2020-06-30 is already past"):
+        entry("acme", ACME, expires="2020-06-30")
+    assert "expires: 2099-06-30" in entry("acme", ACME, expires="2099-06-30")
+
+
+def test_a_key_naming_a_served_zone_without_keys_is_warned_about(tmp_path: Path) -> None:
+    ak, _ = loaded(tmp_path, GOOD.replace(BL, "wl.example.test"))
+    lines = keys.unknown_zones(ak, {BL: True, "wl.example.test": False})
+    assert lines == [
+        f"{tmp_path / 'access-keys.yaml'}:4:13: key 'acme-mail' names zone wl.example.test, "
+        "which is served without `keys: required`"
+    ]

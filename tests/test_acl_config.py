@@ -407,3 +407,19 @@ def test_the_manifest_round_trips_and_an_old_one_still_loads(tmp_path: Path) -> 
     old["zones"]["bl.example.test"]["acl"] = [{"network": "192.0.2.0/24", "action": "deny"}]
     with pytest.raises(Exception, match=r"acl\[0\]\.action: expected one of pass, refuse, drop, empty, answer"):
         Manifest.from_json(old, path)
+
+
+def test_the_plan_names_allow_transfer_networks_and_a_first_publish_names_the_acl(tmp_path: Path) -> None:
+    """Who may transfer changes with a network as much as with a key; a first publish says what it sets."""
+    lists = init_repo(tmp_path / "repo", {**FILES, "zones.yaml": ACL_YAML})
+    zones = tmp_path / "zones"
+    first = publish(lists, zones, now=NOW)
+    text = "\n".join(plan_text(first.prepared, 20))
+    assert "note: the server-wide acl: 1 network added (refuse)" in text
+    assert "note: bl.example.test: keys now required (keys: required)" in text
+    assert "allow_transfer of bl.example.test: TSIG key mirror-acme added" in text
+    assert "127.0.0.0/8 added" not in text  # nothing was published before: networks are not news
+    commit_file(lists, "zones.yaml", ACL_YAML.replace("[127.0.0.0/8, {key", "[127.0.0.1/32, {key"), "narrower")
+    second = publish(lists, zones, now=NOW + dt.timedelta(hours=1))
+    text = "\n".join(plan_text(second.prepared, 20))
+    assert second.written and "note: allow_transfer of bl.example.test: 127.0.0.1/32 added, 127.0.0.0/8 removed" in text

@@ -8,6 +8,7 @@ client socket to 127.0.0.N (and ::1), as `dig -b` does.
 
 from __future__ import annotations
 
+import logging
 import random
 import socket
 import struct
@@ -23,7 +24,7 @@ from conftest import require_tool
 from publisher import errorcodes
 from publisher.addresses import parse_v4
 from publisher.model import AclRule
-from publisher.server import Server, ZoneSet, ZoneSettings, acl, gate
+from publisher.server import Server, ZoneSet, ZoneSettings, acl, gate, slow
 from publisher.server.stats import CATEGORIES, DENIED, new_counters
 from server_fixtures import read_tcp_message, sample_zones
 
@@ -203,7 +204,10 @@ def test_ipv4_mapped_client_counts_as_its_ipv4_address() -> None:
     assert counts["-"][DENIED] + counts[BL][DENIED] == 2 and CATEGORIES[DENIED] == "denied"
 
 
-def test_transfers_meet_drop_and_refuse_not_empty(server: Server) -> None:
+def test_transfers_meet_drop_and_refuse_not_empty(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, "publisher.server")
+    slow.TRANSFER_REFUSALS._last = None  # this test's first refusal is logged whatever came before
+
     def axfr(src: str) -> list[DNSRecord] | None:
         with socket.create_connection(("127.0.0.1", port(server)), timeout=10, source_address=(src, 0)) as s:
             wire = DNSRecord.question(BL, "AXFR").pack()
@@ -221,6 +225,9 @@ def test_transfers_meet_drop_and_refuse_not_empty(server: Server) -> None:
 
     assert axfr("127.0.0.9") is None  # drop: closed without a word
     refused = axfr("127.1.0.1")
+    # logged like a refusal by allow_transfer (throttled to a line a second: the address can be spoofed)
+    assert f"AXFR of {BL} refused to 127.1.0.1: the client ACL refuses it" in caplog.text
+    assert "127.0.0.9" not in caplog.text  # a drop: as if nothing had come
     assert refused is not None and refused[0].header.rcode == RCODE.REFUSED
     whole = axfr("127.2.0.1")  # empty leaves transfers to allow_transfer (127.0.0.0/8 by default)
     assert whole is not None and whole[0].header.rcode == RCODE.NOERROR and len(whole[0].rr) > 2

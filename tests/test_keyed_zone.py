@@ -205,3 +205,14 @@ def test_the_key_label_alone_is_an_empty_non_terminal(served: tuple[Server, Fake
     assert [(str(rr.rname), rr.rtype) for rr in reply.auth] == [(f"{BL}.", QTYPE.SOA)]
     wrong = ask(srv, f"{'x' * 20}.{BL}", qtype)
     assert codes(wrong) == (["127.255.255.252"] if qtype == "A" else [])
+
+
+def test_a_keyed_zone_served_without_a_key_file_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    """Every query would answer key-unknown: the operator hears it at start, not from subscribers."""
+    caplog.set_level(logging.WARNING, "publisher.server")
+    Server(None, ["127.0.0.1:0"], zoneset=keyed_zoneset(None), send_notify=False)
+    assert (
+        f"zone {BL} requires keys (keys: required) but the server has no --access-keys file: every query "
+        "below its apex answers 127.255.255.252 (key unknown) until one is given"
+    ) in caplog.text
+    assert f"zone {WL} requires keys" not in caplog.text

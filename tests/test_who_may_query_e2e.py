@@ -301,7 +301,9 @@ def test_keyed_zone_through_the_real_commands(tmp_path: Path) -> None:
     done = publish(lists, zones)
     assert done.returncode == 0, done.stdout + done.stderr
     acme, acme_key = new_key("acme", "--network", "127.0.0.0/24", "--network", "::1/128")
-    old, old_key = new_key("old", "--expires", "2020-06-30")
+    # `keys new` refuses a day already past: the key expired since it was made
+    old, old_key = new_key("old", "--expires", "2099-06-30")
+    old = old.replace("2099-06-30", "2020-06-30")
     far, far_key = new_key("far", "--network", "192.0.2.0/24")
     dbl_only, dbl_key = new_key("dbl-only", "--zone", DBL)
     small, small_key = new_key("small", "--quota", "3")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import secrets
 import string
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,8 @@ def entry(
         if quota is not None:
             lines.append(f"    daily_quota: {kf.check_quota(quota)}")
         if expires is not None:
-            kf.check_expires(expires)
+            if kf.check_expires(expires) <= time.time():
+                raise kf.BadValue(f"--expires {expires.strip()} is already past", "give a day still ahead")
             lines.append(f"    expires: {expires.strip()}")
     except kf.BadValue as exc:
         raise UsageError(f"{exc.message}; {exc.fix}") from exc

@@ -203,8 +203,8 @@ class AclReader:
                 where,
                 codes.ACL_FILE_MISSING,
                 f"acl file '{path}' is not in the lists folder",
-                (f"did you mean {guess}? " if guess else "")
-                + f"Or create lists/{path}: one network or address per line",
+                (f"did you mean {guess}? Or create" if guess else "create")
+                + f" lists/{path}: one network or address per line",
             )
             return out
         self.file_at[path] = at

@@ -354,21 +354,22 @@ def plan_zone(
 def access_notes(before: Manifest | None, acl: tuple[AclRule, ...], zones: Mapping[str, ZoneMeta]) -> tuple[str, ...]:
     """Plan notes on who may query or transfer: not zone content (serials stay), but an
     operator reviewing a plan must see it. `acl` and `zones`: what the publish would serve."""
-    if before is None:
-        return ()
-    notes = _acl_notes("the server-wide acl", before.acl or (), acl)
+    notes = _acl_notes("the server-wide acl", before.acl or () if before is not None else (), acl)
     for name, meta in zones.items():
-        old = before.zones.get(name)
-        if old is None:
-            continue
-        notes += _acl_notes(f"acl of {name}", old.meta.acl or (), meta.acl or ())
-        if bool(old.meta.keyed) != bool(meta.keyed):
+        entry = before.zones.get(name) if before is not None else None
+        old = entry.meta if entry is not None else ZoneMeta()  # a first publish, a new zone: nothing before
+        notes += _acl_notes(f"acl of {name}", old.acl or (), meta.acl or ())
+        if bool(old.keyed) != bool(meta.keyed):
             notes.append(f"{name}: keys {'now required' if meta.keyed else 'no longer required'} (keys: required)")
-        had = {k.key: k.networks for k in old.meta.transfer_keys or ()}
+        had = {k.key: k.networks for k in old.transfer_keys or ()}
         has = {k.key: k.networks for k in meta.transfer_keys or ()}
         moves = [f"TSIG key {k} added" for k in has if k not in had]
         moves += [f"TSIG key {k} removed (revoked)" for k in had if k not in has]
         moves += [f"TSIG key {k}'s networks changed" for k in has if k in had and has[k] != had[k]]
+        if entry is not None and old.allow_transfer is not None and meta.allow_transfer is not None:
+            now, was = set(meta.allow_transfer), set(old.allow_transfer)
+            moves += [f"{n} added" for n in meta.allow_transfer if n not in was]
+            moves += [f"{n} removed" for n in old.allow_transfer if n not in now]
         if moves:
             notes.append(f"allow_transfer of {name}: {', '.join(moves)}")
     return tuple(notes)

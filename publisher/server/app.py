@@ -66,6 +66,12 @@ def _check_keys(zoneset: ZoneSet) -> None:
                     "its transfers and NOTIFYs are refused until the key is there",
                     sz.name, sec.address, sec.tsig_key,
                 )  # fmt: skip
+        if sz.settings.keyed and zoneset.access_keys is None:
+            log.warning(
+                "zone %s requires keys (keys: required) but the server has no --access-keys file: every "
+                "query below its apex answers 127.255.255.252 (key unknown) until one is given",
+                sz.name,
+            )
         for key in sz.settings.transfer_keys:
             if zoneset.tsig is None or zoneset.tsig.get(key) is None:
                 log.warning(
@@ -367,7 +373,7 @@ class Server(Requests):
             return
         self._access = new
         self.key_usage.keep_only(new.names)
-        log.info("access keys: %d keys loaded from %s", len(new), path)
+        log.info("access keys: %d key%s loaded from %s", len(new), "" if len(new) == 1 else "s", path)
         served = {name: sz.settings.keyed for name, sz in zoneset.zones.items()}
         for line in keys.unknown_zones(new, served):
             log.warning("access keys: %s", line)

@@ -287,16 +287,19 @@ def load(path: Path, usage: KeyUsage | None = None, *, uid: int | None = None) -
 
 
 def unknown_zones(keys: AccessKeys, served: Mapping[str, bool]) -> list[str]:
-    """Warnings for `zones:` naming no served zone (`served`: name -> keyed), one per zone.
+    """Warnings for `zones:` naming no served zone, or a served zone without `keys: required`
+    (`served`: name -> keyed), one per zone.
 
-    Only warnings: a publish may drop a zone while keys still name it; such a key answers
-    key-refused there (a zone it does not cover) until the zone is back.
+    Only warnings: a publish may drop a zone (or its `keys: required`) while keys still name it;
+    such a key answers key-refused there (a zone it does not cover) until the zone is back.
     """
     seen: dict[str, str] = {}
     for key in keys.keys:
         for zone, line, col in key.zone_cols:
-            if zone not in served and zone not in seen:
-                seen[zone] = f"{keys.source}:{line}:{col}: key {key.name!r} names zone {zone}, which is not served"
+            if zone in seen or served.get(zone):
+                continue
+            why = "which is not served" if zone not in served else "which is served without `keys: required`"
+            seen[zone] = f"{keys.source}:{line}:{col}: key {key.name!r} names zone {zone}, {why}"
     lines = list(seen.values())
     if len(lines) > MAX_PROBLEMS:
         lines = [*lines[:MAX_PROBLEMS], f"{keys.source}: ... and {len(lines) - MAX_PROBLEMS} more unknown zones"]

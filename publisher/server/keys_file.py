@@ -135,6 +135,10 @@ def check_quota(text: str) -> int:
         raise BadValue(
             f"daily_quota {text!r} is not a whole number", "give the queries allowed per UTC day, e.g. 100000"
         )
+    if int(raw) == 0:
+        raise BadValue(
+            "daily_quota 0 lets no query through", "give 1 or more; to stop a key, remove it or let it expire"
+        )
     return int(raw)
 
 
@@ -307,7 +311,11 @@ def parse(text: str) -> tuple[list[AccessKey], list[KeyProblem]]:
         line, col = _at(doc) if doc is not None else (0, 0)
         return [], [
             KeyProblem(
-                line, col, "the file is not a mapping with `keys:`", f"the file holds {FORMAT}", codes.NOT_A_MAPPING
+                line,
+                col,
+                "the file is not a mapping with `keys:`",
+                f"start the file with a line `keys:` and the entries under it: {FORMAT}",
+                codes.NOT_A_MAPPING,
             )
         ]
     items: Any = None

@@ -145,6 +145,13 @@ def _answer(
     if gate is not None and msg.opcode == OPCODE_QUERY:
         # The client ACL's drop and refuse hold for every QUERY, transfers included.
         action = gate_verdict(zs, client, found[0].name if found is not None else None)
+        if action == acl.REFUSE and msg.qtype in (QTYPE_AXFR, QTYPE_IXFR) and found is not None:
+            # Logged like a transfer allow_transfer refuses (at most a line a second: spoofable).
+            # A drop stays silent, as if nothing had come (counted as denied).
+            TRANSFER_REFUSALS.event(
+                logging.WARNING, "%s of %s refused to %s: the client ACL refuses it",
+                "AXFR" if msg.qtype == QTYPE_AXFR else "IXFR", found[0].name, client,
+            )  # fmt: skip
         if action == acl.DROP:
             bump(counts, found[0].name if found is not None else NO_ZONE, DENIED)
             return None
