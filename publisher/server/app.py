@@ -328,7 +328,16 @@ class Server(Requests):
             log.info("zone %s is no longer served", name)
         for sz in changed:
             log.info("zone %s now serial %d", sz.name, sz.serial)
-        log.info("reloaded generation %s: %d zones, %d changed", new.generation or "?", len(new.zones), len(changed))
+        settings = sorted(
+            name
+            for name, sz in new.zones.items()
+            if name in old.zones and replace(old.zones[name].settings, serial=None) != replace(sz.settings, serial=None)
+        )
+        also = f"; who may query or transfer changed: {', '.join(settings)}" if settings else ""
+        also += "; the server-wide acl changed" if old.acl != new.acl else ""
+        log.info(
+            "reloaded generation %s: %d zones, %d changed%s", new.generation or "?", len(new.zones), len(changed), also
+        )
         if set(new.listen) and new.listen != old.listen:
             log.warning("the listen addresses changed in the manifest; restart the server to use them")
         if self.send_notify:
