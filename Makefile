@@ -66,8 +66,7 @@ compile: $(STAMP)
 # Serves what `publish` made when there is a publish; before the first one, the work tree compiled.
 serve: $(STAMP)
 	$(PY) -m publisher compile --unless-published
-	$(PY) -m publisher serve $(foreach l,$(LISTEN),--listen $(l)) \
-		$(if $(ACCESS_KEYS),--access-keys $(ACCESS_KEYS)) $(if $(TSIG_KEYS),--tsig-keys $(TSIG_KEYS))
+	$(PY) -m publisher serve$(foreach l,$(LISTEN), --listen $(l))$(if $(ACCESS_KEYS), --access-keys $(ACCESS_KEYS))$(if $(TSIG_KEYS), --tsig-keys $(TSIG_KEYS))
 
 publish: $(STAMP)
 	$(PY) -m publisher publish $(if $(COMMIT),--commit $(COMMIT)) $(if $(FORCE),--force)

@@ -67,6 +67,10 @@ def test_make_serve_compiles_only_when_nothing_is_published(tmp_path: Path) -> N
     dry = subprocess.run(["make", "-n", "serve", "PY=python"], cwd=ROOT, capture_output=True, text=True, check=True)
     steps = [line.strip() for line in dry.stdout.splitlines() if line.startswith("python -m publisher")]
     assert steps == ["python -m publisher compile --unless-published", "python -m publisher serve"]
+    # the key files, outside git, are passed when given
+    keyed = ["make", "-n", "serve", "PY=python", "ACCESS_KEYS=/etc/k.yaml", "TSIG_KEYS=/etc/t.key"]
+    dry = subprocess.run(keyed, cwd=ROOT, capture_output=True, text=True, check=True)
+    assert "python -m publisher serve --access-keys /etc/k.yaml --tsig-keys /etc/t.key" in dry.stdout
 
 
 def test_compile_writes_a_settings_only_change(tmp_path: Path) -> None:
