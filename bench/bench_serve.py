@@ -246,10 +246,10 @@ def gate_note(servers: list[Target], ours: Target) -> str:
         f"Who may query (issue 12): server CPU per query without an ACL or keys {ours.cpu_us:.2f} us{was}; "
         + "; ".join(parts)
         + ". The budget is +15%. Without either, ZoneSet.gate is None and the loops pay one attribute test; "
-        "with one, each query pays a cached per-client verdict look-up, and a keyed query one regex "
-        "match and the key check (publisher/server/keys.py reading a key file of that many keys, each "
-        "with a daily quota: a dict look-up, a "
-        "constant-time compare, a counter). The keyed run's answers are those of the plain names."
+        "with an ACL, each query pays a cached per-client verdict look-up; a keyed query (no ACL: no "
+        "client look-up) one regex match and the key check (publisher/server/keys.py reading a key file "
+        "of that many keys, each with a daily quota: a dict look-up, a constant-time compare, a counter). "
+        "The keyed run's answers are those of the plain names."
     )
 
 
