@@ -127,6 +127,20 @@ def parse_v6(text: str) -> int:
         ) from None
 
 
+def unmapped(family: int, addr: int) -> tuple[int, int]:
+    """An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address it stands for; others as they are."""
+    if family == 6 and V4_MAPPED_START <= addr <= V4_MAPPED_END:
+        return 4, addr - V4_MAPPED_START
+    return family, addr
+
+
+def unmapped_network(net: Network) -> Network:
+    """A block inside ::ffff:0:0/96 as the IPv4 block it stands for; others as they are."""
+    if net.family == 6 and V4_MAPPED_START <= net.start and net.end <= V4_MAPPED_END:
+        return Network(4, net.start - V4_MAPPED_START, net.end - V4_MAPPED_START)
+    return net
+
+
 def parse_addr(text: str) -> tuple[int, int]:
     """(family, address) of a single address of either family."""
     if ":" in text:

@@ -14,14 +14,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from publisher.addresses import (
-    V4_MAPPED_END,
-    V4_MAPPED_START,
     AddressError,
     Network,
     format_addr,
     normalize_domain,
     parse_addr,
     parse_network,
+    unmapped,
+    unmapped_network,
 )
 from publisher.compile.zone import CompiledZone
 from publisher.model import SUBST, SourceData, Value
@@ -49,9 +49,7 @@ def parse_query(text: str) -> Query:
                 raise AddressError(f"'{text}' is a wildcard; ask about one name", None) from None
             return Query(0, domain=name)
         raise
-    if family == 6 and V4_MAPPED_START <= addr <= V4_MAPPED_END:
-        return Query(4, addr - V4_MAPPED_START)
-    return Query(family, addr)
+    return Query(*unmapped(family, addr))
 
 
 def zone_answer(zone: CompiledZone, query: Query) -> list[tuple[int, str]]:
@@ -110,10 +108,7 @@ def covering_entries(source: SourceData, query: Query) -> list[Hit]:
 
 def parse_range(text: str) -> Network:
     """A CIDR block `ADDR/LEN` of either family; IPv4-mapped IPv6 is read as IPv4."""
-    net = parse_network(text)
-    if net.family == 6 and V4_MAPPED_START <= net.start and net.end <= V4_MAPPED_END:
-        return Network(4, net.start - V4_MAPPED_START, net.end - V4_MAPPED_START)
-    return net
+    return unmapped_network(parse_network(text))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from publisher import codes, errorcodes
-from publisher.addresses import AddressError, Network, format_v4, parse_network, parse_v4
+from publisher.addresses import AddressError, Network, format_v4, parse_network, parse_v4, unmapped_network
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.schema import did_you_mean
 from publisher.lists.tree import Tree, TreeError
@@ -276,7 +276,7 @@ def parse_acl_network(where: Location, text: str) -> Network | Problem:
         net = parse_network(text)
     except AddressError as exc:
         return Problem(where, exc.code, exc.message, exc.fix or _NETWORK_FIX)  # BAD_ADDRESS or HOST_BITS
-    if net.family == 6 and net.start >> 32 == 0xFFFF and net.end >> 32 == 0xFFFF:
+    if unmapped_network(net).family != net.family:
         return Problem(
             where,
             codes.V4_MAPPED,

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from publisher import errorcodes
-from publisher.addresses import V4_MAPPED_END, V4_MAPPED_START, format_addr, parse_addr, parse_network
+from publisher.addresses import format_addr, parse_addr, parse_network, unmapped
 from publisher.model import AclRule
 
 #: The byte of a sockaddr's 16-bit family that holds AF_INET / AF_INET6 (both below 256).
@@ -186,13 +186,13 @@ def client_of_text(text: str) -> tuple[int, int] | None:
         family, addr = parse_addr(text.split("%", 1)[0])
     except ValueError:
         return None
-    return _unmap(family, addr)
+    return unmapped(family, addr)
 
 
 def client_of_bytes(raw: bytes) -> tuple[int, int]:
     """(family, address) of a packed address (4 or 16 bytes), IPv4-mapped as IPv4."""
     addr = int.from_bytes(raw, "big")
-    return (4, addr) if len(raw) == 4 else _unmap(6, addr)
+    return (4, addr) if len(raw) == 4 else unmapped(6, addr)
 
 
 def client_key(raw: bytes | memoryview) -> bytes:
@@ -200,12 +200,6 @@ def client_key(raw: bytes | memoryview) -> bytes:
     if raw[_FAMILY_AT] == socket.AF_INET6:
         return bytes(raw[8:24])
     return bytes(raw[4:8])
-
-
-def _unmap(family: int, addr: int) -> tuple[int, int]:
-    if family == 6 and V4_MAPPED_START <= addr <= V4_MAPPED_END:
-        return 4, addr - V4_MAPPED_START
-    return family, addr
 
 
 class Tables:

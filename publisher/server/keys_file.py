@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from publisher import codes
-from publisher.addresses import V4_MAPPED_END, V4_MAPPED_START, AddressError, parse_network
+from publisher.addresses import AddressError, parse_network, unmapped_network
 
 #: The fields of one key entry, in the order `publisher keys new` writes them.
 FIELDS = ("name", "key", "zones", "networks", "daily_quota", "expires")
@@ -122,8 +122,7 @@ def check_network(text: str) -> tuple[int, int, int]:
         net = parse_network(text)
     except AddressError as exc:
         raise BadValue(exc.message, exc.fix or "write ADDRESS or ADDRESS/LENGTH", exc.code) from exc
-    if net.family == 6 and V4_MAPPED_START <= net.start and net.end <= V4_MAPPED_END:
-        return 4, net.start - V4_MAPPED_START, net.end - V4_MAPPED_START  # the gate passes mapped clients as IPv4
+    net = unmapped_network(net)  # the gate passes mapped clients as IPv4
     return net.family, net.start, net.end
 
 

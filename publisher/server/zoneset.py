@@ -23,7 +23,7 @@ from publisher.compile.zone import Answer, CompiledZone
 from publisher.errors import ArtifactError
 from publisher.model import SUBST, AclRule, Secondary
 from publisher.publish.manifest import Manifest, Published, ZoneEntry
-from publisher.server.acl import Tables
+from publisher.server.acl import Tables, client_of_text
 
 QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA = 1, 2, 6, 16, 28
 _TYPE_CLASS = {t: struct.pack(">HH", t, 1) for t in (QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_TXT, QTYPE_AAAA)}
@@ -242,12 +242,10 @@ class ServedZone:
         the address must be in allow_transfer's networks or be a secondary's; a signed
         request must in addition use a key of one of the zone's secondaries.
         """
-        try:
-            family, addr = parse_addr(client_ip.split("%", 1)[0])
-        except ValueError:
+        client = client_of_text(client_ip)  # a v4-mapped peer on a dual-stack socket is IPv4
+        if client is None:
             return False
-        if family == 6 and (addr >> 32) == 0xFFFF:  # v4-mapped peer on a dual-stack socket
-            family, addr = 4, addr & 0xFFFFFFFF
+        family, addr = client
         key = key.lower().rstrip(".") if key else None
         subscriber = self.settings.transfer_keys.get(key) if key else None
         if subscriber is not None and (
