@@ -137,11 +137,16 @@ class AclRule:
     127.255.255.0/24, publisher.errorcodes) with `txt`, where {client} is the client's address.
     """
 
-    network: str  # CIDR text, normalised
+    network: str  # CIDR text, normalised (so one network has one text)
     action: AclAction
     code: int = 0  # `answer` only
     txt: str = ""  # `answer` only
     location: Location = Location("zones.yaml")
+
+    @property
+    def shown(self) -> str:
+        """The action as messages and plans name it: `refuse`, `answer 127.255.255.254`."""
+        return f"answer {format_v4(self.code)}" if self.action == "answer" else self.action
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from publisher.lists.schema import did_you_mean
 from publisher.lists.tree import Tree, TreeError
 from publisher.lists.txt_limit import placeholder_problem
 from publisher.lists.yamlmarks import Marks, Path, decode_text
-from publisher.model import MAX_TXT_BYTES, AclRule, glob_matches
+from publisher.model import MAX_TXT_BYTES, SUBST, AclRule, glob_matches, longest_txt
 
 #: Bytes of the longest client address that can stand for {client} (an IPv6 address).
 CLIENT_BYTES = 39
@@ -37,7 +37,7 @@ def txt_problem(txt: str) -> str | None:
 
 def longest_acl_txt(txt: str) -> int:
     """Bytes of an ACL answer's TXT once the longest client address fills each {client}."""
-    return len(txt.encode("utf-8")) + txt.count("{client}") * (CLIENT_BYTES - len("{client}"))
+    return longest_txt(txt.replace("{client}", SUBST), CLIENT_BYTES)
 
 
 class AclReader:
@@ -70,20 +70,19 @@ class AclReader:
         if where in self._done:
             return self._done[where]
         out: list[AclRule] = []
-        seen: dict[tuple[int, int, int], AclRule] = {}
+        seen: dict[str, AclRule] = {}  # by the network's normalised text
         for i, item in enumerate(raw or []):
             for rule in self._rule((*where, i), item):
-                key = _key(rule.network)
-                first = seen.get(key)
+                first = seen.get(rule.network)
                 if first is None:
-                    seen[key] = rule
+                    seen[rule.network] = rule
                     out.append(rule)
                 elif (first.action, first.code, first.txt) != (rule.action, rule.code, rule.txt):
                     self._error(
                         rule.location,
                         codes.ACL_CONFLICT,
-                        f"{rule.network} is in this ACL twice: action {_shown(rule)} here, "
-                        f"{_shown(first)} in the rule first at {first.location}",
+                        f"{rule.network} is in this ACL twice: action {rule.shown} here, "
+                        f"{first.shown} in the rule first at {first.location}",
                         "keep the network in one rule only; a narrower network in another rule is fine "
                         "(the most specific one wins)",
                         (("first at", first.location),),
@@ -259,15 +258,6 @@ class AclReader:
                         "keep ACL files out of every zone's globs (e.g. in lists/acl/), or narrow the glob",
                     )
                     break
-
-
-def _key(network: str) -> tuple[int, int, int]:
-    net = parse_network(network)
-    return net.family, net.start, net.end
-
-
-def _shown(rule: AclRule) -> str:
-    return f"answer {format_v4(rule.code)}" if rule.action == "answer" else rule.action
 
 
 def parse_acl_network(where: Location, text: str) -> Network | Problem:

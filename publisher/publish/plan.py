@@ -17,7 +17,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4, format_v4
+from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4
 from publisher.compile.compiler import listing_count
 from publisher.compile.zone import Answer, CompiledZone
 from publisher.lists.breadth import SUFFIX_WEIGHT, is_suffix_wildcard
@@ -375,14 +375,10 @@ def access_notes(before: Manifest | None, acl: tuple[AclRule, ...], zones: Mappi
     return tuple(notes)
 
 
-def _action(rule: AclRule) -> str:
-    return f"answer {format_v4(rule.code)}" if rule.action == "answer" else rule.action
-
-
 def _actions(rules: Sequence[AclRule]) -> str:
     counts: dict[str, int] = {}
     for rule in rules:
-        counts[_action(rule)] = counts.get(_action(rule), 0) + 1
+        counts[rule.shown] = counts.get(rule.shown, 0) + 1
     return counts.popitem()[0] if len(counts) == 1 else ", ".join(f"{n} {a}" for a, n in counts.items())
 
 
