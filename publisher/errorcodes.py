@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The TTL of every error answer: short, so a resolver asks again within a minute.
+TTL = 60
 #: 127.255.255.0/24: error answers only, never a listing.
 ERROR_NET_START = 0x7FFFFF00
 ERROR_NET_END = 0x7FFFFFFF

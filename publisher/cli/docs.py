@@ -74,7 +74,7 @@ def error_table() -> str:
         "over `serve --rrl-qps` is dropped (`--rrl-answer drop`, the default) or sent an empty reply "
         f"with TC (`slip`), unless `--rrl-answer code` answers `{format_v4(errorcodes.OVER_QUOTA.code)}` "
         f"(or the `--rrl-code` chosen, any address from `{low}` to `{high}`). Every error answer carries "
-        "TTL 60, so a resolver asks again within a minute."
+        f"TTL {errorcodes.TTL}, so a resolver asks again within a minute."
     )
     return "\n".join(rows) + "\n\n" + textwrap.fill(notes, width=90, break_on_hyphens=False) + "\n"
 

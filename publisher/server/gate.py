@@ -52,7 +52,7 @@ class Drop(enum.Enum):
 
 
 DROP: Final = Drop.DROP
-ERROR_TTL = 60
+ERROR_TTL = errorcodes.TTL
 _HDR = struct.Struct(">2sBBHHHH")
 _OPT_PLAIN = b"\x00\x00\x29" + UDP_MAX.to_bytes(2, "big") + b"\x00\x00\x00\x00\x00\x00"
 _OPT_DO = b"\x00\x00\x29" + UDP_MAX.to_bytes(2, "big") + b"\x00\x00\x80\x00\x00\x00"

@@ -53,7 +53,7 @@ class RrlSettings:
     burst: float | None = None  # None: one second's worth (qps)
     answer: str = "drop"
     code: str = DEFAULT_CODE
-    ttl: int = 60  # of the 'code' answers: short, so a resolver asks again once under quota
+    ttl: int = errorcodes.TTL  # of the 'code' answers: short, so a resolver asks again once under quota
 
     def __post_init__(self) -> None:
         if not self.qps > 0:
