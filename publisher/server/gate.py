@@ -25,7 +25,6 @@ from collections.abc import Callable
 from typing import Final
 
 from publisher import errorcodes
-from publisher.server import acl
 from publisher.server.acl import ANSWER, EMPTY, PASSED, REFUSE, Client, client_key
 from publisher.server.keys import NEEDS_CHECK
 from publisher.server.mmsg import NAME, sockaddr_to_tuple
@@ -299,4 +298,4 @@ def _refused(data: bytes, qend: int, edns: int, opt: bytes) -> bytes:
     )
 
 
-__all__ = ["DROP", "Drop", "acl"]
+__all__ = ["DROP", "Drop", "answer", "batch_answerer", "verdict"]
