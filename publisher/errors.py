@@ -117,3 +117,25 @@ class GuardRailError(PublisherError):
 
 class ServerError(PublisherError):
     """The DNS server could not start (address in use, no zones, ...)."""
+
+
+class WebError(PublisherError):
+    """`publisher web` refuses what a visitor asked, with an HTTP status: the page shows the
+    message, the API answers an RFC 9457 problem (`title`, `status`, `detail`, and `field`, the
+    form field at fault). `retry_after`: seconds, for 429 and 503."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.field = field
+        self.retry_after = retry_after

@@ -149,6 +149,34 @@ class AclRule:
         return f"answer {format_v4(self.code)}" if self.action == "answer" else self.action
 
 
+#: Entry fields the lookup page may show (zones.yaml `web: public`), and those it shows by default:
+#: tickets (`ticket`), authors (`by`) and partners' `owner` / `contact` are internal unless named.
+PUBLIC_FIELDS: tuple[str, ...] = ("reason", "added", "expires", "code", "ticket", "by", "owner", "contact")
+DEFAULT_PUBLIC: tuple[str, ...] = ("reason", "added", "expires")
+
+
+@dataclass(frozen=True, slots=True)
+class ZonePage:
+    """A zone's zones.yaml `web:`: what `publisher web` shows of it and which requests it takes.
+
+    `public`: the fields of a covering entry the lookup page and API show; `policy`: the zone
+    page's text (plain text, paragraphs split by blank lines); `codes`: what each return code
+    means, shown beside an answer; `requests`: the curated list file (lists-relative, one of the
+    zone's sources) that a confirmed request edits: delisting requests in a block zone (an
+    `exclude: true` entry, or the entry removed), allowlisting requests in an allow zone (an
+    entry with owner and contact). None: the zone takes no requests.
+    """
+
+    public: tuple[str, ...] = DEFAULT_PUBLIC
+    policy: str = ""
+    codes: tuple[tuple[int, str], ...] = ()
+    requests: str | None = None
+
+    def meaning(self, code: int) -> str:
+        """What `code` means in this zone ("" when zones.yaml does not say)."""
+        return next((text for c, text in self.codes if c == code), "")
+
+
 @dataclass(frozen=True, slots=True)
 class TransferKey:
     """An `allow_transfer` entry `{key: NAME, networks: [...]}`: a subscriber mirror that may take
@@ -184,6 +212,7 @@ class ZoneConfig:
     excludes: tuple[str, ...] = ()  # globs of local exclusion files: holes in every listing of the zone
     acl: tuple[AclRule, ...] = ()  # this zone's client ACL (Config.acl applies to every zone)
     keyed: bool = False  # `keys: required`: queries are d.c.b.a.<key>.<zone> (serve --access-keys)
+    web: ZonePage = ZonePage()  # `web:`: the lookup page's public fields, policy, code meanings, requests file
     #: Set on the copy an excludes file is parsed with: every entry is checked as an exclusion.
     read_as_excludes: bool = False
 

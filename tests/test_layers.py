@@ -32,8 +32,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "importer": ("publisher.lists", "publisher.compile"),
     # The server reads zones/ through the manifest reader and writes only its pid file.
     "server": ("publisher.compile", "publisher.publish.manifest", "publisher.publish.pidfile"),
+    # The web face reads zones/ and the lists, and writes request branches through git: never publishes.
+    "web": ("publisher.lists", "publisher.compile", "publisher.publish.manifest", "publisher.publish.vcs"),
     "cli": ("publisher",),
 }
+
+#: The only modules of publisher.publish the web process may reach, directly or through others.
+WEB_REACHES_IN_PUBLISH = {"publisher.publish.manifest", "publisher.publish.manifest_fields", "publisher.publish.vcs"}
 
 
 def stage_of(module: str) -> str:
@@ -116,10 +121,37 @@ def test_no_import_cycles() -> None:
             visit(node)
 
 
+def reach(module: str) -> set[str]:
+    """Every publisher module `module` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [module]
+    while todo:
+        for nxt in graph().get(todo.pop(), frozenset()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def test_no_path_from_the_web_process_to_publish() -> None:
+    """The web face reads what is published and writes request branches; publishing is the
+    maintainers' `publisher requests accept` / `publish`, never the web process's."""
+    web = [m for m in graph() if stage_of(m) == "web"]
+    assert web, "publisher.web has no modules"
+    for module in web:
+        beyond = sorted(
+            m for m in reach(module) if m.startswith("publisher.publish") and m not in WEB_REACHES_IN_PUBLISH
+        )
+        assert not beyond, f"{module} reaches {beyond}"
+        assert not any(m.startswith(("publisher.server", "publisher.cli")) for m in reach(module)), module
+
+
 def test_the_checker_sees_violations() -> None:
     assert not allowed("publisher.lists.bulk", "publisher.compile.zone")
     assert not allowed("publisher.compile.zone", "publisher.lists.config")
     assert not allowed("publisher.server.app", "publisher.publish.vcs")
     assert not allowed("publisher.model", "publisher.lists.tree")
+    assert not allowed("publisher.web.app", "publisher.publish.release")
+    assert not allowed("publisher.web.app", "publisher.server.wire")
     assert allowed("publisher.publish.build", "publisher.lists.load")
     assert allowed("publisher.cli.app", "publisher.server.options")

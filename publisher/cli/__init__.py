@@ -30,6 +30,10 @@ DEPENDENCIES = {
     "prometheus_client": "prometheus-client",
     "idna": "idna",
     "publicsuffixlist": "publicsuffixlist",
+    "fastapi": "fastapi",
+    "uvicorn": "uvicorn",
+    "jinja2": "jinja2",
+    "multipart": "python-multipart",
 }
 
 #: Where `make venv` creates the virtualenv: next to the package, in the project folder.

@@ -26,6 +26,7 @@ from publisher.lists.txt_limit import placeholder_problem, template_excess
 from publisher.lists.yamlmarks import Marks, Path, load_yaml
 from publisher.model import (
     DEFAULT_LISTEN,
+    DEFAULT_PUBLIC,
     EXPORTS,
     Config,
     Guards,
@@ -34,12 +35,14 @@ from publisher.model import (
     Soa,
     TransferKey,
     ZoneConfig,
+    ZonePage,
+    glob_matches,
 )
 
 CONFIG_PATH = "zones.yaml"
 DEFAULT_CODE = "127.0.0.2"
 DEFAULT_TXT = {"block": "Listed by {zone}: {reason}", "allow": "Allowed by {zone}: {reason}"}
-_MERGED_MAPPINGS = ("soa", "max_prefix", "guards")
+_MERGED_MAPPINGS = ("soa", "max_prefix", "guards", "web")
 #: ZoneConfig's own defaults (a slotted dataclass keeps them only in its fields).
 _ZONE_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(ZoneConfig)}
 
@@ -211,6 +214,9 @@ class _Builder:
         )
         transfer, transfer_keys = self.allow_transfer(at("allow_transfer"), merged.get("allow_transfer") or [])
         acl = self.acls.rules(at("acl"), merged.get("acl"))
+        page = self.page(
+            at("web"), merged.get("web") or {}, tuple(merged["sources"]), tuple(merged.get("excludes") or ())
+        )
         prefix = merged.get("max_prefix") or {}
         guards = merged.get("guards") or {}
         if any(p.is_error for p in self.problems[before:]):
@@ -243,6 +249,39 @@ class _Builder:
             location=self.marks.location(("zones", index)),
             acl=acl,
             keyed=merged.get("keys") == "required",
+            web=page,
+        )
+
+    def page(self, where: Path, raw: dict[str, Any], sources: tuple[str, ...], excludes: tuple[str, ...]) -> ZonePage:
+        """The zone's `web:` (what `publisher web` shows, which file requests edit)."""
+        meanings: list[tuple[int, str]] = []
+        for text, meaning in (raw.get("codes") or {}).items():
+            try:
+                meanings.append((parse_code(str(text)), str(meaning)))
+            except AddressError as exc:
+                self.error((*where, "codes", text), codes.BAD_CODE, exc.message, exc.fix)
+        requests = raw.get("requests")
+        if requests is not None:
+            requests = str(requests)
+            why = None
+            if requests.startswith("/") or ".." in requests.split("/"):
+                why = "must stay inside lists/"
+            elif not any(glob_matches(pattern, requests) for pattern in sources):
+                why = f"is not one of the zone's sources ({', '.join(sources)})"
+            elif any(glob_matches(pattern, requests) for pattern in excludes):
+                why = "is one of the zone's excludes files"
+            if why:
+                self.error(
+                    (*where, "requests"),
+                    codes.BAD_REQUESTS_FILE,
+                    f"requests file '{requests}' {why}",
+                    "name a curated .yaml file that the zone's sources glob matches, like bl/requests.yaml",
+                )
+        return ZonePage(
+            public=tuple(raw.get("public", DEFAULT_PUBLIC)),
+            policy=str(raw.get("policy", "")),
+            codes=tuple(sorted(meanings)),
+            requests=requests,
         )
 
     def domain(self, where: Path, text: str, what: str) -> str:

@@ -19,7 +19,7 @@ from publisher.compile.zone import CompiledZone
 from publisher.errors import Problem, UsageError
 from publisher.lists.load import Loaded, SourceReader, load_lists, require_clean
 from publisher.lists.tree import Tree
-from publisher.model import AclRule, Config, SourceData, Touched, ZoneConfig
+from publisher.model import AclRule, Config, SourceData, Touched, ZoneConfig, ZonePage
 from publisher.publish import artifacts
 from publisher.publish.lock import writer_lock
 from publisher.publish.manifest import Counts, Manifest, Source, ZoneMeta, read_manifest
@@ -160,6 +160,7 @@ def zone_meta(build: Build, digests: dict[str, str]) -> dict[str, ZoneMeta]:
             transfer_keys=cfg.transfer_keys or None,
             acl=cfg.acl or None,
             keyed=cfg.keyed or None,
+            web=cfg.web if cfg.web != ZonePage() else None,
             exports=cfg.exports,
         )
     return out
@@ -167,7 +168,8 @@ def zone_meta(build: Build, digests: dict[str, str]) -> dict[str, ZoneMeta]:
 
 def settings(listen: tuple[str, ...] | None, zones: Mapping[str, ZoneMeta], acl: tuple[AclRule, ...] | None) -> object:
     """The serving settings that live outside the zone data (a change needs a new generation,
-    zone serials unchanged): listen, who may transfer, and who may query (`acl`: server-wide)."""
+    zone serials unchanged): listen, who may transfer, who may query (`acl`: server-wide), and
+    what `publisher web` shows (`web`)."""
     return (
         listen,
         acl_json(acl or ()),  # as the manifest holds it: where a rule was written does not count
@@ -178,6 +180,7 @@ def settings(listen: tuple[str, ...] | None, zones: Mapping[str, ZoneMeta], acl:
                 transfer_keys_json(meta.transfer_keys or ()),
                 acl_json(meta.acl or ()),
                 bool(meta.keyed),
+                meta.web or ZonePage(),
             )
             for name, meta in zones.items()
         },

@@ -26,7 +26,7 @@ from pathlib import Path
 from publisher.compile import snapshot
 from publisher.compile.zone import CompiledZone
 from publisher.errors import ArtifactError
-from publisher.model import EXPORTS, AclRule, Kind, Role, Secondary, TransferKey
+from publisher.model import EXPORTS, AclRule, Kind, Role, Secondary, TransferKey, ZonePage
 from publisher.publish.manifest_fields import (
     _acl,
     _check,
@@ -39,8 +39,10 @@ from publisher.publish.manifest_fields import (
     _shown,
     _strings,
     _transfer_keys,
+    _web,
     acl_json,
     transfer_keys_json,
+    web_json,
 )
 
 FORMAT = 1
@@ -169,6 +171,7 @@ class ZoneMeta:
     transfer_keys: tuple[TransferKey, ...] | None = None
     acl: tuple[AclRule, ...] | None = None  # the zone's own client ACL
     keyed: bool | None = None  # `keys: required` (None: not written, a zone without keys)
+    web: ZonePage | None = None  # zones.yaml `web:` (None: not written, the defaults)
     origin: Origin | None = None
     #: the exports zones.yaml asks for (None: all of EXPORTS); the manifest's `files` record
     #: them, so this is not written itself
@@ -194,6 +197,8 @@ class ZoneMeta:
             out["acl"] = acl_json(self.acl)
         if self.keyed is not None:
             out["keyed"] = self.keyed
+        if self.web is not None:
+            out["web"] = web_json(self.web)
         if self.origin is not None:
             out.update(self.origin.to_json())
         return out
@@ -211,6 +216,7 @@ class ZoneMeta:
             transfer_keys=_transfer_keys(obj, where),
             acl=_acl(obj, where),
             keyed=_optional(obj, "keyed", bool, where),
+            web=_web(obj, where),
             origin=Origin.from_json(obj, where) if "commit" in obj else None,
         )
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import TypeVar, cast
 
 from publisher.addresses import AddressError, format_v4, parse_v4
-from publisher.model import ACL_ACTIONS, AclRule, Secondary, TransferKey
+from publisher.model import ACL_ACTIONS, AclRule, Secondary, TransferKey, ZonePage
 
 _T = TypeVar("_T")
 
@@ -110,6 +110,36 @@ def _acl(obj: Mapping[str, object], where: str) -> tuple[AclRule, ...] | None:
             txt = _field(rule, "txt", str, at)
         out.append(AclRule(_field(rule, "network", str, at), action, code, txt))
     return tuple(out)
+
+
+def web_json(page: ZonePage) -> dict[str, object]:
+    """A zone's `web:` as the manifest holds it (what `publisher web` shows of the published zone)."""
+    return {
+        "public": list(page.public),
+        "policy": page.policy,
+        "codes": {format_v4(code): text for code, text in page.codes},
+        "requests": page.requests,
+    }
+
+
+def _web(obj: Mapping[str, object], where: str) -> ZonePage | None:
+    raw = obj.get("web")
+    if raw is None:
+        return None
+    at = _at(where, "web")
+    page = _object(raw, at)
+    meanings = []
+    for text, meaning in _object(page.get("codes", {}), _at(at, "codes")).items():
+        try:
+            meanings.append((parse_v4(text), _check(meaning, str, _at(at, f"codes.{text}"))))
+        except AddressError as exc:
+            raise _Malformed(f"{at}.codes: {exc.message}") from None
+    return ZonePage(
+        public=_strings(page, "public", at) or (),
+        policy=_optional(page, "policy", str, at) or "",
+        codes=tuple(sorted(meanings)),
+        requests=_optional(page, "requests", str, at),
+    )
 
 
 def transfer_keys_json(keys: Iterable[TransferKey]) -> list[dict[str, object]]:

@@ -21,7 +21,7 @@ from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4
 from publisher.compile.compiler import listing_count
 from publisher.compile.zone import Answer, CompiledZone
 from publisher.lists.breadth import SUFFIX_WEIGHT, is_suffix_wildcard
-from publisher.model import AclRule, SourceData, ZoneConfig
+from publisher.model import AclRule, SourceData, ZoneConfig, ZonePage
 from publisher.publish.entry_diff import (
     ADDED,
     CHANGED,
@@ -372,7 +372,22 @@ def access_notes(before: Manifest | None, acl: tuple[AclRule, ...], zones: Mappi
             moves += [f"{n} removed" for n in old.allow_transfer if n not in now]
         if moves:
             notes.append(f"allow_transfer of {name}: {', '.join(moves)}")
+        notes += _web_notes(name, old.web or ZonePage(), meta.web or ZonePage())
     return tuple(notes)
+
+
+def _web_notes(name: str, old: ZonePage, new: ZonePage) -> list[str]:
+    """What the lookup page shows of the zone, and which file requests edit (zones.yaml `web:`)."""
+    parts = []
+    if old.public != new.public:
+        parts.append(f"public fields now {', '.join(new.public) or 'none'}")
+    if old.policy != new.policy:
+        parts.append("policy text changed")
+    if old.codes != new.codes:
+        parts.append("code meanings changed")
+    if old.requests != new.requests:
+        parts.append(f"requests now edit {new.requests}" if new.requests else "requests no longer taken")
+    return [f"web of {name}: {', '.join(parts)}"] if parts else []
 
 
 def _actions(rules: Sequence[AclRule]) -> str:
