@@ -4,7 +4,7 @@ api), the request service (requests) and the published view (view).
 
 A request goes: `RequestForm` (what was typed) -> `RequestService.submit` (checked, limited,
 a confirmation link mailed; nothing written) -> `pending` (the link's page) -> `confirm`
-(filing.file_request: an `Ask` becomes `Edit`s committed on a branch, `Filed`).
+(a `Filer`: an `Ask` becomes `Edit`s committed on a branch, `Filed`).
 """
 
 from __future__ import annotations
@@ -119,6 +119,19 @@ class Published(Protocol):
     def listed_in(self, target: str) -> tuple[str, ...]:
         """The zones (block and allow) whose answer for `target` (an address or a domain, as
         normalised by the lists' rules) is not empty, in name order."""
+        ...
+
+
+class Filer(Protocol):
+    """What the request service needs to turn an Ask into a branch (filing.RepoFiler provides it:
+    the lists repository and its base branch). Every refusal is a WebError."""
+
+    def plan_edits(self, ask: Ask, *, today: dt.date) -> tuple[Edit, ...]:
+        """The edits filing would make, written nowhere (422 when the lists would refuse them)."""
+        ...
+
+    def file_request(self, ask: Ask, *, now: dt.datetime) -> Filed:
+        """Commit the edits on a new branch requests/<id> (under the lock; idempotent by ask.token)."""
         ...
 
 
