@@ -16,6 +16,9 @@ DATA = Path(__file__).resolve().parent / "data"
 #: from), so that an operator's own lists in lists/ never change what `make test` checks.
 LISTS = DATA / "sample-lists"
 
+#: Fixtures on real components: `postfix_sink` (a private Postfix) and `chromium` (Selenium on Debian's Chromium).
+pytest_plugins = ["tests.mailsink", "tests.browser"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 _SBIN = ("/usr/sbin", "/sbin", "/usr/local/sbin")
