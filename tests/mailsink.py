@@ -212,6 +212,10 @@ def _instance(root: Path, port: int) -> Path:
     (etc / "master.cf").write_text(MASTER_CF.format(port=port))
     (etc / "everything").write_text("/./ OK\n")
     (etc / "one-maildir").write_text("/./ all/\n")
+    # Postfix waits (in 0.3 s steps, up to 2 s) for a main.cf younger than a second to settle
+    settled = time.time() - 60
+    for path in etc.iterdir():
+        os.utime(path, (settled, settled))
     checked = subprocess.run(["postconf", "-c", str(etc), "-n"], capture_output=True, text=True)
     assert checked.returncode == 0 and not checked.stderr, checked.stderr
     (spool / "pid").mkdir(mode=0o755)
