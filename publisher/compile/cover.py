@@ -19,7 +19,8 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from operator import sub
+from itertools import repeat
+from operator import and_, lshift, or_, sub
 
 from publisher.compile.lookup import Hit, Query
 from publisher.model import SourceData
@@ -35,21 +36,30 @@ class _Blocks:
 
     @classmethod
     def build(cls, starts: Sequence[int], ends: Sequence[int], v6: bool) -> _Blocks:
-        size_class = list(map(int.bit_length, map(sub, ends, starts)))
-        by_start = sorted(range(len(starts)), key=starts.__getitem__)
-        order = sorted(by_start, key=size_class.__getitem__)  # stable: by start within a class
-        del by_start
-        rows = array("I", order)
-        sorted_starts: Sequence[int] = (
-            list(map(starts.__getitem__, order)) if v6 else array("I", map(starts.__getitem__, order))
+        n = len(starts)
+        size_class = bytearray(map(int.bit_length, map(sub, ends, starts)))  # 0..128
+        # One int per row, (class, start, row) packed, sorted without a key: half the memory
+        # of sorting row numbers by a key (no list of keys beside them).
+        row_bits = 32
+        class_shift = row_bits + (128 if v6 else 32)
+        packed = list(
+            map(
+                or_,
+                map(lshift, size_class, repeat(class_shift)),
+                map(or_, map(lshift, starts, repeat(row_bits)), range(n)),
+            )
         )
+        packed.sort()
+        rows = array("I", map(and_, packed, repeat((1 << row_bits) - 1)))
         classes: list[tuple[int, int, int]] = []
-        first = 0
-        while first < len(order):
-            c = size_class[order[first]]
-            past = bisect_right(order, c, first, key=size_class.__getitem__)
-            classes.append((c, first, past))
-            first = past
+        for c in sorted(set(size_class)):
+            first = bisect_left(packed, c << class_shift)
+            classes.append((c, first, bisect_left(packed, (c + 1) << class_shift, first)))
+        del packed
+        # the starts again, from the source's own objects (shared, for IPv6's big ints)
+        sorted_starts: Sequence[int] = (
+            list(map(starts.__getitem__, rows)) if v6 else array("I", map(starts.__getitem__, rows))
+        )
         return cls(rows, sorted_starts, tuple(classes))
 
     def covering(self, a: int, ends: Sequence[int]) -> list[int]:
