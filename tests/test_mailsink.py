@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import smtplib
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from tests.mailsink import PostfixSink, running_sink
@@ -55,7 +56,12 @@ def test_a_long_link_in_a_quoted_printable_body_arrives_whole(postfix_sink: Post
     assert LONG_URL in got.get_content().splitlines()
 
 
-def test_the_instance_leaves_no_process_behind() -> None:
+def etc_postfix() -> list[tuple[str, int]]:
+    return sorted((str(p), p.stat().st_mtime_ns) for p in Path("/etc/postfix").rglob("*"))
+
+
+def test_the_instance_leaves_no_process_behind_and_the_machines_postfix_alone() -> None:
+    machine = etc_postfix()
     with running_sink() as sink:
         send(sink, ["someone@example.com"], "last", "bye\n")
         sink.wait_for("someone@example.com")
@@ -65,3 +71,4 @@ def test_the_instance_leaves_no_process_behind() -> None:
     assert sink.proc.returncode is not None
     assert sink.outlived == [] and sink.processes() == []  # the master's SIGTERM stopped them all
     assert not root.exists()
+    assert etc_postfix() == machine
