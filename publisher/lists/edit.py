@@ -283,7 +283,8 @@ def find_entries(path: str, data: bytes, subject: str, target: str) -> list[int]
     (by their own `exclude` or the file's defaults)."""
     loaded = load_yaml(path, data)
     doc = loaded.data if isinstance(loaded.data, dict) else {}
-    defaults = doc.get("defaults") if isinstance(doc.get("defaults"), dict) else {}
+    raw = doc.get("defaults")
+    defaults: dict[str, Any] = raw if isinstance(raw, dict) else {}
     found = []
     for i, entry in enumerate(doc.get("entries") or []):
         if not isinstance(entry, dict) or subject not in entry:
