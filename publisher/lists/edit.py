@@ -31,7 +31,7 @@ from publisher.model import Config, ZoneConfig
 Fields = Sequence[tuple[str, str | bool]]
 
 SCHEMA_LINE = "# yaml-language-server: $schema={up}publisher/lists/schemas/list.schema.json"
-HEADER = "# Requests filed through `publisher web` (README, \"Delisting and allowlisting requests\")."
+HEADER = '# Requests filed through `publisher web` (README, "Delisting and allowlisting requests").'
 _BREAKS = re.compile(r"\s*[\r\n\x85\u2028\u2029]+\s*")
 _LOADER = yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
 
@@ -52,13 +52,14 @@ def scalar(value: str | bool) -> str:
         return "true" if value else "false"
     if _BREAKS.search(value):
         raise EditError(f"a list value must be one line: {value[:40]!r}")
-    dumped = yaml.safe_dump([value], default_flow_style=True, width=2**31, allow_unicode=True).strip()
-    if not (dumped.startswith("[") and dumped.endswith("]")) or "\n" in dumped:
-        raise EditError(f"cannot write {value[:40]!r} as one YAML value")
-    text = dumped[1:-1]
-    if load_yaml("value", f"k: {text}\n".encode()).data != {"k": value}:
-        raise EditError(f"{value[:40]!r} would not read back as written")
-    return text
+    # PyYAML quotes what YAML 1.1 would misread; the lists read YAML 1.2 (`1e3` is a number
+    # there, not in 1.1): when the plain form does not read back, double quotes always do.
+    for style in (None, '"'):
+        dumped = yaml.safe_dump([value], default_flow_style=True, default_style=style, width=2**31, allow_unicode=True)
+        text = dumped.strip()[1:-1]
+        if "\n" not in text and load_yaml("value", f"k: {text}\n".encode()).data == {"k": value}:
+            return text
+    raise EditError(f"{value[:40]!r} would not read back as written")
 
 
 def date_value(day: dt.date) -> str:

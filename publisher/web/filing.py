@@ -20,7 +20,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from publisher import codes
+from publisher.addresses import (
+    TEST_LISTED_DOMAIN,
+    TEST_LISTED_V4,
+    TEST_LISTED_V6,
+    TEST_UNLISTED_DOMAIN,
+    TEST_UNLISTED_V4,
+    TEST_UNLISTED_V6,
+    AddressError,
+    parse_network,
+)
 from publisher.errors import PublisherError, VcsError, WebError
+from publisher.lists.bulk_syntax import looks_like_ip
 from publisher.lists.config import load_config
 from publisher.lists.edit import EditError, Fields, append_entry, date_value, entry_problems, find_entries, one_line
 from publisher.lists.edit import remove_entry as remove_lines
@@ -72,10 +83,11 @@ def base_branch(where: ListsRepo, base: str | None) -> str:
 
 
 @contextlib.contextmanager
-def _locked(where: ListsRepo, wait: float = LOCK_WAIT) -> Iterator[None]:
-    """flock on state_dir/requests.lock: one filing at a time, across threads and processes."""
+def _locked(where: ListsRepo) -> Iterator[None]:
+    """flock on state_dir/requests.lock: one filing at a time, across threads and processes;
+    after LOCK_WAIT seconds of waiting, 503."""
     with open(state_dir(where) / "requests.lock", "a+b") as handle:
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + LOCK_WAIT
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -177,9 +189,34 @@ def _edits(
     return tuple(edits), changes
 
 
+def test_point(target: str) -> str | None:
+    """The RFC 5782 test point `target` names or covers (127.0.0.2 is always listed, 127.0.0.1
+    never, and their IPv4-mapped IPv6 forms; the names TEST and INVALID), or None."""
+    if looks_like_ip(target):
+        try:
+            net = parse_network(target)
+        except AddressError:
+            return None
+        points = {TEST_LISTED_V4: "127.0.0.2", TEST_UNLISTED_V4: "127.0.0.1"}
+        if net.family == 6:
+            points = {TEST_LISTED_V6: "::ffff:127.0.0.2", TEST_UNLISTED_V6: "::ffff:127.0.0.1"}
+        return next((text for value, text in points.items() if net.start <= value <= net.end), None)
+    name = target.strip().rstrip(".").lower()
+    return name if name in (TEST_LISTED_DOMAIN, TEST_UNLISTED_DOMAIN) else None
+
+
 def _plan(
     where: ListsRepo, base: str, ask: Ask, rid: str, today: dt.date
 ) -> tuple[str, tuple[Edit, ...], dict[str, bytes | None]]:
+    point = test_point(ask.target)
+    if point is not None:
+        raise WebError(
+            422,
+            "Test points cannot be changed",
+            f"{ask.target} is or covers {point}, an RFC 5782 test point: its answer is fixed so that "
+            "mail servers can check the list works",
+            field="address",
+        )
     try:
         tree = GitTree(where, base)
         edits, changes = _edits(tree, _config(tree), ask, rid, today)
@@ -281,4 +318,4 @@ class RepoFiler:
         return file_request(self.where, base_branch(self.where, self.base), ask, now=now, email=self.email)
 
 
-__all__ = ["RepoFiler", "base_branch", "file_request", "message", "next_id", "plan_edits", "state_dir"]
+__all__ = ["RepoFiler", "base_branch", "file_request", "message", "next_id", "plan_edits", "state_dir", "test_point"]
