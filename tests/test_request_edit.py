@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from tests.conftest import LISTS
 
 from publisher import codes
 from publisher.lists.edit import EditError, append_entry, entry_problems, new_file, one_line, remove_entry, scalar
 from publisher.lists.yamlmarks import load_yaml
 from publisher.model import ZoneConfig
-from tests.conftest import LISTS
 
 EXCLUDE = [
     ("ip", "198.51.100.7"),
@@ -58,7 +58,10 @@ def test_a_new_file_has_the_schema_line_a_header_and_the_entry() -> None:
 
 
 def test_entries_not_last_goes_at_the_end_of_the_sequence_not_the_file() -> None:
-    old = b"# top\nentries:\n  - ip: 192.0.2.1  # one\n    # about two\n  - ip: 192.0.2.2\n\n# the defaults\ndefaults:\n  by: alice\n"
+    old = (
+        b"# top\nentries:\n  - ip: 192.0.2.1  # one\n    # about two\n  - ip: 192.0.2.2\n"
+        b"\n# the defaults\ndefaults:\n  by: alice\n"
+    )
     new, _ = append_entry("bl/a.yaml", old, EXCLUDE)
     head = b"# top\nentries:\n  - ip: 192.0.2.1  # one\n    # about two\n  - ip: 192.0.2.2\n"
     assert new == head + ENTRY_TEXT.encode() + b"\n# the defaults\ndefaults:\n  by: alice\n"
@@ -74,7 +77,9 @@ def test_flow_style_sequence_gets_a_flow_entry() -> None:
     assert entries(new)[-1] == dict(EXCLUDE)
 
 
-@pytest.mark.parametrize("empty", [b"entries: []  # none yet\n", b"entries:\n", b"entries: ~\n", b"defaults: {by: x}\n"])
+@pytest.mark.parametrize(
+    "empty", [b"entries: []  # none yet\n", b"entries:\n", b"entries: ~\n", b"defaults: {by: x}\n"]
+)
 def test_empty_or_missing_entries(empty: bytes) -> None:
     new, _ = append_entry("a.yaml", empty, EXCLUDE)
     assert entries(new) == [dict(EXCLUDE)]
@@ -148,7 +153,8 @@ def test_remove_takes_the_entry_and_its_inner_comments_only() -> None:
     new, text = remove_entry("a.yaml", old, 1)
     assert text == "- ip: 192.0.2.2\n  # inside the second\n  reason: two  # trailing\n"
     assert new == (
-        b"entries:\n  - ip: 192.0.2.1\n    reason: one\n\n  # about the second\n  # about the third\n\n  - ip: 192.0.2.3\n"
+        b"entries:\n  - ip: 192.0.2.1\n    reason: one\n\n"
+        b"  # about the second\n  # about the third\n\n  - ip: 192.0.2.3\n"
     )
     assert [e["ip"] for e in entries(new)] == ["192.0.2.1", "192.0.2.3"]
 
