@@ -1,0 +1,321 @@
+"""Filing a confirmed request: its list edits committed on a branch `requests/<ID>` of the lists'
+repository, beside the work tree (never the work tree, the index, HEAD or the base branch), under
+a lock, and never published: maintainers review and accept it with `publisher requests`.
+
+The edits (decision 4 of the web face): a delisting removes the zone's curated YAML entry that
+names exactly the target, else adds an `exclude: true` entry to the zone's requests file; an
+allowlisting adds an entry with owner and contact to the allow zone's requests file. The zone
+definitions are read from zones.yaml of the base commit, the edited files are read back through
+the lists' own reader, and only YAML sources are opened (a bulk feed is never parsed here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from publisher import codes
+from publisher.addresses import (
+    TEST_LISTED_DOMAIN,
+    TEST_LISTED_V4,
+    TEST_LISTED_V6,
+    TEST_UNLISTED_DOMAIN,
+    TEST_UNLISTED_V4,
+    TEST_UNLISTED_V6,
+    AddressError,
+    parse_network,
+)
+from publisher.errors import PublisherError, VcsError, WebError
+from publisher.lists.bulk_syntax import looks_like_ip
+from publisher.lists.config import load_config
+from publisher.lists.edit import EditError, Fields, append_entry, date_value, entry_problems, find_entries, one_line
+from publisher.lists.edit import remove_entry as remove_lines
+from publisher.lists.tree import glob
+from publisher.model import Config, ZoneConfig
+from publisher.publish.vcs import (
+    REQUEST_BRANCHES,
+    GitTree,
+    ListsRepo,
+    RequestRef,
+    branch_tip,
+    commit_beside,
+    common_dir,
+    current_branch,
+    request_refs,
+)
+from publisher.web.service import Ask, Edit, Filed
+
+AUTHOR = "publisher web"
+DEFAULT_EMAIL = "dnsbl-requests@localhost"  # WebSettings.mail_from's default
+#: How long filing waits for another filing to finish before answering 503.
+LOCK_WAIT = 10.0
+#: The schema's limit on `reason` (the full text stays in the commit message).
+MAX_REASON = 1024
+_ID = re.compile(r"(\d{4}-\d{2}-\d{2})-(\d{4,})")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_KINDS = {"delist": ("block", "Delisting"), "allowlist": ("allow", "Allowlisting")}
+
+
+def state_dir(where: ListsRepo) -> Path:
+    """$GIT_DIR/publisher (the git directory shared by all work trees), created 0700."""
+    path = common_dir(where) / "publisher"
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def base_branch(where: ListsRepo, base: str | None) -> str:
+    """The branch requests start from: `base`, or the branch checked out in the lists' clone."""
+    name = base or current_branch(where)
+    if name is None:
+        raise WebError(
+            503, "Requests are not taken here", "the lists' clone has no branch checked out (HEAD is detached)"
+        )
+    if branch_tip(where, name) is None:
+        raise WebError(503, "Requests are not taken here", f"the lists' repository has no branch {name}")
+    return name
+
+
+@contextlib.contextmanager
+def _locked(where: ListsRepo) -> Iterator[None]:
+    """flock on state_dir/requests.lock: one filing at a time, across threads and processes;
+    after LOCK_WAIT seconds of waiting, 503."""
+    with open(state_dir(where) / "requests.lock", "a+b") as handle:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WebError(503, "Busy", "another request is being filed; try again", retry_after=5) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _config(tree: GitTree) -> Config:
+    config, problems = load_config(tree)
+    if config is None:
+        shown = "; ".join(p.format() for p in problems[:3])
+        raise WebError(503, "Requests are not taken here", f"zones.yaml of {tree.describe()} has errors: {shown}")
+    return config
+
+
+def _zone(config: Config, name: str, kind: str) -> ZoneConfig:
+    zone = config.zone(name)
+    role = _KINDS[kind][0]
+    if zone is None or zone.web.requests is None or zone.role != role:
+        what = "is not a zone here" if zone is None else f"takes no {kind} requests"
+        raise WebError(409, "Not taken here", f"{name} {what}", field="zone")
+    return zone
+
+
+def _reason(text: str) -> str:
+    text = one_line(text)
+    return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
+
+
+def _entry(ask: Ask, zone: ZoneConfig, rid: str, today: dt.date) -> tuple[Fields, str]:
+    """The entry to add for this zone, and how filing calls it."""
+    subject = "ip" if zone.kind == "ip" else "domain"
+    tail: Fields = [("added", date_value(today)), ("by", "web-request"), ("ticket", rid)]
+    if ask.kind == "delist":
+        head: Fields = [
+            (subject, ask.target),
+            ("exclude", True),
+            ("reason", _reason(f"delisting request {rid}: {ask.reason}")),
+        ]
+        return [*head, *tail], "exclude"
+    owner = [("owner", one_line(ask.organisation)), ("contact", one_line(ask.contact))]
+    return [(subject, ask.target), *owner, ("reason", _reason(ask.reason)), *tail], "add"
+
+
+def _field(problem_code: str) -> str:
+    return {codes.TXT_TOO_LONG: "reason", codes.MISSING_OWNER: "organisation"}.get(problem_code, "address")
+
+
+def _edits(
+    tree: GitTree, config: Config, ask: Ask, rid: str, today: dt.date
+) -> tuple[tuple[Edit, ...], dict[str, bytes | None]]:
+    """What filing `ask` changes: the edits, and the files' new bytes (checked by the lists' reader)."""
+    files = set(tree.files())
+    changes: dict[str, bytes | None] = {}
+    edits: list[Edit] = []
+    checks: list[tuple[str, ZoneConfig]] = []
+
+    def current(path: str) -> bytes | None:
+        return changes[path] if path in changes else tree.read(path) if path in files else None
+
+    for name in ask.zones:
+        zone = _zone(config, name, ask.kind)
+        subject = "ip" if zone.kind == "ip" else "domain"
+        removed = False
+        if ask.kind == "delist":
+            curated = sorted({p for pattern in zone.sources for p in glob(tree, pattern)})
+            for path in (p for p in curated if p.endswith((".yaml", ".yml")) and not zone.is_excludes(p)):
+                data = current(path)
+                assert data is not None
+                for index in reversed(find_entries(path, data, subject, ask.target)):
+                    data, text = remove_lines(path, data, index)
+                    changes[path] = data
+                    edits.append(Edit(zone.name, path, "remove", text))
+                    checks.append((path, zone))
+                    removed = True
+        if removed:
+            continue
+        target = zone.web.requests
+        assert target is not None
+        fields, action = _entry(ask, zone, rid, today)
+        data, text = append_entry(target, current(target), fields)
+        changes[target] = data
+        edits.append(Edit(zone.name, target, "exclude" if action == "exclude" else "add", text))
+        checks.append((target, zone))
+    for path, zone in checks:
+        before = tree.read(path) if path in files else None
+        known = {(p.code, p.message) for p in entry_problems(path, before, zone)} if before is not None else set()
+        new = [p for p in entry_problems(path, changes[path] or b"", zone) if (p.code, p.message) not in known]
+        if new:
+            detail = "; ".join(p.message for p in new[:3])
+            raise WebError(422, "The lists refuse this request", detail, field=_field(new[0].code))
+    return tuple(edits), changes
+
+
+def test_point(target: str) -> str | None:
+    """The RFC 5782 test point `target` names or covers (127.0.0.2 is always listed, 127.0.0.1
+    never, and their IPv4-mapped IPv6 forms; the names TEST and INVALID), or None."""
+    if looks_like_ip(target):
+        try:
+            net = parse_network(target)
+        except AddressError:
+            return None
+        points = {TEST_LISTED_V4: "127.0.0.2", TEST_UNLISTED_V4: "127.0.0.1"}
+        if net.family == 6:
+            points = {TEST_LISTED_V6: "::ffff:127.0.0.2", TEST_UNLISTED_V6: "::ffff:127.0.0.1"}
+        return next((text for value, text in points.items() if net.start <= value <= net.end), None)
+    name = target.strip().rstrip(".").lower()
+    return name if name in (TEST_LISTED_DOMAIN, TEST_UNLISTED_DOMAIN) else None
+
+
+def _plan(
+    where: ListsRepo, base: str, ask: Ask, rid: str, today: dt.date
+) -> tuple[str, tuple[Edit, ...], dict[str, bytes | None]]:
+    point = test_point(ask.target)
+    if point is not None:
+        raise WebError(
+            422,
+            "Test points cannot be changed",
+            f"{ask.target} is or covers {point}, an RFC 5782 test point: its answer is fixed so that "
+            "mail servers can check the list works",
+            field="address",
+        )
+    try:
+        tree = GitTree(where, base)
+        edits, changes = _edits(tree, _config(tree), ask, rid, today)
+    except EditError as exc:
+        raise WebError(422, "The lists refuse this request", str(exc), field="address") from exc
+    except WebError:
+        raise
+    except PublisherError as exc:  # VcsError, TreeError: the repository, not the request
+        raise WebError(503, "Requests are not taken here", f"the lists' repository cannot be read: {exc}") from exc
+    return tree.commit.sha, edits, changes
+
+
+def plan_edits(where: ListsRepo, base: str, ask: Ask, *, today: dt.date) -> tuple[Edit, ...]:
+    """The edits filing `ask` would make on `base` now (the ID shown as NNNN); nothing is written.
+    WebError 422 (field "address", "reason" or "organisation") when the lists would refuse them."""
+    return _plan(where, base, ask, f"{today.isoformat()}-NNNN", today)[1]
+
+
+def next_id(refs: list[RequestRef], day: dt.date) -> str:
+    """YYYY-MM-DD-NNNN: the next number of that day over every request ref, open or archived."""
+    prefix = day.isoformat()
+    used = [int(m.group(2)) for r in refs if (m := _ID.fullmatch(r.id)) and m.group(1) == prefix]
+    return f"{prefix}-{max(used, default=0) + 1:04d}"
+
+
+def _trailer(value: str) -> str:
+    return one_line(_CONTROL.sub(" ", value))
+
+
+def message(ask: Ask, rid: str, now: dt.datetime) -> str:
+    """The commit message: a subject, the requester's reason, and the request's fields as trailers
+    (one line each: line breaks are folded, so no value can add a trailer of its own)."""
+    body = _CONTROL.sub(" ", ask.reason.replace("\r\n", "\n")).strip()
+    # `git interpret-trailers --parse` stops at a line starting with "---" (a patch follows)
+    body = "\n".join(" " + line if line.startswith("---") else line for line in body.split("\n"))
+    fields = [
+        ("Request-Id", rid),
+        ("Request-Kind", ask.kind),
+        ("Request-Target", ask.target),
+        ("Request-Zones", ", ".join(ask.zones)),
+        ("Request-Organisation", ask.organisation),
+        ("Request-Contact", ask.contact),
+        ("Request-Client", ask.client),
+        ("Request-Confirmed", now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        ("Request-Token", ask.token),
+    ]
+    trailers = "\n".join(f"{key}: {_trailer(value)}" for key, value in fields if _trailer(value))
+    subject = f"{_KINDS[ask.kind][1]} request {rid}: {_trailer(ask.target)}"
+    return f"{subject}\n\n{body}\n\n{trailers}\n" if body else f"{subject}\n\n{trailers}\n"
+
+
+def _already(where: ListsRepo, token: str) -> Filed | None:
+    if not token:
+        return None
+    for ref in request_refs(where):
+        if ref.trailer("Request-Token") == token:
+            return Filed(ref.id, f"requests/{ref.id}", ref.commit, (), True)
+    return None
+
+
+def file_request(where: ListsRepo, base: str, ask: Ask, *, now: dt.datetime, email: str = DEFAULT_EMAIL) -> Filed:
+    """Commit `ask`'s edits on a new branch requests/<ID> from the tip of `base` (under the lock).
+    The same `ask.token` again answers the first filing (`already`, no edits listed)."""
+    with _locked(where):
+        found = _already(where, ask.token)
+        if found is not None:
+            return found
+        when = now.astimezone(dt.UTC)
+        rid = next_id(request_refs(where), when.date())
+        sha, edits, changes = _plan(where, base, ask, rid, when.date())
+        try:
+            commit = commit_beside(
+                where,
+                sha,
+                changes,
+                message(ask, rid, when),
+                ref=REQUEST_BRANCHES + rid,
+                author=(AUTHOR, email),
+                when=when,
+            )
+        except VcsError as exc:
+            raise WebError(503, "Requests are not taken here", f"the request could not be filed: {exc}") from exc
+    return Filed(rid, f"requests/{rid}", commit, edits, False)
+
+
+class RepoFiler:
+    """`service.Filer` over one lists repository: requests start from `base` (None: the branch
+    checked out there, looked up at each filing); commits are made as "publisher web" <email>."""
+
+    def __init__(self, where: ListsRepo, base: str | None, *, email: str = DEFAULT_EMAIL) -> None:
+        self.where = where
+        self.base = base
+        self.email = email
+
+    def plan_edits(self, ask: Ask, *, today: dt.date) -> tuple[Edit, ...]:
+        return plan_edits(self.where, base_branch(self.where, self.base), ask, today=today)
+
+    def file_request(self, ask: Ask, *, now: dt.datetime) -> Filed:
+        return file_request(self.where, base_branch(self.where, self.base), ask, now=now, email=self.email)
+
+
+__all__ = ["RepoFiler", "base_branch", "file_request", "message", "next_id", "plan_edits", "state_dir", "test_point"]
