@@ -25,7 +25,7 @@ from publisher.errors import WebError
 
 #: A token longer than this is refused before any decoding. A request at every field's limit,
 #: written in 4-byte characters, fits (tests/test_web_requests.py checks it).
-MAX_TOKEN = 8192
+MAX_TOKEN = 12288
 MIN_SECRET = 16
 _PURPOSE = b"publisher-web request-link v1\n"
 _B64 = re.compile(r"[A-Za-z0-9_-]+")
