@@ -452,3 +452,17 @@ def test_a_request_at_every_limit_fits_in_a_link() -> None:
     rig = Rig()
     rig.service.submit(replace(ALLOW, organisation=widest * 200, reason=widest * 1000), "192.0.2.10")
     assert rig.service.pending(rig.mailer.token()).form.reason == widest * 1000
+
+
+def test_refusals_from_many_networks_log_at_most_sixty_lines_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="publisher.web.requests")
+    rig = Rig()
+    for n in range(500):
+        rig.refused(replace(DELIST, address="192.0.2.250"), f"2001:db8:{n:x}::1")  # not listed: 422
+    assert len(caplog.records) == 60
+    rig.now += dt.timedelta(minutes=1)
+    rig.refused(replace(DELIST, address="192.0.2.250"), "2001:db8:ffff::1")
+    assert caplog.records[-1].getMessage() == (
+        "submission delist 192.0.2.250 from 2001:db8:ffff::/56 refused: 422 invalid field (field address); "
+        "440 more refusals not logged since the last line"
+    )

@@ -63,7 +63,8 @@ class RefusalLog:
     """At most one line a minute per client network, and `per_minute` in all, for refusals."""
 
     def __init__(self, ticks: Callable[[], float], *, per_minute: int = 60) -> None:
-        self._network = Limiter.per(1, 60, clock=ticks)
+        # A dropped key only costs one more line (the overall cap holds): a small table will do.
+        self._network = Limiter(1 / 60, 1, max_keys=4096, clock=ticks)
         self._all = Limiter.per(per_minute, 60, clock=ticks)
         self._quiet = 0
         self._lock = threading.Lock()
@@ -138,8 +139,8 @@ class Requests:
         try:
             if s.smtp is None or len(s.secret) < tokens.MIN_SECRET:
                 raise WebError(503, "requests not taken", "requests are not taken here")
-            checked = check_fields(form)
-            ask = replace(checked, zones=request_zones(checked.kind, checked.target, form.zone, self.view()))
+            ask = check_fields(form)  # kept for the log line should the zones refuse it
+            ask = replace(ask, zones=request_zones(ask.kind, ask.target, form.zone, self.view()))
             self._limit(self._networks, network, f"at most {s.requests_per_hour} requests an hour from one network")
             now = self.clock()
             self.filer.plan_edits(ask, today=now.astimezone(dt.UTC).date())
