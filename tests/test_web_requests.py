@@ -347,6 +347,9 @@ def test_nothing_is_mailed_when_requests_are_not_taken_and_a_mail_failure_files_
     rig = Rig(settings=replace(SETTINGS, smtp=None))
     err = rig.refused(DELIST)
     assert (err.status, err.detail) == (503, "requests are not taken here") and not rig.filer.planned
+    rig = Rig()
+    rig.service.mailer = None
+    assert rig.refused(DELIST).status == 503 and not rig.filer.planned
     rig = Rig(settings=replace(SETTINGS, secret=b""))
     assert rig.refused(DELIST).status == 503
     rig = Rig()

@@ -101,13 +101,14 @@ class Requests:
         settings: WebSettings,
         view: Callable[[], Published],
         filer: Filer,
-        mailer: ConfirmationSender,
+        mailer: ConfirmationSender | None,
         *,
         clock: Callable[[], dt.datetime] = _utcnow,
         ticks: Callable[[], float] | None = None,
     ) -> None:
         """`clock`: aware UTC now (dates, expiry); `ticks`: seconds for the limits (default: the
-        monotonic clock, or `clock`'s timestamp when a clock is given, as tests do)."""
+        monotonic clock, or `clock`'s timestamp when a clock is given, as tests do). `mailer` None
+        (no relay configured): submissions answer 503, links already mailed still confirm."""
         self.settings = settings
         self.view = view
         self.filer = filer
@@ -137,7 +138,7 @@ class Requests:
         ask: Ask | None = None
         s = self.settings
         try:
-            if s.smtp is None or len(s.secret) < tokens.MIN_SECRET:
+            if s.smtp is None or self.mailer is None or len(s.secret) < tokens.MIN_SECRET:
                 raise WebError(503, "requests not taken", "requests are not taken here")
             ask = check_fields(form)  # kept for the log line should the zones refuse it
             ask = replace(ask, zones=request_zones(ask.kind, ask.target, form.zone, self.view()))
