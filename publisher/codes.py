@@ -68,8 +68,8 @@ ACL_FILE_IS_SOURCE = "acl-file-is-source"
 ACL_CONFLICT = "acl-conflict"
 #: One network twice in one ACL with the same action (a warning: the second changes nothing).
 ACL_DUPLICATE = "acl-duplicate"
-#: A zone's `web: requests` file that confirmed requests could not edit: outside lists/, not one
-#: of the zone's `sources`, or one of its `excludes`.
+#: A zone's `web: requests` file that confirmed requests could not edit: outside lists/; in a block
+#: zone not one of its `excludes` files; in an allow zone not one of its `sources`, or an excludes file.
 BAD_REQUESTS_FILE = "bad-requests-file"
 #: One TSIG key named twice in a zone's `allow_transfer`.
 DUPLICATE_TRANSFER_KEY = "duplicate-transfer-key"

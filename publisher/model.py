@@ -161,10 +161,10 @@ class ZonePage:
 
     `public`: the fields of a covering entry the lookup page and API show; `policy`: the zone
     page's text (plain text, paragraphs split by blank lines); `codes`: what each return code
-    means, shown beside an answer; `requests`: the curated list file (lists-relative, one of the
-    zone's sources) that a confirmed request edits: delisting requests in a block zone (an
-    `exclude: true` entry, or the entry removed), allowlisting requests in an allow zone (an
-    entry with owner and contact). None: the zone takes no requests.
+    means, shown beside an answer; `requests`: the curated YAML file (lists-relative) that a
+    confirmed request adds an entry to: in a block zone one of its `excludes` files (a delisting
+    is a hole in the whole zone, whichever file lists the address), in an allow zone one of its
+    sources (an entry with owner and contact). None: the zone takes no requests.
     """
 
     public: tuple[str, ...] = DEFAULT_PUBLIC

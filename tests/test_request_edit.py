@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import LISTS
 
 from publisher import codes
-from publisher.lists.edit import EditError, append_entry, entry_problems, new_file, one_line, remove_entry, scalar
+from publisher.lists.edit import EditError, append_entry, entry_problems, new_file, one_line, scalar
 from publisher.lists.yamlmarks import load_yaml
 from publisher.model import ZoneConfig
 
@@ -134,45 +134,6 @@ def test_line_breaks_are_refused_in_values_and_folded_by_one_line() -> None:
     with pytest.raises(EditError, match="one line"):
         scalar("a\nreason: injected")
     assert one_line(" a \r\n b\u2028c\n\n") == "a b c"
-
-
-def test_remove_takes_the_entry_and_its_inner_comments_only() -> None:
-    old = (
-        b"entries:\n"
-        b"  - ip: 192.0.2.1\n"
-        b"    reason: one\n"
-        b"\n"
-        b"  # about the second\n"
-        b"  - ip: 192.0.2.2\n"
-        b"    # inside the second\n"
-        b"    reason: two  # trailing\n"
-        b"  # about the third\n"
-        b"\n"
-        b"  - ip: 192.0.2.3\n"
-    )
-    new, text = remove_entry("a.yaml", old, 1)
-    assert text == "- ip: 192.0.2.2\n  # inside the second\n  reason: two  # trailing\n"
-    assert new == (
-        b"entries:\n  - ip: 192.0.2.1\n    reason: one\n\n"
-        b"  # about the second\n  # about the third\n\n  - ip: 192.0.2.3\n"
-    )
-    assert [e["ip"] for e in entries(new)] == ["192.0.2.1", "192.0.2.3"]
-
-
-def test_remove_from_the_sample_then_append_back_is_the_same_entries() -> None:
-    old = (LISTS / "bl" / "abuse.yaml").read_bytes()
-    before = entries(old)
-    for index in range(len(before)):
-        new, _ = remove_entry("bl/abuse.yaml", old, index)
-        assert entries(new) == before[:index] + before[index + 1 :]
-        assert b"\n\n\n" not in new and new.startswith(old[: old.index(b"entries:")])
-
-
-def test_removing_the_last_entry_leaves_a_valid_empty_list() -> None:
-    new, _ = remove_entry("a.yaml", b"entries:  # c\n  - ip: 192.0.2.1\n# end\n", 0)
-    assert new == b"entries: []  # c\n# end\n"
-    new, _ = remove_entry("a.yaml", b"entries: [{ip: 192.0.2.1}, {ip: 192.0.2.2}]\n", 0)
-    assert new == b"entries: [{ip: 192.0.2.2}]\n"
 
 
 def test_a_file_that_is_not_a_list_is_not_edited() -> None:

@@ -24,27 +24,13 @@ from publisher.web.filing import RepoFiler, base_branch, file_request, plan_edit
 from publisher.web.service import Ask
 
 NOW = dt.datetime(2026, 11, 29, 10, 11, 12, tzinfo=dt.UTC)
-REQUESTS = {"bl.example.test": "bl/requests.yaml", "wl.example.test": "wl/requests.yaml"}
-
-
-def with_requests(zones_yaml: str) -> str:
-    """The sample zones.yaml with `web: {requests: ...}` on the block and allow ip zones."""
-    out = []
-    for line in zones_yaml.splitlines(keepends=True):
-        out.append(line)
-        for zone, path in REQUESTS.items():
-            if line.strip() == f"- name: {zone}":
-                out.append(f"    web: {{requests: {path}}}\n")
-    return "".join(out)
 
 
 def make_repo(tmp_path: Path) -> ListsRepo:
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
-    shutil.copytree(LISTS, root / "lists")
-    zones = root / "lists" / "zones.yaml"
-    zones.write_text(with_requests(zones.read_text()))
+    shutil.copytree(LISTS, root / "lists")  # its zones.yaml takes requests: bl/delisted.yaml, wl/requests.yaml
     commit_all(root, "sample lists")
     git(root, "config", "user.name", "Alice Admin")
     git(root, "config", "user.email", "alice@example.test")
@@ -80,12 +66,11 @@ def test_a_request_is_a_branch_and_nothing_else_moves(tmp_path: Path) -> None:
     assert git(root, "rev-parse", "requests/2026-11-29-0001").stdout.strip() == filed.commit
     assert git(root, "rev-parse", f"{filed.commit}^").stdout == before[3]  # made from the tip of main
     changed = git(root, "diff", "--name-status", "main", filed.commit).stdout
-    assert changed == "A\tlists/bl/requests.yaml\n"
-    added = git(root, "show", f"{filed.commit}:lists/bl/requests.yaml").stdout
+    assert changed == "M\tlists/bl/delisted.yaml\n"
+    added = git(root, "show", f"{filed.commit}:lists/bl/delisted.yaml").stdout
     entry = load_yaml("r.yaml", added.encode()).data["entries"][0]
     assert entry == {
         "ip": "192.0.2.200",
-        "exclude": True,
         "reason": "delisting request 2026-11-29-0001: fixed",
         "added": "2026-11-29",
         "by": "web-request",
@@ -113,13 +98,15 @@ def test_the_message_carries_the_fields_as_trailers(tmp_path: Path) -> None:
     assert git(where.root, "log", "-1", "--format=%ae", filed.commit).stdout.strip() == "dnsbl@example.test"
 
 
-def test_an_exact_curated_entry_is_removed_instead(tmp_path: Path) -> None:
+def test_a_delisting_is_an_entry_of_the_zones_excludes_file_even_for_an_exact_entry(tmp_path: Path) -> None:
+    """198.51.100.77 is an entry of bl/abuse.yaml: the request still adds a zone-wide hole (an
+    exclusion in bl/abuse.yaml would only make a hole in that file, and removing the entry would
+    leave a wider entry or a feed listing it); the reviewer may remove the entry by hand."""
     where = make_repo(tmp_path)
     filed = file_request(where, "main", ask(target="198.51.100.77"), now=NOW)
-    assert [(e.path, e.action) for e in filed.edits] == [("bl/abuse.yaml", "remove")]
-    assert filed.edits[0].text.startswith("- ip: 198.51.100.77\n  code: 127.0.0.3\n")
+    assert [(e.path, e.action) for e in filed.edits] == [("bl/delisted.yaml", "exclude")]
     diff = git(where.root, "diff", "main", filed.commit).stdout
-    assert "-  - ip: 198.51.100.77" in diff and "\n+" not in diff.split("@@", 1)[1]
+    assert "+  - ip: 198.51.100.77\n" in diff and "\n-  " not in diff
 
 
 def test_the_same_token_twice_is_one_branch(tmp_path: Path) -> None:
@@ -197,6 +184,13 @@ def test_what_the_lists_refuse_is_a_422_and_nothing_is_written(
 
 def test_zones_without_requests_and_missing_bases(tmp_path: Path) -> None:
     where = make_repo(tmp_path)
+    zones = where.lists / "zones.yaml"
+    zones.write_text(zones.read_text().replace("      requests: dbl/delisted.yaml\n", ""))
+    commit_all(where.root, "dbl takes no requests")
+    wrong = Ask("allowlist", "192.0.2.77", ("bl.example.test",), "Org", "a@b.example", "r", token="y")
+    with pytest.raises(WebError) as role:
+        file_request(where, "main", wrong, now=NOW)
+    assert role.value.status == 409 and "takes no allowlist requests" in role.value.detail
     dbl = Ask("delist", "spam.example", ("dbl.example.test",), "Org", "a@b.example", "r", token="x")
     with pytest.raises(WebError) as caught:
         file_request(where, "main", dbl, now=NOW)

@@ -59,7 +59,7 @@ def test_list_show_accept_publishes_and_archives(
     assert run(where, zones, "requests", "show", filed.id) == 0
     shown = capsys.readouterr().out
     assert shown.startswith(f"commit {filed.commit}\n") and "Request-Token: t1" in shown
-    assert "-  - ip: 198.51.100.77" in shown and "\x1b[" not in shown
+    assert "+  - ip: 198.51.100.77" in shown and "\x1b[" not in shown
 
     assert run(where, zones, "requests", "accept", filed.id, "--dry-run") == 0
     assert "dry run: nothing was changed" in capsys.readouterr().out
@@ -98,28 +98,58 @@ def test_a_guard_rail_refusal_moves_nothing(
     assert [r.state for r in request_refs(where)] == ["open"]
 
 
-def test_a_conflict_with_a_later_commit_is_a_clear_error(
+def test_two_requests_appending_to_one_file_are_both_accepted(
     published: tuple[ListsRepo, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Both append to bl/delisted.yaml: once the first is merged, the second conflicts at the end of
+    the file; accept makes it again on the new base (its entry appended there) and publishes."""
+    where, zones = published
+    first = file_request(where, "main", ask(target="198.51.100.77", token="a"), now=NOW)
+    second = file_request(where, "main", ask(target="2001:db8:dead:beef::25", token="b"), now=NOW)
+    assert run(where, zones, "requests", "accept", first.id) == 0
+    capsys.readouterr()
+    assert run(where, zones, "requests", "accept", second.id) == 0
+    out = capsys.readouterr().out
+    assert "main has changed bl/delisted.yaml since it was filed" in out
+    assert "its entries appended again on main" in out
+    assert answer(zones, "bl.example.test", "198.51.100.77") == []
+    assert answer(zones, "bl.example.test", "2001:db8:dead:beef::25") == []
+    text = git(where.root, "show", "main:lists/bl/delisted.yaml").stdout
+    assert text.count("  - ip: ") == 2 and text.index("198.51.100.77") < text.index("2001:db8:dead:beef::25")
+    rebuilt = git(where.root, "rev-parse", f"refs/requests/accepted/{second.id}").stdout.strip()
+    assert rebuilt != second.commit  # the request as made again, with its own message
+    message = git(where.root, "log", "-1", "--format=%an|%B", rebuilt).stdout
+    assert message.startswith("publisher web|Delisting request") and "Request-Token: b" in message
+
+
+def test_a_conflict_that_cannot_be_made_again_is_a_clear_error(
+    published: tuple[ListsRepo, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A request edited by hand on its branch (an entry changed, not appended) that no longer merges:
+    accept refuses, names the file, and moves nothing."""
     where, zones = published
     filed = file_request(where, "main", ask(target="198.51.100.77"), now=NOW)
+    git(where.root, "checkout", "-q", f"requests/{filed.id}")
     abuse = where.lists / "bl" / "abuse.yaml"
-    abuse.write_text(abuse.read_text().replace("dictionary attack against the submission port", "dictionary attack"))
+    abuse.write_text(abuse.read_text().replace("dictionary attack against the submission port", "reworded here"))
+    commit_all(where.root, "a maintainer's edit on the request's branch")
+    git(where.root, "checkout", "-q", "main")
+    abuse.write_text(abuse.read_text().replace("dictionary attack against the submission port", "reworded there"))
     commit_all(where.root, "reword a reason")
     before = snapshot(where, zones)
     assert run(where, zones, "requests", "accept", filed.id) == 1
     err = capsys.readouterr().err
-    assert "does not merge into main" in err and "bl/abuse.yaml" in err
+    assert "changes bl/abuse.yaml by more than appending entries" in err and "git merge requests/" in err
     assert snapshot(where, zones) == before
 
 
 def test_dirty_lists_are_not_run_over(published: tuple[ListsRepo, Path], capsys: pytest.CaptureFixture[str]) -> None:
     where, zones = published
     filed = file_request(where, "main", ask(), now=NOW)
-    (where.lists / "bl" / "requests.yaml").write_text("entries: []  # a maintainer's draft\n")
+    (where.lists / "bl" / "delisted.yaml").write_text("entries: []  # a maintainer's draft\n")
     before = snapshot(where, zones)
     assert run(where, zones, "requests", "accept", filed.id) == 1
-    assert "uncommitted changes: bl/requests.yaml" in capsys.readouterr().err
+    assert "uncommitted changes: bl/delisted.yaml" in capsys.readouterr().err
     assert snapshot(where, zones) == before
 
 

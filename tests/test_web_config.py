@@ -26,7 +26,7 @@ zones:
     kind: ip
     role: block
     sources: [bl/*.yaml, bl/*.txt]
-    excludes: [bl/local-excludes.txt]
+    excludes: [bl/local-excludes.txt, bl/delisted.yaml]
 """
 
 
@@ -48,18 +48,18 @@ def test_web_is_read_with_its_defaults(tmp_path: Path) -> None:
         "      public: [reason, expires, ticket]\n"
         "      policy: We list sources of spam.\n"
         "      codes: {127.0.0.2: spam source, 127.0.0.4: snowshoe range}\n"
-        "      requests: bl/requests.yaml\n",
+        "      requests: bl/delisted.yaml\n",
     )
     assert not problems
     assert page is not None and page.public == ("reason", "expires", "ticket")
     assert page.codes == ((parse_v4("127.0.0.2"), "spam source"), (parse_v4("127.0.0.4"), "snowshoe range"))
     assert page.meaning(parse_v4("127.0.0.4")) == "snowshoe range" and page.meaning(parse_v4("127.0.0.9")) == ""
-    assert page.requests == "bl/requests.yaml" and page.policy == "We list sources of spam."
+    assert page.requests == "bl/delisted.yaml" and page.policy == "We list sources of spam."
 
 
 def test_web_problems_are_located(tmp_path: Path) -> None:
     for web, message in (
-        ("      requests: wl/requests.yaml\n", "requests file 'wl/requests.yaml' is not one of the zone's sources"),
+        ("      requests: bl/abuse.yaml\n", "requests file 'bl/abuse.yaml' is not one of the zone's excludes files"),
         ("      requests: ../requests.yaml\n", "requests file '../requests.yaml' must stay inside lists/"),
         ("      codes: {127.0.0.300: x}\n", "127.0.0.300"),
         ("      codes: {127.255.255.254: x}\n", "127.255.255.254"),
@@ -71,6 +71,17 @@ def test_web_problems_are_located(tmp_path: Path) -> None:
         assert any(message in p and p.startswith("8:") for p in problems), (web, problems)
     _, problems = _config(tmp_path, "    web:\n      requests: wl/requests.yaml\n")
     assert any(f"[{codes.BAD_REQUESTS_FILE}]" in p for p in problems)
+    allow = HEAD.replace("role: block", "role: allow")
+    for web, message in (
+        ("bl/delisted.yaml", "is one of the zone's excludes files: an allowlisting adds a listing"),
+        ("wl/requests.yaml", "is not one of the zone's sources (bl/*.yaml, bl/*.txt)"),
+    ):
+        (tmp_path / "zones.yaml").write_text(allow + f"    web:\n      requests: {web}\n")
+        config, found = load_config(DirTree(tmp_path))
+        assert config is None and any(message in p.message and p.location.line == 8 for p in found), found
+    (tmp_path / "zones.yaml").write_text(allow + "    web:\n      requests: bl/partners.yaml\n")
+    config, found = load_config(DirTree(tmp_path))
+    assert config is not None and config.zones[0].web.requests == "bl/partners.yaml" and not found
 
 
 def test_defaults_web_is_merged_key_by_key(tmp_path: Path) -> None:
@@ -79,11 +90,11 @@ def test_defaults_web_is_merged_key_by_key(tmp_path: Path) -> None:
     (tmp_path / "zones.yaml").write_text(
         "defaults:\n  web: {public: [reason], policy: House rules.}\n"
         + HEAD
-        + "    web: {requests: bl/requests.yaml}\n"
+        + "    web: {requests: bl/delisted.yaml}\n"
     )
     config, problems = load_config(DirTree(tmp_path))
     assert config is not None and not problems
-    assert config.zones[0].web == ZonePage(public=("reason",), policy="House rules.", requests="bl/requests.yaml")
+    assert config.zones[0].web == ZonePage(public=("reason",), policy="House rules.", requests="bl/delisted.yaml")
 
 
 def test_a_web_only_change_is_a_new_generation_with_the_same_serials_and_a_note(tmp_path: Path) -> None:

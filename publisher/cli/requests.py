@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 from typing import TYPE_CHECKING
@@ -147,7 +148,17 @@ def cmd_accept(args: argparse.Namespace, display: Display) -> int:
         f"Merge branch 'requests/{request.id}' into {base}.\n\n"
         f"Request-Id: {request.id}\nAccepted-By: {name} <{email}>\n"
     )
-    base_sha, merged = vcs.merge_commit(where, base, request.commit, message)
+    try:
+        base_sha, merged = vcs.merge_commit(where, base, request.commit, message)
+    except vcs.MergeConflict as exc:
+        # Two requests appending to one file both add at its end: make this one again on the base.
+        from publisher.web.filing import rebuild
+
+        display.line(f"request {request.id}: {base} has changed {', '.join(exc.paths)} since it was filed")
+        commit = rebuild(where, base, request, now=_now())
+        request = dataclasses.replace(request, commit=commit, tip=commit)
+        display.line(f"request {request.id}: its entries appended again on {base}, as commit {commit[:10]}")
+        base_sha, merged = vcs.merge_commit(where, base, request.commit, message)
     display.line(f"request {request.id}: merged into {base} {base_sha[:10]} as commit {merged[:10]} (not moved yet)")
     held = contextlib.nullcontext() if args.dry_run else writer_lock(args.zones, on_wait=display.err)
     with held:

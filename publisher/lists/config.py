@@ -214,9 +214,7 @@ class _Builder:
         )
         transfer, transfer_keys = self.allow_transfer(at("allow_transfer"), merged.get("allow_transfer") or [])
         acl = self.acls.rules(at("acl"), merged.get("acl"))
-        page = self.page(
-            at("web"), merged.get("web") or {}, tuple(merged["sources"]), tuple(merged.get("excludes") or ())
-        )
+        page = self.page(at("web"), merged.get("web") or {}, role, merged["sources"], merged.get("excludes") or [])
         prefix = merged.get("max_prefix") or {}
         guards = merged.get("guards") or {}
         if any(p.is_error for p in self.problems[before:]):
@@ -252,8 +250,10 @@ class _Builder:
             web=page,
         )
 
-    def page(self, where: Path, raw: dict[str, Any], sources: tuple[str, ...], excludes: tuple[str, ...]) -> ZonePage:
-        """The zone's `web:` (what `publisher web` shows, which file requests edit)."""
+    def page(self, where: Path, raw: dict[str, Any], role: str, sources: list[str], excludes: list[str]) -> ZonePage:
+        """The zone's `web:` (what `publisher web` shows, which file requests edit). Delisting
+        requests go to one of a block zone's `excludes` files (a hole in the zone, whichever
+        file lists the address); allowlisting requests to one of an allow zone's sources."""
         meanings: list[tuple[int, str]] = []
         for text, meaning in (raw.get("codes") or {}).items():
             try:
@@ -263,20 +263,19 @@ class _Builder:
         requests = raw.get("requests")
         if requests is not None:
             requests = str(requests)
-            why = None
+            excluding = any(glob_matches(pattern, requests) for pattern in excludes)
+            why, fix = None, "name a curated .yaml file that the zone's sources glob matches, like wl/requests.yaml"
             if requests.startswith("/") or ".." in requests.split("/"):
                 why = "must stay inside lists/"
-            elif not any(glob_matches(pattern, requests) for pattern in sources):
+            elif role == "block" and not excluding:
+                why = "is not one of the zone's excludes files: a delisting must be a hole in the whole zone"
+                fix = f"add it to the zone's excludes, like `excludes: [{requests}]`"
+            elif role == "allow" and excluding:
+                why = "is one of the zone's excludes files: an allowlisting adds a listing"
+            elif role == "allow" and not any(glob_matches(pattern, requests) for pattern in sources):
                 why = f"is not one of the zone's sources ({', '.join(sources)})"
-            elif any(glob_matches(pattern, requests) for pattern in excludes):
-                why = "is one of the zone's excludes files"
             if why:
-                self.error(
-                    (*where, "requests"),
-                    codes.BAD_REQUESTS_FILE,
-                    f"requests file '{requests}' {why}",
-                    "name a curated .yaml file that the zone's sources glob matches, like bl/requests.yaml",
-                )
+                self.error((*where, "requests"), codes.BAD_REQUESTS_FILE, f"requests file '{requests}' {why}", fix)
         return ZonePage(
             public=tuple(raw.get("public", DEFAULT_PUBLIC)),
             policy=str(raw.get("policy", "")),

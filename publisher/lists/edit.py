@@ -1,7 +1,7 @@
 """Text edits of a curated list file, made the way a person makes them.
 
-A request filed through `publisher web` appends an entry to a list file's `entries:` or
-removes one entry's lines; every other byte (comments, order, `defaults:`, blank lines,
+A request filed through `publisher web` appends an entry to a list file's `entries:`;
+every other byte (comments, order, `defaults:`, blank lines,
 CRLF line ends, a missing final newline) stays as it was. Positions come from the YAML
 nodes' marks; each edit is read back (the other entries and `defaults` must read as
 before, the new entry as given) and `entry_problems` reads the edited file through the
@@ -20,10 +20,10 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from publisher import codes
-from publisher.addresses import AddressError, normalize_domain, parse_network
 from publisher.errors import Problem, PublisherError
 from publisher.lists.checks import validate
 from publisher.lists.curated import read_yaml_source
+from publisher.lists.excludes import as_excludes
 from publisher.lists.yamlmarks import decode_text, load_yaml
 from publisher.model import Config, ZoneConfig
 
@@ -226,82 +226,13 @@ def _spaced(text: str, items: list[Node]) -> bool:
     return any(_blank(line) for line in between.split("\n")[:-1])
 
 
-def remove_entry(path: str, data: bytes, index: int) -> tuple[bytes, str]:
-    """`data` without the lines of entry `index` (from its `-` to its last written line; comments
-    between them go, those after it stay with what follows): (new bytes, the removed text)."""
-    layout = _layout(path, data)
-    text, seq = layout.text, layout.seq
-    if not isinstance(seq, SequenceNode) or not 0 <= index < len(seq.value):
-        raise EditError(f"{path} has no entry #{index + 1}")
-    before, _ = _entries_of(path, text)
-    expect = before[:index] + before[index + 1 :]
-    items = seq.value
-    item = items[index]
-    if seq.flow_style:
-        start, end = item.start_mark.index, _content_end(item, text)
-        removed = text[start:end]
-        if index + 1 < len(items):
-            end = items[index + 1].start_mark.index
-        elif index > 0:
-            start = _content_end(items[index - 1], text)
-        return _finish(path, layout, text[:start] + text[end:], expect), removed
-    start = _line_start(text, _dash(text, item))
-    end = _line_end(text, _content_end(item, text) - 1)
-    removed = text[start:end]
-    head, tail = text[:start], text[end:]
-    prev_blank = head.endswith("\n\n") or head.endswith("\n\r\n")
-    next_line = tail[: _line_end(tail, 0)]
-    if prev_blank and next_line and _blank(next_line):
-        tail = tail[len(next_line) :]
-    elif prev_blank and index == len(items) - 1:
-        head = head[: _line_start(head, len(head) - 1)]
-    if len(items) == 1:  # the last entry: `entries: []` keeps the file valid
-        assert layout.key is not None
-        colon = text.index(":", layout.key.end_mark.index)
-        head = head[: colon + 1] + " []" + head[colon + 1 :]
-    lines = removed.replace("\r\n", "\n").split("\n")
-    pad = min((len(x) - len(x.lstrip()) for x in lines if x.strip()), default=0)
-    shown = "\n".join(x[pad:] for x in lines).rstrip() + "\n"
-    return _finish(path, layout, head + tail, expect), shown
-
-
-def same_subject(subject: str, written: str, target: str) -> bool:
-    """Does an entry's `ip`/`domain` as written name exactly `target` (normalised as the lists read
-    it: 192.0.2.7 is 192.0.2.7/32, a wildcard or a `.name` is never a plain name)?"""
-    try:
-        if subject == "ip":
-            a, b = parse_network(written), parse_network(target)
-            return (a.family, a.start, a.end) == (b.family, b.start, b.end)
-        if written.strip().startswith("."):
-            return False
-        return normalize_domain(written) == normalize_domain(target)
-    except AddressError:
-        return False
-
-
-def find_entries(path: str, data: bytes, subject: str, target: str) -> list[int]:
-    """Indexes of the entries that list exactly `target` (`same_subject`) and are not exclusions
-    (by their own `exclude` or the file's defaults)."""
-    loaded = load_yaml(path, data)
-    doc = loaded.data if isinstance(loaded.data, dict) else {}
-    raw = doc.get("defaults")
-    defaults: dict[str, Any] = raw if isinstance(raw, dict) else {}
-    found = []
-    for i, entry in enumerate(doc.get("entries") or []):
-        if not isinstance(entry, dict) or subject not in entry:
-            continue
-        if bool({**defaults, **entry}.get("exclude", False)):
-            continue
-        if same_subject(subject, str(entry[subject]), target):
-            found.append(i)
-    return found
-
-
 def entry_problems(path: str, data: bytes, zone: ZoneConfig) -> list[Problem]:
     """The errors the lists find in the file as edited: its syntax and schema, each entry's own
     checks (test points, host bits, max_prefix, mapped IPv6, owner on allowlists, TXT length), and
     repeats or conflicts within it. Checks that need the zone's other files wait for `publish`."""
     source = read_yaml_source(path, data, zone)
+    if zone.read_as_excludes:  # an excludes file (lists/excludes.py): every entry is a hole
+        source = as_excludes(source)
     problems = list(source.problems)
     config = Config(zones=(zone,))
     epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)  # expiry is a warning: the clock does not matter

@@ -609,10 +609,12 @@ def commit_beside(
     ref: str,
     author: tuple[str, str],
     when: dt.datetime,
+    replacing: str = ZERO_SHA,
 ) -> str:
     """Commit `changes` (lists-relative path -> new bytes, or None to delete) on top of `base` and
     create `ref` pointing at it; the work tree, the index, HEAD and every other ref are left alone
-    (a private index file). Creating a ref that exists fails: no request is overwritten."""
+    (a private index file). Creating a ref that exists fails: no request is overwritten. With
+    `replacing`, the ref must point at that commit and is moved (a request rebuilt on a new base)."""
     import tempfile
 
     root = where.root
@@ -638,7 +640,7 @@ def commit_beside(
             _run(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}", env=env)
         tree = _run(root, "write-tree", env=env)
         commit = _run(root, "commit-tree", tree, "-p", base_sha, "-F", "-", env=env, data=message.encode())
-    _run(root, "update-ref", "-m", "publisher: request filed", ref, commit, ZERO_SHA)
+    _run(root, "update-ref", "-m", "publisher: request filed", ref, commit, replacing)
     return commit
 
 
@@ -711,6 +713,21 @@ def archive_rejected(where: ListsRepo, request: RequestRef, message: str) -> str
     return commit
 
 
+class MergeConflict(VcsError):
+    """A merge both sides changed the same lines of: `paths` (lists-relative where inside lists/)."""
+
+    def __init__(self, paths: list[str], message: str) -> None:
+        super().__init__(message)
+        self.paths = paths
+
+
+def commit_body(where: ListsRepo, commit: str) -> tuple[str, str, str]:
+    """A commit's whole message, author name and author email."""
+    out = _run(where.root, "log", "-1", "--format=%an%x00%ae%x00%B", commit)
+    name, email, message = out.split("\0", 2)
+    return message.rstrip("\n") + "\n", name, email
+
+
 def merge_commit(where: ListsRepo, base: str, other: str, message: str) -> tuple[str, str]:
     """The merge of `other` into `base` as a commit object (`git merge-tree --write-tree`), made by
     the git user: (the base commit it was made on, the merge commit). Nothing moves: no ref, no
@@ -721,10 +738,11 @@ def merge_commit(where: ListsRepo, base: str, other: str, message: str) -> tuple
     lines = out.splitlines()
     if status == 1:
         names = sorted({where.in_lists(f) or f for f in lines[1:] if f.strip()})
-        raise VcsError(
+        raise MergeConflict(
+            names,
             f"{other[:10]} does not merge into {base} ({base_sha[:10]}): both changed {', '.join(names)}; "
             "nothing was changed\n"
-            f"  fix: reject it, or merge it by hand (git merge {other[:10]}), resolve, commit and publish"
+            f"  fix: reject it, or merge it by hand (git merge {other[:10]}), resolve, commit and publish",
         )
     if status != 0 or not lines:
         raise VcsError(f"git merge-tree failed in {root}: {(err or out).strip()}")

@@ -2,11 +2,12 @@
 repository, beside the work tree (never the work tree, the index, HEAD or the base branch), under
 a lock, and never published: maintainers review and accept it with `publisher requests`.
 
-The edits (decision 4 of the web face): a delisting removes the zone's curated YAML entry that
-names exactly the target, else adds an `exclude: true` entry to the zone's requests file; an
-allowlisting adds an entry with owner and contact to the allow zone's requests file. The zone
-definitions are read from zones.yaml of the base commit, the edited files are read back through
-the lists' own reader, and only YAML sources are opened (a bulk feed is never parsed here).
+The edits: a delisting adds an entry to each block zone's requests file, one of the zone's
+`excludes` files (a hole in the whole zone, whichever file lists the address: a bulk feed, a
+wider range); an allowlisting adds an entry with owner and contact to the allow zone's requests
+file. The zone definitions are read from zones.yaml of the base commit, the edited file is read
+back through the lists' own reader (an excludes file as exclusions), and no other list file is
+opened (a bulk feed is never parsed here).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from publisher import codes
 from publisher.addresses import (
@@ -33,9 +35,9 @@ from publisher.addresses import (
 from publisher.errors import PublisherError, VcsError, WebError
 from publisher.lists.bulk_syntax import looks_like_ip
 from publisher.lists.config import load_config
-from publisher.lists.edit import EditError, Fields, append_entry, date_value, entry_problems, find_entries, one_line
-from publisher.lists.edit import remove_entry as remove_lines
-from publisher.lists.tree import glob
+from publisher.lists.edit import EditError, Fields, append_entry, date_value, entry_problems, one_line
+from publisher.lists.excludes import reading_config
+from publisher.lists.yamlmarks import load_yaml
 from publisher.model import Config, ZoneConfig
 from publisher.publish.vcs import (
     REQUEST_BRANCHES,
@@ -44,6 +46,7 @@ from publisher.publish.vcs import (
     RequestRef,
     branch_tip,
     commit_beside,
+    commit_body,
     common_dir,
     current_branch,
     request_refs,
@@ -124,17 +127,13 @@ def _reason(text: str) -> str:
     return text if len(text) <= MAX_REASON else text[: MAX_REASON - 1] + "…"
 
 
-def _entry(ask: Ask, zone: ZoneConfig, rid: str, today: dt.date) -> tuple[Fields, str]:
-    """The entry to add for this zone, and how filing calls it."""
+def _entry(ask: Ask, zone: ZoneConfig, rid: str, today: dt.date) -> tuple[Fields, Literal["exclude", "add"]]:
+    """The entry to add for this zone, and how filing calls it: a delisting is an entry of the
+    zone's excludes file (every entry there is a hole in the zone), an allowlisting a listing."""
     subject = "ip" if zone.kind == "ip" else "domain"
     tail: Fields = [("added", date_value(today)), ("by", "web-request"), ("ticket", rid)]
     if ask.kind == "delist":
-        head: Fields = [
-            (subject, ask.target),
-            ("exclude", True),
-            ("reason", _reason(f"delisting request {rid}: {ask.reason}")),
-        ]
-        return [*head, *tail], "exclude"
+        return [(subject, ask.target), ("reason", _reason(f"delisting request {rid}: {ask.reason}")), *tail], "exclude"
     owner = [("owner", one_line(ask.organisation)), ("contact", one_line(ask.contact))]
     return [(subject, ask.target), *owner, ("reason", _reason(ask.reason)), *tail], "add"
 
@@ -157,28 +156,13 @@ def _edits(
 
     for name in ask.zones:
         zone = _zone(config, name, ask.kind)
-        subject = "ip" if zone.kind == "ip" else "domain"
-        removed = False
-        if ask.kind == "delist":
-            curated = sorted({p for pattern in zone.sources for p in glob(tree, pattern)})
-            for path in (p for p in curated if p.endswith((".yaml", ".yml")) and not zone.is_excludes(p)):
-                data = current(path)
-                assert data is not None
-                for index in reversed(find_entries(path, data, subject, ask.target)):
-                    data, text = remove_lines(path, data, index)
-                    changes[path] = data
-                    edits.append(Edit(zone.name, path, "remove", text))
-                    checks.append((path, zone))
-                    removed = True
-        if removed:
-            continue
         target = zone.web.requests
         assert target is not None
         fields, action = _entry(ask, zone, rid, today)
         data, text = append_entry(target, current(target), fields)
         changes[target] = data
-        edits.append(Edit(zone.name, target, "exclude" if action == "exclude" else "add", text))
-        checks.append((target, zone))
+        edits.append(Edit(zone.name, target, action, text))
+        checks.append((target, reading_config(zone) if zone.is_excludes(target) else zone))
     for path, zone in checks:
         before = tree.read(path) if path in files else None
         known = {(p.code, p.message) for p in entry_problems(path, before, zone)} if before is not None else set()
@@ -302,6 +286,64 @@ def file_request(where: ListsRepo, base: str, ask: Ask, *, now: dt.datetime, ema
     return Filed(rid, f"requests/{rid}", commit, edits, False)
 
 
+def _appended(path: str, old: bytes | None, new: bytes | None) -> list[Fields] | None:
+    """The entries `new` appends to `old`'s (each as its (key, value) pairs), or None when the
+    change is anything else: an entry removed or edited, defaults changed, the file deleted."""
+    if new is None:
+        return None
+    docs = [load_yaml(path, data).data if data is not None else {} for data in (old, new)]
+    if not all(isinstance(d, dict) for d in docs):
+        return None
+    before, after = (list(d.get("entries") or []) for d in docs)
+    if after[: len(before)] != before or docs[0].get("defaults") != docs[1].get("defaults"):
+        return None
+    added = after[len(before) :]
+    if not all(isinstance(e, dict) for e in added):
+        return None
+    return [[(str(k), v if isinstance(v, bool) else str(v)) for k, v in e.items()] for e in added]
+
+
+def rebuild(where: ListsRepo, base: str, request: RequestRef, *, now: dt.datetime) -> str:
+    """The request made again on the tip of `base`: the entries it appended, appended to the files
+    as they are there now; the branch moves to the new commit (same message and author). Two
+    requests that append to one file conflict in a merge (both add at its end): this is how the
+    second is accepted after the first. A VcsError when the request changed anything but appended
+    entries (edited by hand on its branch: merge it by hand)."""
+    with _locked(where):
+        before, after, tip = (
+            GitTree(where, request.base or request.commit),
+            GitTree(where, request.commit),
+            GitTree(where, base),
+        )
+        old, new, now_there = before.blob_ids(), after.blob_ids(), tip.blob_ids()
+        changes: dict[str, bytes | None] = {}
+        for path in sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p)):
+            added = _appended(
+                path, before.read(path) if path in old else None, after.read(path) if path in new else None
+            )
+            if not added:
+                raise VcsError(
+                    f"request {request.id} changes {path} by more than appending entries; it cannot be made "
+                    f"again on {base}\n  fix: merge it by hand (git merge requests/{request.id}), resolve, "
+                    "commit and publish"
+                )
+            data = tip.read(path) if path in now_there else None
+            for fields in added:
+                data, _ = append_entry(path, data, fields)
+            changes[path] = data
+        message, name, email = commit_body(where, request.commit)
+        return commit_beside(
+            where,
+            tip.commit.sha,
+            changes,
+            message,
+            ref=REQUEST_BRANCHES + request.id,
+            author=(name, email),
+            when=now,
+            replacing=request.commit,
+        )
+
+
 class RepoFiler:
     """`service.Filer` over one lists repository: requests start from `base` (None: the branch
     checked out there, looked up at each filing); commits are made as "publisher web" <email>."""
@@ -318,4 +360,14 @@ class RepoFiler:
         return file_request(self.where, base_branch(self.where, self.base), ask, now=now, email=self.email)
 
 
-__all__ = ["RepoFiler", "base_branch", "file_request", "message", "next_id", "plan_edits", "state_dir", "test_point"]
+__all__ = [
+    "RepoFiler",
+    "base_branch",
+    "file_request",
+    "message",
+    "next_id",
+    "plan_edits",
+    "rebuild",
+    "state_dir",
+    "test_point",
+]
