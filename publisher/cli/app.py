@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from publisher import __version__
-from publisher.cli import explain, hooks, imports, keys, lists, publishing, query, serve, typos
+from publisher.cli import explain, hooks, imports, keys, lists, publishing, query, serve, typos, web
 from publisher.cli.display import Display, Handler
 from publisher.cli.root import DEFAULT_LISTS, DEFAULT_ZONES, resolve_defaults
 from publisher.errors import PublisherError, UsageError, ValidationFailed
@@ -50,6 +50,7 @@ COMMANDS = (
     hooks.add_install_hook,
     hooks.add_validate_staged,
     imports.add_import_rbldnsd,
+    web.add_web,
 )
 
 

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from publisher.errors import ConfigError, PublisherError, WebError
+from publisher.errors import ConfigError, WebError
 from publisher.publish.vcs import find_repo
 from publisher.web.limits import Limiter, client_key
 
@@ -213,11 +213,9 @@ def state_dir(lists: Path) -> Path:
 
 def load_secret(lists: Path) -> bytes:
     """The HMAC key of CSRF tokens and confirmation links: `web.secret` in state_dir, made
-    (32 random bytes, 0600) when missing; a file others may read is refused (ConfigError)."""
-    try:
-        folder = state_dir(lists)
-    except PublisherError as exc:
-        raise ConfigError(f"cannot keep the web secret: {exc}") from exc
+    (32 random bytes, 0600) when missing; a file others may read is refused (ConfigError).
+    VcsError when the lists are in no git repository."""
+    folder = state_dir(lists)
     path = folder / "web.secret"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
