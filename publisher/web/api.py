@@ -200,7 +200,7 @@ def _dotted(code: int) -> str:
     return format_v4(code)
 
 
-@router.get("/lookup/{query}", response_model=LookupOut, response_model_exclude_none=True, responses=PROBLEMS)
+@router.get("/lookup/{query:path}", response_model=LookupOut, response_model_exclude_none=True, responses=PROBLEMS)
 def api_lookup(query: str, request: Request) -> dict[str, Any]:
     """Is this address or domain listed, in which zones, with which answers, and why."""
     web = web_of(request)

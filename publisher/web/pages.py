@@ -60,7 +60,7 @@ def lookup_form(request: Request, q: str | None = None) -> Response:
     return _lookup(request, q)
 
 
-@router.get("/lookup/{query}", response_class=HTMLResponse)
+@router.get("/lookup/{query:path}", response_class=HTMLResponse)
 def lookup_page(request: Request, query: str) -> HTMLResponse:
     return _lookup(request, query)
 
