@@ -16,8 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from publisher.errors import WebError
-from publisher.web.app import web_of
 from publisher.web.service import RequestForm
+from publisher.web.state import web_of
 from publisher.web.view import Lookup, PublicView, ZoneView
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -241,7 +241,9 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
-        raise WebError(422, "Invalid input", f"{field}: {first['msg']}" if field else first["msg"], field=field) from None
+        raise WebError(
+            422, "Invalid input", f"{field}: {first['msg']}" if field else first["msg"], field=field
+        ) from None
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:

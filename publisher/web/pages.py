@@ -16,9 +16,9 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from publisher.errors import WebError
-from publisher.web.app import Web, web_of
 from publisher.web.security import CSRF_COOKIE, check_csrf
 from publisher.web.service import RequestForm, RequestKind
+from publisher.web.state import Web, web_of
 from publisher.web.view import MAX_QUERY
 
 router = APIRouter(include_in_schema=False)
@@ -49,7 +49,14 @@ def _lookup(request: Request, text: str) -> HTMLResponse:
     try:
         found = view.lookup(text)
     except WebError as exc:
-        return web.html("index.html", exc.status, q=text[:MAX_QUERY], error=exc.detail, zones=list(view.zones.values()), max_query=MAX_QUERY)
+        return web.html(
+            "index.html",
+            exc.status,
+            q=text[:MAX_QUERY],
+            error=exc.detail,
+            zones=list(view.zones.values()),
+            max_query=MAX_QUERY,
+        )
     return web.html("lookup.html", q=found.query, found=found, max_query=MAX_QUERY)
 
 

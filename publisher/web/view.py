@@ -84,7 +84,7 @@ class ZoneLookup:
 
     @property
     def status(self) -> str:
-        """"listed", "not listed", "allowlisted", "not allowlisted"."""
+        """ "listed", "not listed", "allowlisted", "not allowlisted"."""
         word = "allowlisted" if self.role == "allow" else "listed"
         return word if self.listed else f"not {word}"
 
@@ -313,7 +313,7 @@ class Views:
         self._seen = key
         try:
             view = self._loader(self.zones_dir, self.lists)
-        except Exception as exc:  # a broken generation must not stop the page: keep the old view
+        except Exception as exc:  # noqa: BLE001 - a broken generation must not stop the page: keep the old view
             self._error = str(exc)
             log.error("cannot load %s: %s (still showing %s)", gen.name, exc, self._view and self._view.generation)
             return False
