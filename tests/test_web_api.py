@@ -40,7 +40,9 @@ def test_lookup_answers_with_the_documented_fields(client: TestClient) -> None:
         "status": "listed",
         "test_point": False,
         "answers": [{"code": "127.0.0.2", "meaning": "source of spam", "txt": "Listed: snowshoe spam"}],
-        "entries": [{"entry": "192.0.2.0/28", "reason": "snowshoe spam", "added": "2026-11-01", "expires": "2027-01-31"}],
+        "entries": [
+            {"entry": "192.0.2.0/28", "reason": "snowshoe spam", "added": "2026-11-01", "expires": "2027-01-31"}
+        ],
         "requests": True,
     }
     assert (wl["status"], wl["answers"], wl["entries"]) == ("not allowlisted", [], [])

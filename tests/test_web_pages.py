@@ -29,7 +29,7 @@ def test_the_lookup_page_says_listed_why_and_since_when(client: TestClient) -> N
     page = client.get("/lookup/192.0.2.3")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     text = page.text
-    assert "bl.example.test</a>: <span class=\"status\">listed</span>" in text
+    assert 'bl.example.test</a>: <span class="status">listed</span>' in text
     assert "127.0.0.2" in text and "source of spam" in text and "Listed: snowshoe spam" in text
     assert "Listed since</dt><dd>2026-11-01" in text and "Expires</dt><dd>2027-01-31" in text
     assert "192.0.2.0/28" in text
@@ -112,7 +112,9 @@ def test_the_delist_form_files_nothing_until_the_link_is_confirmed(client: TestC
     assert fake.confirmed == []  # GET never files: mail scanners fetch links
     done = client.post("/requests/confirm", data={"csrf": csrf_of(confirm.text), "token": "good-token"})
     assert done.status_code == 200
-    assert "Filed as request\n<strong>2026-11-27-0001</strong>, branch <code>requests/2026-11-27-0001</code>" in done.text
+    assert (
+        "Filed as request\n<strong>2026-11-27-0001</strong>, branch <code>requests/2026-11-27-0001</code>" in done.text
+    )
     assert fake.confirmed == [("good-token", "192.0.2.200")]
     stale = client.get("/requests/confirm", params={"token": "old"})
     assert stale.status_code == 410 and "expired" in stale.text
@@ -122,7 +124,13 @@ def test_a_refused_field_is_shown_on_the_form_with_what_was_typed(client: TestCl
     form = client.get("/requests/delist")
     sent = client.post(
         "/requests/delist",
-        data={"csrf": csrf_of(form.text), "address": "198.51.100.7", "organisation": "", "contact": "a@b.example", "reason": SCRIPT},
+        data={
+            "csrf": csrf_of(form.text),
+            "address": "198.51.100.7",
+            "organisation": "",
+            "contact": "a@b.example",
+            "reason": SCRIPT,
+        },
     )
     assert sent.status_code == 422
     assert 'id="organisation-error">give your organisation' in sent.text

@@ -51,7 +51,9 @@ def _form(client: TestClient, **fields: str) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("path", ["/", "/lookup/192.0.2.3", "/api/v1/zones", "/nowhere", "/api/v1/x", "/static/style.css"])
+@pytest.mark.parametrize(
+    "path", ["/", "/lookup/192.0.2.3", "/api/v1/zones", "/nowhere", "/api/v1/x", "/static/style.css"]
+)
 def test_every_response_has_the_security_headers(client: TestClient, path: str) -> None:
     got = client.get(path)
     assert got.headers["content-security-policy"] == CSP
@@ -137,7 +139,9 @@ def test_an_internal_error_is_a_generic_500(pub: Published, caplog: pytest.LogCa
     client = client_for(pub, fake)
     page = client.post("/requests/delist", data=_form(client))
     assert page.status_code == 500 and "something went wrong" in page.text
-    api = client.post("/api/v1/requests", json={"kind": "delist", "address": "a", "organisation": "o", "contact": "c", "reason": "r"})
+    api = client.post(
+        "/api/v1/requests", json={"kind": "delist", "address": "a", "organisation": "o", "contact": "c", "reason": "r"}
+    )
     assert api.status_code == 500 and api.json()["detail"].startswith("something went wrong")
     for got in (page, api):
         assert "hunter2" not in got.text and "Traceback" not in got.text

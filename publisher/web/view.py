@@ -111,6 +111,8 @@ def _parse(text: str) -> Query:
         raise WebError(400, "Bad query", "give an IPv4 or IPv6 address or a domain name", field="q")
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise WebError(400, "Bad query", "the query holds control characters", field="q")
+    if "/" in text:
+        raise WebError(400, "Bad query", "a block or a path: look up one address or one domain name", field="q")
     try:
         return parse_query(text)
     except AddressError as exc:
