@@ -13,7 +13,7 @@ help:
 	@echo "make serve          serve zones/ on 127.0.0.1:5353 and [::1]:5353: what is published, else lists/ compiled"
 	@echo "                    LISTEN='127.0.0.1:5354 [::1]:5354' to listen elsewhere (port taken: ss -lunp 'sport = :5353')"
 	@echo "                    ACCESS_KEYS=FILE for keyed zones, TSIG_KEYS=FILE for signed transfers (files outside git)"
-	@echo "make web            the lookup page and JSON API on http://127.0.0.1:8080 of what zones/ holds (LISTEN=HOST:PORT)"
+	@echo "make web            the lookup page and JSON API on http://127.0.0.1:8080 of what zones/ holds (elsewhere: LISTEN, as for make serve)"
 	@echo "                    nothing published yet: make compile (or make publish) first; it compiles nothing itself"
 	@echo "make test           lint, type-check and run the whole test suite (creates .venv on first use)"
 	@echo "make format         reformat the code and apply the linter's safe fixes (ruff)"
