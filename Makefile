@@ -7,12 +7,14 @@ LISTEN ?=
 ACCESS_KEYS ?=
 TSIG_KEYS ?=
 
-.PHONY: help venv test typecheck lint format docs validate compile serve publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import clean fuzz soak
+.PHONY: help venv test typecheck lint format docs validate compile serve web publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import clean fuzz soak
 
 help:
 	@echo "make serve          serve zones/ on 127.0.0.1:5353 and [::1]:5353: what is published, else lists/ compiled"
 	@echo "                    LISTEN='127.0.0.1:5354 [::1]:5354' to listen elsewhere (port taken: ss -lunp 'sport = :5353')"
 	@echo "                    ACCESS_KEYS=FILE for keyed zones, TSIG_KEYS=FILE for signed transfers (files outside git)"
+	@echo "make web            the lookup page and JSON API on http://127.0.0.1:8080 of what zones/ holds (elsewhere: LISTEN, as for make serve)"
+	@echo "                    nothing published yet: make compile (or make publish) first; it compiles nothing itself"
 	@echo "make test           lint, type-check and run the whole test suite (creates .venv on first use)"
 	@echo "make format         reformat the code and apply the linter's safe fixes (ruff)"
 	@echo "make docs           rewrite the generated parts of README.md and docs/clients.md (error codes, keyed snippets)"
@@ -67,6 +69,10 @@ compile: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m publisher compile --unless-published
 	$(PY) -m publisher serve$(foreach l,$(LISTEN), --listen $(l))$(if $(ACCESS_KEYS), --access-keys $(ACCESS_KEYS))$(if $(TSIG_KEYS), --tsig-keys $(TSIG_KEYS))
+
+# Reads what zones/ holds (a publish, or what `make compile` / `make serve` wrote) and reloads on a publish.
+web: $(STAMP)
+	$(PY) -m publisher web$(foreach l,$(LISTEN), --listen $(l))
 
 publish: $(STAMP)
 	$(PY) -m publisher publish $(if $(COMMIT),--commit $(COMMIT)) $(if $(FORCE),--force)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from publisher import __version__
-from publisher.cli import explain, hooks, imports, keys, lists, publishing, query, requests, serve, typos
+from publisher.cli import explain, hooks, imports, keys, lists, publishing, query, requests, serve, typos, web
 from publisher.cli.display import Display, Handler
 from publisher.cli.root import DEFAULT_LISTS, DEFAULT_ZONES, resolve_defaults
 from publisher.errors import PublisherError, UsageError, ValidationFailed
@@ -51,6 +51,7 @@ COMMANDS = (
     hooks.add_validate_staged,
     imports.add_import_rbldnsd,
     requests.add_requests,
+    web.add_web,
 )
 
 

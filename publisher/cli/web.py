@@ -1,0 +1,119 @@
+"""`web`: the lookup page, the JSON API and the request forms (publisher.web) under uvicorn.
+
+It reads what is published in zones/ (reloading when a publish lands) and the lists behind
+it; it compiles and publishes nothing. The HMAC secret of its forms and links is kept in the
+lists repository's git dir (`$GIT_DIR/publisher/web.secret`). FastAPI and uvicorn are
+imported here only, so `serve` and the other commands load none of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import TYPE_CHECKING
+
+from publisher.addresses import AddressError, split_listen
+from publisher.cli.display import Display
+from publisher.errors import UsageError, VcsError
+
+if TYPE_CHECKING:
+    from publisher.cli.display import Subparsers
+
+DEFAULT_LISTEN = "127.0.0.1:8080"
+log = logging.getLogger("publisher.web")
+
+
+def _endpoint(text: str, option: str) -> tuple[str, int]:
+    try:
+        return split_listen(text)
+    except AddressError as exc:
+        raise UsageError(f"{option} {text}: {exc.message}" + (f"\n  fix: {exc.fix}" if exc.fix else "")) from None
+
+
+def _networks(values: list[str]) -> tuple[str, ...]:
+    import ipaddress
+
+    out = []
+    for value in values:
+        try:
+            out.append(str(ipaddress.ip_network(value, strict=False)))
+        except ValueError:
+            raise UsageError(f"--trusted-proxy {value}: not an address or a CIDR block") from None
+    return tuple(out)
+
+
+def cmd_web(args: argparse.Namespace, display: Display) -> int:
+    import secrets
+
+    import uvicorn
+
+    from publisher.web.app import create_app
+    from publisher.web.security import load_secret
+    from publisher.web.settings import WebSettings
+
+    host, port = _endpoint(args.listen, "--listen")
+    smtp = _endpoint(args.smtp, "--smtp") if args.smtp else None
+    shown = f"[{host}]" if ":" in host else host
+    public_url = (args.public_url or f"http://{shown}:{port}").rstrip("/")
+    if not public_url.startswith(("http://", "https://")):
+        raise UsageError(f"--public-url {public_url}: give an http:// or https:// URL")
+    try:
+        secret = load_secret(args.lists)
+    except VcsError as exc:
+        log.warning("%s: a secret for this process only (forms sent before a restart must be sent again)", exc)
+        secret = secrets.token_bytes(32)
+    settings = WebSettings(
+        zones_dir=args.zones,
+        lists=args.lists,
+        public_url=public_url,
+        base=args.base,
+        smtp=smtp,
+        mail_from=args.mail_from,
+        secret=secret,
+        site=args.site,
+        trusted_proxies=_networks(args.trusted_proxy or []),
+    )
+    app = create_app(settings)  # requests: wired to the request service once it lands
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        proxy_headers=False,  # X-Forwarded-For is read by the app, from trusted proxies only
+        server_header=False,
+        timeout_keep_alive=5,
+        limit_concurrency=100,
+        log_level="info",
+    )
+    display.err(f"publisher web: {public_url} (zones {args.zones}, lists {args.lists})")
+    uvicorn.Server(config).run()
+    return 0
+
+
+def add_web(sub: Subparsers) -> argparse.ArgumentParser:
+    p = sub.add_parser("web", help="the lookup page, JSON API and request forms over HTTP")
+    p.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        metavar="HOST:PORT",
+        help=f"address to listen on, HOST:PORT or [IPv6]:PORT (default {DEFAULT_LISTEN})",
+    )
+    p.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the site's public address; links in mail are built from it, never from the Host header "
+        "(default http://HOST:PORT of --listen)",
+    )
+    p.add_argument("--base", metavar="BRANCH", help="the branch requests start from (default: the checked-out one)")
+    p.add_argument("--smtp", metavar="HOST:PORT", help="the mail relay for confirmation links (none: no requests)")
+    p.add_argument(
+        "--mail-from", default="dnsbl-requests@localhost", metavar="ADDR", help="the sender of confirmation mail"
+    )
+    p.add_argument("--site", default="DNSBL lookup", metavar="TITLE", help="the pages' title")
+    p.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="NET",
+        help="a reverse proxy whose X-Forwarded-For names the client (repeatable)",
+    )
+    p.set_defaults(func=cmd_web)
+    return p

@@ -1,0 +1,292 @@
+"""The JSON API under /api/v1: lookups, zones, and requests (OpenAPI at /openapi.json).
+
+The response models are the API's contract: their field names are stable and documented in
+the README ("The lookup page and JSON API"). An entry carries only its zone's public fields;
+a field the zone does not publish is absent, not null. Request bodies are JSON only
+(`Content-Type: application/json`, else 415), so a cross-site form cannot post here.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from publisher.errors import WebError
+from publisher.web.service import RequestForm
+from publisher.web.state import web_of
+from publisher.web.view import Lookup, PublicView, ZoneView
+
+router = APIRouter(prefix="/api/v1", tags=["api"])
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    field: str | None = None
+
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": what, "content": {"application/problem+json": {}}}
+    for status, what in (
+        (400, "bad input"),
+        (404, "no such zone"),
+        (429, "too many lookups; see Retry-After"),
+        (503, "nothing published yet, or requests not taken here"),
+    )
+}
+
+
+class AnswerOut(BaseModel):
+    code: str = Field(description="the A record, e.g. 127.0.0.2")
+    meaning: str = Field(description="what the code means (zones.yaml web.codes), '' when not said")
+    txt: str = Field(description="the TXT record as the DNS answers it")
+
+
+class EntryOut(BaseModel):
+    """An entry behind an answer: only the fields its zone publishes are present."""
+
+    model_config = ConfigDict(extra="forbid")
+    entry: str = Field(description="the address block or name the entry lists")
+    reason: str | None = None
+    added: str | None = None
+    expires: str | None = None
+    code: str | None = None
+    ticket: str | None = None
+    by: str | None = None
+    owner: str | None = None
+    contact: str | None = None
+
+
+class ZoneResultOut(BaseModel):
+    zone: str
+    role: Literal["block", "allow"]
+    serial: int
+    listed: bool = Field(description="the zone answers for the query (allow zones: allowlisted)")
+    status: Literal["listed", "not listed", "allowlisted", "not allowlisted"]
+    test_point: bool = Field(description="an RFC 5782 test point, listed by definition")
+    answers: list[AnswerOut]
+    entries: list[EntryOut]
+    requests: bool = Field(description="the zone takes delisting or allowlisting requests")
+
+
+class LookupOut(BaseModel):
+    query: str = Field(description="the query, normalised (IPv4-mapped IPv6 read as IPv4, IDN as A-label)")
+    kind: Literal["ip", "domain"]
+    generation: str
+    published_at: str
+    zones: list[ZoneResultOut]
+
+
+class CodeOut(BaseModel):
+    code: str
+    meaning: str
+
+
+class ZoneSummaryOut(BaseModel):
+    zone: str
+    kind: Literal["ip", "domain"]
+    role: Literal["block", "allow"]
+    serial: int
+    listings: int | None
+    requests: bool
+
+
+class ZonesOut(BaseModel):
+    generation: str
+    published_at: str
+    zones: list[ZoneSummaryOut]
+
+
+class ZoneOut(ZoneSummaryOut):
+    generation: str
+    published_at: str
+    v4_addresses: int | None
+    v6_addresses: str | None = Field(description="a decimal string: it outgrows JSON's exact integers")
+    domains: int | None
+    codes: list[CodeOut]
+    policy: str
+    public: list[str] = Field(description="the entry fields this zone's lookups show")
+
+
+class RequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["delist", "allowlist"]
+    address: str = Field(max_length=300, description="delist: an address or a domain; allowlist: an address or CIDR")
+    organisation: str = Field(max_length=300)
+    contact: str = Field(max_length=300, description="the mail address the confirmation link is sent to")
+    reason: str = Field(max_length=2000)
+    zone: str | None = Field(default=None, max_length=300, description="allowlist: the allow zone")
+
+
+class SubmittedOut(BaseModel):
+    status: Literal["confirmation-sent"]
+    kind: Literal["delist", "allowlist"]
+    target: str
+    zones: list[str]
+    contact: str
+    expires: str
+
+
+class ConfirmIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(max_length=4096)
+
+
+class ConfirmedOut(BaseModel):
+    id: str
+    branch: str
+    zones: list[str]
+    status: Literal["filed", "already-filed"]
+
+
+def lookup_out(found: Lookup) -> dict[str, Any]:
+    return {
+        "query": found.query,
+        "kind": found.kind,
+        "generation": found.generation,
+        "published_at": found.published_at,
+        "zones": [
+            {
+                "zone": z.zone,
+                "role": z.role,
+                "serial": z.serial,
+                "listed": z.listed,
+                "status": z.status,
+                "test_point": z.test_point,
+                "answers": [{"code": a.code, "meaning": a.meaning, "txt": a.txt} for a in z.answers],
+                "entries": [{"entry": e.entry, **dict(e.fields)} for e in z.entries],
+                "requests": z.requests,
+            }
+            for z in found.zones
+        ],
+    }
+
+
+def _summary(zone: ZoneView) -> dict[str, Any]:
+    return {
+        "zone": zone.name,
+        "kind": zone.kind,
+        "role": zone.role,
+        "serial": zone.serial,
+        "listings": zone.counts.listings if zone.counts else None,
+        "requests": zone.page.requests is not None,
+    }
+
+
+def zone_out(view: PublicView, zone: ZoneView) -> dict[str, Any]:
+    counts = zone.counts
+    return {
+        **_summary(zone),
+        "generation": view.generation,
+        "published_at": view.published_at,
+        "v4_addresses": counts.v4_addresses if counts else None,
+        "v6_addresses": str(counts.v6_addresses) if counts else None,
+        "domains": counts.domains if counts else None,
+        "codes": [{"code": _dotted(c), "meaning": m} for c, m in zone.page.codes],
+        "policy": zone.page.policy,
+        "public": list(zone.page.public),
+    }
+
+
+def _dotted(code: int) -> str:
+    from publisher.addresses import format_v4
+
+    return format_v4(code)
+
+
+@router.get("/lookup/{query:path}", response_model=LookupOut, response_model_exclude_none=True, responses=PROBLEMS)
+def api_lookup(query: str, request: Request) -> dict[str, Any]:
+    """Is this address or domain listed, in which zones, with which answers, and why."""
+    web = web_of(request)
+    web.lookups.take(web.client(request))
+    return lookup_out(web.view().lookup(query))
+
+
+@router.get("/zones", response_model=ZonesOut, responses=PROBLEMS)
+def api_zones(request: Request) -> dict[str, Any]:
+    """The zones published here."""
+    view = web_of(request).view()
+    return {
+        "generation": view.generation,
+        "published_at": view.published_at,
+        "zones": [_summary(z) for z in view.zones.values()],
+    }
+
+
+@router.get("/zones/{zone}", response_model=ZoneOut, responses=PROBLEMS)
+def api_zone(zone: str, request: Request) -> dict[str, Any]:
+    """One zone: its return codes and what they mean, its policy, its size and serial."""
+    view = web_of(request).view()
+    return zone_out(view, view.zone(zone))
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    """The JSON body as `model`: 415 unless it is JSON, 400 when it does not parse, 422 when it does not fit."""
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json":
+        raise WebError(415, "Unsupported media type", "send the request as JSON (Content-Type: application/json)")
+    raw = await request.body()
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise WebError(400, "Bad JSON", "the request body is not JSON") from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise WebError(
+            422, "Invalid input", f"{field}: {first['msg']}" if field else first["msg"], field=field
+        ) from None
+
+
+def _schema(model: type[BaseModel]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+
+
+@router.post(
+    "/requests", status_code=202, response_model=SubmittedOut, responses=PROBLEMS, openapi_extra=_schema(RequestIn)
+)
+async def api_submit(request: Request) -> dict[str, Any]:
+    """Ask for a delisting or an allowlisting: a confirmation link is mailed to `contact`;
+    nothing is filed until it is followed."""
+    web = web_of(request)
+    service = web.service()
+    body = await _body(request, RequestIn)
+    form = RequestForm(body.kind, body.address, body.organisation, body.contact, body.reason, body.zone)
+    done = await run_in_threadpool(service.submit, form, web.client(request))
+    return {
+        "status": "confirmation-sent",
+        "kind": done.kind,
+        "target": done.target,
+        "zones": list(done.zones),
+        "contact": done.contact,
+        "expires": done.expires.isoformat().replace("+00:00", "Z"),
+    }
+
+
+@router.post(
+    "/requests/confirm",
+    status_code=201,
+    response_model=ConfirmedOut,
+    responses=PROBLEMS,
+    openapi_extra=_schema(ConfirmIn),
+)
+async def api_confirm(request: Request) -> dict[str, Any]:
+    """Confirm a request with the token of its mailed link: it is filed as a branch for review."""
+    web = web_of(request)
+    service = web.service()
+    body = await _body(request, ConfirmIn)
+    done = await run_in_threadpool(service.confirm, body.token, web.client(request))
+    return {
+        "id": done.id,
+        "branch": done.branch,
+        "zones": list(done.zones),
+        "status": "already-filed" if done.already else "filed",
+    }

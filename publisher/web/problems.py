@@ -1,0 +1,127 @@
+"""Refusals and failures as visitors see them: an RFC 9457 problem under /api/, a page elsewhere.
+
+Every refusal of the web face is a WebError; FastAPI's own (a body that does not validate,
+an unknown path, a wrong method) is turned into the same shapes, so the API never answers
+HTML or a traceback. `CatchAll` turns any other exception into a 500 with a generic message,
+logged once here (the traceback stays in the log, never in the response).
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import HTMLResponse, Response
+
+from publisher.errors import WebError
+from publisher.web.security import ASGIApp, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+PROBLEM = "application/problem+json"
+#: The page for an error: (status, title, detail, field) -> HTML.
+ErrorPage = Callable[[int, str, str], str]
+
+
+def is_api(path: str) -> bool:
+    return path.startswith("/api/")
+
+
+def title_of(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def problem(exc: WebError) -> Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": exc.title, "status": exc.status, "detail": exc.detail}
+    if exc.field is not None:
+        body["field"] = exc.field
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return Response(json.dumps(body), status_code=exc.status, media_type=PROBLEM, headers=headers)
+
+
+def refusal(path: str, exc: WebError, page: ErrorPage) -> Response:
+    """The response to a WebError: a problem under /api/, else the error page."""
+    if is_api(path):
+        return problem(exc)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return HTMLResponse(page(exc.status, exc.title, exc.detail), status_code=exc.status, headers=headers)
+
+
+def _validation(exc: RequestValidationError) -> WebError:
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    where = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path")]
+    field = where[0] if where else None
+    message = str(first.get("msg", "invalid input"))
+    detail = f"{field}: {message}" if field else message
+    return WebError(422, "Invalid input", detail, field=field)
+
+
+def _http(exc: HTTPException) -> WebError:
+    detail = exc.detail if isinstance(exc.detail, str) else title_of(exc.status_code)
+    if exc.status_code == 404:
+        detail = "no such page"
+    elif exc.status_code == 405:
+        detail = "this method is not allowed here"
+    return WebError(exc.status_code, title_of(exc.status_code), detail)
+
+
+def install(app: FastAPI, page: ErrorPage) -> None:
+    """Route WebError, validation errors and HTTP errors to problems or pages."""
+
+    async def on_web_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, WebError)
+        return refusal(request.url.path, exc, page)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return refusal(request.url.path, _validation(exc), page)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        response = refusal(request.url.path, _http(exc), page)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    app.add_exception_handler(WebError, on_web_error)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(HTTPException, on_http)
+
+
+class CatchAll:
+    """500 for anything unexpected, logged once with its traceback; never a traceback sent."""
+
+    def __init__(self, app: ASGIApp, page: ErrorPage) -> None:
+        self.app = app
+        self.page = page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            log.exception("internal error answering %s %s", scope.get("method"), scope.get("path"))
+            if started:
+                return  # the response is under way: the connection is closed on it
+            exc = WebError(500, "Internal error", "something went wrong on our side; try again later")
+            await refusal(scope.get("path", "/"), exc, self.page)(scope, receive, send)

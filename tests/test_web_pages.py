@@ -1,0 +1,173 @@
+"""The HTML pages: lookups, zone pages, the request forms and their confirmation, escaping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from markupsafe import escape
+from tests.web_fixtures import IMG, SCRIPT, FakeRequests, Published, client_for, csrf_of, published_repo
+
+
+@pytest.fixture
+def pub(tmp_path: Path) -> Published:
+    return published_repo(tmp_path)
+
+
+@pytest.fixture
+def fake() -> FakeRequests:
+    return FakeRequests()
+
+
+@pytest.fixture
+def client(pub: Published, fake: FakeRequests) -> TestClient:
+    return client_for(pub, fake)
+
+
+def test_the_lookup_page_says_listed_why_and_since_when(client: TestClient) -> None:
+    page = client.get("/lookup/192.0.2.3")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    assert 'bl.example.test</a>: <span class="status">listed</span>' in text
+    assert "127.0.0.2" in text and "source of spam" in text and "Listed: snowshoe spam" in text
+    assert "Listed since</dt><dd>2026-11-01" in text and "Expires</dt><dd>2027-01-31" in text
+    assert "192.0.2.0/28" in text
+    assert 'href="/requests/delist?address=192.0.2.3"' in text
+    # tickets, authors and where the entry is written stay internal
+    assert "ABUSE-4711" not in text and "alice" not in text and "abuse.yaml" not in text
+    assert client.get("/lookup", params={"q": "192.0.2.3"}).text == text
+
+
+def test_unlisted_allowlisted_test_point_and_domain_pages(client: TestClient) -> None:
+    unlisted = client.get("/lookup/8.8.8.8").text
+    assert "not listed" in unlisted and "not allowlisted" in unlisted and "Ask for delisting" not in unlisted
+    allowed = client.get("/lookup/203.0.113.25").text
+    assert '<span class="status">allowlisted</span>' in allowed and "business partner" in allowed
+    assert "Owner</dt><dd>Example Partner" in allowed and "noc@partner.example" not in allowed
+    test_point = client.get("/lookup/127.0.0.2").text
+    assert "RFC 5782 test point" in test_point and "Ask for delisting" not in test_point
+    domain = client.get("/lookup/spam.example").text
+    assert "dbl.example.test" in domain and "Ticket</dt><dd>DBL-9" in domain and "By</dt><dd>dave" in domain
+
+
+def test_the_zone_page_has_the_code_table_and_the_policy(client: TestClient) -> None:
+    text = client.get("/zones/bl.example.test").text
+    assert "<td><code>127.0.0.3</code></td><td>dictionary attacks</td>" in text
+    assert '<p class="policy">We list senders of spam.</p>' in text
+    assert '<p class="policy">Ask below to be delisted.</p>' in text
+    assert "3 listings" in text
+    zones = client.get("/zones").text
+    assert all(f'href="/zones/{z}"' in zones for z in ("bl.example.test", "wl.example.test", "dbl.example.test"))
+    missing = client.get("/zones/nope.example.test")
+    assert missing.status_code == 404 and "no zone named" in missing.text
+
+
+def test_hostile_reasons_and_txt_are_escaped(client: TestClient) -> None:
+    for address, hostile in (("198.51.100.7", SCRIPT), ("198.51.100.8", IMG)):
+        text = client.get(f"/lookup/{address}").text
+        assert hostile not in text
+        assert text.count(escape(hostile)) == 2  # in the reason and in the TXT
+        assert "<script" not in text and "<img" not in text
+
+
+@pytest.mark.parametrize("query", [SCRIPT, IMG, "a" * 300, "192.0.2.1\x00"])
+def test_a_hostile_query_is_refused_and_escaped(client: TestClient, query: str) -> None:
+    page = client.get("/lookup", params={"q": query})
+    assert page.status_code == 400
+    assert "<script" not in page.text and "<img" not in page.text
+    if query in (SCRIPT, IMG):
+        assert f'value="{escape(query)}"' in page.text  # the query is put back into the form, escaped
+    assert 'class="error"' in page.text and "Traceback" not in page.text
+
+
+def test_a_path_that_is_not_utf8_is_a_400(client: TestClient) -> None:
+    page = client.get("/lookup/%FF%FE")
+    assert page.status_code == 400 and "not an address or a domain" in page.text
+
+
+def test_the_delist_form_files_nothing_until_the_link_is_confirmed(client: TestClient, fake: FakeRequests) -> None:
+    form = client.get("/requests/delist", params={"address": "198.51.100.7"})
+    assert form.status_code == 200 and 'value="198.51.100.7"' in form.text
+    cookie = form.headers["set-cookie"].lower()
+    assert "csrf=" in cookie and "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+    sent = client.post(
+        "/requests/delist",
+        data={
+            "csrf": csrf_of(form.text),
+            "address": "198.51.100.7",
+            "organisation": "Example Org",
+            "contact": "postmaster@example.org",
+            "reason": "we fixed the host",
+        },
+    )
+    assert sent.status_code == 200
+    assert "We mailed a link to <strong>postmaster@example.org</strong>, valid until 2026-11-29 10:00 UTC" in sent.text
+    ((asked, client_ip),) = fake.submitted
+    assert (asked.kind, asked.address, asked.zone, client_ip) == ("delist", "198.51.100.7", None, "192.0.2.200")
+    assert fake.confirmed == []
+    confirm = client.get("/requests/confirm", params={"token": "good-token"})
+    assert confirm.status_code == 200 and "an exclusion" in confirm.text and "Confirm</button>" in confirm.text
+    assert "bl/requests.yaml" not in confirm.text  # list file paths stay internal
+    assert fake.confirmed == []  # GET never files: mail scanners fetch links
+    done = client.post("/requests/confirm", data={"csrf": csrf_of(confirm.text), "token": "good-token"})
+    assert done.status_code == 200
+    assert (
+        "Filed as request\n<strong>2026-11-27-0001</strong>, branch <code>requests/2026-11-27-0001</code>" in done.text
+    )
+    assert fake.confirmed == [("good-token", "192.0.2.200")]
+    stale = client.get("/requests/confirm", params={"token": "old"})
+    assert stale.status_code == 410 and "expired" in stale.text
+
+
+def test_a_refused_field_is_shown_on_the_form_with_what_was_typed(client: TestClient, fake: FakeRequests) -> None:
+    form = client.get("/requests/delist")
+    sent = client.post(
+        "/requests/delist",
+        data={
+            "csrf": csrf_of(form.text),
+            "address": "198.51.100.7",
+            "organisation": "",
+            "contact": "a@b.example",
+            "reason": SCRIPT,
+        },
+    )
+    assert sent.status_code == 422
+    assert 'id="organisation-error">give your organisation' in sent.text
+    assert escape(SCRIPT) in sent.text and SCRIPT not in sent.text
+    assert fake.submitted == []
+
+
+def test_the_allowlist_form_offers_the_allow_zones_taking_requests(client: TestClient, fake: FakeRequests) -> None:
+    form = client.get("/requests/allowlist")
+    assert form.status_code == 200
+    assert '<input type="hidden" name="zone" value="wl.example.test">' in form.text
+    sent = client.post(
+        "/requests/allowlist",
+        data={
+            "csrf": csrf_of(form.text),
+            "zone": "wl.example.test",
+            "address": "203.0.113.32/29",
+            "organisation": "Partner",
+            "contact": "noc@partner.example",
+            "reason": "our gateways",
+        },
+    )
+    assert sent.status_code == 200 and "allowlisting request" in sent.text
+    assert fake.submitted[0][0].zone == "wl.example.test" and fake.submitted[0][0].kind == "allowlist"
+
+
+def test_without_a_request_service_every_request_route_is_503(pub: Published) -> None:
+    client = client_for(pub, None)
+    for path in ("/requests/delist", "/requests/allowlist", "/requests/confirm?token=x"):
+        got = client.get(path)
+        assert got.status_code == 503 and "requests are not taken here" in got.text
+    for path in ("/requests/delist", "/requests/allowlist", "/requests/confirm"):
+        assert client.post(path, data={"address": "x"}).status_code == 503
+    assert "Ask for delisting" in client.get("/lookup/192.0.2.3").text  # the lookup still works
+
+
+def test_unknown_pages_are_html_errors_in_the_layout(client: TestClient) -> None:
+    got = client.get("/nowhere")
+    assert got.status_code == 404 and got.headers["content-type"].startswith("text/html")
+    assert "no such page" in got.text and 'href="/static/style.css"' in got.text
