@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 LISTEN ?=
 ACCESS_KEYS ?=
+SMTP ?=
 TSIG_KEYS ?=
 
 .PHONY: help venv test typecheck lint format docs validate compile serve web publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import clean fuzz soak
@@ -14,6 +15,7 @@ help:
 	@echo "                    LISTEN='127.0.0.1:5354 [::1]:5354' to listen elsewhere (port taken: ss -lunp 'sport = :5353')"
 	@echo "                    ACCESS_KEYS=FILE for keyed zones, TSIG_KEYS=FILE for signed transfers (files outside git)"
 	@echo "make web            the lookup page and JSON API on http://127.0.0.1:8080 of what zones/ holds (elsewhere: LISTEN, as for make serve)"
+	@echo "                    SMTP=HOST:PORT, a mail relay, to take delisting and allowlisting requests"
 	@echo "                    nothing published yet: make compile (or make publish) first; it compiles nothing itself"
 	@echo "make test           lint, type-check and run the whole test suite (creates .venv on first use)"
 	@echo "make format         reformat the code and apply the linter's safe fixes (ruff)"
@@ -71,8 +73,10 @@ serve: $(STAMP)
 	$(PY) -m publisher serve$(foreach l,$(LISTEN), --listen $(l))$(if $(ACCESS_KEYS), --access-keys $(ACCESS_KEYS))$(if $(TSIG_KEYS), --tsig-keys $(TSIG_KEYS))
 
 # Reads what zones/ holds (a publish, or what `make compile` / `make serve` wrote) and reloads on a publish.
+# Like serve: what `publish` made when there is a publish; before the first one, the work tree compiled.
 web: $(STAMP)
-	$(PY) -m publisher web$(foreach l,$(LISTEN), --listen $(l))
+	$(PY) -m publisher compile --unless-published
+	$(PY) -m publisher web$(foreach l,$(LISTEN), --listen $(l))$(if $(SMTP), --smtp $(SMTP))
 
 publish: $(STAMP)
 	$(PY) -m publisher publish $(if $(COMMIT),--commit $(COMMIT)) $(if $(FORCE),--force)

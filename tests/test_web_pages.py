@@ -167,6 +167,19 @@ def test_without_a_request_service_every_request_route_is_503(pub: Published) ->
     assert "Ask for delisting" in client.get("/lookup/192.0.2.3").text  # the lookup still works
 
 
+def test_without_a_mail_relay_no_new_request_is_taken_but_a_mailed_link_still_confirms(
+    pub: Published, fake: FakeRequests
+) -> None:
+    client = client_for(pub, fake, smtp=None)
+    for path in ("/requests/delist", "/requests/allowlist"):
+        got = client.get(path)
+        assert got.status_code == 503 and "requests are not taken here" in got.text
+    api = client.post("/api/v1/requests", json={"kind": "delist", "address": "192.0.2.3"})
+    assert api.status_code == 503 and api.headers["content-type"] == "application/problem+json"
+    assert not fake.submitted
+    assert client.get("/requests/confirm?token=good-token").status_code == 200
+
+
 def test_unknown_pages_are_html_errors_in_the_layout(client: TestClient) -> None:
     got = client.get("/nowhere")
     assert got.status_code == 404 and got.headers["content-type"].startswith("text/html")

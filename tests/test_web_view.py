@@ -101,7 +101,7 @@ def test_what_the_request_service_asks_of_the_view(pub: Published) -> None:
     assert view.listed_in("not an address") == ()
     facts = view.zone_facts()
     assert sorted(facts) == ["bl.example.test", "dbl.example.test", "wl.example.test"]
-    assert facts["wl.example.test"].role == "allow" and facts["bl.example.test"].page.requests == "bl/requests.yaml"
+    assert facts["wl.example.test"].role == "allow" and facts["bl.example.test"].page.requests == "bl/delisted.yaml"
     assert view.zones["dbl.example.test"].page.requests is None
 
 

@@ -43,7 +43,8 @@ zones:
         We list senders of spam.
 
         Ask below to be delisted.
-      requests: bl/requests.yaml
+      requests: bl/delisted.yaml
+    excludes: [bl/delisted.yaml]
   - name: wl.example.test
     kind: ip
     role: allow
@@ -103,7 +104,13 @@ entries:
     by: dave
 """
 
-FILES = {"zones.yaml": ZONES_YAML, "bl/abuse.yaml": ABUSE, "wl/partners.yaml": PARTNERS, "dbl/domains.yaml": DOMAINS}
+FILES = {
+    "zones.yaml": ZONES_YAML,
+    "bl/delisted.yaml": "entries: []\n",
+    "bl/abuse.yaml": ABUSE,
+    "wl/partners.yaml": PARTNERS,
+    "dbl/domains.yaml": DOMAINS,
+}
 
 
 @dataclass
@@ -143,7 +150,7 @@ class FakeRequests:
         if token != "good-token":
             raise WebError(410, "Link expired", "this confirmation link has expired: send the request again")
         form = RequestForm("delist", "198.51.100.7", "Example Org", "postmaster@example.org", "fixed it")
-        edit = Edit("bl.example.test", "bl/requests.yaml", "exclude", "- ip: 198.51.100.7\n  exclude: true\n")
+        edit = Edit("bl.example.test", "bl/delisted.yaml", "exclude", "- ip: 198.51.100.7\n")
         return Pending(form, "198.51.100.7", ("bl.example.test",), (edit,), EXPIRES)
 
     def confirm(self, token: str, client: str) -> Confirmed:
@@ -154,7 +161,13 @@ class FakeRequests:
 
 
 def settings_for(pub: Published, **changes: object) -> WebSettings:
-    base: dict[str, object] = {"zones_dir": pub.zones, "lists": pub.lists, "secret": b"s" * 32}
+    # a relay named (the fake service mails nothing): without one, new requests are not taken
+    base: dict[str, object] = {
+        "zones_dir": pub.zones,
+        "lists": pub.lists,
+        "secret": b"s" * 32,
+        "smtp": ("127.0.0.1", 25),
+    }
     base.update(changes)
     return WebSettings(**base)  # type: ignore[arg-type]
 

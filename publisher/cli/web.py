@@ -18,6 +18,9 @@ from publisher.errors import UsageError, VcsError
 
 if TYPE_CHECKING:
     from publisher.cli.display import Subparsers
+    from publisher.web.service import RequestService
+    from publisher.web.settings import WebSettings
+    from publisher.web.view import Views
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 log = logging.getLogger("publisher.web")
@@ -50,6 +53,7 @@ def cmd_web(args: argparse.Namespace, display: Display) -> int:
     from publisher.web.app import create_app
     from publisher.web.security import load_secret
     from publisher.web.settings import WebSettings
+    from publisher.web.view import Views
 
     host, port = _endpoint(args.listen, "--listen")
     smtp = _endpoint(args.smtp, "--smtp") if args.smtp else None
@@ -73,7 +77,8 @@ def cmd_web(args: argparse.Namespace, display: Display) -> int:
         site=args.site,
         trusted_proxies=_networks(args.trusted_proxy or []),
     )
-    app = create_app(settings)  # requests: wired to the request service once it lands
+    views = Views(settings.zones_dir, settings.lists)
+    app = create_app(settings, views, _request_service(settings, views))
     config = uvicorn.Config(
         app,
         host=host,
@@ -85,8 +90,30 @@ def cmd_web(args: argparse.Namespace, display: Display) -> int:
         log_level="info",
     )
     display.err(f"publisher web: {public_url} (zones {args.zones}, lists {args.lists})")
-    uvicorn.Server(config).run()
+    views.start()
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        views.stop()
     return 0
+
+
+def _request_service(settings: WebSettings, views: Views) -> RequestService | None:
+    """Requests filed as branches of the lists' repository (None when the lists are in none:
+    the request pages then say requests are not taken here). Without --smtp the service still
+    confirms links mailed before, and answers new submissions 503."""
+    from publisher.publish.vcs import find_repo
+    from publisher.web.filing import RepoFiler
+    from publisher.web.mail import Mailer
+    from publisher.web.requests import Requests
+
+    try:
+        where = find_repo(settings.lists)
+    except VcsError as exc:
+        log.warning("no requests: %s", exc)
+        return None
+    mailer = Mailer(settings.smtp, settings.mail_from) if settings.smtp else None
+    return Requests(settings, views.current, RepoFiler(where, settings.base, email=settings.mail_from), mailer)
 
 
 def add_web(sub: Subparsers) -> argparse.ArgumentParser:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from publisher.errors import WebError
 from publisher.web.service import RequestForm
 from publisher.web.state import web_of
+from publisher.web.tokens import MAX_TOKEN
 from publisher.web.view import Lookup, PublicView, ZoneView
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -135,7 +136,7 @@ class SubmittedOut(BaseModel):
 
 class ConfirmIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    token: str = Field(max_length=4096)
+    token: str = Field(max_length=MAX_TOKEN)
 
 
 class ConfirmedOut(BaseModel):
@@ -257,7 +258,7 @@ async def api_submit(request: Request) -> dict[str, Any]:
     """Ask for a delisting or an allowlisting: a confirmation link is mailed to `contact`;
     nothing is filed until it is followed."""
     web = web_of(request)
-    service = web.service()
+    service = web.taking()
     body = await _body(request, RequestIn)
     form = RequestForm(body.kind, body.address, body.organisation, body.contact, body.reason, body.zone)
     done = await run_in_threadpool(service.submit, form, web.client(request))

@@ -19,6 +19,7 @@ from publisher.errors import WebError
 from publisher.web.security import CSRF_COOKIE, check_csrf
 from publisher.web.service import RequestForm, RequestKind
 from publisher.web.state import Web, web_of
+from publisher.web.tokens import MAX_TOKEN
 from publisher.web.view import MAX_QUERY
 
 router = APIRouter(include_in_schema=False)
@@ -136,19 +137,19 @@ def _text(form: FormData, name: str) -> str:
 
 @router.get("/requests/delist", response_class=HTMLResponse)
 def delist_form(request: Request, address: str = "") -> HTMLResponse:
-    web_of(request).service()
+    web_of(request).taking()
     return _form(request, "delist", {"address": address[:MAX_QUERY]})
 
 
 @router.get("/requests/allowlist", response_class=HTMLResponse)
 def allowlist_form(request: Request) -> HTMLResponse:
-    web_of(request).service()
+    web_of(request).taking()
     return _form(request, "allowlist", {})
 
 
 async def _submit(request: Request, kind: RequestKind) -> HTMLResponse:
     web = web_of(request)
-    service = web.service()
+    service = web.taking()
     form = await _posted(request, kind)
     values = {name: _text(form, name) for name in FIELDS}
     asked = RequestForm(
@@ -183,7 +184,8 @@ async def confirm_page(request: Request, token: str = "") -> HTMLResponse:
     """What the link would file, and a Confirm button: GET never files (mail scanners fetch links)."""
     web = web_of(request)
     service = web.service()
-    if not token or len(token) > 4096:
+    web.lookups.take(web.client(request))  # pending() reads git: limited like a lookup
+    if not token or len(token) > MAX_TOKEN:
         raise WebError(400, "Bad link", "this confirmation link is incomplete: copy the whole link from the mail")
     pending = await run_in_threadpool(service.pending, token)
     return web.form_page(request, "confirm.html", "confirm", pending=pending, token=token)
@@ -195,7 +197,7 @@ async def confirm_submit(request: Request) -> HTMLResponse:
     service = web.service()
     form = await _posted(request, "confirm")
     token = _text(form, "token")
-    if not token or len(token) > 4096:
+    if not token or len(token) > MAX_TOKEN:
         raise WebError(400, "Bad link", "this confirmation link is incomplete: copy the whole link from the mail")
     done = await run_in_threadpool(service.confirm, token, web.client(request))
     return web.html("confirmed.html", done=done)

@@ -23,6 +23,7 @@ from typing import Any
 
 from publisher.errors import ConfigError, WebError
 from publisher.publish.vcs import find_repo
+from publisher.web.filing import state_dir
 from publisher.web.limits import Limiter, client_key
 
 Scope = MutableMapping[str, Any]
@@ -197,25 +198,11 @@ class LookupLimit:
 # --- the secret ---------------------------------------------------------------------------
 
 
-def state_dir(lists: Path) -> Path:
-    """`$GIT_DIR/publisher` of the lists' repository (the common git dir of a worktree),
-    created 0700: state the web process keeps outside the work tree and zones/."""
-    from git import Repo  # GitPython: what publish.vcs uses too
-
-    where = find_repo(lists)
-    with Repo(where.root) as repo:
-        git_dir = Path(repo.common_dir)
-    folder = git_dir / "publisher"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    return folder
-
-
 def load_secret(lists: Path) -> bytes:
     """The HMAC key of CSRF tokens and confirmation links: `web.secret` in state_dir, made
     (32 random bytes, 0600) when missing; a file others may read is refused (ConfigError).
     VcsError when the lists are in no git repository."""
-    folder = state_dir(lists)
-    path = folder / "web.secret"
+    path = state_dir(find_repo(lists)) / "web.secret"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     except FileExistsError:

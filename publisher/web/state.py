@@ -40,6 +40,13 @@ class Web:
             raise WebError(503, "Requests not taken", "requests are not taken here: ask the list's operators by mail")
         return self.requests
 
+    def taking(self) -> RequestService:
+        """The service, for a new request: none is taken without a mail relay to confirm it by
+        (links mailed before still confirm)."""
+        if self.settings.smtp is None:
+            raise WebError(503, "Requests not taken", "requests are not taken here: ask the list's operators by mail")
+        return self.service()
+
     def page(self, template: str, **context: Any) -> str:
         view = self.views._view  # the footer names what is shown, when anything is
         return self.env.get_template(template).render(
