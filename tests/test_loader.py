@@ -29,9 +29,10 @@ def test_sample_lists_are_clean() -> None:
     assert loaded.config is not None
     paths = {zone: [s.path for s in srcs] for zone, srcs in loaded.sources.items()}
     assert paths == {
-        "bl.example.test": ["bl/abuse.yaml", "bl/feeds.txt"],
+        # each zone's excludes file last (read as exclusions: where delisting requests go)
+        "bl.example.test": ["bl/abuse.yaml", "bl/feeds.txt", "bl/delisted.yaml"],
         "wl.example.test": ["wl/partners.yaml"],
-        "dbl.example.test": ["dbl/domains.yaml", "dbl/feed.txt"],
+        "dbl.example.test": ["dbl/domains.yaml", "dbl/feed.txt", "dbl/delisted.yaml"],
     }
     wl = loaded.sources["wl.example.test"][0]
     assert all(meta.owner and meta.contact for meta in wl.entries.values())
