@@ -162,8 +162,9 @@ def test_state_dir_is_private_and_in_the_git_dir(tmp_path: Path) -> None:
     [
         ("192.0.2.0/0", "allowlist", "host bits"),
         ("10.0.0.0/8", "allowlist", "broader than"),
-        ("127.0.0.2", "delist", "RFC 5782 test point"),
-        ("::ffff:127.0.0.2", "allowlist", "RFC 5782 test point"),
+        ("127.0.0.2", "delist", "RFC 5782 test point"),  # the lists' own check of an exclusion
+        ("127.0.0.0/24", "allowlist", "RFC 5782 test point"),
+        ("::ffff:127.0.0.2", "allowlist", "IPv4-mapped"),  # web/fields.py reads it as 127.0.0.2 first
         ("::ffff:198.51.100.1", "allowlist", "IPv4-mapped"),
     ],
 )

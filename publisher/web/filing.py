@@ -22,18 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from publisher import codes
-from publisher.addresses import (
-    TEST_LISTED_DOMAIN,
-    TEST_LISTED_V4,
-    TEST_LISTED_V6,
-    TEST_UNLISTED_DOMAIN,
-    TEST_UNLISTED_V4,
-    TEST_UNLISTED_V6,
-    AddressError,
-    parse_network,
-)
 from publisher.errors import PublisherError, VcsError, WebError
-from publisher.lists.bulk_syntax import looks_like_ip
 from publisher.lists.config import load_config
 from publisher.lists.edit import EditError, Fields, append_entry, date_value, entry_problems, one_line
 from publisher.lists.excludes import reading_config
@@ -173,34 +162,9 @@ def _edits(
     return tuple(edits), changes
 
 
-def test_point(target: str) -> str | None:
-    """The RFC 5782 test point `target` names or covers (127.0.0.2 is always listed, 127.0.0.1
-    never, and their IPv4-mapped IPv6 forms; the names TEST and INVALID), or None."""
-    if looks_like_ip(target):
-        try:
-            net = parse_network(target)
-        except AddressError:
-            return None
-        points = {TEST_LISTED_V4: "127.0.0.2", TEST_UNLISTED_V4: "127.0.0.1"}
-        if net.family == 6:
-            points = {TEST_LISTED_V6: "::ffff:127.0.0.2", TEST_UNLISTED_V6: "::ffff:127.0.0.1"}
-        return next((text for value, text in points.items() if net.start <= value <= net.end), None)
-    name = target.strip().rstrip(".").lower()
-    return name if name in (TEST_LISTED_DOMAIN, TEST_UNLISTED_DOMAIN) else None
-
-
 def _plan(
     where: ListsRepo, base: str, ask: Ask, rid: str, today: dt.date
 ) -> tuple[str, tuple[Edit, ...], dict[str, bytes | None]]:
-    point = test_point(ask.target)
-    if point is not None:
-        raise WebError(
-            422,
-            "Test points cannot be changed",
-            f"{ask.target} is or covers {point}, an RFC 5782 test point: its answer is fixed so that "
-            "mail servers can check the list works",
-            field="address",
-        )
     try:
         tree = GitTree(where, base)
         edits, changes = _edits(tree, _config(tree), ask, rid, today)
@@ -369,5 +333,4 @@ __all__ = [
     "plan_edits",
     "rebuild",
     "state_dir",
-    "test_point",
 ]
