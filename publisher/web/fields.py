@@ -22,11 +22,10 @@ from publisher.addresses import (
     AddressError,
     format_addr,
     normalize_domain,
-    parse_addr,
     parse_network,
-    unmapped,
     unmapped_network,
 )
+from publisher.compile.lookup import parse_query
 from publisher.errors import WebError
 from publisher.web.service import REQUEST_KINDS, Ask, Published, RequestForm, ZoneFacts
 
@@ -130,31 +129,20 @@ def _raw_address(value: object) -> str:
 
 
 def delist_target(value: object) -> str:
-    """One address (IPv4-mapped read as IPv4) or one domain name (its A-label), never a block."""
+    """One address (IPv4-mapped read as IPv4) or one domain name (its A-label), never a block:
+    read as `publisher lookup` reads a query."""
     raw = _raw_address(value)
     if "/" in raw:
         raise refuse("address", f"'{raw}' is a block: ask about one address (write it without /LEN)")
     try:
-        family, addr = unmapped(*parse_addr(raw))
-    except AddressError as exc:
-        if ":" in raw or (raw.replace(".", "").isdigit() and "." in raw):
-            raise refuse("address", exc.message) from None
-        return _delist_domain(raw)
-    if family == 4 and addr in (TEST_LISTED_V4, TEST_UNLISTED_V4):
-        raise _test_point(raw, addr == TEST_LISTED_V4)
-    return format_addr(family, addr)
-
-
-def _delist_domain(raw: str) -> str:
-    try:
-        name, wildcard = normalize_domain(raw)
+        query = parse_query(raw)
     except AddressError as exc:
         raise refuse("address", f"{exc.message}; write an IP address or a domain name") from None
-    if wildcard:
-        raise refuse("address", f"'{raw}' is a wildcard: ask about one name")
-    if name in (TEST_LISTED_DOMAIN, TEST_UNLISTED_DOMAIN):
-        raise _test_point(name, name == TEST_LISTED_DOMAIN)
-    return name
+    if query.family == 4 and query.addr in (TEST_LISTED_V4, TEST_UNLISTED_V4):
+        raise _test_point(raw, query.addr == TEST_LISTED_V4)
+    if query.family == 0 and query.domain in (TEST_LISTED_DOMAIN, TEST_UNLISTED_DOMAIN):
+        raise _test_point(query.domain, query.domain == TEST_LISTED_DOMAIN)
+    return query.text
 
 
 def allowlist_target(value: object) -> str:
