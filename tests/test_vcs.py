@@ -1,4 +1,4 @@
-"""vcs.py against real temporary git repositories (made with the git command line)."""
+"""publisher.publish.vcs against real temporary git repositories (made with the git command line)."""
 
 from __future__ import annotations
 

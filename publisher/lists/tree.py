@@ -1,4 +1,4 @@
-"""Where list files are read from: the work tree, or (in vcs.py) a git commit.
+"""Where list files are read from: the work tree, or (in publish/vcs/) a git commit.
 
 Both implement `Tree`: paths are POSIX paths relative to the lists root
 (`zones.yaml`, `bl/abuse.yaml`). Reading goes through here so that validation
