@@ -8,7 +8,7 @@ ACCESS_KEYS ?=
 SMTP ?=
 TSIG_KEYS ?=
 
-.PHONY: help venv test typecheck lint format docs validate compile serve web publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import clean fuzz soak
+.PHONY: help venv test typecheck lint format docs validate compile serve web publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import bench-web clean fuzz soak
 
 help:
 	@echo "make serve          serve zones/ on 127.0.0.1:5353 and [::1]:5353: what is published, else lists/ compiled"
@@ -30,6 +30,7 @@ help:
 	@echo "make bench-publish  a one-line change to a 1M feed until the server answers it -> bench/results/publish.md"
 	@echo "make bench-ixfr     an NSD secondary of the 1M-entry zone after a change, AXFR vs IXFR -> bench/results/ixfr.md"
 	@echo "make bench-import   import-rbldnsd of 1M-line ip4set and dnset files -> bench/results/import.md"
+	@echo "make bench-web      publisher web on the 1M-entry zone: start-up, memory, lookups -> bench/results/web.md"
 	@echo "make fuzz           1M hostile UDP packets + TCP abuse at the server (<= 5 min) -> bench/results/fuzz.md"
 	@echo "make soak           dnsperf 60 s at full rate while republishing 20+ times -> bench/results/soak.md"
 
@@ -89,6 +90,9 @@ hooks: $(STAMP)
 
 bench-compile: $(STAMP)
 	$(PY) bench/bench_compile.py --out bench/results/compile.md
+
+bench-web: $(STAMP)
+	$(PY) bench/bench_web.py --out bench/results/web.md
 
 bench-serve: $(STAMP)
 	$(PY) bench/bench_serve.py --out bench/results/serve.md

@@ -33,6 +33,16 @@ def _endpoint(text: str, option: str) -> tuple[str, int]:
         raise UsageError(f"{option} {text}: {exc.message}" + (f"\n  fix: {exc.fix}" if exc.fix else "")) from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a whole number of at least 1")
+    return value
+
+
 def _networks(values: list[str]) -> tuple[str, ...]:
     import ipaddress
 
@@ -76,6 +86,7 @@ def cmd_web(args: argparse.Namespace, display: Display) -> int:
         secret=secret,
         site=args.site,
         trusted_proxies=_networks(args.trusted_proxy or []),
+        lookups_per_minute=args.lookup_limit,
     )
     views = Views(settings.zones_dir, settings.lists)
     app = create_app(settings, views, _request_service(settings, views))
@@ -136,6 +147,13 @@ def add_web(sub: Subparsers) -> argparse.ArgumentParser:
         "--mail-from", default="dnsbl-requests@localhost", metavar="ADDR", help="the sender of confirmation mail"
     )
     p.add_argument("--site", default="DNSBL lookup", metavar="TITLE", help="the pages' title")
+    p.add_argument(
+        "--lookup-limit",
+        type=_positive,
+        default=60,
+        metavar="N",
+        help="lookups a minute per client network (/24, IPv6 /56), pages and API together (default 60)",
+    )
     p.add_argument(
         "--trusted-proxy",
         action="append",
