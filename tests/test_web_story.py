@@ -238,6 +238,8 @@ def test_lookup_delist_confirm_accept(stack: Stack, chromium: Chrome, tmp_path: 
         assert time.monotonic() < deadline, page
         time.sleep(0.25)
     assert request_branches(stack.clone) == []
+    assert git(stack.clone, "status", "--porcelain").stdout == ""  # the checked-out branch moved with its files
+    assert "- ip: 192.0.2.3\n" in (stack.lists / "bl" / "delisted.yaml").read_text()
 
 
 def test_allowlisting_from_the_form_confirmed_through_the_api(stack: Stack, chromium: Chrome) -> None:
