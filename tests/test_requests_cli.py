@@ -122,6 +122,25 @@ def test_two_requests_appending_to_one_file_are_both_accepted(
     assert message.startswith("publisher web|Delisting request") and "Request-Token: b" in message
 
 
+def test_list_is_in_id_order_after_a_request_was_made_again(
+    published: tuple[ListsRepo, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A request made again on accept is a newer commit: the list still goes by ID, as filed."""
+    where, zones = published
+    then = NOW - dt.timedelta(hours=2)
+    filed = [
+        file_request(where, "main", ask(target=target, token=target), now=then)
+        for target in ("198.51.100.77", "192.0.2.3", "2001:db8:dead:beef::25")
+    ]
+    assert run(where, zones, "requests", "accept", filed[0].id) == 0
+    assert run(where, zones, "requests", "accept", filed[1].id) == 0  # made again on the new base: now
+    capsys.readouterr()
+    assert run(where, zones, "requests", "list", "--all") == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [row.split()[0] for row in rows] == [f.id for f in filed]
+    assert [row.split()[-1] for row in rows] == ["accepted", "accepted", "open"]
+
+
 def test_a_conflict_that_cannot_be_made_again_is_a_clear_error(
     published: tuple[ListsRepo, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -164,7 +164,9 @@ def test_without_a_request_service_every_request_route_is_503(pub: Published) ->
         assert got.status_code == 503 and "requests are not taken here" in got.text
     for path in ("/requests/delist", "/requests/allowlist", "/requests/confirm"):
         assert client.post(path, data={"address": "x"}).status_code == 503
-    assert "Ask for delisting" in client.get("/lookup/192.0.2.3").text  # the lookup still works
+    lookup = client.get("/lookup/192.0.2.3")  # the lookup still works, without a link to a 503
+    assert lookup.status_code == 200 and '<span class="status">listed</span>' in lookup.text
+    assert "Ask for delisting" not in lookup.text
 
 
 def test_without_a_mail_relay_no_new_request_is_taken_but_a_mailed_link_still_confirms(
@@ -184,3 +186,20 @@ def test_unknown_pages_are_html_errors_in_the_layout(client: TestClient) -> None
     got = client.get("/nowhere")
     assert got.status_code == 404 and got.headers["content-type"].startswith("text/html")
     assert "no such page" in got.text and 'href="/static/style.css"' in got.text
+
+
+@pytest.mark.parametrize("smtp", [None, ("127.0.0.1", 25)])
+def test_request_links_only_where_requests_are_taken(pub: Published, fake: FakeRequests, smtp: object) -> None:
+    """Without a mail relay the forms answer 503: the pages must not send a listed party there,
+    and the API must not say the zone takes requests."""
+    client = client_for(pub, fake, smtp=smtp)
+    taken = smtp is not None
+    lookup = client.get("/lookup/192.0.2.3").text
+    assert ('href="/requests/delist?address=192.0.2.3"' in lookup) is taken
+    assert ('href="/requests/allowlist"' in client.get("/zones/wl.example.test").text) is taken
+    assert client.get("/requests/delist?address=192.0.2.3").status_code == (200 if taken else 503)
+    api = client.get("/api/v1/lookup/192.0.2.3").json()
+    assert [z["requests"] for z in api["zones"]] == [taken, taken]
+    zones = {z["zone"]: z["requests"] for z in client.get("/api/v1/zones").json()["zones"]}
+    assert zones == {"bl.example.test": taken, "wl.example.test": taken, "dbl.example.test": False}
+    assert client.get("/api/v1/zones/bl.example.test").json()["requests"] is taken

@@ -61,6 +61,12 @@ def _row(r: RequestRef, now: dt.datetime) -> dict[str, object]:
     }
 
 
+def _order(r: RequestRef) -> tuple[str, int, str]:
+    """By ID, the order they were filed in (a request made again on accept is a newer commit)."""
+    day, _, number = r.id.rpartition("-")
+    return (day, int(number), r.id) if number.isdigit() else (r.id, 0, r.id)
+
+
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
@@ -85,7 +91,7 @@ def cmd_list(args: argparse.Namespace, display: Display) -> int:
     from publisher.publish.vcs import find_repo, request_refs
 
     now = _now()
-    refs = [r for r in request_refs(find_repo(args.lists)) if args.all or r.state == "open"]
+    refs = sorted((r for r in request_refs(find_repo(args.lists)) if args.all or r.state == "open"), key=_order)
     rows = [_row(r, now) for r in refs]
     if args.json:
         display.line(json.dumps(rows, indent=2, sort_keys=True))

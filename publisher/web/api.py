@@ -73,7 +73,9 @@ class ZoneResultOut(BaseModel):
     test_point: bool = Field(description="an RFC 5782 test point, listed by definition")
     answers: list[AnswerOut]
     entries: list[EntryOut]
-    requests: bool = Field(description="the zone takes delisting or allowlisting requests")
+    requests: bool = Field(
+        description="the zone takes delisting or allowlisting requests here (false when this site takes none)"
+    )
 
 
 class LookupOut(BaseModel):
@@ -146,7 +148,8 @@ class ConfirmedOut(BaseModel):
     status: Literal["filed", "already-filed"]
 
 
-def lookup_out(found: Lookup) -> dict[str, Any]:
+def lookup_out(found: Lookup, taking: bool = True) -> dict[str, Any]:
+    """`taking`: this process takes new requests (a zone's `requests` is false otherwise)."""
     return {
         "query": found.query,
         "kind": found.kind,
@@ -162,28 +165,28 @@ def lookup_out(found: Lookup) -> dict[str, Any]:
                 "test_point": z.test_point,
                 "answers": [{"code": a.code, "meaning": a.meaning, "txt": a.txt} for a in z.answers],
                 "entries": [{"entry": e.entry, **dict(e.fields)} for e in z.entries],
-                "requests": z.requests,
+                "requests": z.requests and taking,
             }
             for z in found.zones
         ],
     }
 
 
-def _summary(zone: ZoneView) -> dict[str, Any]:
+def _summary(zone: ZoneView, taking: bool) -> dict[str, Any]:
     return {
         "zone": zone.name,
         "kind": zone.kind,
         "role": zone.role,
         "serial": zone.serial,
         "listings": zone.counts.listings if zone.counts else None,
-        "requests": zone.page.requests is not None,
+        "requests": zone.page.requests is not None and taking,
     }
 
 
-def zone_out(view: PublicView, zone: ZoneView) -> dict[str, Any]:
+def zone_out(view: PublicView, zone: ZoneView, taking: bool = True) -> dict[str, Any]:
     counts = zone.counts
     return {
-        **_summary(zone),
+        **_summary(zone, taking),
         "generation": view.generation,
         "published_at": view.published_at,
         "v4_addresses": counts.v4_addresses if counts else None,
@@ -206,25 +209,27 @@ def api_lookup(query: str, request: Request) -> dict[str, Any]:
     """Is this address or domain listed, in which zones, with which answers, and why."""
     web = web_of(request)
     web.lookups.take(web.client(request))
-    return lookup_out(web.view().lookup(query))
+    return lookup_out(web.view().lookup(query), web.takes_requests())
 
 
 @router.get("/zones", response_model=ZonesOut, responses=PROBLEMS)
 def api_zones(request: Request) -> dict[str, Any]:
     """The zones published here."""
-    view = web_of(request).view()
+    web = web_of(request)
+    view = web.view()
     return {
         "generation": view.generation,
         "published_at": view.published_at,
-        "zones": [_summary(z) for z in view.zones.values()],
+        "zones": [_summary(z, web.takes_requests()) for z in view.zones.values()],
     }
 
 
 @router.get("/zones/{zone}", response_model=ZoneOut, responses=PROBLEMS)
 def api_zone(zone: str, request: Request) -> dict[str, Any]:
     """One zone: its return codes and what they mean, its policy, its size and serial."""
-    view = web_of(request).view()
-    return zone_out(view, view.zone(zone))
+    web = web_of(request)
+    view = web.view()
+    return zone_out(view, view.zone(zone), web.takes_requests())
 
 
 async def _body(request: Request, model: type[BaseModel]) -> Any:

@@ -58,7 +58,7 @@ def _lookup(request: Request, text: str) -> HTMLResponse:
             zones=list(view.zones.values()),
             max_query=MAX_QUERY,
         )
-    return web.html("lookup.html", q=found.query, found=found, max_query=MAX_QUERY)
+    return web.html("lookup.html", q=found.query, found=found, max_query=MAX_QUERY, taking=web.takes_requests())
 
 
 @router.get("/lookup", response_class=HTMLResponse)
@@ -89,7 +89,8 @@ def zone_page(request: Request, zone: str) -> HTMLResponse:
     from publisher.addresses import format_v4
 
     codes = [(format_v4(c), m) for c, m in found.page.codes]
-    return web.html("zone.html", view=view, zone=found, paragraphs=paragraphs, codes=codes)
+    taking = web.takes_requests()
+    return web.html("zone.html", view=view, zone=found, paragraphs=paragraphs, codes=codes, taking=taking)
 
 
 @router.get("/api", response_class=HTMLResponse)

@@ -40,6 +40,11 @@ class Web:
             raise WebError(503, "Requests not taken", "requests are not taken here: ask the list's operators by mail")
         return self.requests
 
+    def takes_requests(self) -> bool:
+        """New requests are taken: a request service, and a mail relay to confirm them by. The
+        pages link to the forms, and the API says a zone takes requests, only then."""
+        return self.requests is not None and self.settings.smtp is not None
+
     def taking(self) -> RequestService:
         """The service, for a new request: none is taken without a mail relay to confirm it by
         (links mailed before still confirm)."""
