@@ -16,8 +16,9 @@ DATA = Path(__file__).resolve().parent / "data"
 #: from), so that an operator's own lists in lists/ never change what `make test` checks.
 LISTS = DATA / "sample-lists"
 
-#: Fixtures on real components: `postfix_sink` (a private Postfix) and `chromium` (Selenium on Debian's Chromium).
-pytest_plugins = ["tests.mailsink", "tests.browser"]
+#: Fixtures on real components, `postfix_sink` (a private Postfix) and `chromium` (Selenium on Debian's
+#: Chromium), and the web tests' `pub`, `fake` and `client` (tests/web_fixtures.py).
+pytest_plugins = ["tests.mailsink", "tests.browser", "tests.web_fixtures"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

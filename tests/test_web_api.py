@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
-from tests.web_fixtures import IMG, SCRIPT, FakeRequests, Published, client_for, published_repo
+from tests.web_fixtures import IMG, SCRIPT, FakeRequests, Published, client_for
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def pub(tmp_path: Path) -> Published:
-    return published_repo(tmp_path)
-
-
-@pytest.fixture
-def fake() -> FakeRequests:
-    return FakeRequests()
-
-
-@pytest.fixture
-def client(pub: Published, fake: FakeRequests) -> TestClient:
-    return client_for(pub, fake)
 
 
 def test_lookup_answers_with_the_documented_fields(client: TestClient) -> None:

@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
-from tests.web_fixtures import IMG, SCRIPT, FakeRequests, Published, client_for, csrf_of, published_repo
-
-
-@pytest.fixture
-def pub(tmp_path: Path) -> Published:
-    return published_repo(tmp_path)
-
-
-@pytest.fixture
-def fake() -> FakeRequests:
-    return FakeRequests()
-
-
-@pytest.fixture
-def client(pub: Published, fake: FakeRequests) -> TestClient:
-    return client_for(pub, fake)
+from tests.web_fixtures import IMG, SCRIPT, FakeRequests, Published, client_for, csrf_of
 
 
 def test_the_lookup_page_says_listed_why_and_since_when(client: TestClient) -> None:

@@ -11,32 +11,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from tests.conftest import ROOT, free_port, stop_process
-from tests.web_fixtures import FakeRequests, Published, client_for, csrf_of, published_repo
+from tests.web_fixtures import FakeRequests, Published, client_for, csrf_of
 
 from publisher.errors import ConfigError
 from publisher.web.security import CSP, client_address, load_secret
 
 MB = 1 << 20
-
-
-@pytest.fixture
-def pub(tmp_path: Path) -> Published:
-    return published_repo(tmp_path)
-
-
-@pytest.fixture
-def fake() -> FakeRequests:
-    return FakeRequests()
-
-
-@pytest.fixture
-def client(pub: Published, fake: FakeRequests) -> TestClient:
-    return client_for(pub, fake)
 
 
 def _form(client: TestClient, **fields: str) -> dict[str, str]:

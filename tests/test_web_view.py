@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pytest
 from tests.test_publish import commit_file
-from tests.web_fixtures import ABUSE, IMG, NOW, SCRIPT, Published, published_repo
+from tests.web_fixtures import ABUSE, IMG, NOW, SCRIPT, Published
 
 from publisher.cli.app import main
 from publisher.errors import WebError
 from publisher.publish.release import publish
 from publisher.web.view import Views
-
-
-@pytest.fixture
-def pub(tmp_path: Path) -> Published:
-    return published_repo(tmp_path)
 
 
 def test_a_listed_address_shows_the_answer_its_meaning_and_the_public_fields_only(pub: Published) -> None:

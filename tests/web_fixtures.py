@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from tests.test_vcs import init_repo
 
@@ -187,3 +188,23 @@ def csrf_of(html: str) -> str:
     found = re.search(r'name="csrf" value="([0-9a-f]{64})"', html)
     assert found, "the form has no CSRF field"
     return found.group(1)
+
+
+# --- fixtures for the web tests (a pytest plugin: tests/conftest.py) -------------------------
+
+
+@pytest.fixture
+def pub(tmp_path: Path) -> Published:
+    """The web tests' lists, published in a temporary repository."""
+    return published_repo(tmp_path)
+
+
+@pytest.fixture
+def fake() -> FakeRequests:
+    return FakeRequests()
+
+
+@pytest.fixture
+def client(pub: Published, fake: FakeRequests) -> TestClient:
+    """The app on `pub` with the recording request service, as a client from 192.0.2.200."""
+    return client_for(pub, fake)
