@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from publisher.addresses import format_v4
 from publisher.errors import WebError
 from publisher.web.service import RequestForm
 from publisher.web.state import web_of
@@ -192,16 +193,10 @@ def zone_out(view: PublicView, zone: ZoneView, taking: bool = True) -> dict[str,
         "v4_addresses": counts.v4_addresses if counts else None,
         "v6_addresses": str(counts.v6_addresses) if counts else None,
         "domains": counts.domains if counts else None,
-        "codes": [{"code": _dotted(c), "meaning": m} for c, m in zone.page.codes],
+        "codes": [{"code": format_v4(c), "meaning": m} for c, m in zone.page.codes],
         "policy": zone.page.policy,
         "public": list(zone.page.public),
     }
-
-
-def _dotted(code: int) -> str:
-    from publisher.addresses import format_v4
-
-    return format_v4(code)
 
 
 @router.get("/lookup/{query:path}", response_model=LookupOut, response_model_exclude_none=True, responses=PROBLEMS)

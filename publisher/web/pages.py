@@ -39,7 +39,7 @@ ENDPOINTS = (
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> HTMLResponse:
     web = web_of(request)
-    view = web.views._view
+    view = web.views.latest
     return web.html("index.html", q="", zones=list(view.zones.values()) if view else [], max_query=MAX_QUERY)
 
 
@@ -102,7 +102,7 @@ def api_page(request: Request) -> HTMLResponse:
 
 
 def _allow_zones(web: Web) -> list[str]:
-    view = web.views._view
+    view = web.views.latest
     if view is None:
         return []
     return [z.name for z in view.zones.values() if z.role == "allow" and z.page.requests is not None]

@@ -53,7 +53,7 @@ class Web:
         return self.service()
 
     def page(self, template: str, **context: Any) -> str:
-        view = self.views._view  # the footer names what is shown, when anything is
+        view = self.views.latest  # the footer names what is shown, when anything is
         return self.env.get_template(template).render(
             site=self.settings.site, generation=view.generation if view else None, **context
         )

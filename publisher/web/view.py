@@ -286,6 +286,11 @@ class Views:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def latest(self) -> PublicView | None:
+        """The view in place, None while nothing is loaded (pages that can show without one)."""
+        return self._view
+
     def current(self) -> PublicView:
         """The view requests use; WebError 503 while nothing is loaded."""
         view = self._view
