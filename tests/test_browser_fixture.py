@@ -16,6 +16,7 @@ import pytest
 from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.selenium_manager import SeleniumManager
+from selenium.webdriver.support.ui import WebDriverWait
 from tests.browser import HEIGHT, WIDTH, running_chromium
 
 FORM = b"""<!doctype html><title>Lookup</title>
@@ -70,7 +71,9 @@ def test_the_browser_fills_and_submits_a_form(chromium: Chrome, site: str) -> No
     assert chromium.title == "Lookup"
     chromium.find_element(By.ID, "q").send_keys("192.0.2.1 <b>")
     chromium.find_element(By.ID, "go").click()
-    assert chromium.find_element(By.ID, "result").text == "192.0.2.1 <b> is listed"
+    # click() returns once the form is submitted, not when the next page is there: wait for it
+    found = WebDriverWait(chromium, 10).until(lambda c: c.find_elements(By.ID, "result"), "no result page")
+    assert found[0].text == "192.0.2.1 <b> is listed"
     assert chromium.title == "Result"
     # what reached the server is what the test asked for, nothing fetched on the side
     assert [s for s in Handler.seen if s[1] != "/favicon.ico"] == [("GET", "/"), ("POST", "/lookup")]
