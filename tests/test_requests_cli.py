@@ -14,6 +14,7 @@ from publisher.cli.app import main
 from publisher.compile.lookup import parse_query, zone_answer
 from publisher.publish.manifest import load_published, read_manifest
 from publisher.publish.vcs import ListsRepo, request_refs
+from publisher.web import filing
 from publisher.web.filing import file_request
 
 NOW = dt.datetime.now(dt.UTC)
@@ -82,6 +83,13 @@ def test_list_show_accept_publishes_and_archives(
     assert run(where, zones, "requests", "list", "--json", "--all") == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["id"], row["state"], row["contact"]) == (filed.id, "accepted", "postmaster@example.org")
+    # its confirmation link, visited again, finds the request where it is kept now
+    again = filing.filed(where, "t1")
+    assert again is not None and (again.id, again.state, again.branch) == (
+        filed.id,
+        "accepted",
+        f"refs/requests/accepted/{filed.id}",
+    )
 
 
 def test_a_guard_rail_refusal_moves_nothing(

@@ -81,7 +81,7 @@ class Filer:
     def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
         self.refuse = refuse
         self.planned: list[Ask] = []
-        self.filed: list[Ask] = []
+        self.asks_filed: list[Ask] = []
         self.by_token: dict[str, Filed] = {}
 
     def _edits(self, ask: Ask) -> tuple[Edit, ...]:
@@ -96,12 +96,16 @@ class Filer:
         return self._edits(ask)
 
     def file_request(self, ask: Ask, *, now: dt.datetime) -> Filed:
-        self.filed.append(ask)
+        self.asks_filed.append(ask)
         if ask.token in self.by_token:
             return replace(self.by_token[ask.token], already=True)
         rid = f"{now:%Y-%m-%d}-{len(self.by_token) + 1:04d}"
         self.by_token[ask.token] = Filed(rid, f"requests/{rid}", "c" * 40, self._edits(ask), False)
         return self.by_token[ask.token]
+
+    def filed(self, token: str) -> Filed | None:
+        found = self.by_token.get(token)
+        return None if found is None else replace(found, already=True)
 
 
 class Mailer:
@@ -132,7 +136,7 @@ class Rig:
         return caught.value
 
     def nothing_done(self) -> bool:
-        return not self.mailer.sent and not self.filer.filed
+        return not self.mailer.sent and not self.filer.asks_filed
 
 
 def test_a_delisting_request_is_mailed_shown_and_filed_on_confirmation() -> None:
@@ -149,12 +153,12 @@ def test_a_delisting_request_is_mailed_shown_and_filed_on_confirmation() -> None
     assert to == "postmaster@example.org" and expires == done.expires
     assert link.startswith("https://dnsbl.example.test/requests/confirm?token=")  # public_url, not a Host header
     assert summary == Ask("delist", "198.51.100.77", ("bl.example.test",), "Example Org", to, "We cleaned the host.")
-    assert rig.filer.planned == [summary] and not rig.filer.filed  # checked with the lists, written nowhere
+    assert rig.filer.planned == [summary] and not rig.filer.asks_filed  # checked with the lists, written nowhere
 
     pending = rig.service.pending(rig.mailer.token())
     assert pending.form == DELIST and pending.target == "198.51.100.77" and pending.zones == ("bl.example.test",)
     assert [e.action for e in pending.edits] == ["exclude"] and pending.expires == done.expires
-    assert not rig.filer.filed  # the link's page (a GET a mail scanner may fetch) files nothing
+    assert not rig.filer.asks_filed  # the link's page (a GET a mail scanner may fetch) files nothing
 
     confirmed = rig.service.confirm(rig.mailer.token(), "192.0.2.99")
     assert (confirmed.id, confirmed.branch, confirmed.zones, confirmed.already) == (
@@ -163,7 +167,7 @@ def test_a_delisting_request_is_mailed_shown_and_filed_on_confirmation() -> None
         ("bl.example.test",),
         False,
     )
-    [filed] = rig.filer.filed
+    [filed] = rig.filer.asks_filed
     nonce = tokens.read(rig.mailer.token(), SETTINGS.secret, now=NOW)["nonce"]
     assert filed == replace(summary, client="192.0.2.99", token=str(nonce))
 
@@ -357,13 +361,51 @@ def test_nothing_is_mailed_when_requests_are_not_taken_and_a_mail_failure_files_
     assert rig.refused(DELIST).status == 503 and rig.nothing_done()
 
 
+def test_a_relay_failure_or_the_other_limit_burns_no_daily_quota() -> None:
+    """The daily buckets of an address and a mailbox count mails sent: a relay that is down, or
+    the mailbox's bucket refusing after the address's took a token, leaves them as they were."""
+    rig = Rig()
+    rig.mailer.down = True
+    for n in range(5):
+        assert rig.refused(DELIST, f"198.18.{n}.1").status == 503
+    rig.mailer.down = False
+    for n in range(3):
+        rig.service.submit(DELIST, f"198.19.{n}.1")  # the relay is back: the full quota is there
+    assert len(rig.mailer.sent) == 3
+    rig = Rig()
+    for n in range(3):  # one mailbox, three addresses: its quota is used up
+        rig.service.submit(replace(ALLOW, address=f"192.0.2.{n + 1}"), f"198.18.{n}.1")
+    for n in range(5):  # refused by the mailbox's bucket: 192.0.2.9's token is given back each time
+        assert rig.refused(replace(ALLOW, address="192.0.2.9"), f"198.20.{n}.1").field == "contact"
+    for n in range(3):
+        rig.service.submit(replace(ALLOW, address="192.0.2.9", contact=f"noc{n}@example.net"), f"198.21.{n}.1")
+    assert len(rig.mailer.sent) == 6
+
+
+def test_a_used_link_says_what_became_of_its_request() -> None:
+    rig = Rig()
+    rig.service.submit(DELIST, "192.0.2.10")
+    token = rig.mailer.token()
+    assert rig.service.pending(token).target == "198.51.100.77"
+    first = rig.service.confirm(token, "192.0.2.10")
+    with pytest.raises(WebError) as used:
+        rig.service.pending(token)
+    assert used.value.status == 409 and f"request {first.id} is filed and waits" in used.value.detail
+    rig.filer.by_token[next(iter(rig.filer.by_token))] = replace(
+        rig.filer.by_token[next(iter(rig.filer.by_token))], state="accepted"
+    )
+    with pytest.raises(WebError) as accepted:
+        rig.service.pending(token)
+    assert f"request {first.id} was accepted" in accepted.value.detail
+
+
 def test_a_link_confirmed_twice_files_once() -> None:
     rig = Rig()
     rig.service.submit(DELIST, "192.0.2.10")
     first = rig.service.confirm(rig.mailer.token(), "192.0.2.10")
     again = rig.service.confirm(rig.mailer.token(), "192.0.2.11")
     assert (again.id, again.branch, again.already, first.already) == (first.id, first.branch, True, False)
-    assert rig.filer.filed[0].token == rig.filer.filed[1].token != ""
+    assert rig.filer.asks_filed[0].token == rig.filer.asks_filed[1].token != ""
     assert len(rig.filer.by_token) == 1
 
 
@@ -402,7 +444,7 @@ def test_links_from_another_secret_expired_or_edited_are_refused_and_file_nothin
         assert refusal(who, link) == (status, status)
     rig.now += dt.timedelta(hours=48)
     assert refusal(rig, token) == (410, 410)
-    assert not rig.filer.filed and not other.filer.filed
+    assert not rig.filer.asks_filed and not other.filer.asks_filed
 
 
 def test_the_link_page_rechecks_what_is_listed_now() -> None:
@@ -425,7 +467,7 @@ def test_confirmations_are_limited_per_network() -> None:
         rig.service.confirm(rig.mailer.token(), "203.0.113.77")
     assert caught.value.status == 429 and caught.value.retry_after == 180
     rig.service.confirm(rig.mailer.token(), "2001:db8::1")
-    assert len(rig.filer.filed) == SETTINGS.confirmations_per_hour + 1
+    assert len(rig.filer.asks_filed) == SETTINGS.confirmations_per_hour + 1
 
 
 def test_the_log_never_holds_the_token_the_contact_or_the_reason(caplog: pytest.LogCaptureFixture) -> None:

@@ -216,12 +216,17 @@ def message(ask: Ask, rid: str, now: dt.datetime) -> str:
     return f"{subject}\n\n{body}\n\n{trailers}\n" if body else f"{subject}\n\n{trailers}\n"
 
 
-def _already(where: ListsRepo, token: str) -> Filed | None:
+def filed(where: ListsRepo, token: str) -> Filed | None:
+    """The request a confirmation's nonce filed, open or archived (its ref then), or None."""
     if not token:
         return None
     for ref in request_refs(where):
         if ref.trailer("Request-Token") == token:
-            return Filed(ref.id, f"requests/{ref.id}", ref.commit, (), True)
+            branch = f"requests/{ref.id}" if ref.state == "open" else ref.ref
+            state: Literal["open", "accepted", "rejected"] = (
+                "accepted" if ref.state == "accepted" else "rejected" if ref.state == "rejected" else "open"
+            )
+            return Filed(ref.id, branch, ref.commit, (), True, state)
     return None
 
 
@@ -229,7 +234,7 @@ def file_request(where: ListsRepo, base: str, ask: Ask, *, now: dt.datetime, ema
     """Commit `ask`'s edits on a new branch requests/<ID> from the tip of `base` (under the lock).
     The same `ask.token` again answers the first filing (`already`, no edits listed)."""
     with _locked(where):
-        found = _already(where, ask.token)
+        found = filed(where, ask.token)
         if found is not None:
             return found
         when = now.astimezone(dt.UTC)
@@ -323,11 +328,15 @@ class RepoFiler:
     def file_request(self, ask: Ask, *, now: dt.datetime) -> Filed:
         return file_request(self.where, base_branch(self.where, self.base), ask, now=now, email=self.email)
 
+    def filed(self, token: str) -> Filed | None:
+        return filed(self.where, token)
+
 
 __all__ = [
     "RepoFiler",
     "base_branch",
     "file_request",
+    "filed",
     "message",
     "next_id",
     "plan_edits",

@@ -73,5 +73,12 @@ class Limiter:
             return 0
         return max(1, int((1.0 - tokens) / self.rate + 0.999))
 
+    def give_back(self, key: str) -> None:
+        """Return the token a `take` of `key` used (what it paid for did not happen)."""
+        with self._lock:
+            found = self._buckets.get(key)
+            if found is not None:
+                self._buckets[key] = (min(float(self.burst), found[0] + 1.0), found[1])
+
     def __len__(self) -> int:
         return len(self._buckets)

@@ -30,7 +30,17 @@ from publisher.web import tokens
 from publisher.web.fields import check_fields, request_zones
 from publisher.web.limits import Limiter, client_key
 from publisher.web.mail import ConfirmationSender
-from publisher.web.service import REQUEST_KINDS, Ask, Confirmed, Filer, Pending, Published, RequestForm, Submitted
+from publisher.web.service import (
+    REQUEST_KINDS,
+    Ask,
+    Confirmed,
+    Filed,
+    Filer,
+    Pending,
+    Published,
+    RequestForm,
+    Submitted,
+)
 from publisher.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -122,12 +132,21 @@ class Requests:
         self._confirms = Limiter.per(settings.confirmations_per_hour, HOUR, clock=ticks)
         self.refusals = RefusalLog(ticks)
 
-    def _limit(self, limiter: Limiter, key: str, what: str, field: str | None = None) -> None:
+    def _limit(
+        self,
+        limiter: Limiter,
+        key: str,
+        what: str,
+        field: str | None = None,
+        taken: list[tuple[Limiter, str]] | None = None,
+    ) -> None:
         wait = limiter.take(key)
         if wait:
             raise WebError(
                 429, "too many requests", f"{what}; try again in {_wait(wait)}", field=field, retry_after=wait
             )
+        if taken is not None:
+            taken.append((limiter, key))
 
     def link(self, token: str) -> str:
         """The confirmation link: always from settings.public_url, never from a request's Host."""
@@ -146,13 +165,21 @@ class Requests:
             now = self.clock()
             self.filer.plan_edits(ask, today=now.astimezone(dt.UTC).date())
             per_day = s.requests_per_day
-            self._limit(self._targets, ask.target, f"at most {per_day} requests a day for {ask.target}", "address")
-            self._limit(
-                self._contacts, contact_key(ask.contact), f"at most {per_day} requests a day for one contact", "contact"
-            )
-            token = tokens.issue(_payload(ask, form.zone), s.secret, now=now, hours=s.link_hours)
-            expires = tokens.expires_at(now, s.link_hours)
-            self.mailer.send_confirmation(ask.contact, self.link(token), ask, expires=expires)
+            # The daily buckets of the address and the mailbox count mails sent: a token taken for
+            # a mail that is not sent (the other bucket refuses, the relay fails) is given back.
+            taken: list[tuple[Limiter, str]] = []
+            try:
+                what = f"at most {per_day} requests a day for {ask.target}"
+                self._limit(self._targets, ask.target, what, "address", taken)
+                what = f"at most {per_day} requests a day for one contact"
+                self._limit(self._contacts, contact_key(ask.contact), what, "contact", taken)
+                token = tokens.issue(_payload(ask, form.zone), s.secret, now=now, hours=s.link_hours)
+                expires = tokens.expires_at(now, s.link_hours)
+                self.mailer.send_confirmation(ask.contact, self.link(token), ask, expires=expires)
+            except WebError:
+                for limiter, key in taken:
+                    limiter.give_back(key)
+                raise
         except WebError as exc:
             self.refusals.note("submission", network, exc, ask, form.kind)
             raise
@@ -163,6 +190,9 @@ class Requests:
         now = self.clock()
         payload = tokens.read(token, self.settings.secret, now=now)
         form, ask = _asked(payload)
+        done = self.filer.filed(str(payload["nonce"]))
+        if done is not None:
+            raise WebError(409, "Already confirmed", _used(done))
         if ask.kind == "delist":
             view = self.view()
             if not set(ask.zones) & set(view.listed_in(ask.target)):
@@ -192,6 +222,15 @@ class Requests:
         outcome = "already filed as" if filed.already else "filed as"
         log.info("confirmation %s %s from %s: %s %s", ask.kind, ask.target, network, outcome, filed.id)
         return Confirmed(id=filed.id, branch=filed.branch, zones=ask.zones, already=filed.already)
+
+
+def _used(done: Filed) -> str:
+    """What a link already confirmed led to, for its second visit."""
+    if done.state == "accepted":
+        return f"this link was confirmed before: request {done.id} was accepted (the maintainers published it)"
+    if done.state == "rejected":
+        return f"this link was confirmed before: request {done.id} was rejected by the maintainers"
+    return f"this link was confirmed before: request {done.id} is filed and waits for the maintainers' review"
 
 
 def _payload(ask: Ask, zone: str | None) -> dict[str, tokens.Flat]:

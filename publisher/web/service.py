@@ -61,10 +61,11 @@ class Filed:
     """A request committed on its own branch."""
 
     id: str  # YYYY-MM-DD-NNNN
-    branch: str  # requests/<id>
+    branch: str  # requests/<id> while open; the ref that keeps it once accepted or rejected
     commit: str
     edits: tuple[Edit, ...]
     already: bool  # the link was confirmed before: this is that filing
+    state: Literal["open", "accepted", "rejected"] = "open"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +133,10 @@ class Filer(Protocol):
 
     def file_request(self, ask: Ask, *, now: dt.datetime) -> Filed:
         """Commit the edits on a new branch requests/<id> (under the lock; idempotent by ask.token)."""
+        ...
+
+    def filed(self, token: str) -> Filed | None:
+        """The filing of a confirmation (by its nonce), open or archived; None when not confirmed yet."""
         ...
 
 
