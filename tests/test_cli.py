@@ -15,6 +15,7 @@ import pytest
 from tests.test_publish import run_cli as run
 
 from conftest import ROOT
+from publisher.cli import typos
 from publisher.cli.app import build_parser
 from publisher.server import options
 from publisher.server.__main__ import build_parser as server_parser
@@ -82,6 +83,19 @@ def test_serve_help_lists_every_serving_option() -> None:
 )
 def test_global_options_work_before_and_after_the_command(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
+    assert (args.lists, args.zones, args.debug) == (Path("A"), Path("Z"), True)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["requests", "accept", "--lists", "A", "--zones", "Z", "--debug", "2026-11-30-0001"],
+        ["requests", "--lists", "A", "list", "--zones", "Z", "--debug"],
+        ["keys", "new", "--lists", "A", "--zones", "Z", "--debug", "acme"],
+    ],
+)
+def test_global_options_work_after_a_command_of_a_command(argv: list[str]) -> None:
+    args = typos.parse(build_parser(), argv)
     assert (args.lists, args.zones, args.debug) == (Path("A"), Path("Z"), True)
 
 

@@ -102,8 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
         "Subparsers", parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     )
     for add in COMMANDS:
-        _global_options(add(sub), command=True)
+        _with_global_options(add(sub))
     return parser
+
+
+def _with_global_options(command: argparse.ArgumentParser) -> None:
+    """The global options on a command and on each of its own commands (`requests accept`)."""
+    _global_options(command, command=True)
+    for action in command._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                _with_global_options(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
