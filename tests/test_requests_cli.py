@@ -147,6 +147,10 @@ def test_list_is_in_id_order_after_a_request_was_made_again(
     rows = capsys.readouterr().out.splitlines()[1:]
     assert [row.split()[0] for row in rows] == [f.id for f in filed]
     assert [row.split()[-1] for row in rows] == ["accepted", "accepted", "open"]
+    # ...and its age is the requester's confirmation's, not the remake's
+    assert run(where, zones, "requests", "list", "--all", "--json") == 0
+    ages = [row["age_seconds"] for row in json.loads(capsys.readouterr().out)]
+    assert ages[0] == ages[1] == ages[2] >= 2 * 3600
 
 
 def test_a_conflict_that_cannot_be_made_again_is_a_clear_error(

@@ -43,6 +43,14 @@ def age(seconds: float) -> str:
     return f"{max(int(seconds), 0)}s"
 
 
+def _confirmed_at(r: RequestRef) -> int:
+    """When the requester confirmed (a request made again on a new base keeps that time)."""
+    try:
+        return int(dt.datetime.fromisoformat(r.trailer("Request-Confirmed").replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return r.created
+
+
 def _row(r: RequestRef, now: dt.datetime) -> dict[str, object]:
     return {
         "id": r.id,
@@ -54,7 +62,7 @@ def _row(r: RequestRef, now: dt.datetime) -> dict[str, object]:
         "contact": r.trailer("Request-Contact"),
         "client": r.trailer("Request-Client"),
         "confirmed": r.trailer("Request-Confirmed"),
-        "age_seconds": max(int(now.timestamp()) - r.created, 0),
+        "age_seconds": max(int(now.timestamp()) - _confirmed_at(r), 0),
         "ref": r.ref,
         "commit": r.commit,
         "rejected_by": r.rejection[0][1] if r.rejection else None,
