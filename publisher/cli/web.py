@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from publisher.addresses import AddressError, split_listen
 from publisher.cli.display import Display
-from publisher.errors import UsageError, VcsError
+from publisher.errors import UsageError, VcsError, WebError
 
 if TYPE_CHECKING:
     from publisher.cli.display import Subparsers
@@ -88,6 +89,7 @@ def cmd_web(args: argparse.Namespace, display: Display) -> int:
         trusted_proxies=_networks(args.trusted_proxy or []),
         lookups_per_minute=args.lookup_limit,
     )
+    _check_base(settings.lists, settings.base)
     views = Views(settings.zones_dir, settings.lists)
     app = create_app(settings, views, _request_service(settings, views))
     config = uvicorn.Config(
@@ -107,6 +109,47 @@ def cmd_web(args: argparse.Namespace, display: Display) -> int:
     finally:
         views.stop()
     return 0
+
+
+def _branches(root: Path) -> list[str]:
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "for-each-ref", "--format=%(refname:short)", "refs/heads/"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return [b for b in done.stdout.split() if not b.startswith("requests/")]
+
+
+def _check_base(lists: Path, base: str | None) -> None:
+    """The branch requests start from exists (--base refused now, not at each submission); a
+    detached HEAD with no --base is a warning: requests are refused until a branch is checked out."""
+    from publisher.publish.vcs import find_repo
+    from publisher.web.filing import base_branch
+
+    try:
+        where = find_repo(lists)
+    except VcsError:
+        return  # no repository: no requests (_request_service says so)
+    try:
+        base_branch(where, base)
+    except WebError as exc:
+        if base is None:
+            log.warning(
+                "%s: requests are refused until a branch is checked out there (git -C %s switch BRANCH), "
+                "or start with --base BRANCH",
+                exc.detail,
+                where.root,
+            )
+            return
+        branches = _branches(where.root)
+        fix = f"give one of its branches: {', '.join(branches)}" if branches else "create the branch first"
+        raise UsageError(
+            f"--base {base}: the lists' repository {where.root} has no branch {base}\n  fix: {fix}"
+        ) from None
 
 
 def _request_service(settings: WebSettings, views: Views) -> RequestService | None:

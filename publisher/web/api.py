@@ -12,7 +12,6 @@ import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from publisher.addresses import format_v4
@@ -261,7 +260,7 @@ async def api_submit(request: Request) -> dict[str, Any]:
     service = web.taking()
     body = await _body(request, RequestIn)
     form = RequestForm(body.kind, body.address, body.organisation, body.contact, body.reason, body.zone)
-    done = await run_in_threadpool(service.submit, form, web.client(request))
+    done = await web.call(service.submit, form, web.client(request))
     return {
         "status": "confirmation-sent",
         "kind": done.kind,
@@ -284,7 +283,7 @@ async def api_confirm(request: Request) -> dict[str, Any]:
     web = web_of(request)
     service = web.service()
     body = await _body(request, ConfirmIn)
-    done = await run_in_threadpool(service.confirm, body.token, web.client(request))
+    done = await web.call(service.confirm, body.token, web.client(request))
     return {
         "id": done.id,
         "branch": done.branch,

@@ -1,0 +1,43 @@
+"""`publisher web` as an operator starts it: options checked before anything listens."""
+
+from __future__ import annotations
+
+import pytest
+import uvicorn
+from tests.test_vcs import git
+from tests.web_fixtures import Published
+
+from publisher.cli.app import main
+
+
+@pytest.fixture(autouse=True)
+def no_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A start that should have been refused fails the test instead of serving forever."""
+
+    def run(*_: object, **__: object) -> None:
+        pytest.fail("publisher web started serving")
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
+
+
+def web(pub: Published, *args: str) -> int:
+    return main(["--lists", str(pub.lists), "--zones", str(pub.zones), "web", *args])
+
+
+def test_a_base_branch_that_does_not_exist_is_refused_at_start(
+    pub: Published, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert web(pub, "--base", "nosuchbranch", "--smtp", "127.0.0.1:25") == 2
+    err = capsys.readouterr().err
+    assert "--base nosuchbranch: the lists' repository" in err and "has no branch nosuchbranch" in err
+    assert "fix: give one of its branches: main" in err
+
+
+def test_a_detached_head_is_a_warning_at_start(
+    pub: Published, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    git(pub.lists.parent, "checkout", "-q", "--detach")
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *_: None)
+    assert web(pub) == 0
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("HEAD is detached" in w and "--base BRANCH" in w for w in warned), warned
