@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 import uvicorn
 from tests.test_vcs import git
 from tests.web_fixtures import Published
 
 from publisher.cli.app import main
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
@@ -41,3 +46,15 @@ def test_a_detached_head_is_a_warning_at_start(
     assert web(pub) == 0
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("HEAD is detached" in w and "--base BRANCH" in w for w in warned), warned
+
+
+def test_make_web_refuses_two_listen_addresses_and_help_says_one() -> None:
+    two = "127.0.0.1:18082 [::1]:18082"
+    done = subprocess.run(["make", "-n", "web", f"LISTEN={two}"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode != 0 and "publisher web" not in done.stdout
+    assert f"make web listens on one address, LISTEN='{two}' has 2; give one" in done.stderr
+    one = subprocess.run(["make", "-n", "web", "LISTEN=[::1]:18082"], cwd=ROOT, capture_output=True, text=True)
+    assert one.returncode == 0 and "publisher web --listen [::1]:18082\n" in one.stdout
+    out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    web = out[out.index("make web") : out.index("make test")]
+    assert "one address" in web and "(two are refused)" in web
