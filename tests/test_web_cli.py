@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
@@ -42,8 +43,8 @@ def test_a_detached_head_is_a_warning_at_start(
     pub: Published, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     git(pub.lists.parent, "checkout", "-q", "--detach")
-    monkeypatch.setattr(uvicorn.Server, "run", lambda *_: None)
-    assert web(pub) == 0
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *_, **__: None)
+    assert web(pub, "--listen", "127.0.0.1:0") == 0
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any("HEAD is detached" in w and "--base BRANCH" in w for w in warned), warned
 
@@ -58,3 +59,19 @@ def test_make_web_refuses_two_listen_addresses_and_help_says_one() -> None:
     out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     web = out[out.index("make web") : out.index("make test")]
     assert "one address" in web and "(two are refused)" in web
+
+
+def test_a_taken_port_is_refused_with_who_holds_it_and_where_else_to_listen(
+    pub: Published, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        assert web(pub, "--listen", f"127.0.0.1:{port}") != 0
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: --listen 127.0.0.1:{port}: cannot listen on tcp 127.0.0.1:{port}: Address already in use; "
+        f"another server holds the port (to see which: ss -ltnp 'sport = :{port}'); "
+        f"to listen elsewhere: make web LISTEN=127.0.0.1:{port + 1}, or --listen 127.0.0.1:{port + 1}\n"
+    )

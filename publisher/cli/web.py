@@ -9,13 +9,15 @@ imported here only, so `serve` and the other commands load none of it.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from publisher.addresses import AddressError, split_listen
 from publisher.cli.display import Display
-from publisher.errors import UsageError, VcsError, WebError
+from publisher.errors import ServerError, UsageError, VcsError, WebError
 
 if TYPE_CHECKING:
     from publisher.cli.display import Subparsers
@@ -102,13 +104,44 @@ def cmd_web(args: argparse.Namespace, display: Display) -> int:
         limit_concurrency=100,
         log_level="info",
     )
+    sock = _bind(host, port)  # bound here, handed to uvicorn: a taken port is refused before the banner
     display.err(f"publisher web: {public_url} (zones {args.zones}, lists {args.lists})")
     views.start()
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         views.stop()
+        sock.close()
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket on host:port, or a ServerError saying why and what to do."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        shown = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+        why = exc.strerror or str(exc)
+        fix = ""
+        if exc.errno == errno.EADDRINUSE:
+            moved = f"[{host}]:{port + 1}" if family == socket.AF_INET6 else f"{host}:{port + 1}"
+            fix = (
+                f"; another server holds the port (to see which: ss -ltnp 'sport = :{port}'); "
+                f"to listen elsewhere: make web LISTEN={moved}, or --listen {moved}"
+            )
+        elif exc.errno == errno.EACCES:
+            fix = "; ports below 1024 need privileges: use a port above 1024 behind a reverse proxy"
+        elif exc.errno == errno.EADDRNOTAVAIL:
+            fix = "; this host has no such address: listen on one of its own (ip -brief address)"
+        raise ServerError(f"--listen {shown}: cannot listen on tcp {shown}: {why}{fix}") from None
+    return sock
 
 
 def _branches(root: Path) -> list[str]:
