@@ -16,7 +16,7 @@ help:
 	@echo "                    ACCESS_KEYS=FILE for keyed zones, TSIG_KEYS=FILE for signed transfers (files outside git)"
 	@echo "make web            the lookup page and JSON API on http://127.0.0.1:8080 of what zones/ holds"
 	@echo "                    elsewhere: LISTEN of one address, e.g. 127.0.0.1:8081 or [::1]:8081 (two are refused)"
-	@echo "                    SMTP=HOST:PORT, a mail relay, to take delisting and allowlisting requests"
+	@echo "                    SMTP=127.0.0.1:25, a mail relay (IP address and port), to take delisting and allowlisting requests"
 	@echo "                    like serve: what publish made, else lists/ compiled first (make web on a fresh clone works)"
 	@echo "make test           lint, type-check and run the whole test suite (creates .venv on first use)"
 	@echo "make format         reformat the code and apply the linter's safe fixes (ruff)"

@@ -75,3 +75,37 @@ def test_a_taken_port_is_refused_with_who_holds_it_and_where_else_to_listen(
         f"another server holds the port (to see which: ss -ltnp 'sport = :{port}'); "
         f"to listen elsewhere: make web LISTEN=127.0.0.1:{port + 1}, or --listen 127.0.0.1:{port + 1}\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ("--smtp", "localhost:25"),
+            "error: --smtp localhost:25: the mail relay: 'localhost' is not an IP address\n"
+            "  fix: write --smtp 127.0.0.1:25 or --smtp [::1]:25 (the relay's IP address and port; "
+            "a host name, even localhost, is not looked up)\n",
+        ),
+        (
+            ("--listen", "localhost:8080"),
+            "error: --listen localhost:8080: the listen address: 'localhost' is not an IP address\n"
+            "  fix: write --listen 127.0.0.1:8080 or --listen [::1]:8080 (an IP address and port; "
+            "a host name, even localhost, is not looked up)\n",
+        ),
+        (
+            ("--mail-from", "nobody"),
+            "error: --mail-from nobody: not a mail address LOCAL@DOMAIN\n"
+            "  fix: write e.g. --mail-from dnsbl-requests@example.test (default dnsbl-requests@localhost)\n",
+        ),
+        (
+            ("--trusted-proxy", "10.0.0.1/8"),
+            "error: --trusted-proxy 10.0.0.1/8: 10.0.0.1/8 has host bits set\n"
+            "  fix: write 10.0.0.0/8 for the whole block, or 10.0.0.1 for one proxy\n",
+        ),
+    ],
+)
+def test_bad_options_are_refused_in_words_about_what_they_are(
+    pub: Published, capsys: pytest.CaptureFixture[str], args: tuple[str, str], said: str
+) -> None:
+    assert web(pub, "--listen", "127.0.0.1:0", *args) == 2
+    assert capsys.readouterr().err == said

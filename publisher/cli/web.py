@@ -26,14 +26,46 @@ if TYPE_CHECKING:
     from publisher.web.view import Views
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
+DEFAULT_MAIL_FROM = "dnsbl-requests@localhost"
 log = logging.getLogger("publisher.web")
 
 
-def _endpoint(text: str, option: str) -> tuple[str, int]:
+def _endpoint(text: str, option: str, label: str, port: int) -> tuple[str, int]:
+    """`option`'s ADDRESS:PORT; refused in words about what it is (`label`) with examples on `port`."""
     try:
         return split_listen(text)
     except AddressError as exc:
-        raise UsageError(f"{option} {text}: {exc.message}" + (f"\n  fix: {exc.fix}" if exc.fix else "")) from None
+        message = exc.message
+        rest = message.removeprefix(f"listen address '{text}'")
+        why = f"{label}{rest}" if rest != message else message
+        what = "the relay's IP address and port" if option == "--smtp" else "an IP address and port"
+        fix = f"write {option} 127.0.0.1:{port} or {option} [::1]:{port} ({what}; a host name, even localhost, "
+        fix += "is not looked up)"
+        raise UsageError(f"{option} {text}: {why}\n  fix: {fix}") from None
+
+
+def _relay(text: str) -> tuple[str, int]:
+    host, port = _endpoint(text, "--smtp", "the mail relay", 25)
+    if port == 0:
+        raise UsageError(f"--smtp {text}: the mail relay needs its port\n  fix: write e.g. --smtp {host}:25")
+    return host, port
+
+
+def _mail_from(text: str) -> str:
+    """The sender of confirmation mail: LOCAL@DOMAIN (a domain without a dot, like localhost, is taken)."""
+    from publisher.addresses import normalize_domain
+
+    fix = f"  fix: write e.g. --mail-from dnsbl-requests@example.test (default {DEFAULT_MAIL_FROM})"
+    local, at, domain = text.rpartition("@")
+    if not at or not local or not domain or any(c.isspace() or c in '<>,;"' or ord(c) < 32 for c in text):
+        raise UsageError(f"--mail-from {text}: not a mail address LOCAL@DOMAIN\n{fix}")
+    try:
+        name, wildcard = normalize_domain(domain)
+    except AddressError as exc:
+        raise UsageError(f"--mail-from {text}: the domain '{domain}' is not valid: {exc.message}\n{fix}") from None
+    if wildcard:
+        raise UsageError(f"--mail-from {text}: the domain '{domain}' is a wildcard\n{fix}")
+    return f"{local}@{name}"
 
 
 def _positive(text: str) -> int:
@@ -52,9 +84,19 @@ def _networks(values: list[str]) -> tuple[str, ...]:
     out = []
     for value in values:
         try:
-            out.append(str(ipaddress.ip_network(value, strict=False)))
-        except ValueError:
-            raise UsageError(f"--trusted-proxy {value}: not an address or a CIDR block") from None
+            out.append(str(ipaddress.ip_network(value, strict=True)))
+        except ValueError as exc:
+            try:
+                block = ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise UsageError(
+                    f"--trusted-proxy {value}: not an address or a CIDR block\n"
+                    "  fix: write the proxy's address (127.0.0.1) or its network (10.0.0.0/8)"
+                ) from None
+            host = value.partition("/")[0]
+            raise UsageError(
+                f"--trusted-proxy {value}: {exc}\n  fix: write {block} for the whole block, or {host} for one proxy"
+            ) from None
     return tuple(out)
 
 
@@ -68,8 +110,10 @@ def cmd_web(args: argparse.Namespace, display: Display) -> int:
     from publisher.web.settings import WebSettings
     from publisher.web.view import Views
 
-    host, port = _endpoint(args.listen, "--listen")
-    smtp = _endpoint(args.smtp, "--smtp") if args.smtp else None
+    host, port = _endpoint(args.listen, "--listen", "the listen address", 8080)
+    smtp = _relay(args.smtp) if args.smtp else None
+    mail_from = _mail_from(args.mail_from)
+    proxies = _networks(args.trusted_proxy or [])
     shown = f"[{host}]" if ":" in host else host
     public_url = (args.public_url or f"http://{shown}:{port}").rstrip("/")
     if not public_url.startswith(("http://", "https://")):
@@ -85,10 +129,10 @@ def cmd_web(args: argparse.Namespace, display: Display) -> int:
         public_url=public_url,
         base=args.base,
         smtp=smtp,
-        mail_from=args.mail_from,
+        mail_from=mail_from,
         secret=secret,
         site=args.site,
-        trusted_proxies=_networks(args.trusted_proxy or []),
+        trusted_proxies=proxies,
         lookups_per_minute=args.lookup_limit,
     )
     _check_base(settings.lists, settings.base)
@@ -219,9 +263,7 @@ def add_web(sub: Subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("--base", metavar="BRANCH", help="the branch requests start from (default: the checked-out one)")
     p.add_argument("--smtp", metavar="HOST:PORT", help="the mail relay for confirmation links (none: no requests)")
-    p.add_argument(
-        "--mail-from", default="dnsbl-requests@localhost", metavar="ADDR", help="the sender of confirmation mail"
-    )
+    p.add_argument("--mail-from", default=DEFAULT_MAIL_FROM, metavar="ADDR", help="the sender of confirmation mail")
     p.add_argument("--site", default="DNSBL lookup", metavar="TITLE", help="the pages' title")
     p.add_argument(
         "--lookup-limit",
