@@ -109,3 +109,32 @@ def test_bad_options_are_refused_in_words_about_what_they_are(
 ) -> None:
     assert web(pub, "--listen", "127.0.0.1:0", *args) == 2
     assert capsys.readouterr().err == said
+
+
+def test_help_describes_the_command_and_its_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["web", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps at the terminal's width
+    assert "Serve the lookup page, the JSON API" in out
+    assert "(default dnsbl- requests@localhost)" in out or "(default dnsbl-requests@localhost)" in out
+    assert "(default 'DNSBL lookup')" in out and "e.g. 127.0.0.1:25" in out
+
+
+@pytest.mark.parametrize("smtp", [None, "127.0.0.1:2525"])
+def test_the_banner_says_where_it_listens_the_public_url_and_whether_requests_are_taken(
+    pub: Published, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], smtp: str | None
+) -> None:
+    ports: list[int] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda _, sockets: ports.append(sockets[0].getsockname()[1]))
+    extra = ("--smtp", smtp) if smtp else ()
+    assert web(pub, "--listen", "127.0.0.1:0", "--public-url", "https://lookup.example.test", *extra) == 0
+    (port,) = ports
+    first, where, requests = capsys.readouterr().err.splitlines()[-3:]
+    assert first == f"publisher web: listening on http://127.0.0.1:{port}, public URL https://lookup.example.test"
+    assert where == f"  zones {pub.zones}, lists {pub.lists}"
+    if smtp:
+        assert requests == (
+            "  requests: taken, confirmation links mailed through 127.0.0.1:2525 from dnsbl-requests@localhost"
+        )
+    else:
+        assert requests == "  requests: not taken (no --smtp; links mailed before still confirm)"

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 DEFAULT_MAIL_FROM = "dnsbl-requests@localhost"
+DEFAULT_SITE = "DNSBL lookup"
 log = logging.getLogger("publisher.web")
 
 
@@ -114,49 +115,70 @@ def cmd_web(args: argparse.Namespace, display: Display) -> int:
     smtp = _relay(args.smtp) if args.smtp else None
     mail_from = _mail_from(args.mail_from)
     proxies = _networks(args.trusted_proxy or [])
-    shown = f"[{host}]" if ":" in host else host
-    public_url = (args.public_url or f"http://{shown}:{port}").rstrip("/")
-    if not public_url.startswith(("http://", "https://")):
-        raise UsageError(f"--public-url {public_url}: give an http:// or https:// URL")
+    if args.public_url and not args.public_url.startswith(("http://", "https://")):
+        raise UsageError(f"--public-url {args.public_url}: give an http:// or https:// URL")
     try:
         secret = load_secret(args.lists)
     except VcsError as exc:
         log.warning("%s: a secret for this process only (forms sent before a restart must be sent again)", exc)
         secret = secrets.token_bytes(32)
-    settings = WebSettings(
-        zones_dir=args.zones,
-        lists=args.lists,
-        public_url=public_url,
-        base=args.base,
-        smtp=smtp,
-        mail_from=mail_from,
-        secret=secret,
-        site=args.site,
-        trusted_proxies=proxies,
-        lookups_per_minute=args.lookup_limit,
-    )
-    _check_base(settings.lists, settings.base)
-    views = Views(settings.zones_dir, settings.lists)
-    app = create_app(settings, views, _request_service(settings, views))
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        proxy_headers=False,  # X-Forwarded-For is read by the app, from trusted proxies only
-        server_header=False,
-        timeout_keep_alive=5,
-        limit_concurrency=100,
-        log_level="info",
-    )
+    _check_base(args.lists, args.base)
     sock = _bind(host, port)  # bound here, handed to uvicorn: a taken port is refused before the banner
-    display.err(f"publisher web: {public_url} (zones {args.zones}, lists {args.lists})")
-    views.start()
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        port = sock.getsockname()[1]  # --listen HOST:0: the port the system chose
+        listening = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        settings = WebSettings(
+            zones_dir=args.zones,
+            lists=args.lists,
+            public_url=(args.public_url or listening).rstrip("/"),
+            base=args.base,
+            smtp=smtp,
+            mail_from=mail_from,
+            secret=secret,
+            site=args.site,
+            trusted_proxies=proxies,
+            lookups_per_minute=args.lookup_limit,
+        )
+        views = Views(settings.zones_dir, settings.lists)
+        service = _request_service(settings, views)
+        app = create_app(settings, views, service)
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            proxy_headers=False,  # X-Forwarded-For is read by the app, from trusted proxies only
+            server_header=False,
+            timeout_keep_alive=5,
+            limit_concurrency=100,
+            log_level="info",
+        )
+        display.err(_banner(settings, listening, taking=service is not None))
+        views.start()
+        try:
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            views.stop()
     finally:
-        views.stop()
         sock.close()
     return 0
+
+
+def _banner(settings: WebSettings, listening: str, *, taking: bool) -> str:
+    """What the operator reads at start: where it listens, the public URL, what it reads, requests."""
+    if settings.smtp is None:
+        requests = "not taken (no --smtp; links mailed before still confirm)" if taking else "not taken (no --smtp)"
+    elif not taking:
+        requests = "not taken (the lists are in no git repository)"
+    else:
+        host, port = settings.smtp
+        relay = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        base = f", branches from {settings.base}" if settings.base else ""
+        requests = f"taken, confirmation links mailed through {relay} from {settings.mail_from}{base}"
+    return (
+        f"publisher web: listening on {listening}, public URL {settings.public_url}\n"
+        f"  zones {settings.zones_dir}, lists {settings.lists}\n"
+        f"  requests: {requests}"
+    )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -248,23 +270,38 @@ def _request_service(settings: WebSettings, views: Views) -> RequestService | No
 
 
 def add_web(sub: Subparsers) -> argparse.ArgumentParser:
-    p = sub.add_parser("web", help="the lookup page, JSON API and request forms over HTTP")
+    p = sub.add_parser(
+        "web",
+        help="the lookup page, JSON API and request forms over HTTP",
+        description="Serve the lookup page, the JSON API (/api/v1, /openapi.json) and the delisting and "
+        "allowlisting request forms of what zones/ publishes, reloading when a publish lands. It compiles and "
+        "publishes nothing; with --smtp, confirmed requests become branches of the lists' repository for review.",
+    )
     p.add_argument(
         "--listen",
         default=DEFAULT_LISTEN,
-        metavar="HOST:PORT",
-        help=f"address to listen on, HOST:PORT or [IPv6]:PORT (default {DEFAULT_LISTEN})",
+        metavar="ADDRESS:PORT",
+        help=f"the IP address and port to listen on, [IPv6]:PORT for IPv6 (one; default {DEFAULT_LISTEN})",
     )
     p.add_argument(
         "--public-url",
         metavar="URL",
         help="the site's public address; links in mail are built from it, never from the Host header "
-        "(default http://HOST:PORT of --listen)",
+        "(default http://ADDRESS:PORT of --listen)",
     )
     p.add_argument("--base", metavar="BRANCH", help="the branch requests start from (default: the checked-out one)")
-    p.add_argument("--smtp", metavar="HOST:PORT", help="the mail relay for confirmation links (none: no requests)")
-    p.add_argument("--mail-from", default=DEFAULT_MAIL_FROM, metavar="ADDR", help="the sender of confirmation mail")
-    p.add_argument("--site", default="DNSBL lookup", metavar="TITLE", help="the pages' title")
+    p.add_argument(
+        "--smtp",
+        metavar="ADDRESS:PORT",
+        help="the mail relay's IP address and port for confirmation links, e.g. 127.0.0.1:25 (none: no requests)",
+    )
+    p.add_argument(
+        "--mail-from",
+        default=DEFAULT_MAIL_FROM,
+        metavar="ADDR",
+        help=f"the sender of confirmation mail (default {DEFAULT_MAIL_FROM})",
+    )
+    p.add_argument("--site", default=DEFAULT_SITE, metavar="TITLE", help=f"the pages' title (default {DEFAULT_SITE!r})")
     p.add_argument(
         "--lookup-limit",
         type=_positive,
