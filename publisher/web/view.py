@@ -281,7 +281,7 @@ class Views:
         self._loader = loader
         self._view: PublicView | None = None
         self._seen: str | None = None  # the generation link last tried (loaded or failed)
-        self._error = "not loaded yet"
+        self._public = "nothing is published yet; try later"  # what a visitor reads while there is no view
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -294,8 +294,8 @@ class Views:
     def current(self) -> PublicView:
         """The view requests use; WebError 503 while nothing is loaded."""
         view = self._view
-        if view is None:
-            raise WebError(503, "Nothing published", f"nothing to show yet: {self._error}", retry_after=5)
+        if view is None:  # the reason (a path, a fix) is in the log, not for the public
+            raise WebError(503, "Nothing published", self._public, retry_after=5)
         return view
 
     def refresh(self) -> bool:
@@ -304,12 +304,14 @@ class Views:
         try:
             gen = current_generation(self.zones_dir)
         except PublisherError as exc:
-            gen, self._error = None, str(exc)
+            gen, why = None, str(exc)
+        else:
+            why = f"{self.zones_dir}: nothing published yet (run `make publish` or `make compile`)"
         if gen is None:
-            if self._view is None and self._seen != "":
-                self._seen = ""
-                self._error = f"{self.zones_dir}: nothing published yet (run `make publish` or `make compile`)"
-                log.warning("%s", self._error)
+            if self._view is None and self._seen != why:  # logged once per state change
+                self._seen = why
+                self._public = "nothing is published yet; try later"
+                log.warning("%s", why)
             return False
         key = gen.name
         if key == self._seen:
@@ -318,7 +320,7 @@ class Views:
         try:
             view = self._loader(self.zones_dir, self.lists)
         except Exception as exc:  # noqa: BLE001 - a broken generation must not stop the page: keep the old view
-            self._error = str(exc)
+            self._public = "nothing can be shown at the moment; try later"
             log.error("cannot load %s: %s (still showing %s)", gen.name, exc, self._view and self._view.generation)
             return False
         with self._changed:
