@@ -186,3 +186,28 @@ def test_request_links_only_where_requests_are_taken(pub: Published, fake: FakeR
     zones = {z["zone"]: z["requests"] for z in client.get("/api/v1/zones").json()["zones"]}
     assert zones == {"bl.example.test": taken, "wl.example.test": taken, "dbl.example.test": False}
     assert client.get("/api/v1/zones/bl.example.test").json()["requests"] is taken
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/lookup/192.0.2.3",
+        "/lookup?q=192.0.2.3",
+        "/zones",
+        "/zones/bl.example.test",
+        "/api",
+        "/api/v1/lookup/192.0.2.3",
+        "/api/v1/zones",
+        "/api/v1/zones/bl.example.test",
+        "/openapi.json",
+        "/static/style.css",
+        "/requests/delist?address=192.0.2.3",
+        "/nowhere",
+    ],
+)
+def test_head_is_answered_wherever_get_is_with_the_same_headers_and_no_body(client: TestClient, path: str) -> None:
+    got, head = client.get(path), client.head(path)
+    assert head.status_code == got.status_code and head.content == b""
+    for name in ("content-type", "content-length", "content-security-policy", "x-content-type-options"):
+        assert head.headers.get(name) == got.headers.get(name), name
