@@ -109,9 +109,9 @@ class ZonesOut(BaseModel):
 class ZoneOut(ZoneSummaryOut):
     generation: str
     published_at: str
-    v4_addresses: int | None
+    v4_addresses: int | None = Field(description="IPv4 addresses listed, the RFC 5782 test point not counted")
     v6_addresses: str | None = Field(description="a decimal string: it outgrows JSON's exact integers")
-    domains: int | None
+    domains: int | None = Field(description="names listed, the RFC 5782 test point not counted")
     codes: list[CodeOut]
     policy: str
     public: list[str] = Field(description="the entry fields this zone's lookups show")

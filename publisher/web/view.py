@@ -13,8 +13,10 @@ file or line of a list file, never a ticket or author unless the zone says so.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -47,7 +49,31 @@ class ZoneView:
     role: Role
     page: ZonePage
     serial: int
-    counts: Counts | None
+    counts: Counts | None  # as the plan counts: the RFC 5782 test point is not an IPv4 listing
+
+    @property
+    def v6_amount(self) -> str:
+        """The IPv6 addresses for people, as the plan writes them: 2^80 reads better than 25 digits."""
+        count = self.counts.v6_addresses if self.counts else 0
+        if count < 1 << 20:
+            return str(count)
+        exp = count.bit_length() - 1
+        if count == 1 << exp:
+            return f"2^{exp}"
+        power = math.log2(count)
+        return f"~2^{round(power)}" if abs(power - round(power)) < 0.05 else f"~2^{power:.1f}"
+
+
+def _without_test_point(counts: Counts | None, zone: CompiledZone) -> Counts | None:
+    """The manifest's counts without the listed test point (127.0.0.2, test.ZONE): every zone
+    answers it, by RFC 5782, and the plan does not count it either."""
+    if counts is None:
+        return None
+    if zone.info.kind == "ip" and zone.lookup_v4(TEST_LISTED_V4) >= 0:
+        return dataclasses.replace(counts, v4_addresses=max(counts.v4_addresses - 1, 0))
+    if zone.info.kind == "domain" and zone.dom_exact.get(TEST_LISTED_DOMAIN, -1) >= 0:
+        return dataclasses.replace(counts, domains=max(counts.domains - 1, 0))
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +174,7 @@ class PublicView:
                 entry.role,
                 entry.meta.web or ZonePage(),
                 entry.serial,
-                entry.meta.counts,
+                _without_test_point(entry.meta.counts, self._compiled[name]),
             )
             for name, entry in sorted(manifest.zones.items())
         }
