@@ -203,7 +203,13 @@ def api_lookup(query: str, request: Request) -> dict[str, Any]:
     """Is this address or domain listed, in which zones, with which answers, and why."""
     web = web_of(request)
     web.lookups.take(web.client(request))
-    return lookup_out(web.view().lookup(query), web.takes_requests())
+    try:
+        found = web.view().lookup(query)
+    except WebError as exc:
+        if exc.field != "q":
+            raise
+        raise WebError(exc.status, exc.title, exc.detail, field="query") from None  # the API's name for it
+    return lookup_out(found, web.takes_requests())
 
 
 @router.get("/zones", response_model=ZonesOut, responses=PROBLEMS)

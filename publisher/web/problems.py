@@ -79,14 +79,26 @@ def is_api(path: str) -> bool:
 
 
 def title_of(status: int) -> str:
+    """The status's phrase in the titles' style (sentence case): "Not found", "Method not allowed"."""
     try:
-        return http.HTTPStatus(status).phrase
+        phrase = http.HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+    return phrase[:1] + phrase[1:].lower()
+
+
+def sentence(title: str) -> str:
+    """Every title shown in one style, sentence case ("invalid link" -> "Invalid link")."""
+    return title[:1].upper() + title[1:]
 
 
 def problem(exc: WebError) -> Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": exc.title, "status": exc.status, "detail": exc.detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": sentence(exc.title),
+        "status": exc.status,
+        "detail": exc.detail,
+    }
     if exc.field is not None:
         body["field"] = exc.field
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
@@ -98,7 +110,7 @@ def refusal(path: str, exc: WebError, page: ErrorPage) -> Response:
     if is_api(path):
         return problem(exc)
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return HTMLResponse(page(exc.status, exc.title, exc.detail), status_code=exc.status, headers=headers)
+    return HTMLResponse(page(exc.status, sentence(exc.title), exc.detail), status_code=exc.status, headers=headers)
 
 
 def _validation(exc: RequestValidationError) -> WebError:

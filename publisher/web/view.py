@@ -36,6 +36,8 @@ from publisher.web.service import ZoneFacts
 
 log = logging.getLogger(__name__)
 
+#: What the test point's answer means, in a zone whose `web: codes` does not say.
+TEST_MEANING = "test point (RFC 5782)"
 #: The longest query looked up (a domain name has at most 253 characters).
 MAX_QUERY = 255
 
@@ -212,7 +214,8 @@ class PublicView:
             if zone.kind != kind:
                 continue
             pairs = zone_answer(self._compiled[name], query)
-            answers = tuple(Answer(format_v4(code), zone.page.meaning(code), txt) for code, txt in pairs)
+            said = TEST_MEANING if test_point else ""  # the test point's answer, where no meaning is set
+            answers = tuple(Answer(format_v4(code), zone.page.meaning(code) or said, txt) for code, txt in pairs)
             entries = self._entries(zone, query) if pairs and not test_point else ()
             found.append(
                 ZoneLookup(
