@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from tests.web_fixtures import IMG, SCRIPT, FakeRequests, Published, client_for
 
 from publisher.errors import WebError
+from publisher.web import fields
 
 PROBLEM = "application/problem+json"
 DELIST_BODY = {
@@ -205,3 +206,50 @@ def test_the_test_point_answer_says_what_it_is_where_the_zone_does_not(client: T
     (dbl,) = client.get("/api/v1/lookup/test").json()["zones"]
     assert dbl["answers"][0]["meaning"] == "test point (RFC 5782)"
     assert "<td>test point (RFC 5782)</td>" in client.get("/lookup/127.0.0.2").text
+
+
+EXPECTED = {
+    ("get", "/api/v1/lookup/{query}"): ("lookup", {"200", "400", "429", "503"}),
+    ("get", "/api/v1/zones"): ("listZones", {"200", "503"}),
+    ("get", "/api/v1/zones/{zone}"): ("getZone", {"200", "404", "503"}),
+    ("post", "/api/v1/requests"): ("submitRequest", {"202", "400", "409", "413", "415", "422", "429", "503"}),
+    ("post", "/api/v1/requests/confirm"): (
+        "confirmRequest",
+        {"201", "400", "409", "410", "413", "415", "422", "429", "503"},
+    ),
+}
+
+
+def test_openapi_says_what_each_endpoint_answers_and_the_real_body_limits(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    found = {(m, p): op for p, ops in doc["paths"].items() for m, op in ops.items()}
+    assert set(found) == set(EXPECTED)
+    for key, (operation_id, statuses) in EXPECTED.items():
+        op = found[key]
+        assert op["operationId"] == operation_id and op["summary"] and not op["summary"].startswith("Api ")
+        assert set(op["responses"]) == statuses, key
+        for status, response in op["responses"].items():
+            if status.startswith("2"):
+                assert list(response["content"]) == ["application/json"]
+            else:  # a problem document, and only that
+                assert response["content"] == {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    schemas = doc["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert set(schemas["Problem"]["properties"]) == {"type", "title", "status", "detail", "field"}
+    body = found["post", "/api/v1/requests"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    limits = {name: body[name].get("maxLength") for name in ("address", "organisation", "contact", "reason")}
+    assert limits == {
+        "address": fields.MAX_ADDRESS,
+        "organisation": fields.MAX_ORGANISATION,
+        "contact": fields.MAX_MAIL,
+        "reason": fields.MAX_REASON,
+    }
+    assert (fields.MAX_ORGANISATION, fields.MAX_MAIL, fields.MAX_REASON) == (200, 254, 1000)
+
+
+def test_the_documented_body_limits_are_the_ones_applied(client: TestClient, fake: FakeRequests) -> None:
+    at_limit = {**DELIST_BODY, "organisation": "x" * fields.MAX_ORGANISATION}
+    assert client.post("/api/v1/requests", json=at_limit).status_code == 202
+    over = client.post("/api/v1/requests", json={**at_limit, "organisation": "x" * (fields.MAX_ORGANISATION + 1)})
+    assert over.status_code == 422 and over.json()["field"] == "organisation"
+    assert len(fake.submitted) == 1

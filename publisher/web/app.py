@@ -83,6 +83,7 @@ def create_app(settings: WebSettings, views: Views | None = None, requests: Requ
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.openapi = lambda: api.openapi(app)  # type: ignore[method-assign]
 
     def too_large(scope: Any) -> Any:
         exc = WebError(413, "Request too large", f"the request body is larger than {settings.max_body} bytes")
