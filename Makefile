@@ -14,8 +14,9 @@ help:
 	@echo "make serve          serve zones/ on 127.0.0.1:5353 and [::1]:5353: what is published, else lists/ compiled"
 	@echo "                    LISTEN='127.0.0.1:5354 [::1]:5354' to listen elsewhere (port taken: ss -lunp 'sport = :5353')"
 	@echo "                    ACCESS_KEYS=FILE for keyed zones, TSIG_KEYS=FILE for signed transfers (files outside git)"
-	@echo "make web            the lookup page and JSON API on http://127.0.0.1:8080 of what zones/ holds (elsewhere: LISTEN, as for make serve)"
-	@echo "                    SMTP=HOST:PORT, a mail relay, to take delisting and allowlisting requests"
+	@echo "make web            the lookup page and JSON API on http://127.0.0.1:8080 of what zones/ holds"
+	@echo "                    elsewhere: LISTEN of one address, e.g. 127.0.0.1:8081 or [::1]:8081 (two are refused)"
+	@echo "                    SMTP=127.0.0.1:25, a mail relay (IP address and port), to take delisting and allowlisting requests"
 	@echo "                    like serve: what publish made, else lists/ compiled first (make web on a fresh clone works)"
 	@echo "make test           lint, type-check and run the whole test suite (creates .venv on first use)"
 	@echo "make format         reformat the code and apply the linter's safe fixes (ruff)"
@@ -75,9 +76,11 @@ serve: $(STAMP)
 
 # Reads what zones/ holds (a publish, or what `make compile` / `make serve` wrote) and reloads on a publish.
 # Like serve: what `publish` made when there is a publish; before the first one, the work tree compiled.
+# publisher web listens on one address: LISTEN with two (as make serve takes) is refused, not cut.
 web: $(STAMP)
+	$(if $(word 2,$(LISTEN)),$(error make web listens on one address, LISTEN='$(LISTEN)' has $(words $(LISTEN)); give one, e.g. make web LISTEN=$(word 1,$(LISTEN))))
 	$(PY) -m publisher compile --unless-published
-	$(PY) -m publisher web$(foreach l,$(LISTEN), --listen $(l))$(if $(SMTP), --smtp $(SMTP))
+	$(PY) -m publisher web$(if $(LISTEN), --listen $(LISTEN))$(if $(SMTP), --smtp $(SMTP))
 
 publish: $(STAMP)
 	$(PY) -m publisher publish $(if $(COMMIT),--commit $(COMMIT)) $(if $(FORCE),--force)

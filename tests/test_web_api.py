@@ -6,7 +6,17 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.web_fixtures import IMG, SCRIPT, FakeRequests, Published, client_for
 
+from publisher.errors import WebError
+from publisher.web import fields
+
 PROBLEM = "application/problem+json"
+DELIST_BODY = {
+    "kind": "delist",
+    "address": "192.0.2.3",
+    "organisation": "Example Org",
+    "contact": "postmaster@example.org",
+    "reason": "fixed",
+}
 
 
 def test_lookup_answers_with_the_documented_fields(client: TestClient) -> None:
@@ -71,11 +81,11 @@ def test_zones_and_a_zone(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("method", "path", "status", "field"),
     [
-        ("GET", "/api/v1/lookup/not..valid", 400, "q"),
-        ("GET", "/api/v1/lookup/192.0.2.0%2F24", 400, "q"),
-        ("GET", "/api/v1/lookup/" + "a" * 400, 400, "q"),
-        ("GET", "/api/v1/lookup/%00", 400, "q"),
-        ("GET", "/api/v1/lookup/%FF%FE", 400, "q"),
+        ("GET", "/api/v1/lookup/not..valid", 400, "query"),
+        ("GET", "/api/v1/lookup/192.0.2.0%2F24", 400, "query"),
+        ("GET", "/api/v1/lookup/" + "a" * 400, 400, "query"),
+        ("GET", "/api/v1/lookup/%00", 400, "query"),
+        ("GET", "/api/v1/lookup/%FF%FE", 400, "query"),
         ("GET", "/api/v1/zones/nope.example.test", 404, "zone"),
         ("GET", "/api/v1/nothing-here", 404, None),
         ("DELETE", "/api/v1/zones", 405, None),
@@ -176,3 +186,70 @@ def test_without_a_request_service_requests_are_not_taken(pub: Published) -> Non
         assert got.status_code == 503 and got.headers["content-type"] == PROBLEM
         assert "requests are not taken here" in got.json()["detail"]
     assert client.get("/api/v1/lookup/192.0.2.3").status_code == 200
+
+
+def test_titles_are_sentence_case_and_the_lookup_field_is_query(pub: Published, fake: FakeRequests) -> None:
+    client = client_for(pub, fake)
+    assert client.get("/api/v1/nothing-here").json()["title"] == "Not found"
+    assert client.delete("/api/v1/zones").json()["title"] == "Method not allowed"
+    bad = client.get("/api/v1/lookup/not..valid").json()
+    assert (bad["title"], bad["field"]) == ("Bad query", "query")
+    assert 'name="q"' in client.get("/lookup?q=not..valid").text  # the page's field keeps its name
+    fake.fail = WebError(400, "invalid link", "this link is not valid; ask again")
+    api = client.post("/api/v1/requests", json=DELIST_BODY)
+    assert api.status_code == 400 and api.json()["title"] == "Invalid link"
+
+
+def test_the_test_point_answer_says_what_it_is_where_the_zone_does_not(client: TestClient) -> None:
+    meanings = {z["zone"]: z["answers"][0]["meaning"] for z in client.get("/api/v1/lookup/127.0.0.2").json()["zones"]}
+    assert meanings == {"bl.example.test": "source of spam", "wl.example.test": "test point (RFC 5782)"}
+    (dbl,) = client.get("/api/v1/lookup/test").json()["zones"]
+    assert dbl["answers"][0]["meaning"] == "test point (RFC 5782)"
+    assert "<td>test point (RFC 5782)</td>" in client.get("/lookup/127.0.0.2").text
+
+
+EXPECTED = {
+    ("get", "/api/v1/lookup/{query}"): ("lookup", {"200", "400", "429", "503"}),
+    ("get", "/api/v1/zones"): ("listZones", {"200", "503"}),
+    ("get", "/api/v1/zones/{zone}"): ("getZone", {"200", "404", "503"}),
+    ("post", "/api/v1/requests"): ("submitRequest", {"202", "400", "409", "413", "415", "422", "429", "503"}),
+    ("post", "/api/v1/requests/confirm"): (
+        "confirmRequest",
+        {"201", "400", "409", "410", "413", "415", "422", "429", "503"},
+    ),
+}
+
+
+def test_openapi_says_what_each_endpoint_answers_and_the_real_body_limits(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    found = {(m, p): op for p, ops in doc["paths"].items() for m, op in ops.items()}
+    assert set(found) == set(EXPECTED)
+    for key, (operation_id, statuses) in EXPECTED.items():
+        op = found[key]
+        assert op["operationId"] == operation_id and op["summary"] and not op["summary"].startswith("Api ")
+        assert set(op["responses"]) == statuses, key
+        for status, response in op["responses"].items():
+            if status.startswith("2"):
+                assert list(response["content"]) == ["application/json"]
+            else:  # a problem document, and only that
+                assert response["content"] == {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    schemas = doc["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert set(schemas["Problem"]["properties"]) == {"type", "title", "status", "detail", "field"}
+    body = found["post", "/api/v1/requests"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    limits = {name: body[name].get("maxLength") for name in ("address", "organisation", "contact", "reason")}
+    assert limits == {
+        "address": fields.MAX_ADDRESS,
+        "organisation": fields.MAX_ORGANISATION,
+        "contact": fields.MAX_MAIL,
+        "reason": fields.MAX_REASON,
+    }
+    assert (fields.MAX_ORGANISATION, fields.MAX_MAIL, fields.MAX_REASON) == (200, 254, 1000)
+
+
+def test_the_documented_body_limits_are_the_ones_applied(client: TestClient, fake: FakeRequests) -> None:
+    at_limit = {**DELIST_BODY, "organisation": "x" * fields.MAX_ORGANISATION}
+    assert client.post("/api/v1/requests", json=at_limit).status_code == 202
+    over = client.post("/api/v1/requests", json={**at_limit, "organisation": "x" * (fields.MAX_ORGANISATION + 1)})
+    assert over.status_code == 422 and over.json()["field"] == "organisation"
+    assert len(fake.submitted) == 1

@@ -94,7 +94,7 @@ def test_a_hostile_reason_and_a_hostile_query_are_shown_as_text(stack: Stack) ->
         assert "&lt;" in page.text and "<img" not in page.text and "<script>" not in page.text
         api = client.get(f"/api/v1/lookup/{hostile}")
         assert api.status_code == 400 and api.headers["content-type"] == "application/problem+json"
-        assert api.json()["field"] == "q"
+        assert api.json()["field"] == "query"
     assert state(stack) == before
 
 

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import escape
 from tests.web_fixtures import IMG, SCRIPT, FakeRequests, Published, client_for, csrf_of
+
+from publisher.cli.app import main
+from publisher.publish.manifest import load_published
+from publisher.publish.plan import IPV4, IPV6, NAMES, amount, zone_sizes
+from publisher.web.app import create_app
+from publisher.web.settings import WebSettings
+from publisher.web.view import Views
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_lookup_page_says_listed_why_and_since_when(client: TestClient) -> None:
@@ -186,3 +197,54 @@ def test_request_links_only_where_requests_are_taken(pub: Published, fake: FakeR
     zones = {z["zone"]: z["requests"] for z in client.get("/api/v1/zones").json()["zones"]}
     assert zones == {"bl.example.test": taken, "wl.example.test": taken, "dbl.example.test": False}
     assert client.get("/api/v1/zones/bl.example.test").json()["requests"] is taken
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/lookup/192.0.2.3",
+        "/lookup?q=192.0.2.3",
+        "/zones",
+        "/zones/bl.example.test",
+        "/api",
+        "/api/v1/lookup/192.0.2.3",
+        "/api/v1/zones",
+        "/api/v1/zones/bl.example.test",
+        "/openapi.json",
+        "/static/style.css",
+        "/requests/delist?address=192.0.2.3",
+        "/nowhere",
+    ],
+)
+def test_head_is_answered_wherever_get_is_with_the_same_headers_and_no_body(client: TestClient, path: str) -> None:
+    got, head = client.get(path), client.head(path)
+    assert head.status_code == got.status_code and head.content == b""
+    for name in ("content-type", "content-length", "content-security-policy", "x-content-type-options"):
+        assert head.headers.get(name) == got.headers.get(name), name
+
+
+def test_the_zone_page_counts_as_the_plan_does_and_links_to_the_delisting_form(
+    tmp_path: Path, fake: FakeRequests
+) -> None:
+    """The sample lists compiled: the page says what `publisher plan` says (no test point counted,
+    IPv6 too), with spaces between its sentences; a block zone taking requests links to the form."""
+    lists, zones = ROOT / "tests" / "data" / "sample-lists", tmp_path / "zones"
+    assert main(["--lists", str(lists), "--zones", str(zones), "compile"]) == 0
+    views = Views(zones, lists)
+    assert views.refresh()
+    client = TestClient(create_app(WebSettings(zones, lists, smtp=("127.0.0.1", 25)), views, fake))
+    published = load_published(zones)
+    for name in ("bl.example.test", "dbl.example.test"):
+        sizes = zone_sizes(published.zones[name])
+        listings = published.manifest.zones[name].meta.counts
+        assert listings is not None
+        text = " ".join(client.get(f"/zones/{name}").text.split())
+        if name.startswith("bl"):
+            said = f"{listings.listings} listings: {sizes[IPV4]} IPv4 and {amount(sizes[IPV6], IPV6)} IPv6 addresses"
+            assert 'Listed? <a class="button" href="/requests/delist">Ask for delisting</a>' in text
+            api = client.get(f"/api/v1/zones/{name}").json()
+            assert (api["v4_addresses"], api["v6_addresses"]) == (sizes[IPV4], str(sizes[IPV6]))
+        else:
+            said = f"{listings.listings} listings: {sizes[NAMES]} names"
+        assert f"{said} (the RFC 5782 test point not counted). Serial {published.zones[name].info.serial}." in text

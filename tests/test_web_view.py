@@ -6,12 +6,15 @@ import os
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from tests.test_publish import commit_file
 from tests.web_fixtures import ABUSE, IMG, NOW, SCRIPT, Published
 
 from publisher.cli.app import main
 from publisher.errors import WebError
 from publisher.publish.release import publish
+from publisher.web.app import create_app
+from publisher.web.settings import WebSettings
 from publisher.web.view import Views
 
 
@@ -129,12 +132,20 @@ def test_a_broken_generation_keeps_the_old_view(pub: Published) -> None:
     assert pub.views.current().lookup("192.0.2.3").zones[0].listed
 
 
-def test_nothing_published_is_a_503_that_says_how(tmp_path: Path) -> None:
+def test_nothing_published_is_try_later_to_the_public_and_the_path_and_fix_once_to_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     views = Views(tmp_path / "zones", tmp_path / "lists")
-    assert not views.refresh()
+    for _ in range(3):
+        assert not views.refresh()
     with pytest.raises(WebError) as caught:
         views.current()
-    assert caught.value.status == 503 and "make publish" in caught.value.detail
+    assert (caught.value.status, caught.value.detail) == (503, "nothing is published yet; try later")
+    logged = [r.getMessage() for r in caplog.records if "nothing published yet" in r.getMessage()]
+    assert logged == [f"{tmp_path / 'zones'}: nothing published yet (run `make publish` or `make compile`)"]
+    api = TestClient(create_app(WebSettings(tmp_path / "zones", tmp_path / "lists"), views)).get("/api/v1/zones")
+    assert api.status_code == 503 and api.json()["detail"] == "nothing is published yet; try later"
+    assert str(tmp_path) not in api.text
 
 
 def test_a_work_tree_compile_is_shown_with_its_entries(tmp_path: Path, pub: Published) -> None:

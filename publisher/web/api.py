@@ -8,21 +8,27 @@ a field the zone does not publish is absent, not null. Request bodies are JSON o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from publisher.addresses import format_v4
 from publisher.errors import WebError
+from publisher.web.fields import MAX_ADDRESS, MAX_MAIL, MAX_ORGANISATION, MAX_REASON
 from publisher.web.service import RequestForm
+from publisher.web.settings import WebSettings
 from publisher.web.state import web_of
 from publisher.web.tokens import MAX_TOKEN
-from publisher.web.view import Lookup, PublicView, ZoneView
+from publisher.web.view import MAX_QUERY, Lookup, PublicView, ZoneView
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
+PROBLEM_TYPE = "application/problem+json"
+#: The body limit (WebSettings.max_body; no option changes it).
+MAX_BODY = int(next(f.default for f in dataclasses.fields(WebSettings) if f.name == "max_body"))  # type: ignore[arg-type]
 
 
 class Problem(BaseModel):
@@ -33,15 +39,26 @@ class Problem(BaseModel):
     field: str | None = None
 
 
-PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"model": Problem, "description": what, "content": {"application/problem+json": {}}}
-    for status, what in (
-        (400, "bad input"),
-        (404, "no such zone"),
-        (429, "too many lookups; see Retry-After"),
-        (503, "nothing published yet, or requests not taken here"),
-    )
+#: What each refusal means, for the OpenAPI description.
+_MEANING = {
+    400: "bad input (a query that is not an address or a domain, a body that is not JSON, a bad link)",
+    404: "no such zone",
+    409: "the request cannot be taken (not listed in a zone taking requests, no longer listed)",
+    410: "the confirmation link has expired",
+    413: f"the request body is larger than {MAX_BODY} bytes",
+    415: "the body is not sent as application/json",
+    422: "a field does not fit; `field` names it",
+    429: "too many lookups or requests from this network or for this address; see Retry-After",
+    503: "nothing is published yet, or requests are not taken (here, or at the moment); see Retry-After",
 }
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The refusals an endpoint answers, each an RFC 9457 problem (application/problem+json)."""
+    ref = {"$ref": "#/components/schemas/Problem"}
+    return {
+        status: {"description": _MEANING[status], "content": {PROBLEM_TYPE: {"schema": ref}}} for status in statuses
+    }
 
 
 class AnswerOut(BaseModel):
@@ -110,22 +127,26 @@ class ZonesOut(BaseModel):
 class ZoneOut(ZoneSummaryOut):
     generation: str
     published_at: str
-    v4_addresses: int | None
+    v4_addresses: int | None = Field(description="IPv4 addresses listed, the RFC 5782 test point not counted")
     v6_addresses: str | None = Field(description="a decimal string: it outgrows JSON's exact integers")
-    domains: int | None
+    domains: int | None = Field(description="names listed, the RFC 5782 test point not counted")
     codes: list[CodeOut]
     policy: str
     public: list[str] = Field(description="the entry fields this zone's lookups show")
 
 
 class RequestIn(BaseModel):
+    """The limits are the request service's own (publisher.web.fields)."""
+
     model_config = ConfigDict(extra="forbid")
     kind: Literal["delist", "allowlist"]
-    address: str = Field(max_length=300, description="delist: an address or a domain; allowlist: an address or CIDR")
-    organisation: str = Field(max_length=300)
-    contact: str = Field(max_length=300, description="the mail address the confirmation link is sent to")
-    reason: str = Field(max_length=2000)
-    zone: str | None = Field(default=None, max_length=300, description="allowlist: the allow zone")
+    address: str = Field(
+        max_length=MAX_ADDRESS, description="delist: an address or a domain; allowlist: an address or CIDR"
+    )
+    organisation: str = Field(max_length=MAX_ORGANISATION)
+    contact: str = Field(max_length=MAX_MAIL, description="the mail address the confirmation link is sent to")
+    reason: str = Field(max_length=MAX_REASON)
+    zone: str | None = Field(default=None, max_length=MAX_QUERY, description="allowlist: the allow zone")
 
 
 class SubmittedOut(BaseModel):
@@ -199,15 +220,30 @@ def zone_out(view: PublicView, zone: ZoneView, taking: bool = True) -> dict[str,
     }
 
 
-@router.get("/lookup/{query:path}", response_model=LookupOut, response_model_exclude_none=True, responses=PROBLEMS)
+@router.get(
+    "/lookup/{query:path}",
+    response_model=LookupOut,
+    response_model_exclude_none=True,
+    responses=problems(400, 429, 503),
+    summary="Look up an address or a domain",
+    operation_id="lookup",
+)
 def api_lookup(query: str, request: Request) -> dict[str, Any]:
     """Is this address or domain listed, in which zones, with which answers, and why."""
     web = web_of(request)
     web.lookups.take(web.client(request))
-    return lookup_out(web.view().lookup(query), web.takes_requests())
+    try:
+        found = web.view().lookup(query)
+    except WebError as exc:
+        if exc.field != "q":
+            raise
+        raise WebError(exc.status, exc.title, exc.detail, field="query") from None  # the API's name for it
+    return lookup_out(found, web.takes_requests())
 
 
-@router.get("/zones", response_model=ZonesOut, responses=PROBLEMS)
+@router.get(
+    "/zones", response_model=ZonesOut, responses=problems(503), summary="List the zones", operation_id="listZones"
+)
 def api_zones(request: Request) -> dict[str, Any]:
     """The zones published here."""
     web = web_of(request)
@@ -219,7 +255,13 @@ def api_zones(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/zones/{zone}", response_model=ZoneOut, responses=PROBLEMS)
+@router.get(
+    "/zones/{zone}",
+    response_model=ZoneOut,
+    responses=problems(404, 503),
+    summary="Describe one zone",
+    operation_id="getZone",
+)
 def api_zone(zone: str, request: Request) -> dict[str, Any]:
     """One zone: its return codes and what they mean, its policy, its size and serial."""
     web = web_of(request)
@@ -247,12 +289,38 @@ async def _body(request: Request, model: type[BaseModel]) -> Any:
         ) from None
 
 
+def openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's description, made true: the Problem schema for the refusals (declared per
+    endpoint), and no 422 "HTTPValidationError" where FastAPI assumed one (a path parameter
+    that is any text never fails validation; request bodies are checked here, as problems)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    for operations in doc.get("paths", {}).values():
+        for operation in operations.values():
+            stock = operation.get("responses", {}).get("422", {}).get("content", {}).get("application/json")
+            if stock is not None:
+                del operation["responses"]["422"]
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    schemas["Problem"] = Problem.model_json_schema()
+    app.openapi_schema = doc
+    return doc
+
+
 def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
 
 
 @router.post(
-    "/requests", status_code=202, response_model=SubmittedOut, responses=PROBLEMS, openapi_extra=_schema(RequestIn)
+    "/requests",
+    status_code=202,
+    response_model=SubmittedOut,
+    responses=problems(400, 409, 413, 415, 422, 429, 503),
+    openapi_extra=_schema(RequestIn),
+    summary="Ask for a delisting or an allowlisting",
+    operation_id="submitRequest",
 )
 async def api_submit(request: Request) -> dict[str, Any]:
     """Ask for a delisting or an allowlisting: a confirmation link is mailed to `contact`;
@@ -261,7 +329,7 @@ async def api_submit(request: Request) -> dict[str, Any]:
     service = web.taking()
     body = await _body(request, RequestIn)
     form = RequestForm(body.kind, body.address, body.organisation, body.contact, body.reason, body.zone)
-    done = await run_in_threadpool(service.submit, form, web.client(request))
+    done = await web.call(service.submit, form, web.client(request))
     return {
         "status": "confirmation-sent",
         "kind": done.kind,
@@ -276,15 +344,17 @@ async def api_submit(request: Request) -> dict[str, Any]:
     "/requests/confirm",
     status_code=201,
     response_model=ConfirmedOut,
-    responses=PROBLEMS,
+    responses=problems(400, 409, 410, 413, 415, 422, 429, 503),
     openapi_extra=_schema(ConfirmIn),
+    summary="Confirm a request with its mailed token",
+    operation_id="confirmRequest",
 )
 async def api_confirm(request: Request) -> dict[str, Any]:
     """Confirm a request with the token of its mailed link: it is filed as a branch for review."""
     web = web_of(request)
     service = web.service()
     body = await _body(request, ConfirmIn)
-    done = await run_in_threadpool(service.confirm, body.token, web.client(request))
+    done = await web.call(service.confirm, body.token, web.client(request))
     return {
         "id": done.id,
         "branch": done.branch,

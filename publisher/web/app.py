@@ -2,10 +2,10 @@
 templates, the routes (pages.py: HTML; api.py: JSON under /api/v1) and the defences
 (security.py) around them.
 
-Outside in: security headers on every response, the body limit (413 before a long body is
-read), a catch-all that turns an unexpected exception into a logged 500, then FastAPI's
-routing with problems.py's handlers. `requests=None` (no mail relay): every request route
-answers 503 "requests are not taken here".
+Outside in: security headers on every response, HEAD answered as GET without the body, the
+body limit (413 before a long body is read), a catch-all that turns an unexpected exception
+into a logged 500, then FastAPI's routing with problems.py's handlers. `requests=None` (no
+mail relay): every request route answers 503 "requests are not taken here".
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from publisher import __version__
 from publisher.errors import WebError
 from publisher.web import api, pages, problems
-from publisher.web.security import BodyLimit, LookupLimit, SecurityHeaders
+from publisher.web.security import BodyLimit, HeadAsGet, LookupLimit, SecurityHeaders
 from publisher.web.service import RequestService
 from publisher.web.settings import WebSettings
 from publisher.web.state import Web
@@ -83,6 +83,7 @@ def create_app(settings: WebSettings, views: Views | None = None, requests: Requ
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.openapi = lambda: api.openapi(app)  # type: ignore[method-assign]
 
     def too_large(scope: Any) -> Any:
         exc = WebError(413, "Request too large", f"the request body is larger than {settings.max_body} bytes")
@@ -90,5 +91,6 @@ def create_app(settings: WebSettings, views: Views | None = None, requests: Requ
 
     app.add_middleware(problems.CatchAll, page=web.error_page)
     app.add_middleware(BodyLimit, limit=settings.max_body, refuse=too_large)
+    app.add_middleware(HeadAsGet)  # HEAD wherever GET: the GET's status and headers, no body
     app.add_middleware(SecurityHeaders)  # added last: the outermost, so errors get the headers too
     return app

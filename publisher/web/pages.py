@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -162,7 +161,7 @@ async def _submit(request: Request, kind: RequestKind) -> HTMLResponse:
         (values["zone"] or None) if kind == "allowlist" else None,
     )
     try:
-        done = await run_in_threadpool(service.submit, asked, web.client(request))
+        done = await web.call(service.submit, asked, web.client(request))
     except WebError as exc:
         if exc.field is None or exc.status == 429:
             raise
@@ -188,7 +187,7 @@ async def confirm_page(request: Request, token: str = "") -> HTMLResponse:
     web.lookups.take(web.client(request))  # pending() reads git: limited like a lookup
     if not token or len(token) > MAX_TOKEN:
         raise WebError(400, "Bad link", "this confirmation link is incomplete: copy the whole link from the mail")
-    pending = await run_in_threadpool(service.pending, token)
+    pending = await web.call(service.pending, token)
     return web.form_page(request, "confirm.html", "confirm", pending=pending, token=token)
 
 
@@ -200,5 +199,5 @@ async def confirm_submit(request: Request) -> HTMLResponse:
     token = _text(form, "token")
     if not token or len(token) > MAX_TOKEN:
         raise WebError(400, "Bad link", "this confirmation link is incomplete: copy the whole link from the mail")
-    done = await run_in_threadpool(service.confirm, token, web.client(request))
+    done = await web.call(service.confirm, token, web.client(request))
     return web.html("confirmed.html", done=done)

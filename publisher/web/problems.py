@@ -11,6 +11,8 @@ from __future__ import annotations
 import http
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,19 +31,74 @@ PROBLEM = "application/problem+json"
 ErrorPage = Callable[[int, str, str], str]
 
 
+#: What the public reads when the server's own state refuses requests (the reason goes to the log).
+NOT_NOW = "requests are not taken at the moment; try later"
+
+
+def server_state(exc: WebError) -> bool:
+    """A 503 the request service raises because of the server's own state (the lists'
+    repository unreadable, zones.yaml with errors, no base branch, no secret): not the visitor's
+    business, and nothing they can fix. The passing ones (a filing under way, a relay that did not
+    answer) carry a Retry-After and words meant for the visitor."""
+    return exc.status == 503 and exc.retry_after is None
+
+
+class StateLog:
+    """The reason behind a server-state 503, logged when it changes, and again at most every
+    `every` seconds while it lasts (with how many were refused meanwhile): never a line a request."""
+
+    def __init__(self, every: float = 600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._last: str | None = None
+        self._at = 0.0
+        self._quiet = 0
+        self._lock = threading.Lock()
+
+    def note(self, reason: str) -> None:
+        with self._lock:
+            now = self.clock()
+            if reason == self._last and now - self._at < self.every:
+                self._quiet += 1
+                return
+            quiet, self._quiet = self._quiet, 0
+            self._last, self._at = reason, now
+        more = f" ({quiet} more refused for it since the last line)" if quiet else ""
+        log.error("requests refused with 503: %s%s", reason, more)
+
+    def public(self, exc: WebError) -> WebError:
+        """What the visitor gets for `exc`: a server-state 503 logged and made generic, else `exc`."""
+        if not server_state(exc):
+            return exc
+        self.note(exc.detail)
+        return WebError(503, "Requests not taken", NOT_NOW, retry_after=60)
+
+
 def is_api(path: str) -> bool:
     return path.startswith("/api/")
 
 
 def title_of(status: int) -> str:
+    """The status's phrase in the titles' style (sentence case): "Not found", "Method not allowed"."""
     try:
-        return http.HTTPStatus(status).phrase
+        phrase = http.HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+    return phrase[:1] + phrase[1:].lower()
+
+
+def sentence(title: str) -> str:
+    """Every title shown in one style, sentence case ("invalid link" -> "Invalid link")."""
+    return title[:1].upper() + title[1:]
 
 
 def problem(exc: WebError) -> Response:
-    body: dict[str, Any] = {"type": "about:blank", "title": exc.title, "status": exc.status, "detail": exc.detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": sentence(exc.title),
+        "status": exc.status,
+        "detail": exc.detail,
+    }
     if exc.field is not None:
         body["field"] = exc.field
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
@@ -53,7 +110,7 @@ def refusal(path: str, exc: WebError, page: ErrorPage) -> Response:
     if is_api(path):
         return problem(exc)
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return HTMLResponse(page(exc.status, exc.title, exc.detail), status_code=exc.status, headers=headers)
+    return HTMLResponse(page(exc.status, sentence(exc.title), exc.detail), status_code=exc.status, headers=headers)
 
 
 def _validation(exc: RequestValidationError) -> WebError:

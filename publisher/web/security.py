@@ -65,6 +65,26 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class HeadAsGet:
+    """HEAD answered wherever GET is (pages, API, static files): the GET's status and headers
+    (Content-Length included), no body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def no_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, no_body)
+
+
 class BodyLimit:
     """413 for a body over `limit` bytes: at once when Content-Length says so; a body without
     one (chunked) is read here, up to the limit, before the app sees any of it, and refused as

@@ -3,18 +3,23 @@ request service, the templates, the lookup limit and the secret; and the page he
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, cast
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 import jinja2
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
 from publisher.errors import WebError
+from publisher.web.problems import StateLog
 from publisher.web.security import CSRF_COOKIE, LookupLimit, client_address, csrf_token, good_cookie, new_cookie
 from publisher.web.service import RequestService
 from publisher.web.settings import WebSettings
 from publisher.web.view import PublicView, Views
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,6 +32,7 @@ class Web:
     env: jinja2.Environment
     lookups: LookupLimit
     secret: bytes
+    state_log: StateLog = field(default_factory=StateLog)
 
     def view(self) -> PublicView:
         return self.views.current()
@@ -39,6 +45,18 @@ class Web:
         if self.requests is None:
             raise WebError(503, "Requests not taken", "requests are not taken here: ask the list's operators by mail")
         return self.requests
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """A request service call in a worker thread. A 503 from the server's own state
+        (problems.server_state) reaches the visitor as "not at the moment; try later"; its
+        reason goes to the log (problems.StateLog: once, not a line per request)."""
+        try:
+            return await run_in_threadpool(fn, *args)
+        except WebError as exc:
+            public = self.state_log.public(exc)
+            if public is exc:
+                raise
+            raise public from None
 
     def takes_requests(self) -> bool:
         """New requests are taken: a request service, and a mail relay to confirm them by. The

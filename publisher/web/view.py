@@ -13,8 +13,10 @@ file or line of a list file, never a ticket or author unless the zone says so.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +36,8 @@ from publisher.web.service import ZoneFacts
 
 log = logging.getLogger(__name__)
 
+#: What the test point's answer means, in a zone whose `web: codes` does not say.
+TEST_MEANING = "test point (RFC 5782)"
 #: The longest query looked up (a domain name has at most 253 characters).
 MAX_QUERY = 255
 
@@ -47,7 +51,31 @@ class ZoneView:
     role: Role
     page: ZonePage
     serial: int
-    counts: Counts | None
+    counts: Counts | None  # as the plan counts: the RFC 5782 test point is not an IPv4 listing
+
+    @property
+    def v6_amount(self) -> str:
+        """The IPv6 addresses for people, as the plan writes them: 2^80 reads better than 25 digits."""
+        count = self.counts.v6_addresses if self.counts else 0
+        if count < 1 << 20:
+            return str(count)
+        exp = count.bit_length() - 1
+        if count == 1 << exp:
+            return f"2^{exp}"
+        power = math.log2(count)
+        return f"~2^{round(power)}" if abs(power - round(power)) < 0.05 else f"~2^{power:.1f}"
+
+
+def _without_test_point(counts: Counts | None, zone: CompiledZone) -> Counts | None:
+    """The manifest's counts without the listed test point (127.0.0.2, test.ZONE): every zone
+    answers it, by RFC 5782, and the plan does not count it either."""
+    if counts is None:
+        return None
+    if zone.info.kind == "ip" and zone.lookup_v4(TEST_LISTED_V4) >= 0:
+        return dataclasses.replace(counts, v4_addresses=max(counts.v4_addresses - 1, 0))
+    if zone.info.kind == "domain" and zone.dom_exact.get(TEST_LISTED_DOMAIN, -1) >= 0:
+        return dataclasses.replace(counts, domains=max(counts.domains - 1, 0))
+    return counts
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +176,7 @@ class PublicView:
                 entry.role,
                 entry.meta.web or ZonePage(),
                 entry.serial,
-                entry.meta.counts,
+                _without_test_point(entry.meta.counts, self._compiled[name]),
             )
             for name, entry in sorted(manifest.zones.items())
         }
@@ -186,7 +214,8 @@ class PublicView:
             if zone.kind != kind:
                 continue
             pairs = zone_answer(self._compiled[name], query)
-            answers = tuple(Answer(format_v4(code), zone.page.meaning(code), txt) for code, txt in pairs)
+            said = TEST_MEANING if test_point else ""  # the test point's answer, where no meaning is set
+            answers = tuple(Answer(format_v4(code), zone.page.meaning(code) or said, txt) for code, txt in pairs)
             entries = self._entries(zone, query) if pairs and not test_point else ()
             found.append(
                 ZoneLookup(
@@ -281,7 +310,7 @@ class Views:
         self._loader = loader
         self._view: PublicView | None = None
         self._seen: str | None = None  # the generation link last tried (loaded or failed)
-        self._error = "not loaded yet"
+        self._public = "nothing is published yet; try later"  # what a visitor reads while there is no view
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -294,8 +323,8 @@ class Views:
     def current(self) -> PublicView:
         """The view requests use; WebError 503 while nothing is loaded."""
         view = self._view
-        if view is None:
-            raise WebError(503, "Nothing published", f"nothing to show yet: {self._error}", retry_after=5)
+        if view is None:  # the reason (a path, a fix) is in the log, not for the public
+            raise WebError(503, "Nothing published", self._public, retry_after=5)
         return view
 
     def refresh(self) -> bool:
@@ -304,12 +333,14 @@ class Views:
         try:
             gen = current_generation(self.zones_dir)
         except PublisherError as exc:
-            gen, self._error = None, str(exc)
+            gen, why = None, str(exc)
+        else:
+            why = f"{self.zones_dir}: nothing published yet (run `make publish` or `make compile`)"
         if gen is None:
-            if self._view is None and self._seen != "":
-                self._seen = ""
-                self._error = f"{self.zones_dir}: nothing published yet (run `make publish` or `make compile`)"
-                log.warning("%s", self._error)
+            if self._view is None and self._seen != why:  # logged once per state change
+                self._seen = why
+                self._public = "nothing is published yet; try later"
+                log.warning("%s", why)
             return False
         key = gen.name
         if key == self._seen:
@@ -318,7 +349,7 @@ class Views:
         try:
             view = self._loader(self.zones_dir, self.lists)
         except Exception as exc:  # noqa: BLE001 - a broken generation must not stop the page: keep the old view
-            self._error = str(exc)
+            self._public = "nothing can be shown at the moment; try later"
             log.error("cannot load %s: %s (still showing %s)", gen.name, exc, self._view and self._view.generation)
             return False
         with self._changed:
