@@ -195,7 +195,7 @@ def test_titles_are_sentence_case_and_the_lookup_field_is_query(pub: Published, 
     bad = client.get("/api/v1/lookup/not..valid").json()
     assert (bad["title"], bad["field"]) == ("Bad query", "query")
     assert 'name="q"' in client.get("/lookup?q=not..valid").text  # the page's field keeps its name
-    fake.fail = WebError(400, "invalid link", "this link is not valid; ask again")
+    fake.fail = WebError(400, "Invalid link", "this link is not valid; ask again")
     api = client.post("/api/v1/requests", json=DELIST_BODY)
     assert api.status_code == 400 and api.json()["title"] == "Invalid link"
 

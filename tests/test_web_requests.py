@@ -86,7 +86,7 @@ class Filer:
 
     def _edits(self, ask: Ask) -> tuple[Edit, ...]:
         if ask.target in self.refuse:
-            raise WebError(422, "invalid field", f"'{ask.target}' is broader than /16", field="address")
+            raise WebError(422, "Invalid field", f"'{ask.target}' is broader than /16", field="address")
         action: Literal["exclude", "add"] = "exclude" if ask.kind == "delist" else "add"
         return tuple(Edit(z, f"{z}/requests.yaml", action, f"- ip: {ask.target}\n") for z in ask.zones)
 
@@ -115,7 +115,7 @@ class Mailer:
 
     def send_confirmation(self, to: str, link: str, summary: Ask, *, expires: dt.datetime) -> None:
         if self.down:
-            raise WebError(503, "mail not sent", "we could not send the confirmation mail; try again later")
+            raise WebError(503, "Mail not sent", "we could not send the confirmation mail; try again later")
         self.sent.append((to, link, summary, expires))
 
     def token(self, index: int = -1) -> str:
@@ -339,7 +339,7 @@ def test_a_flood_from_one_network_gets_five_mails_bounded_logs_and_spares_other_
     assert len(rig.filer.planned) == 5  # a refused submission reads no git
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 6 and sum("confirmation mailed" in line for line in lines) == 5
-    assert lines[5] == "submission delist 198.51.100.133 from 192.0.2.0/24 refused: 429 too many requests"
+    assert lines[5] == "submission delist 198.51.100.133 from 192.0.2.0/24 refused: 429 Too many requests"
     rig.service.submit(DELIST, "198.18.0.7")  # another network is served
     assert len(rig.mailer.sent) == 6
     rig.now += dt.timedelta(minutes=1)
@@ -508,6 +508,6 @@ def test_refusals_from_many_networks_log_at_most_sixty_lines_a_minute(caplog: py
     rig.now += dt.timedelta(minutes=1)
     rig.refused(replace(DELIST, address="192.0.2.250"), "2001:db8:ffff::1")
     assert caplog.records[-1].getMessage() == (
-        "submission delist 192.0.2.250 from 2001:db8:ffff::/56 refused: 422 invalid field (field address); "
+        "submission delist 192.0.2.250 from 2001:db8:ffff::/56 refused: 422 Invalid field (field address); "
         "440 more refusals not logged since the last line"
     )

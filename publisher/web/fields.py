@@ -41,11 +41,11 @@ _QUOTED = re.compile(r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"')  # RF
 _HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
 #: Bidirectional overrides and isolates: text that reads differently from what it holds.
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_TITLE = "invalid field"
+_TITLE = "Invalid field"
 
 
 def refuse(field: str, detail: str, status: int = 422) -> WebError:
-    titles = {409: "cannot take this request", 422: _TITLE}
+    titles = {409: "Cannot take this request", 422: _TITLE}
     return WebError(status, titles.get(status, _TITLE), detail, field=field)
 
 

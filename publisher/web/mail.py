@@ -83,7 +83,7 @@ class Mailer:
             msg = self.message(to, link, summary, expires=expires)
         except ValueError as exc:  # fields.check_contact refuses these first; this is the last guard
             raise WebError(
-                422, "invalid field", f"the contact address cannot be mailed: {exc}", field="contact"
+                422, "Invalid field", f"the contact address cannot be mailed: {exc}", field="contact"
             ) from None
         host, port = self.relay
         helo = self.mail_from.rpartition("@")[2] or "localhost"
@@ -96,7 +96,7 @@ class Mailer:
                 log.info("confirmation mail: relay %s:%d refused the recipient: %d", host, port, code)
                 raise WebError(
                     422,
-                    "invalid field",
+                    "Invalid field",
                     f"our mail relay refuses this address ({code} {reply.decode('ascii', 'replace')[:200]}); "
                     "check the contact address",
                     field="contact",
@@ -110,7 +110,7 @@ class Mailer:
         log.warning("confirmation mail not sent: relay %s:%d: %s: %s", host, port, type(exc).__name__, exc)
         raise WebError(
             503,
-            "mail not sent",
+            "Mail not sent",
             "we could not send the confirmation mail; try again later",
             retry_after=60,
         ) from None

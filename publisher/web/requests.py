@@ -143,7 +143,7 @@ class Requests:
         wait = limiter.take(key)
         if wait:
             raise WebError(
-                429, "too many requests", f"{what}; try again in {_wait(wait)}", field=field, retry_after=wait
+                429, "Too many requests", f"{what}; try again in {_wait(wait)}", field=field, retry_after=wait
             )
         if taken is not None:
             taken.append((limiter, key))
@@ -158,7 +158,7 @@ class Requests:
         s = self.settings
         try:
             if s.smtp is None or self.mailer is None or len(s.secret) < tokens.MIN_SECRET:
-                raise WebError(503, "requests not taken", "requests are not taken here")
+                raise WebError(503, "Requests not taken", "requests are not taken here")
             ask = check_fields(form)  # kept for the log line should the zones refuse it
             ask = replace(ask, zones=request_zones(ask.kind, ask.target, form.zone, self.view()))
             self._limit(self._networks, network, f"at most {s.requests_per_hour} requests an hour from one network")
@@ -198,7 +198,7 @@ class Requests:
             if not set(ask.zones) & set(view.listed_in(ask.target)):
                 raise WebError(
                     409,
-                    "cannot take this request",
+                    "Cannot take this request",
                     f"{ask.target} is no longer listed in {', '.join(ask.zones)}: there is nothing to delist",
                     field="address",
                 )
@@ -258,7 +258,7 @@ def _asked(payload: dict[str, tokens.Flat]) -> tuple[RequestForm, Ask]:
         or not (isinstance(zones, list) and zones)
         or kind not in REQUEST_KINDS
     ):
-        raise WebError(400, "invalid link", "this link is not valid; ask again")
+        raise WebError(400, "Invalid link", "this link is not valid; ask again")
     form = RequestForm(
         kind="delist" if kind == "delist" else "allowlist",
         address=str(target),
@@ -269,5 +269,5 @@ def _asked(payload: dict[str, tokens.Flat]) -> tuple[RequestForm, Ask]:
     )
     checked = check_fields(form)
     if checked.target != target:
-        raise WebError(400, "invalid link", "this link is not valid; ask again")
+        raise WebError(400, "Invalid link", "this link is not valid; ask again")
     return form, replace(checked, zones=tuple(zones))

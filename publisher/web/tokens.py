@@ -34,7 +34,7 @@ Flat = str | int | None | list[str]
 
 
 def _invalid() -> WebError:
-    return WebError(400, "invalid link", "this link is not valid; use the link from the mail as it came, or ask again")
+    return WebError(400, "Invalid link", "this link is not valid; use the link from the mail as it came, or ask again")
 
 
 def _b64(data: bytes) -> str:
@@ -56,7 +56,7 @@ def _unb64(text: str) -> bytes:
 
 def _mac(secret: bytes, body: str) -> bytes:
     if len(secret) < MIN_SECRET:
-        raise WebError(503, "requests not taken", "requests are not taken here: the service has no secret set")
+        raise WebError(503, "Requests not taken", "requests are not taken here: the service has no secret set")
     return hmac.new(secret, _PURPOSE + body.encode("ascii"), hashlib.sha256).digest()
 
 
@@ -106,7 +106,7 @@ def read(token: str, secret: bytes, *, now: dt.datetime) -> dict[str, Flat]:
     if not isinstance(expires, int) or not isinstance(payload.get("nonce"), str):
         raise _invalid()
     if now.timestamp() >= expires:
-        raise WebError(410, "link expired", "the link has expired; ask again")
+        raise WebError(410, "Link expired", "the link has expired; ask again")
     return payload
 
 
