@@ -8,6 +8,7 @@ code to report; callers attach the location.
 
 from __future__ import annotations
 
+import math
 import socket
 import unicodedata
 from dataclasses import dataclass
@@ -433,3 +434,15 @@ def _bracket_fix(raw: str) -> str:
     if is_port:
         return f"write [{head}]:{tail} for port {tail} on {head}, or [{raw}]:53 for that address on port 53"
     return f"write [{raw}]:PORT, e.g. [{raw}]:5353"
+
+
+def address_count(count: int, family: int) -> str:
+    """A number of addresses for people: IPv6 sizes of 2^20 and more as powers of two (2^80
+    reads better than 25 digits), written alike by the plan and the lookup page."""
+    if family != 6 or count < 1 << 20:
+        return str(count)
+    exp = count.bit_length() - 1
+    if count == 1 << exp:
+        return f"2^{exp}"
+    log = math.log2(count)
+    return f"~2^{round(log)}" if abs(log - round(log)) < 0.05 else f"~2^{log:.1f}"

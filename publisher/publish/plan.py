@@ -12,12 +12,11 @@ The guard rails that judge a plan are in guards.py.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4
+from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4, address_count
 from publisher.compile.compiler import listing_count
 from publisher.compile.zone import Answer, CompiledZone
 from publisher.lists.breadth import SUFFIX_WEIGHT, is_suffix_wildcard
@@ -81,13 +80,7 @@ IPV4, IPV6, NAMES = "addresses", "IPv6 addresses", "names"
 
 def amount(count: int, unit: str = IPV4) -> str:
     """A count for people: IPv6 sizes as powers of two (2^80 reads better than 25 digits)."""
-    if unit != IPV6 or count < 1 << 20:
-        return str(count)
-    exp = count.bit_length() - 1
-    if count == 1 << exp:
-        return f"2^{exp}"
-    log = math.log2(count)
-    return f"~2^{round(log)}" if abs(log - round(log)) < 0.05 else f"~2^{log:.1f}"
+    return address_count(count, 6 if unit == IPV6 else 4)
 
 
 #: Each measure's unit for a count of one.

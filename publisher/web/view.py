@@ -16,13 +16,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import math
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4, AddressError, format_v4
+from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4, AddressError, address_count, format_v4
 from publisher.compile.cover import CoverIndex
 from publisher.compile.lookup import Hit, Query, parse_query, zone_answer
 from publisher.compile.zone import CompiledZone
@@ -56,14 +55,7 @@ class ZoneView:
     @property
     def v6_amount(self) -> str:
         """The IPv6 addresses for people, as the plan writes them: 2^80 reads better than 25 digits."""
-        count = self.counts.v6_addresses if self.counts else 0
-        if count < 1 << 20:
-            return str(count)
-        exp = count.bit_length() - 1
-        if count == 1 << exp:
-            return f"2^{exp}"
-        power = math.log2(count)
-        return f"~2^{round(power)}" if abs(power - round(power)) < 0.05 else f"~2^{power:.1f}"
+        return address_count(self.counts.v6_addresses if self.counts else 0, 6)
 
 
 def _without_test_point(counts: Counts | None, zone: CompiledZone) -> Counts | None:
