@@ -71,6 +71,26 @@ ACL_DUPLICATE = "acl-duplicate"
 #: A zone's `web: requests` file that confirmed requests could not edit: outside lists/; in a block
 #: zone not one of its `excludes` files; in an allow zone not one of its `sources`, or an excludes file.
 BAD_REQUESTS_FILE = "bad-requests-file"
+
+# --- partners declared by SPF (publisher refresh-spf) ------------------------------------
+
+#: A zone's `spf:` that cannot work: on a block or domain zone, a `dir` outside lists/ or
+#: not read by the zone's sources, a bad duration, provider name or code.
+BAD_SPF_SETTINGS = "bad-spf-settings"
+#: A `- spf: DOMAIN` entry where partners cannot be declared (a block or domain zone, an allow
+#: zone without `spf:` settings, an excludes file), or with a bad domain or filter.
+BAD_PARTNER = "bad-partner"
+#: The same partner declared twice in one zone.
+DUPLICATE_PARTNER = "duplicate-partner"
+#: A generated file whose entries no longer match the digest refresh-spf wrote: edited by hand.
+GENERATED_EDITED = "generated-edited"
+#: A `generated:` header outside the zone's spf folder, a file in that folder without one, or
+#: one whose partner is not its file name.
+GENERATED_MISPLACED = "generated-misplaced"
+#: (warning) A generated file of a partner the zone no longer declares: refresh-spf removes it.
+GENERATED_UNDECLARED = "generated-undeclared"
+#: (warning) A declared partner without its generated file yet: run `publisher refresh-spf`.
+SPF_NOT_REFRESHED = "spf-not-refreshed"
 #: One TSIG key named twice in a zone's `allow_transfer`.
 DUPLICATE_TRANSFER_KEY = "duplicate-transfer-key"
 #: A source glob that matches no file.

@@ -115,6 +115,12 @@ class GuardRailError(PublisherError):
     exit_code = 3
 
 
+class SpfError(PublisherError):
+    """`publisher refresh-spf` cannot run: a bad resolver setting, generated files with
+    uncommitted changes, a partner not declared. Per-partner DNS failures are not errors:
+    the refresh reports them and keeps what is listed."""
+
+
 class ServerError(PublisherError):
     """The DNS server could not start (address in use, no zones, ...)."""
 

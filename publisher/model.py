@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple
 
 from publisher.addresses import Network, format_v4
 from publisher.errors import Location, Problem
+from publisher.partners import Generated, Partner, SpfSettings
 
 Kind = Literal["ip", "domain"]
 Role = Literal["block", "allow"]
@@ -213,6 +214,7 @@ class ZoneConfig:
     acl: tuple[AclRule, ...] = ()  # this zone's client ACL (Config.acl applies to every zone)
     keyed: bool = False  # `keys: required`: queries are d.c.b.a.<key>.<zone> (serve --access-keys)
     web: ZonePage = ZonePage()  # `web:`: the lookup page's public fields, policy, code meanings, requests file
+    spf: SpfSettings | None = None  # `spf:`: partners declared by SPF (publisher refresh-spf); allow ip zones
     #: Set on the copy an excludes file is parsed with: every entry is checked as an exclusion.
     read_as_excludes: bool = False
 
@@ -264,6 +266,7 @@ class EntryMeta:
     owner: str | None = None
     contact: str | None = None
     allow_broad: bool = False
+    via: str | None = None  # generated files: the SPF chain that passes the entry (partners.chain_text)
 
 
 class Row(NamedTuple):
@@ -322,6 +325,8 @@ class SourceData:
     dom_line: array[int] = field(default_factory=_u32)
     entries: dict[int, EntryMeta] = field(default_factory=dict)  # by line, curated only
     problems: list[Problem] = field(default_factory=list)  # warnings and errors found while reading
+    partners: list[Partner] = field(default_factory=list)  # curated `- spf: DOMAIN` declarations
+    generated: Generated | None = None  # the `generated:` header of a file refresh-spf wrote
 
     def __len__(self) -> int:
         return len(self.v4_start) + len(self.v6_start) + len(self.dom_name)

@@ -18,7 +18,7 @@ LISTS = DATA / "sample-lists"
 
 #: Fixtures on real components, `postfix_sink` (a private Postfix) and `chromium` (Selenium on Debian's
 #: Chromium), and the web tests' `pub`, `fake` and `client` (tests/web_fixtures.py).
-pytest_plugins = ["tests.mailsink", "tests.browser", "tests.web_fixtures"]
+pytest_plugins = ["tests.mailsink", "tests.browser", "tests.web_fixtures", "tests.authdns"]
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

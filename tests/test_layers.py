@@ -21,6 +21,7 @@ TOP = {
     "publisher.model",
     "publisher.codes",
     "publisher.errorcodes",
+    "publisher.partners",
 }
 
 #: What each stage may import besides the shared top modules and itself.
@@ -28,7 +29,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "top": (),
     "lists": (),
     "compile": (),
-    "publish": ("publisher.lists", "publisher.compile"),
+    # SPF expansion and the refresh's rules: DNS through a Resolver, no git, no lists reader.
+    "spf": (),
+    "publish": ("publisher.lists", "publisher.compile", "publisher.spf"),
     "importer": ("publisher.lists", "publisher.compile"),
     # The server reads zones/ through the manifest reader and writes only its pid file.
     "server": ("publisher.compile", "publisher.publish.manifest", "publisher.publish.pidfile"),

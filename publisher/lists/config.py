@@ -20,6 +20,7 @@ from publisher.addresses import AddressError, normalize_domain, parse_addr, pars
 from publisher.errors import Location, Problem
 from publisher.lists.acl import AclReader
 from publisher.lists.schema import check, did_you_mean
+from publisher.lists.spf_config import read_spf
 from publisher.lists.tree import Tree, TreeError
 from publisher.lists.txt_limit import FIX as TXT_FIX
 from publisher.lists.txt_limit import placeholder_problem, template_excess
@@ -215,6 +216,17 @@ class _Builder:
         transfer, transfer_keys = self.allow_transfer(at("allow_transfer"), merged.get("allow_transfer") or [])
         acl = self.acls.rules(at("acl"), merged.get("acl"))
         page = self.page(at("web"), merged.get("web") or {}, role, merged["sources"], merged.get("excludes") or [])
+        spf = None
+        if "spf" in raw:
+            spf = read_spf(
+                ("zones", index, "spf"),
+                raw["spf"],
+                kind=kind,
+                role=role,
+                sources=merged["sources"],
+                excludes=merged.get("excludes") or [],
+                error=self.error,
+            )
         prefix = merged.get("max_prefix") or {}
         guards = merged.get("guards") or {}
         if any(p.is_error for p in self.problems[before:]):
@@ -248,6 +260,7 @@ class _Builder:
             acl=acl,
             keyed=merged.get("keys") == "required",
             web=page,
+            spf=spf,
         )
 
     def page(self, where: Path, raw: dict[str, Any], role: str, sources: list[str], excludes: list[str]) -> ZonePage:
