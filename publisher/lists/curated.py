@@ -97,6 +97,8 @@ class _EntryReader:
         return idx
 
     def read(self, index: int, entry: dict[str, Any]) -> None:
+        if "spf" in entry:
+            return  # a partner declared by SPF lists nothing itself (refresh-spf writes its file)
         merged = {**self.defaults, **entry}
         loc = self.marks.location(("entries", index))
         line, col = loc.line or 0, loc.col or 0
@@ -175,6 +177,7 @@ class _EntryReader:
             owner=merged.get("owner"),
             contact=merged.get("contact"),
             allow_broad=allow_broad,
+            via=str(entry["via"]) if "via" in entry else None,
         )
 
     def _subject(
