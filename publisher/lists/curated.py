@@ -21,6 +21,7 @@ from publisher.lists.bulk import read_bulk_source
 from publisher.lists.bulk_syntax import looks_like_ip
 from publisher.lists.checks import check_domain, check_network
 from publisher.lists.schema import check_paths
+from publisher.lists.spf_decl import misused_keys, read_generated, read_partner, retag
 from publisher.lists.txt_limit import FIX as TXT_FIX
 from publisher.lists.txt_limit import reason_excess
 from publisher.lists.yamlmarks import Marks, Path, load_yaml
@@ -96,19 +97,42 @@ class _EntryReader:
             idx = self.value_ids[value] = self.source.add_value(value)
         return idx
 
+    def code_of(self, index: int, entry: dict[str, Any], merged: dict[str, Any]) -> int:
+        """The entry's code (its own, else the file's default, else the zone's); reported when bad."""
+        if "code" in merged:
+            try:
+                return parse_code(str(merged["code"]))
+            except AddressError as exc:
+                self.problem(self.field_loc(index, entry, "code"), codes.BAD_CODE, exc.message, exc.fix)
+        return self.zone.code
+
+    def check_added(self, index: int, entry: dict[str, Any], merged: dict[str, Any]) -> None:
+        if "added" in merged:
+            try:
+                _parse_added(str(merged["added"]))
+            except ValueError as exc:
+                self.problem(
+                    self.field_loc(index, entry, "added"),
+                    codes.BAD_DATE,
+                    f"`added` '{merged['added']}' is not a date: {exc}",
+                    DATE_FIX,
+                )
+
     def read(self, index: int, entry: dict[str, Any]) -> None:
-        if "spf" in entry:
-            return  # a partner declared by SPF lists nothing itself (refresh-spf writes its file)
+        if "spf" in entry:  # a partner declared by SPF lists nothing itself (refresh-spf writes its file)
+            partner = read_partner(self, index, entry, self.source.problems)
+            if partner is not None:
+                self.source.partners.append(partner)
+            return
+        misused = misused_keys(self.marks, index, entry)
+        if misused:
+            self.source.problems.extend(misused)
+            return
         merged = {**self.defaults, **entry}
         loc = self.marks.location(("entries", index))
         line, col = loc.line or 0, loc.col or 0
         before = len(self.source.problems)
-        code = self.zone.code
-        if "code" in merged:
-            try:
-                code = parse_code(str(merged["code"]))
-            except AddressError as exc:
-                self.problem(self.field_loc(index, entry, "code"), codes.BAD_CODE, exc.message, exc.fix)
+        code = self.code_of(index, entry, merged)
         expires: dt.datetime | None = None
         if "expires" in merged:
             try:
@@ -120,16 +144,7 @@ class _EntryReader:
                     f"`expires` '{merged['expires']}' is not a date: {exc}",
                     DATE_FIX,
                 )
-        if "added" in merged:
-            try:
-                _parse_added(str(merged["added"]))
-            except ValueError as exc:
-                self.problem(
-                    self.field_loc(index, entry, "added"),
-                    codes.BAD_DATE,
-                    f"`added` '{merged['added']}' is not a date: {exc}",
-                    DATE_FIX,
-                )
+        self.check_added(index, entry, merged)
         exclude = bool(merged.get("exclude", False))
         allow_broad = bool(merged.get("allow_broad", False))
         for key in ("allow_broad", "allow_confusable"):
@@ -259,9 +274,14 @@ def read_yaml_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
             )
         return source
     problems, bad_paths = check_paths(loaded.data, loaded.marks, "list")
-    source.problems.extend(problems)
     doc = loaded.data
-    if not isinstance(doc, dict) or not isinstance(doc.get("entries", []), list):
+    if not isinstance(doc, dict):
+        source.problems.extend(problems)
+        return source
+    source.problems.extend(retag(problems, doc, loaded.marks))
+    if not any(p[:1] == ("generated",) for p in bad_paths):
+        source.generated = read_generated(data, doc, loaded.marks)
+    if not isinstance(doc.get("entries", []), list):
         return source
     if any(p[:1] == ("defaults",) or p == ("entries",) for p in bad_paths):
         return source  # defaults feed every entry: checking entries now would only repeat the problem

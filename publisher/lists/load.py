@@ -3,7 +3,7 @@
 `load_lists` reads zones.yaml, expands each zone's source globs, reads every
 matched file with the reader for its kind (then the zone's `excludes` files, read the
 same way and turned into holes by `excludes.as_excludes`, last in its sources), and
-runs the cross-file checks. It
+runs the cross-file checks (checks.py; spf_checks.py for partners declared by SPF). It
 never raises for bad list content: it collects all problems of all files so
 that one `publisher validate` run shows everything. `require_clean` is the gate
 before compiling: any error (except codes the caller chose to override) raises
@@ -22,6 +22,7 @@ from publisher.lists.checks import validate
 from publisher.lists.config import CONFIG_PATH, GlobLocations, load_config_marked
 from publisher.lists.curated import BULK_SUFFIXES, CURATED_SUFFIXES, read_source
 from publisher.lists.excludes import as_excludes, reading_config
+from publisher.lists.spf_checks import check_partners, quiet_glob
 from publisher.lists.tree import Tree, TreeError, glob
 from publisher.model import Config, SourceData, ZoneConfig
 
@@ -61,7 +62,7 @@ def load_lists(tree: Tree, *, as_of: dt.datetime, reader: SourceReader | None = 
         paths: list[str] = []
         for pattern in zone.sources:
             matched = glob(tree, pattern)
-            if not matched:
+            if not matched and not quiet_glob(zone, pattern):  # the spf folder before any refresh
                 problems.append(_no_match(zone, pattern, "source", glob_locations))
             # An excludes file matched by a source glob too (bl/*.txt) is read as excludes only.
             paths.extend(p for p in matched if p not in paths and p != CONFIG_PATH and not zone.is_excludes(p))
@@ -100,6 +101,7 @@ def load_lists(tree: Tree, *, as_of: dt.datetime, reader: SourceReader | None = 
                 )
             )
     problems.extend(validate(config, sources, as_of=as_of))
+    problems.extend(check_partners(config, sources))
     return Loaded(config, sources, sort_problems(_unique(problems)))
 
 
