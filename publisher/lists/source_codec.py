@@ -8,7 +8,8 @@ The sha256 covers the header and the payload, so a flipped byte anywhere past th
 head, a truncated file or a stray tail is caught before anything is trusted. The
 row arrays travel as their raw bytes (`array.tobytes`, in this machine's byte order,
 which the header records), IPv6 bounds as 16 bytes each, domain names as one
-newline-separated UTF-8 text; values, entries and problems as JSON. No pickle:
+newline-separated UTF-8 text; values, entries (with their SPF `via`), problems, partners
+declared by SPF and a generated file's header as JSON. No pickle:
 decoding only ever builds plain values. Anything wrong raises `CodecError`.
 """
 
@@ -23,14 +24,16 @@ from array import array
 from collections.abc import Mapping, Sized
 from typing import Any
 
+from publisher.addresses import Network
 from publisher.errors import Location, Problem, PublisherError, Severity
 from publisher.model import EntryMeta, SourceData, Value
+from publisher.partners import Generated, Partner, SpfFilter
 
 __all__ = ["CODEC_VERSION", "CodecError", "decode_source", "encode_source"]
 
 MAGIC = b"PUBSRC\r\n"
 #: Bump whenever the layout or the meaning of a field changes: older entries are then refused.
-CODEC_VERSION = 1
+CODEC_VERSION = 2
 _HEAD = struct.Struct("<8sII32s")
 
 #: (name, typecode) of the array columns, in payload order.
@@ -68,6 +71,8 @@ def encode_source(source: SourceData, meta: Mapping[str, Any] | None = None) -> 
         "values": [_value_out(v) for v in source.values],
         "entries": [_entry_out(e) for e in source.entries.values()],
         "problems": [_problem_out(p) for p in source.problems],
+        "partners": [_partner_out(p) for p in source.partners],
+        "generated": _generated_out(source.generated) if source.generated is not None else None,
         "meta": dict(meta or {}),
     }
     head_bytes = json.dumps(header, separators=(",", ":"), ensure_ascii=True).encode("ascii")
@@ -137,6 +142,8 @@ def _build(header: dict[str, Any], payload: memoryview) -> SourceData:
         entry = _entry_in(item)
         src.entries[entry.line] = entry
     src.problems = [_problem_in(p) for p in header["problems"]]
+    src.partners = [_partner_in(p) for p in header["partners"]]
+    src.generated = _generated_in(header["generated"]) if header["generated"] is not None else None
     return src
 
 
@@ -150,7 +157,7 @@ def _value_in(item: list[Any]) -> Value:
     return Value(int(code), str(reason), when, bool(exclude))
 
 
-_ENTRY_FIELDS = ("line", "col", "text", "value", "added", "by", "ticket", "owner", "contact", "allow_broad")
+_ENTRY_FIELDS = ("line", "col", "text", "value", "added", "by", "ticket", "owner", "contact", "allow_broad", "via")
 
 
 def _entry_out(e: EntryMeta) -> list[Any]:
@@ -187,3 +194,56 @@ def _problem_in(item: list[Any]) -> Problem:
         tuple((str(r[0]), _where_in(r[1:])) for r in related),
         Severity(severity),
     )
+
+
+#: Partner fields in record order; `location` and the filters travel in their own forms.
+_PARTNER_FIELDS = ("domain", "owner", "code", "reason", "contact", "ticket", "by", "added")
+_PARTNER_LIMITS = ("max_prefix_v4", "max_prefix_v6")
+
+
+def _filter_out(f: SpfFilter) -> list[Any]:
+    net = [f.network.family, str(f.network.start), str(f.network.end)] if f.network is not None else None
+    return [f.text, net, f.domain]
+
+
+def _filter_in(item: list[Any]) -> SpfFilter:
+    text, net, domain = item
+    network = Network(int(net[0]), int(net[1]), int(net[2])) if net is not None else None
+    return SpfFilter(str(text), network, domain if domain is None else str(domain))
+
+
+def _partner_out(p: Partner) -> list[Any]:
+    return [
+        [getattr(p, name) for name in _PARTNER_FIELDS],
+        _where_out(p.location),
+        [getattr(p, name) for name in _PARTNER_LIMITS],
+        [_filter_out(f) for f in p.include],
+        [_filter_out(f) for f in p.exclude],
+    ]
+
+
+def _partner_in(item: list[Any]) -> Partner:
+    fields, where, limits, include, exclude = item
+    if len(fields) != len(_PARTNER_FIELDS) or len(limits) != len(_PARTNER_LIMITS):
+        raise CodecError("a partner record has the wrong number of fields")
+    return Partner(
+        location=_where_in(where),
+        include=tuple(_filter_in(f) for f in include),
+        exclude=tuple(_filter_in(f) for f in exclude),
+        **dict(zip(_PARTNER_FIELDS, fields)),
+        **dict(zip(_PARTNER_LIMITS, limits)),
+    )
+
+
+_GENERATED_FIELDS = ("partner", "declared", "refreshed", "record", "status", "why", "since", "digest", "edited", "line")
+
+
+def _generated_out(g: Generated) -> list[Any]:
+    return [[getattr(g, name) for name in _GENERATED_FIELDS], list(g.not_listed)]
+
+
+def _generated_in(item: list[Any]) -> Generated:
+    fields, not_listed = item
+    if len(fields) != len(_GENERATED_FIELDS):
+        raise CodecError("a generated header record has the wrong number of fields")
+    return Generated(not_listed=tuple(str(x) for x in not_listed), **dict(zip(_GENERATED_FIELDS, fields)))
