@@ -80,7 +80,7 @@ def _generated(zone: ZoneConfig, source: SourceData, declared: dict[str, Partner
                 f"{spf.dir}/ holds only generated files",
             )
         ]
-    where = Location(path, header.line or None)
+    where = Location(path, header.line, 1) if header.line else Location(path)  # `generated:` starts its line
     partner = spf.partner_of(path) if spf is not None else None
     if spf is None or partner is None:
         home = f"in {spf.dir}/, as {spf.generated_path(header.partner)}" if spf is not None else "nowhere"
