@@ -223,6 +223,8 @@ def plan_markdown(p: Prepared, show: int) -> str:
                 f"{amount(m.before, m.unit)} → {amount(m.after, m.unit)} | {amount(m.added, m.unit)} | "
                 f"{amount(m.removed, m.unit)} | {amount(m.changed, m.unit)} |"
             )
+    if p.plan.notes:  # what the reviewer must know beyond the counts (an SPF partner's record failing, ...)
+        out += ["", *(f"- note: {note}" for note in p.plan.notes)]
     for zp in p.plan.zones:
         listed = shown(zp.changes, show)
         if listed:
@@ -342,6 +344,8 @@ def _because(b: Because, prefix: str) -> str:
     if v.expires is not None:
         exp = f", {'expired' if b.expired else 'expires'} {v.expires.isoformat()}"
     line = f"{prefix}{b.hit.path}:{b.hit.line}: {b.hit.text} -> {what}{exp}"
+    if b.via:
+        line += f"\n    SPF: {b.via}"
     if b.blame is not None:
         bl = b.blame
         line += (

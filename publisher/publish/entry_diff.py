@@ -23,7 +23,7 @@ import heapq
 from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from itertools import count as naturals
 from operator import ne
@@ -341,6 +341,7 @@ class EntryDiff:
     changes: tuple[Change, ...]
     totals: dict[tuple[str, bool], int]  # (kind, is a listing) -> count
     windows: tuple[tuple[int, int, int], ...]  # (family, start, end) of every changed ip entry
+    removed_from: dict[str, int] = field(default_factory=dict)  # path -> REMOVED listings of that file
 
 
 _ORDER = {ADDED: 0, CHANGED: 1, REMOVED: 2, EXPIRED: 3}
@@ -427,9 +428,12 @@ def entry_changes(
         if new_src is not None and old_src.path not in same:
             found += _reordered(old_src, before_as_of, new_src, after_as_of, windows)
     totals: dict[tuple[str, bool], int] = {}
+    removed_from: dict[str, int] = {}
     for kind, old_row, new_row in found:
         listing = not _shown(old_row, new_row).value.exclude
         totals[(kind, listing)] = totals.get((kind, listing), 0) + 1
+        if kind == REMOVED and listing and old_row is not None:
+            removed_from[old_row.src.path] = removed_from.get(old_row.src.path, 0) + 1
         windows.extend(
             (r.row.family, r.row.start, r.row.end) for r in (old_row, new_row) if r is not None and r.row.family
         )
@@ -445,7 +449,7 @@ def entry_changes(
         Change(kind, _shown(o, n).entry(), o.entry() if (kind == CHANGED and o is not None) else None)
         for kind, o, n in kept
     )
-    return EntryDiff(changes, totals, tuple(windows))
+    return EntryDiff(changes, totals, tuple(windows), removed_from)
 
 
 def first_entries(

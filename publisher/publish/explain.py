@@ -4,7 +4,8 @@ Reads what is *published* (zones/current: the compiled zones answer "listed or
 not", exactly as the server does), then the lists of the commit that was
 published (vcs.GitTree, found through the manifest's source) for the entries
 behind the answer, and git blame on each entry's line for who added it, in
-which commit, and when.
+which commit, and when. An entry of a file `publisher refresh-spf` generated also carries its
+`via`: the SPF chain from the partner's domain to the term that passes the address.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Because:
     hit: Hit
     blame: BlameLine | None
     expired: bool  # expired since the publish; the next publish drops it
+    via: str | None = None  # an entry of a file refresh-spf generated: the SPF chain that passes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ def explain(text: str, lists: Path, zones_dir: Path, *, now: dt.datetime) -> Exp
     tree, where, commit, notes = _tree_for(source, lists)
     loaded = load_lists(tree, as_of=as_of)
     wanted: dict[str, set[int]] = {}
+    vias: dict[tuple[str, int], str] = {}  # entries of generated files: their SPF chain
     found: list[tuple[str, list[tuple[Hit, bool]], Hit | None]] = []
     for name, zone in sorted(published.zones.items()):
         if (query.family == 0) != (zone.info.kind == "domain"):
@@ -108,6 +111,9 @@ def explain(text: str, lists: Path, zones_dir: Path, *, now: dt.datetime) -> Exp
             hit, _ = _deciding(src, query, as_of)
             if hit is None:
                 continue
+            meta = src.entries.get(hit.line)
+            if meta is not None and meta.via:
+                vias[(hit.path, hit.line)] = meta.via
             if hit.value.exclude:
                 exclusions.append(hit)
             else:
@@ -131,7 +137,7 @@ def explain(text: str, lists: Path, zones_dir: Path, *, now: dt.datetime) -> Exp
         test_point = (query.family == 4 and query.addr == TEST_LISTED_V4) or (
             query.family == 0 and query.domain == TEST_LISTED_DOMAIN
         )
-        entries = [Because(h, blame.get((h.path, h.line)), exp) for h, exp in listing]
+        entries = [Because(h, blame.get((h.path, h.line)), exp, vias.get((h.path, h.line))) for h, exp in listing]
         excl = Because(nearest, blame.get((nearest.path, nearest.line)), False) if nearest and not answers else None
         zones.append(ZoneExplanation(name, zone.info.serial, zone.info.role, answers, entries, excl, test_point))
     return Explanation(query, source, published_at, zones, notes)

@@ -19,6 +19,7 @@ from publisher.errors import Problem
 from publisher.lists.breadth import SUFFIX_WEIGHT
 from publisher.model import ZoneConfig
 from publisher.publish.plan import EXPIRED, NAMES, REMOVED, Change, Plan, ZonePlan, amount, measured
+from publisher.publish.spf_notes import refresh_removals
 
 #: Validation problems that are guard rails at publish: `--force` may override them.
 #: Every other validation error is never overridable.
@@ -57,13 +58,14 @@ def check_guards(
     --force; validation errors never reach here (they stop the build before the plan).
 
     `problems` are the loader's; those coded codes.COVERS_PROTECTED become violations,
-    attributed to a zone through `zone_of` (source path -> zone name).
+    attributed to a zone through `zone_of` (source path -> zone name, of the new commit: entries
+    removed from a generated file still in it are an SPF refresh's, not an allowlist removal).
     """
     out: list[Violation] = []
     for zp in plan.zones:
         cfg = configs.get(zp.name)
         if cfg is not None and not zp.is_new and zp.content_changed:
-            out.extend(_zone_guards(zp, cfg))
+            out.extend(_zone_guards(zp, cfg, zone_of or {}))
     emptied = {v.zone for v in out if v.rule == codes.EMPTY}
     for problem in problems:
         if problem.code not in OVERRIDABLE_PROBLEMS or not problem.is_error:
@@ -81,7 +83,7 @@ def check_guards(
     return out
 
 
-def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
+def _zone_guards(zp: ZonePlan, cfg: ZoneConfig, zone_of: dict[str, str]) -> list[Violation]:
     g = cfg.guards
     out: list[Violation] = []
     removed_listings = zp.count(REMOVED) + zp.count(EXPIRED)
@@ -136,18 +138,20 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig) -> list[Violation]:
             )
         )
     if zp.role == "allow":
-        gone = [c for c in zp.changes if c.kind == REMOVED and c.is_listing]
-        n = zp.count(REMOVED)
+        # removals of an SPF refresh follow the partner's record (its share and grace): plan notes, no guard
+        refresh = refresh_removals(zp, cfg, zone_of)
+        gone = [c for c in zp.changes if c.kind == REMOVED and c.is_listing and c.entry.path not in refresh]
+        n = zp.count(REMOVED) - sum(zp.removed_from[path] for path in refresh)
         unprotected = ", ".join(measured(m.removed, m.unit) for m in zp.measures if m.removed)
+        left = f", {unprotected} left unprotected" if unprotected else ""
+        if left and refresh:  # addresses are counted for the whole zone
+            left += " (with those of the SPF refresh)"
         if n:
             out.append(
                 Violation(
                     zp.name,
                     codes.ALLOWLIST_REMOVAL,
-                    (
-                        f"{zp.name}: {n} allowlist entr{'y' if n == 1 else 'ies'} removed"
-                        f"{', ' + unprotected + ' left unprotected' if unprotected else ''}: {_examples(gone, n)}"
-                    ),
+                    (f"{zp.name}: {n} allowlist entr{'y' if n == 1 else 'ies'} removed{left}: {_examples(gone, n)}"),
                 )
             )
         elif not zp.entries_known and unprotected:

@@ -109,6 +109,7 @@ class ZonePlan:
     #: breadth.SUFFIX_WEIGHT names (the growth guard's measure); 0 where not computed.
     weighed_before: int = 0
     weighed_after: int = 0
+    removed_from: dict[str, int] = field(default_factory=dict)  # path -> listings removed from it (REMOVED)
 
     def count(self, kind: str, listings: bool = True) -> int:
         return self.totals.get((kind, listings), 0)
@@ -338,6 +339,7 @@ def plan_zone(
         content_changed=content_changed,
         weighed_before=weighed_names(before) if weighed and before is not None else 0,
         weighed_after=weighed_names(after) if weighed else 0,
+        removed_from=diff.removed_from,
     )
 
 

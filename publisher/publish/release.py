@@ -30,6 +30,7 @@ from publisher.publish.plan import Change, Plan, access_notes, plan_zone
 from publisher.publish.reading import CachedReader, ReuseMap
 from publisher.publish.rollback import readds_rollback
 from publisher.publish.rollback import rollback_target as rollback_target  # where callers found it before
+from publisher.publish.spf_notes import spf_notes
 from publisher.publish.vcs import (
     BlameLine,
     CommitInfo,
@@ -208,6 +209,7 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
     new_meta = zone_meta(build, digests)
     notes = previous.notes + tuple(cache.notes) + ((readds,) if readds else ())
     notes += access_notes(previous.manifest, build.config.acl, new_meta)
+    notes += spf_notes(zone_plans, build.config.zones, build.loaded.sources)
     plan = Plan(tuple(zone_plans), dropped, previous.manifest is None, notes)
     zone_of = {s.path: name for name, srcs in build.loaded.sources.items() for s in srcs}
     configs = {c.name: c for c in build.config.zones}
