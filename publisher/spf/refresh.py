@@ -150,10 +150,14 @@ class _Pool:
     why: str
 
 
-def _pools(expansion: Expansion, spf: SpfSettings) -> dict[tuple[str, ...], _Pool]:
-    """Every include / redirect of the expansion that is a shared pool, by its chain."""
+def _pools(expansion: Expansion, spf: SpfSettings, refused: set[Network]) -> dict[tuple[str, ...], _Pool]:
+    """Every include / redirect of the expansion that is a shared pool, by its chain. Its size
+    is what it passes that the zone may list (special-purpose and too broad networks refused
+    on their own do not make an include a pool)."""
     passed: dict[tuple[str, ...], list[Network]] = {}
     for found in expansion.found:
+        if found.network in refused:
+            continue
         for k in range(1, len(found.chain) - 1):
             named = _term_name(found.chain[k])
             if named is not None and named[0] in _POOL_TERMS:
@@ -238,22 +242,29 @@ def _listable(
     not_listed lines (the expansion's own unlisted lines first)."""
     limit_v4 = max(zone.max_prefix_v4, partner.max_prefix_v4 or 0)
     limit_v6 = max(zone.max_prefix_v6, partner.max_prefix_v6 or 0)
-    pools = _pools(expansion, spf)
+
+    def refusal(net: Network) -> str | None:
+        special = special_overlap(net)
+        if special is not None:
+            return special
+        limit = limit_v4 if net.family == 4 else limit_v6
+        plen = net.prefixlen
+        if plen is not None and plen < limit:
+            own = limit > (zone.max_prefix_v4 if net.family == 4 else zone.max_prefix_v6)
+            return f"{net} is broader than /{limit}, " + (
+                "the declaration's max_prefix" if own else f"the limit for {zone.name}"
+            )
+        return None
+
+    pools = _pools(expansion, spf, {f.network for f in expansion.found if refusal(f.network) is not None})
     not_listed = [f"{u.via}: {u.why}" for u in expansion.unlisted]
     said: set[tuple[str, ...]] = set()
     out: list[Listed] = []
     for found in expansion.found:
         for net in _filtered(partner, found):
-            special = special_overlap(net)
-            if special is not None:
-                not_listed.append(f"{found.via}: {special}; not listed")
-                continue
-            limit = limit_v4 if net.family == 4 else limit_v6
-            plen = net.prefixlen
-            if plen is not None and plen < limit:
-                own = limit > (zone.max_prefix_v4 if net.family == 4 else zone.max_prefix_v6)
-                whose = "the declaration's max_prefix" if own else f"the limit for {zone.name}"
-                not_listed.append(f"{found.via}: {net} is broader than /{limit}, {whose}; not listed")
+            why = refusal(net)
+            if why is not None:
+                not_listed.append(f"{found.via}: {why}; not listed")
                 continue
             code = None
             pool = _pool_of(found.chain, pools)
@@ -319,6 +330,8 @@ def refresh_partner(
         old_header = read_header(old_text)
     olds = _old_entries(old)
     live = [o for o in olds if o.expires is None or o.expires > now]
+    # entries kept for a grace that has ended leave the file now (they no longer answer)
+    ended = [Listed(o.network, o.via, o.added or "") for o in olds if o.expires is not None and o.expires <= now]
     before = count(o.network for o in live)
     if expansion.outcome in ("temperror", "budget"):
         why = expansion.why or _TROUBLE[expansion.outcome]
@@ -381,6 +394,7 @@ def refresh_partner(
                 (kept if still else removed).append(gone)
     else:
         removed = [Listed(o.network, o.via, o.added or today) for o in live if o.network not in new_nets]
+    removed += ended
     entries.extend(kept)
     entries.sort(key=lambda e: (e.network.family, e.network.start, e.network.end))
     status: GeneratedStatus = "kept" if kept else "failing" if troubled and not ok else "ok"

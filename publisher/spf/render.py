@@ -85,7 +85,8 @@ def header_comment(partner: Partner, declared: str) -> list[str]:
 
 def _entries(entries: Sequence[Listed]) -> list[str]:
     if not entries:
-        return ["entries: []"]
+        # `entries: []`, written so that the digest's anchor, the line `entries:`, is there
+        return ["entries:", "  []"]
     out = ["entries:"]
     for entry in entries:
         out.append(f"  - ip: {entry.network}")

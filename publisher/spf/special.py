@@ -72,12 +72,15 @@ SPECIAL_V6 = _table(
 
 
 def special_range(network: Network) -> SpecialRange | None:
-    """The first special-purpose range `network` overlaps (in registry order), or None."""
-    for special in SPECIAL_V4 if network.family == 4 else SPECIAL_V6:
-        other = special.network
-        if network.start <= other.end and other.start <= network.end:
-            return special
-    return None
+    """The special-purpose range `network` overlaps, or None: the narrowest range holding it
+    whole (255.255.255.255 is limited broadcast before reserved 240/4), else the first it
+    reaches into in registry order."""
+    table = SPECIAL_V4 if network.family == 4 else SPECIAL_V6
+    overlapping = [s for s in table if network.start <= s.network.end and s.network.start <= network.end]
+    holding = [s for s in overlapping if s.network.start <= network.start and network.end <= s.network.end]
+    if holding:
+        return min(holding, key=lambda s: s.network.size)
+    return overlapping[0] if overlapping else None
 
 
 def special_overlap(network: Network) -> str | None:
