@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from tests.spf_builders import NOW, found, ok
-from tests.spf_repo import ZONE, FakeExpand, NoResolver, declarations, spf_lists
+from tests.spf_repo import FakeExpand, NoResolver, declarations, spf_lists
 from tests.test_vcs import git, write
 
+from publisher.addresses import parse_network
 from publisher.errors import SpfError
 from publisher.publish.spf_refresh import RefreshReport, refresh_spf
-from publisher.addresses import parse_network
 from publisher.spf.result import Expansion, Found
 
 __all__ = ["spf_lists"]  # the fixture
@@ -111,7 +111,8 @@ def test_uncommitted_changes_to_a_generated_file_are_refused_before_any_lookup(s
     with pytest.raises(SpfError) as caught:
         refresh_spf(spf_lists, resolver=NoResolver(), expand=fake, now=NOW, declarations=declarations())
     assert str(caught.value).startswith(
-        "refused: generated files have uncommitted changes: wl/spf/partner.example.yaml (modified); nothing was refreshed"
+        "refused: generated files have uncommitted changes: wl/spf/partner.example.yaml (modified); "
+        "nothing was refreshed"
     )
     assert "git checkout -- FILE" in str(caught.value)
     assert fake.calls == [] and head(spf_lists) == first and "1.2.0.0/16" in path.read_text()
