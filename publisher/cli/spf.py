@@ -65,12 +65,13 @@ def _block(item: ZoneRefresh) -> list[str]:
     if r.status == "unchanged":
         return [f"{head}: nothing changed: {r.why}"]
     moved = f"+{len(r.added)} -{len(r.removed)}"
+    lead = f", {moved}" if r.added or r.removed else ""
     if r.status == "ok":
         state = f"ok, {moved} ({r.before.moved(r.after)})" if r.changed else f"ok, unchanged ({r.after.text()})"
     elif r.status == "kept":
-        state = f"kept, {moved}: {r.why} since {r.since}; {counted(len(r.kept), 'entries')} kept until {r.until}"
+        state = f"kept{lead}: {r.why} since {r.since}; {counted(len(r.kept), 'entries')} kept until {r.until}"
     else:
-        state = f"failing, {moved}: {r.why} since {r.since}; nothing listed"
+        state = f"failing{lead}: {r.why} since {r.since}; nothing listed"
     lines = [f"{head}: {state}"]
     for label, entries in (("+", r.added), ("-", r.removed)):
         lines += [f"  {label} {e.network}  {e.via}" for e in entries[:SHOWN]]
