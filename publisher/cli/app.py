@@ -1,7 +1,7 @@
 """The command line: `publisher COMMAND` (or `python -m publisher COMMAND`).
 
 Builds the parser from the command modules (cli/lists.py, serve.py, keys.py, publishing.py,
-explain.py, hooks.py, imports.py: each adds its subcommands and handlers), runs the
+explain.py, hooks.py, imports.py, spf.py: each adds its subcommands and handlers), runs the
 chosen handler with a Display, and turns errors into exit codes: every PublisherError is
 caught here once, printed as `error: ...` on stderr, and exits with its code (1 for bad
 lists, 2 for usage, 3 for a guard-rail refusal); a traceback only with --debug.
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from publisher import __version__
-from publisher.cli import explain, hooks, imports, keys, lists, publishing, query, requests, serve, typos, web
+from publisher.cli import explain, hooks, imports, keys, lists, publishing, query, requests, serve, spf, typos, web
 from publisher.cli.display import Display, Handler
 from publisher.cli.root import DEFAULT_LISTS, DEFAULT_ZONES, resolve_defaults
 from publisher.errors import PublisherError, UsageError, ValidationFailed
@@ -47,6 +47,7 @@ COMMANDS = (
     publishing.add_rollback,
     explain.add_explain,
     publishing.add_watch,
+    spf.add_refresh_spf,
     hooks.add_install_hook,
     hooks.add_validate_staged,
     imports.add_import_rbldnsd,

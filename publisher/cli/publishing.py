@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from publisher.cli.display import Display
+from publisher.cli.spf import add_resolver_options
 from publisher.cli.words import counted
 
 if TYPE_CHECKING:
@@ -117,10 +118,14 @@ def cmd_history(args: argparse.Namespace, display: Display) -> int:
 
 
 def cmd_watch(args: argparse.Namespace, display: Display) -> int:
-    from publisher.publish.watch import watch
+    from publisher.cli.spf import load_expand, make_resolver
+    from publisher.publish.spf_watch import SpfRunner
+    from publisher.publish.watch import Watcher, watch
 
     iterations = 1 if args.once else args.iterations
-    watcher = watch(args.lists, args.zones, interval=args.interval, iterations=iterations, pull=not args.no_pull)
+    runner = SpfRunner(args.lists, resolver=make_resolver(args.resolver, args.timeout), expand=load_expand)
+    watcher = Watcher(args.lists, args.zones, pull=not args.no_pull, spf=runner)
+    watch(args.lists, args.zones, interval=args.interval, iterations=iterations, watcher=watcher)
     if args.once:
         display.line(watcher.last)  # what the check did, on stdout: the log lines are on stderr
     return 1 if iterations is not None and watcher.failures == watcher.runs and watcher.runs else 0
@@ -179,5 +184,6 @@ def add_watch(sub: Subparsers) -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="one check, then exit")
     p.add_argument("--iterations", type=int, default=None, metavar="N", help="stop after N checks")
     p.add_argument("--no-pull", action="store_true", help="do not fetch/fast-forward from the remote")
+    add_resolver_options(p)  # for the SPF refreshes of zones with `spf:` (their `schedule`)
     p.set_defaults(func=cmd_watch)
     return p

@@ -9,7 +9,9 @@ commit when one of its entries has expired since (the manifest's
 `next_expiry`). Guard-rail refusals and validation errors are logged and leave
 the last good publish serving; the same refusal is not retried until the
 commit or the expiry changes. A job that raises is logged and the loop goes
-on: `schedule` itself would stop at the first exception. Every failure is logged once
+on: `schedule` itself would stop at the first exception. With an `SpfRunner` (publish/spf_watch.py),
+each check first refreshes the SPF partners of the zones that are due, then publishes the commit.
+Every failure is logged once
 per distinct message (a diverged upstream is one message until it changes), not at every
 interval; the counters (`pull_failures`, `last_pull_ok`) feed `serve --metrics`.
 
@@ -25,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import schedule
 
@@ -32,6 +35,9 @@ from publisher.errors import GuardRailError, PublisherError, ValidationFailed
 from publisher.publish.manifest import Manifest, read_manifest
 from publisher.publish.release import publish
 from publisher.publish.vcs import commit_info, find_repo, holds_running_code, sync
+
+if TYPE_CHECKING:
+    from publisher.publish.spf_watch import SpfRunner
 
 log = logging.getLogger("publisher.watch")
 
@@ -71,8 +77,10 @@ class Watcher:
         clock: Clock = _utcnow,
         pull: bool = True,
         lists_only: bool | None = None,
+        spf: SpfRunner | None = None,
     ) -> None:
         self.lists = lists
+        self.spf = spf  # refreshes SPF partners on their zones' schedule (publish/spf_watch.py)
         self.zones_dir = zones_dir
         self.clock = clock
         self.pull = pull
@@ -88,7 +96,7 @@ class Watcher:
         self.runs = 0
         self.failures = 0
 
-    def candidates(self) -> list[tuple[str, str, str | None]]:
+    def candidates(self, *, pull: bool = True) -> list[tuple[str, str, str | None]]:
         """What could be published, best first: (commit, why, expiry). Empty: up to date.
 
         A new commit comes first; when it is refused, the published commit is
@@ -96,7 +104,7 @@ class Watcher:
         """
         where = find_repo(self.lists)
         manifest = read_manifest(self.zones_dir)
-        if self.pull:
+        if self.pull and pull:
             lists_only = holds_running_code(where) if self.lists_only is None else self.lists_only
             try:
                 result = sync(where, lists_only=lists_only)
@@ -129,6 +137,8 @@ class Watcher:
         """One pass. Returns what happened (`last` says it in a sentence); raises only for
         unexpected failures."""
         todo = self.candidates()
+        if self.spf is not None and self.spf.run_due(self.clock()):
+            todo = self.candidates(pull=False)  # the refresh's commit, on top of what was pulled
         if not todo:
             manifest = read_manifest(self.zones_dir)
             source = manifest.source if manifest is not None else None

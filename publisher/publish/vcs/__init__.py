@@ -6,13 +6,15 @@ the pre-commit hook validates), both `publisher.lists.tree.Tree`s; the files tha
 be published (dirty or untracked) and blame of single lines for `plan` and `explain`. `sync`:
 fetch + fast-forward-only pull for `watch` (which refuses to move the publisher's own checkout
 past anything but the lists). `requests`: the branches `publisher web` files requests on,
-committed beside the work tree with git's plumbing commands, and their review.
+committed beside the work tree with git's plumbing commands, and their review. `commits`: an
+ordinary commit of given files on the current branch (`refresh-spf`), nothing else touched.
 
 GitPython keeps `git cat-file` helpers and caches alive for as long as a `Repo`
 lives, which leaks in a long-running `watch`; every function here opens its
 own `Repo` with `with Repo(...) as repo:` and closes it before returning.
 """
 
+from publisher.publish.vcs.commits import FALLBACK_AUTHOR, commit_files, commit_identity, uncommitted
 from publisher.publish.vcs.repo import (
     ZERO_SHA,
     CommitInfo,
@@ -46,6 +48,7 @@ from publisher.publish.vcs.trees import BlameLine, DirtyFile, GitTree, StagedTre
 
 __all__ = [
     "ACCEPTED_REFS",
+    "FALLBACK_AUTHOR",
     "REJECTED_REFS",
     "REQUEST_BRANCHES",
     "ZERO_SHA",
@@ -68,6 +71,8 @@ __all__ = [
     "commit_beside",
     "commit_body",
     "commit_exists",
+    "commit_files",
+    "commit_identity",
     "commit_info",
     "common_dir",
     "current_branch",
@@ -82,4 +87,5 @@ __all__ = [
     "request_text",
     "staged_changes",
     "sync",
+    "uncommitted",
 ]
