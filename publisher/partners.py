@@ -21,7 +21,7 @@ from publisher.errors import Location
 
 #: Who writes generated files: their `generated.by` and their entries' `by`.
 GENERATED_BY = "publisher refresh-spf"
-#: The line a generated file's entries start at; the digest covers it and every byte after it.
+#: How the line a generated file's entries start at begins; the digest covers it and every byte after it.
 ENTRIES_LINE = b"entries:"
 #: The separator of an SPF chain as files, plans and `explain` show it.
 CHAIN_SEP = " > "
@@ -133,12 +133,12 @@ class Generated:
 
 
 def entries_digest(data: bytes) -> str | None:
-    """`sha256:<hex>` of a generated file's entries: from the line `entries:` to the end of
-    the file, byte for byte. None when no line is exactly `entries:` (the digest's anchor)."""
-    if data.startswith(ENTRIES_LINE + b"\n"):
+    """`sha256:<hex>` of a generated file's entries: from the line starting `entries:` (also
+    `entries: []`) to the end of the file, byte for byte. None when no line starts so."""
+    if data.startswith(ENTRIES_LINE):
         at = 0
     else:
-        found = data.find(b"\n" + ENTRIES_LINE + b"\n")
+        found = data.find(b"\n" + ENTRIES_LINE)
         if found < 0:
             return None
         at = found + 1

@@ -123,7 +123,7 @@ def test_kept_status_writes_why_and_since_and_an_empty_file_reads_as_no_entries(
     )
     data = render(partner(), header, [])
     assert b'  status: failing\n  why: "record gone (NXDOMAIN)"\n  since: 2026-11-30T07:12:03Z\n  digest: ' in data
-    assert data.endswith(b"entries:\n  []\n") and entries_digest(data) is not None
+    assert data.endswith(b"\nentries: []\n") and entries_digest(data) is not None
     source = read_yaml_source("wl/spf/partner.example.yaml", data, zone())
     assert source.problems == [] and len(source) == 0
     back = read_header(data)

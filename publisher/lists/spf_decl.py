@@ -248,7 +248,7 @@ def read_generated(data: bytes, doc: dict[str, Any], marks: Marks) -> Generated 
         return None
     digest = str(raw.get("digest", ""))
     actual = entries_digest(data)
-    # `entries: []` (nothing listed) has no `entries:` line to anchor a digest: nothing to edit there
+    # no line starting `entries:` at all: an entries-less file, nothing that could be edited
     edited = actual != digest if actual is not None else bool(doc.get("entries"))
     since = raw.get("since")
     return Generated(

@@ -85,8 +85,7 @@ def header_comment(partner: Partner, declared: str) -> list[str]:
 
 def _entries(entries: Sequence[Listed]) -> list[str]:
     if not entries:
-        # `entries: []`, written so that the digest's anchor, the line `entries:`, is there
-        return ["entries:", "  []"]
+        return ["entries: []"]  # the digest's anchor is any line starting `entries:`
     out = ["entries:"]
     for entry in entries:
         out.append(f"  - ip: {entry.network}")
