@@ -137,6 +137,8 @@ def _term(raw: str, column: int) -> Term:
     if name in ("ip4", "ip6"):
         return Term(name, text, column, qualifier=qual, network=_ip_network(name, rest))
     # a, mx: [":" domain-spec] [ip4-cidr-length] ["/" ip6-cidr-length]
+    domain: str | None = None
+    macro = False
     if rest.startswith(":"):
         found = _DUAL_CIDR.fullmatch(rest[1:])
         assert found is not None  # the pattern matches any text
@@ -149,7 +151,7 @@ def _term(raw: str, column: int) -> Term:
         assert found is not None
         if found.group(1):
             raise _Bad(f"`{name}` takes ':domain' and CIDR lengths like /24 or //64, not '{rest}'")
-        domain, macro, v4, v6 = None, False, found.group(2), found.group(3)
+        v4, v6 = found.group(2), found.group(3)
     return Term(
         name,
         text,
