@@ -106,8 +106,8 @@ def _term(raw: str, column: int) -> Term:
     if modifier:
         name, value = modifier.group(1).lower(), modifier.group(2)
         if name in ("redirect", "exp"):
-            domain, macro = _domain_spec(value, exp=name == "exp")
-            return Term(name, f"{name}={_lower(value)}", column, True, domain=domain, macro=macro)
+            target, in_macro = _domain_spec(value, exp=name == "exp")
+            return Term(name, f"{name}={_lower(value)}", column, True, domain=target, macro=in_macro)
         _macro_string(value, exp=True)
         return Term(name, _lower(raw), column, True)
     qualifier = raw[0] if raw[0] in QUALIFIERS else ""
