@@ -118,6 +118,7 @@ def _term(raw: str, column: int) -> Term:
         raise _Bad(f"unknown mechanism '{body[:cut]}' (known: all, include, a, mx, ptr, ip4, ip6, exists)")
     text = qualifier + name + _lower(rest)
     qual = qualifier or "+"
+    domain: str | None
     if name == "all":
         if rest:
             raise _Bad("`all` takes no argument")
@@ -137,7 +138,7 @@ def _term(raw: str, column: int) -> Term:
     if name in ("ip4", "ip6"):
         return Term(name, text, column, qualifier=qual, network=_ip_network(name, rest))
     # a, mx: [":" domain-spec] [ip4-cidr-length] ["/" ip6-cidr-length]
-    domain: str | None = None
+    domain = None
     macro = False
     if rest.startswith(":"):
         found = _DUAL_CIDR.fullmatch(rest[1:])
