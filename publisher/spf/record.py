@@ -24,7 +24,7 @@ MECHANISMS = frozenset({"all", "ip4", "ip6"}) | DNS_MECHANISMS
 QUALIFIERS = "+-~?"
 
 _MODIFIER = re.compile(r"([A-Za-z][A-Za-z0-9_.\-]*)=(.*)", re.DOTALL)
-_MACRO = re.compile(r"%\{([A-Za-z])([0-9]*)([rR]?)([.\-+,/_=]*)\}")
+_MACRO = re.compile(r"%\{([slodiphcrtvSLODIPHCRTV])([0-9]*)([rR]?)([.\-+,/_=]*)\}")
 _TOPLABEL = re.compile(r"(?=[A-Za-z0-9]*[A-Za-z])[A-Za-z0-9]+|[A-Za-z0-9]+-[A-Za-z0-9\-]*[A-Za-z0-9]")
 _DUAL_CIDR = re.compile(r"(.*?)(?:/([0-9]+))?(?://([0-9]+))?", re.DOTALL)
 _DOMAIN_LETTERS = "slodiphv"  # c, r and t are for `exp` texts only (RFC 7208 7.2)
@@ -79,9 +79,8 @@ def parse_record(text: str) -> Record | SyntaxProblem:
         return SyntaxProblem(1, text[:12], "an SPF record starts with 'v=spf1'")
     mechanisms: list[Term] = []
     modifiers: dict[str, Term] = {}
-    column = 7
+    column = 7  # of text[6], the space after the version
     for raw in text[6:].split(" "):
-        column += 1
         if raw:
             try:
                 term = _term(raw, column)
@@ -93,7 +92,7 @@ def parse_record(text: str) -> Record | SyntaxProblem:
                 if term.kind in modifiers:
                     return SyntaxProblem(column, raw, f"a second {term.kind}= (at most one is allowed)")
                 modifiers[term.kind] = term
-        column += len(raw)
+        column += len(raw) + 1
     has_all = any(m.kind == "all" for m in mechanisms)
     return Record(text, tuple(mechanisms), modifiers.get("redirect"), has_all)
 
