@@ -38,7 +38,7 @@ class DnsResolver:
         self._resolver.cache = None
         self._resolver.use_edns(0, 0, EDNS_PAYLOAD)
         self.timeout = timeout
-        self.servers = ", ".join(str(server) for server in self._resolver.nameservers) or "no server"
+        self.servers = ", ".join(_server_text(server) for server in self._resolver.nameservers) or "no server"
         self.queries = 0
         self._answers: dict[tuple[str, str], Answer] = {}
 
@@ -77,6 +77,13 @@ def _text(rdata: Any, rdtype: str) -> str:  # dnspython's rdata classes are not 
     if rdtype == "MX":
         return str(rdata.exchange.to_text(omit_final_dot=True)).lower()
     return str(rdata.address)
+
+
+def _server_text(server: object) -> str:
+    """`host:port` (`[v6]:port`) of a dnspython nameserver, as messages name it."""
+    host = str(getattr(server, "address", server))
+    port = getattr(server, "port", 53)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _short(exc: Exception) -> str:
