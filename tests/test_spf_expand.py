@@ -436,4 +436,7 @@ def test_found_is_exactly_what_check_host_passes(world: dict) -> None:  # type: 
         assert passes  # +all reached by some address: it passes
         return
     assert all(f.network.family == 4 for f in exp.found)
-    assert addresses(exp) == passes, (_zone(world), exp)
+    if any("expansion's bound" in item.why for item in exp.unlisted):
+        assert addresses(exp) <= passes  # the walk's own bound lists fewer, never more
+    else:
+        assert addresses(exp) == passes, (_zone(world), exp)

@@ -56,6 +56,13 @@ from publisher.spf.result import Answer, Expansion, Found, Outcome, Resolver, Un
 MAX_LOOKUPS = 10  # RFC 7208 4.6.4
 MAX_VOIDS = 2
 MAX_MX = 10
+#: DNS-querying terms one family's walk may visit. A receiver checks one address and stops at 10;
+#: the walk follows every address at once, and addresses an include decides early go on with
+#: lookups to spare, so without a bound a stranger's records could make it visit 2**10 - 1 terms.
+MAX_WALK_TERMS = 40
+#: What one expansion can cost at most: the partner's TXT, then per family each visited term's
+#: query and up to 10 MX hosts' address lookups.
+MAX_QUERIES = 1 + 2 * MAX_WALK_TERMS * (1 + MAX_MX)
 MAX_TXT_RECORDS = 32  # bounds on what one name's TXT answer may hold before it is read at all
 MAX_TXT_BYTES = 4096
 
@@ -158,6 +165,7 @@ class _Walk:
         self.notes = notes
         self.max_lookups = 0
         self.max_voids = 0
+        self.visits = 0  # DNS-querying terms visited, against MAX_WALK_TERMS
 
     def space(self) -> Ranges:
         if self.family == 4:
@@ -173,6 +181,12 @@ class _Walk:
 
     def count(self, part: _Part, undecided: Classes, chain: Chain, *, void: bool) -> Classes:
         """Charge every undecided address a DNS-querying term (or a void lookup); past the limit, an error point."""
+        if not void and undecided:
+            self.visits += 1
+            if self.visits > MAX_WALK_TERMS:
+                why = f"the expansion's bound of {MAX_WALK_TERMS} DNS-querying terms is passed here: not listed"
+                self.error_point(part, undecided, chain, why)
+                return {}
         kept: Classes = {}
         over: Classes = {}
         for (lookups, voids), ranges in undecided.items():
