@@ -97,13 +97,13 @@ def test_fan_out_of_early_decided_addresses_meets_the_walk_bound() -> None:
 
 
 def test_thousands_of_terms_and_huge_cidr_sets() -> None:
-    """10 includes of 240 `ip4:x/32` each, failed by `-include`, before `ip4:0.0.0.0/1`: 2,400 holes, each costing at most
-    62 CIDR blocks of output; the interval sets bisect, so this stays linear-ish."""
+    """10 includes of 240 `ip4:x/32` each, failed by `-include`, before `ip4:0.0.0.0/1`: 2,400 holes,
+    each costing at most 62 CIDR blocks of output; the interval sets bisect, so this stays near-linear."""
     zone: Z = {}
     parent = []
     for r in range(10):
-        holes = " ".join(f"ip4:{1 + (r * 240 + i) % 127}.{(r * 240 + i) // 127}.{r}.{i % 7}" for i in range(240))
-        zone[f"h{r}.example"] = {"TXT": ["v=spf1 " + holes]}  # passes them: a `-include` fails them
+        terms = " ".join(f"ip4:{1 + (r * 240 + i) % 127}.{(r * 240 + i) // 127}.{r}.{i % 7}" for i in range(240))
+        zone[f"h{r}.example"] = {"TXT": ["v=spf1 " + terms]}  # passes them: a `-include` fails them
         parent.append(f"-include:h{r}.example")
     zone[P] = {"TXT": ["v=spf1 " + " ".join(parent) + " ip4:0.0.0.0/1 -all"]}
     tracemalloc.start()

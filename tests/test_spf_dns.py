@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator, Mapping
 
 import dns.resolver
 import pytest
-import spf  # pyspf
 
+import spf  # pyspf
 from authdns import AuthDns, BlackHole
 from publisher.spf.expand import expand
 from publisher.spf.resolver import DnsResolver
@@ -26,7 +26,8 @@ Start = Callable[[Mapping[str, str]], AuthDns]
 ZONE = "example.test"
 
 RECORDS = r"""
-partner TXT "v=spf1 include:_spf.partner.example.test a:mail.partner.example.test/30//64 mx/31 -ip4:203.0.113.64/26 ip4:203.0.113.0/24 -all"
+partner TXT ( "v=spf1 include:_spf.partner.example.test a:mail.partner.example.test/30//64 mx/31 "
+    "-ip4:203.0.113.64/26 ip4:203.0.113.0/24 -all" )
 _spf.partner TXT "v=spf1 include:_net2.partner.example.test " "ip4:198.51.100.0/27 ~all"
 _net2.partner TXT "v=spf1 ip6:2001:db8:a::/48 ip4:198.51.100.128/28 -all"
 partner TXT "google-site-verification=abc"
@@ -38,12 +39,15 @@ mx1.partner AAAA 2001:db8:c::20
 redir TXT "v=spf1 ip4:192.0.2.128/28 redirect=_spf.partner.example.test"
 loop TXT "v=spf1 ip4:192.0.2.200 include:_a.loop.example.test -all"
 _a.loop TXT "v=spf1 ip4:192.0.2.201 include:loop.example.test -all"
-limit TXT "v=spf1 ip4:192.0.2.240/29 a:h1.example.test a:h2.example.test a:h3.example.test a:h4.example.test a:h5.example.test a:h6.example.test a:h7.example.test a:h8.example.test a:h9.example.test a:h10.example.test a:h11.example.test ip4:192.0.2.248/29 -all"
-void TXT "v=spf1 a:gone1.example.test a:gone2.example.test ip4:198.51.100.64/28 a:gone3.example.test ip4:198.51.100.80/28 -all"
+LIMIT_RECORD
+void TXT ( "v=spf1 a:gone1.example.test a:gone2.example.test ip4:198.51.100.64/28 "
+    "a:gone3.example.test ip4:198.51.100.80/28 -all" )
 macro TXT "v=spf1 ip4:192.0.2.64/29 exists:%{i}._spf.macro.example.test ip6:2001:db8:d::/64 -all"
 192.0.2.99._spf.macro A 127.0.0.2
 alias CNAME nowhere.example.test.
 """
+LIMIT = " ".join(f"a:h{i}.example.test" for i in range(1, 12))
+RECORDS = RECORDS.replace("LIMIT_RECORD", f'limit TXT "v=spf1 ip4:192.0.2.240/29 {LIMIT} ip4:192.0.2.248/29 -all"')
 HOSTS = "\n".join(f"h{i} A 203.0.113.{200 + i}\nh{i} AAAA 2001:db8:e::{i}" for i in range(1, 12))
 
 
@@ -169,7 +173,7 @@ def test_more_shapes_crosschecked(server: AuthDns, pyspf_at: Callable[[AuthDns],
 def test_a_record_that_disappears_and_names_without_records(auth_dns: Start) -> None:
     server = auth_dns({ZONE: 'gone TXT "v=spf1 ip4:192.0.2.1 -all"\nalias CNAME nowhere.example.test.'})
     assert networks(expand("gone.example.test", DnsResolver([(server.host, server.port)]))) == ["192.0.2.1"]
-    server.set_zones({ZONE: 'gone A 192.0.2.1\nalias CNAME gone.example.test.\nbroken CNAME nowhere.example.test.'})
+    server.set_zones({ZONE: "gone A 192.0.2.1\nalias CNAME gone.example.test.\nbroken CNAME nowhere.example.test."})
     resolver = DnsResolver([(server.host, server.port)])
     exp = expand("gone.example.test", resolver)
     assert (exp.outcome, exp.why) == ("vanished", "gone.example.test has no TXT records")

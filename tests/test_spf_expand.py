@@ -17,6 +17,7 @@ from publisher.spf.result import Expansion
 from spf_fake import FakeDns, addresses, listed, networks, whys
 
 P = "p.example"
+Z = dict[str, dict[str, list[str] | str]]
 
 
 def run(zone: dict[str, dict[str, list[str] | str]], **kw: int) -> tuple[FakeDns, Expansion]:
@@ -121,7 +122,8 @@ def test_the_eleventh_lookup_is_an_error_point() -> None:
     assert len(exp.found) == 1 + 10 + 10 and "198.51.100.11" not in networks(exp)
     assert "192.0.2.2" not in networks(exp)  # after the limit: receivers permerror
     assert whys(exp) == [
-        "p.example > a:h11.p.example: the 10-lookup limit is passed here: receivers return permerror for what reaches it"
+        "p.example > a:h11.p.example: the 10-lookup limit is passed here:"
+        " receivers return permerror for what reaches it"
     ]
     assert ("h11.p.example", "A") not in dns.asked
     assert exp.lookups == 10
@@ -240,7 +242,7 @@ def test_record_problems_of_the_partner_and_of_an_include() -> None:
         "the SPF record of p.example has a syntax error at column 8 ('ip4:192.0.2.1/40'): "
         "bad CIDR length /40: write 0 to 32, without leading zeros"
     )
-    zone = {
+    zone: Z = {
         P: {"TXT": ["v=spf1 ip4:192.0.2.1 include:bad.example ip4:192.0.2.2 include:two.example include:none.example"]},
         "bad.example": {"TXT": ["v=spf1 a:nodot"]},
         "two.example": {"TXT": ["v=spf1 a", "v=spf1 mx"]},
@@ -251,7 +253,7 @@ def test_record_problems_of_the_partner_and_of_an_include() -> None:
 
 
 def test_servfail_anywhere_is_temperror_and_the_budget() -> None:
-    zone = {
+    zone: Z = {
         P: {"TXT": ["v=spf1 ip4:192.0.2.1 include:a.example -all"]},
         "a.example": {"TXT": ["v=spf1 mx:m.example -all"]},
         "m.example": {"MX": ["mx.m.example"]},
