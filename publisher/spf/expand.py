@@ -172,12 +172,12 @@ class _Walk:
             return Ranges.of(0, (1 << V4_BITS) - 1)
         return Ranges.of(0, V6_MAX).subtract(Ranges.of(V4_MAPPED_START, V4_MAPPED_END))
 
-    def note(self, chain: Chain, why: str) -> None:
+    def leave_out(self, chain: Chain, why: str) -> None:
         self.notes[(chain, why)] = None
 
     def error_point(self, part: _Part, undecided: Classes, chain: Chain, why: str) -> None:
         part.errors = part.errors.union(_all(undecided))
-        self.note(chain, why)
+        self.leave_out(chain, why)
 
     def count(self, part: _Part, undecided: Classes, chain: Chain, *, void: bool) -> Classes:
         """Charge every undecided address a DNS-querying term (or a void lookup); past the limit, an error point."""
@@ -252,7 +252,7 @@ class _Walk:
         if kind in ("exists", "ptr") or term.macro:
             what = "macros" if term.macro else kind
             if passing and kind in ("exists", "ptr", "a"):
-                self.note(chain, f"{what} cannot be enumerated")
+                self.leave_out(chain, f"{what} cannot be enumerated")
                 return self.count(part, undecided, chain, void=True)
             self.error_point(part, undecided, chain, f"{what} cannot be enumerated: what reaches it is not listed")
             return {}
@@ -261,7 +261,7 @@ class _Walk:
                 why = f"the record of {chain[0]} passes every address (`{term.text}` in {chain_text(chain)})"
                 raise _Stop("refused", why)
             if term.qualifier == "?" and top:
-                self.note(chain, "neutral for every other address (?all)")
+                self.leave_out(chain, "neutral for every other address (?all)")
             return self.decide(undecided, _all(undecided), term, chain, part)
         if kind in ("ip4", "ip6"):
             net = term.network
