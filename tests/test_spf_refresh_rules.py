@@ -82,9 +82,10 @@ def test_a_shared_provider_below_a_listed_name_is_listed_at_the_lower_code() -> 
     cfg = zone(shared=SharedPools(providers=("google.com",), code=SHARED_CODE))
     result = refresh(ok(found("35.190.247.0/24", "include:_spf.google.com", "ip4:35.190.247.0/24")), cfg=cfg)
     assert [(str(e.network), e.code) for e in result.entries] == [("35.190.247.0/24", SHARED_CODE)]
-    assert result.not_listed == (
-        "partner.example > include:_spf.google.com: shared pool (_spf.google.com is a shared provider (under "
-        "google.com)); listed at 127.0.10.9",
+    assert result.not_listed == ()
+    assert result.shared == (
+        "partner.example > include:_spf.google.com: _spf.google.com is a shared provider (under google.com); "
+        "listed at 127.0.10.9",
     )
     source = read_back(result, cfg)
     assert [source.values[r.value].code for r in source.rows()] == [SHARED_CODE]

@@ -80,6 +80,7 @@ def _block(item: ZoneRefresh) -> list[str]:
     lines += [f"  kept until {e.expires}: {e.network}  {e.via}" for e in r.kept[:SHOWN]]
     if len(r.kept) > SHOWN:
         lines.append(f"  kept ... and {len(r.kept) - SHOWN} more")
+    lines += [f"  shared pool: {text}" for text in r.shared[:SHOWN]]
     lines += [f"  not listed: {text}" for text in r.not_listed[:SHOWN]]
     if len(r.not_listed) > SHOWN:
         lines.append(f"  not listed: ... and {len(r.not_listed) - SHOWN} more (in the file's header)")

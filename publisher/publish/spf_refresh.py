@@ -142,6 +142,9 @@ def commit_message(refreshed: Sequence[ZoneRefresh], undeclared: Sequence[Undecl
     lines += [r.partner.summary for r in refreshed]
     lines += [u.summary for u in undeclared]
     not_listed = [line for r in refreshed if r.partner.changed for line in r.partner.not_listed]
+    shared = [line for r in refreshed if r.partner.changed for line in r.partner.shared]
+    if shared:
+        lines += ["", "Shared pools, listed at the zone's lower-trust code:"] + [f"  {line}" for line in shared]
     if not_listed:
         lines += ["", "Not listed:"] + [f"  {line}" for line in not_listed]
     return "\n".join(lines) + "\n"

@@ -63,6 +63,9 @@ class PartnerRefresh:
     text: bytes | None  # the new file; None when nothing was concluded (temperror, budget)
     changed: bool  # the file differs from the old one (or there was none)
     header: Generated | None = None
+    #: shared pools listed at the zone's lower-trust code: `<chain>: <why>; listed at <code>`
+    #: (those not listed at all are `not_listed` lines)
+    shared: tuple[str, ...] = ()
 
     @property
     def until(self) -> str | None:
@@ -237,9 +240,10 @@ def _parse_iso(text: str | None) -> dt.datetime | None:
 
 def _listable(
     partner: Partner, zone: ZoneConfig, spf: SpfSettings, expansion: Expansion
-) -> tuple[list[Listed], list[str]]:
-    """The networks the rules let through (`code` set for shared pools, `added` empty) and the
-    not_listed lines (the expansion's own unlisted lines first)."""
+) -> tuple[list[Listed], list[str], list[str]]:
+    """The networks the rules let through (`code` set for shared pools, `added` empty), the
+    not_listed lines (the expansion's own unlisted lines first), and the shared pools listed
+    at the zone's lower-trust code."""
     limit_v4 = max(zone.max_prefix_v4, partner.max_prefix_v4 or 0)
     limit_v6 = max(zone.max_prefix_v6, partner.max_prefix_v6 or 0)
 
@@ -259,6 +263,7 @@ def _listable(
     pools = _pools(expansion, spf, {f.network for f in expansion.found if refusal(f.network) is not None})
     not_listed = [f"{u.via}: {u.why}" for u in expansion.unlisted]
     said: set[tuple[str, ...]] = set()
+    shared: list[str] = []
     out: list[Listed] = []
     for found in expansion.found:
         for net in _filtered(partner, found):
@@ -271,13 +276,16 @@ def _listable(
             if pool is not None:
                 if pool.chain not in said:
                     said.add(pool.chain)
-                    where = f"listed at {format_v4(spf.shared.code)}" if spf.shared.code is not None else "not listed"
-                    not_listed.append(f"{chain_text(pool.chain)}: shared pool ({pool.why}); {where}")
+                    if spf.shared.code is None:
+                        not_listed.append(f"{chain_text(pool.chain)}: shared pool ({pool.why}); not listed")
+                    else:
+                        code_text = format_v4(spf.shared.code)
+                        shared.append(f"{chain_text(pool.chain)}: {pool.why}; listed at {code_text}")
                 if spf.shared.code is None:
                     continue
                 code = spf.shared.code
             out.append(Listed(net, found.via, "", code if code != partner.code else None))
-    return out, not_listed
+    return out, not_listed, shared
 
 
 def _shrink(old_live: Sequence[_Old], new: Sequence[Listed], share: float) -> str:
@@ -356,8 +364,9 @@ def refresh_partner(
     ok = expansion.outcome == "ok"
     new: list[Listed] = []
     not_listed = [f"{u.via}: {u.why}" for u in expansion.unlisted]
+    shared: list[str] = []
     if ok:
-        new, not_listed = _listable(partner, zone, spf, expansion)
+        new, not_listed, shared = _listable(partner, zone, spf, expansion)
     why = "" if ok else expansion.why or _TROUBLE[expansion.outcome]
     if ok:
         why = _shrink(live, new, spf.max_removed_share)
@@ -433,4 +442,5 @@ def refresh_partner(
         text,
         changed,
         header,
+        tuple(shared),
     )
