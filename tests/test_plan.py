@@ -238,6 +238,8 @@ def test_guard_growth_and_empty() -> None:
     assert [v.rule for v in broad] == ["growth"] and "from 16 to 256 addresses" in broad[0].message
     empty, zp = _plan(IP_ZONE, _hosts(3), [])
     assert [v.rule for v in empty] == ["empty"] and zp.listings_after == 0
+    v6, _ = _plan(IP_ZONE, [("2001:db8::1", Value(C3, "x"))], [("2001:db8::/48", Value(C3, "x"))])
+    assert "from 1 to 2^80 IPv6 addresses (1.2e+24x; the limit is 10x)" in v6[0].message  # not 25 digits
     assert "lists 3 listings, 3 addresses now" in empty[0].message
 
 

@@ -52,7 +52,7 @@ def test_refresh_spf_prints_a_block_per_partner_and_the_commit_and_exits_1_for_a
     assert out == (
         "partner.example (wl.example.test, wl/spf/partner.example.yaml): ok, +1 -0 (0 -> 256 addresses)\n"
         "  + 1.2.3.0/24  partner.example > include:_spf.partner.example > ip4:1.2.3.0/24\n"
-        "  not listed: partner.example > ip4:10.0.0.0/8: private-use range 10.0.0.0/8 (RFC 1918); not listed\n"
+        "  not listed: partner.example > ip4:10.0.0.0/8: private-use range 10.0.0.0/8 (RFC 1918)\n"
         "other.example (wl.example.test, wl/spf/other.example.yaml): nothing changed: "
         "DNS timeout at other.example (timeout after 5 s from 127.0.0.1:53)\n"
         f"committed {commit}: refresh-spf: 1 partner changed\n"

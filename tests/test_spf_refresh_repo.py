@@ -62,7 +62,7 @@ def test_the_refresh_commits_exactly_the_generated_files_with_a_summary(spf_list
         "partner.example: +1 -0 (0 -> 256 addresses)\n"
         "other.example: +1 -0 (0 -> 16 addresses)\n\n"
         "Not listed:\n"
-        "  partner.example > ip4:10.0.0.0/8: private-use range 10.0.0.0/8 (RFC 1918); not listed\n"
+        "  partner.example > ip4:10.0.0.0/8: private-use range 10.0.0.0/8 (RFC 1918)\n"
         "\n\n"
         "lists/wl/spf/other.example.yaml\n"
         "lists/wl/spf/partner.example.yaml\n"

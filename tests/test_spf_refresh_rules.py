@@ -32,8 +32,7 @@ def test_a_private_range_is_refused_whole_with_its_chain_and_the_rest_listed() -
     result = refresh(ok(found("1.2.3.0/24", INC, "ip4:1.2.3.0/24"), found("10.0.0.0/8", INC, "ip4:10.0.0.0/8")))
     assert listed(result) == ["1.2.3.0/24"]
     assert result.not_listed == (
-        "partner.example > include:_spf.partner.example > ip4:10.0.0.0/8: private-use range 10.0.0.0/8 (RFC 1918); "
-        "not listed",
+        "partner.example > include:_spf.partner.example > ip4:10.0.0.0/8: private-use range 10.0.0.0/8 (RFC 1918)",
     )
     assert result.status == "ok" and result.summary == "partner.example: +1 -0 (0 -> 256 addresses)"
 
@@ -41,7 +40,7 @@ def test_a_private_range_is_refused_whole_with_its_chain_and_the_rest_listed() -
 def test_a_network_reaching_into_a_documentation_range_is_refused_whole() -> None:
     result = refresh(ok(found("2001:db8::/32", "ip6:2001:db8::/32"), found("2a00:1450::/32", "ip6:2a00:1450::/32")))
     assert listed(result) == ["2a00:1450::/32"]
-    assert "documentation range 2001:db8::/32 (RFC 3849); not listed" in result.not_listed[0]
+    assert "documentation range 2001:db8::/32 (RFC 3849" in result.not_listed[0]
 
 
 def test_plus_all_lists_nothing_and_a_first_refresh_fails() -> None:
@@ -74,7 +73,7 @@ def test_a_shared_provider_is_not_listed_when_the_zone_has_no_shared_code() -> N
     )
     assert listed(result) == ["5.6.7.8"]
     assert result.not_listed == (
-        "partner.example > include:_spf.google.com: shared pool (_spf.google.com is a shared provider); not listed",
+        "partner.example > include:_spf.google.com: shared pool (_spf.google.com is a shared provider)",
     )
 
 
@@ -105,7 +104,7 @@ def test_an_include_passing_more_than_the_zones_limit_is_a_shared_pool() -> None
     assert listed(result) == ["12.0.0.0/24"]  # exactly 256 is not more than 256
     assert result.not_listed == (
         "partner.example > include:_spf.bigmail.example: shared pool (include:_spf.bigmail.example passes 512 IPv4 "
-        "addresses, more than the zone's 256); not listed",
+        "addresses, more than the zone's 256)",
     )
 
 
@@ -118,13 +117,12 @@ def test_the_stricter_max_prefix_applies_the_zones_or_the_declarations() -> None
     by_zone = refresh(expansion)
     assert listed(by_zone) == ["12.0.0.0/23"]
     assert by_zone.not_listed == (
-        "partner.example > ip4:11.0.0.0/15: 11.0.0.0/15 is broader than /16, the limit for wl.example.test; not listed",
-        "partner.example > ip6:2a00:1450::/31: 2a00:1450::/31 is broader than /32, the limit for wl.example.test; "
-        "not listed",
+        "partner.example > ip4:11.0.0.0/15: 11.0.0.0/15 is broader than /16, the limit for wl.example.test",
+        "partner.example > ip6:2a00:1450::/31: 2a00:1450::/31 is broader than /32, the limit for wl.example.test",
     )
     by_partner = refresh(expansion, who=partner(max_prefix_v4=24, max_prefix_v6=16))
     assert listed(by_partner) == []
-    assert "12.0.0.0/23 is broader than /24, the declaration's max_prefix; not listed" in by_partner.not_listed[1]
+    assert "12.0.0.0/23 is broader than /24, the declaration's max_prefix" in by_partner.not_listed[1]
     assert "broader than /32, the limit for wl.example.test" in by_partner.not_listed[2]  # /16 is not stricter
 
 

@@ -42,6 +42,11 @@ def _share(part: int, whole: int) -> str:
     return f"{100 * part / whole:.0f}%" if whole else "all"
 
 
+def _factor(ratio: float) -> str:
+    """A growth factor for people: `12.5x`, `5505.7x`, `1.2e+24x` (IPv6 counts reach 2^128)."""
+    return f"{ratio:.1f}x" if ratio < 1e6 else f"{ratio:.2g}x"
+
+
 def _examples(changes: Sequence[Change], total: int, limit: int = 5) -> str:
     shown = [f"{c.entry.path}:{c.entry.line} {c.entry.text}" for c in changes[:limit]]
     more = total - len(shown)
@@ -114,7 +119,7 @@ def _zone_guards(zp: ZonePlan, cfg: ZoneConfig, zone_of: dict[str, str]) -> list
                     codes.GROWTH,
                     (
                         f"{zp.name} would grow from {amount(old, unit)} to {amount(new, unit)} {unit} "
-                        f"({new / old:.1f}x; the limit is {g.max_growth_factor:g}x)"
+                        f"({_factor(new / old)}; the limit is {g.max_growth_factor:g}x)"
                         + (
                             f": a wildcard on a public suffix counts as {SUFFIX_WEIGHT:,} names"
                             if unit == WEIGHED

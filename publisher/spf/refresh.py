@@ -269,7 +269,7 @@ def _listable(
         for net in _filtered(partner, found):
             why = refusal(net)
             if why is not None:
-                not_listed.append(f"{found.via}: {why}; not listed")
+                not_listed.append(f"{found.via}: {why}")
                 continue
             code = None
             pool = _pool_of(found.chain, pools)
@@ -277,7 +277,7 @@ def _listable(
                 if pool.chain not in said:
                     said.add(pool.chain)
                     if spf.shared.code is None:
-                        not_listed.append(f"{chain_text(pool.chain)}: shared pool ({pool.why}); not listed")
+                        not_listed.append(f"{chain_text(pool.chain)}: shared pool ({pool.why})")
                     else:
                         code_text = format_v4(spf.shared.code)
                         shared.append(f"{chain_text(pool.chain)}: {pool.why}; listed at {code_text}")
