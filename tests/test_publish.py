@@ -153,6 +153,23 @@ def test_publish_after_a_commit_bumps_the_serial_of_that_zone_only(repo: Path, z
     assert [r.action for r in history.read(zones)] == ["publish", "publish"]
 
 
+def test_an_expiry_given_without_a_change_of_answers_is_published_for_watch(repo: Path, zones: Path) -> None:
+    """The manifest's next_expiry is what `watch` republishes at: an `expires` added to a listed
+    entry (or a refresh's kept entries) answers the same today, yet must reach the manifest."""
+    publish(repo, zones, now=NOW)
+    before = serials(zones)
+    commit_file(
+        repo, "bl/abuse.yaml", ABUSE.replace("snowshoe spam\n", "snowshoe spam\n    expires: 2026-12-31\n"), "expiry"
+    )
+    outcome = publish(repo, zones, now=NOW + dt.timedelta(hours=1))
+    assert outcome.written and serials(zones) == before
+    assert "bl.example.test: next expiry 2027-01-01T00:00:00+00:00 (was none); same answers, same serial" in (
+        outcome.prepared.plan.notes
+    )
+    manifest = read_manifest(zones)
+    assert manifest is not None and manifest.zones["bl.example.test"].meta.next_expiry == "2027-01-01T00:00:00+00:00"
+
+
 def test_republishing_from_another_process_changes_nothing(tmp_path: Path) -> None:
     """Serials must not move when nothing changed, whatever the process's hash seed."""
     repo, zones = init_repo(tmp_path / "repo", lists_from=LISTS), tmp_path / "zones"

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from publisher.publish.build import Build, assign_serials, compile_tree, setting
 from publisher.publish.cache import ParseCache
 from publisher.publish.guards import OVERRIDABLE_PROBLEMS, Violation, check_guards
 from publisher.publish.lock import LOCK_TIMEOUT, WaitHook, no_wait, writer_lock
-from publisher.publish.manifest import Manifest, Origin, ZoneMeta, load_published, read_manifest
+from publisher.publish.manifest import Manifest, Origin, ZoneEntry, ZoneMeta, load_published, read_manifest
 from publisher.publish.pidfile import notify_server, server_pid
 from publisher.publish.plan import Change, Plan, access_notes, plan_zone
 from publisher.publish.reading import CachedReader, ReuseMap
@@ -156,6 +158,21 @@ def _previous(
     return previous, reader
 
 
+def _expiry_notes(
+    prev: Mapping[str, ZoneEntry], new: Mapping[str, ZoneMeta], changed: AbstractSet[str]
+) -> tuple[str, ...]:
+    """Zones answering the same whose next expiry moved (an `expires` given to a listed entry, or a
+    generated file's entries kept for a grace): a new generation records it, same serials."""
+    out: list[str] = []
+    for name, meta in new.items():
+        old = prev.get(name)
+        if name in changed or old is None or old.meta.next_expiry == meta.next_expiry:
+            continue
+        was = old.meta.next_expiry or "none"
+        out.append(f"{name}: next expiry {meta.next_expiry or 'none'} (was {was}); same answers, same serial")
+    return tuple(out)
+
+
 def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime, show: int = DEFAULT_SHOW) -> Prepared:
     """Read, validate, compile and plan a publish of `rev`; write nothing.
 
@@ -210,6 +227,8 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
     notes = previous.notes + tuple(cache.notes) + ((readds,) if readds else ())
     notes += access_notes(previous.manifest, build.config.acl, new_meta)
     notes += spf_notes(zone_plans, build.config.zones, build.loaded.sources)
+    expiries = _expiry_notes(prev_zones, new_meta, changed)
+    notes += expiries
     plan = Plan(tuple(zone_plans), dropped, previous.manifest is None, notes)
     zone_of = {s.path: name for name, srcs in build.loaded.sources.items() for s in srcs}
     configs = {c.name: c for c in build.config.zones}
@@ -228,6 +247,7 @@ def prepare(lists: Path, zones_dir: Path, *, rev: str = "HEAD", now: dt.datetime
         )
         or {name: entry.files for name, entry in prev_zones.items()}
         != {name: artifacts.zone_files(name, meta) for name, meta in new_meta.items()}
+        or bool(expiries)  # the manifest must carry it, or `watch` never republishes at the expiry
     )
     blame = _blame(where, tree.commit.sha, previous.commit, plan, show)
     return Prepared(
