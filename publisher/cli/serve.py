@@ -50,9 +50,12 @@ def cmd_serve(args: argparse.Namespace, display: Display) -> int:
     serving = options.from_args(args)  # before the watcher starts: bad values stop here
     stop = threading.Event()
     if args.watch:
+        from publisher.cli.spf import load_expand, make_resolver
+        from publisher.publish.spf_watch import SpfRunner
         from publisher.publish.watch import Watcher, watch
 
-        watcher = Watcher(args.lists, args.zones)
+        runner = SpfRunner(args.lists, resolver=make_resolver(args.resolver, args.timeout), expand=load_expand)
+        watcher = Watcher(args.lists, args.zones, spf=runner)
         if args.metrics:
             try:
                 from publisher.server import metrics
@@ -77,6 +80,8 @@ def cmd_serve(args: argparse.Namespace, display: Display) -> int:
 
 
 def add_serve(sub: Subparsers) -> argparse.ArgumentParser:
+    from publisher.cli.spf import add_resolver_options
+
     p = sub.add_parser("serve", help="serve zones/ over DNS (UDP and TCP)")
     options.add_arguments(p, zones=False)  # --zones: a global option of the CLI
     git = p.add_argument_group("publishing while serving (publisher serve only)")
@@ -88,5 +93,6 @@ def add_serve(sub: Subparsers) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="with --watch: seconds between checks (default 60)",
     )
+    add_resolver_options(git)  # with --watch: the SPF refreshes of zones with `spf:` (their `schedule`)
     p.set_defaults(func=cmd_serve)
     return p

@@ -131,15 +131,17 @@ def cmd_refresh_spf(args: argparse.Namespace, display: Display) -> int:
     return 1 if report.failed else 0
 
 
-def add_resolver_options(p: argparse.ArgumentParser) -> None:
-    """--resolver and --timeout, for refresh-spf and watch."""
+def add_resolver_options(p: argparse._ActionsContainer) -> None:
+    """--resolver and --timeout, for refresh-spf, watch and serve --watch (SPF lookups)."""
     p.add_argument(
         "--resolver",
         action="append",
         metavar="HOST[:PORT]",
         help="a DNS resolver to ask (repeatable; default: /etc/resolv.conf's)",
     )
-    p.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS", help="seconds per DNS query (default 5)")
+    p.add_argument(
+        "--timeout", type=float, default=5.0, metavar="SECONDS", help="seconds per SPF DNS query (default 5)"
+    )
 
 
 def add_refresh_spf(sub: Subparsers) -> argparse.ArgumentParser:
