@@ -9,7 +9,7 @@ from tests.spf_builders import PARTNER_CODE, SHARED_CODE, partner, zone
 from publisher.addresses import parse_network
 from publisher.lists.curated import read_yaml_source
 from publisher.partners import Generated, entries_digest
-from publisher.spf.render import Listed, read_header, render, value
+from publisher.spf.render import Listed, render, value
 
 HEADER = Generated(
     partner="partner.example",
@@ -100,9 +100,14 @@ def test_the_lists_reader_reads_back_the_entries_written() -> None:
     assert {v.reason for v in values} == {"SPF of partner.example"}
 
 
+def _header(data: bytes) -> Generated | None:
+    """The header as the lists read it (the reader publish, validate and the refresh use)."""
+    return read_yaml_source("wl/spf/partner.example.yaml", data, zone()).generated
+
+
 def test_the_header_reads_back_and_an_edit_is_told_by_the_digest() -> None:
     data = render(partner(), HEADER, ENTRIES)
-    header = read_header(data)
+    header = _header(data)
     assert header is not None and not header.edited
     assert (header.partner, header.refreshed, header.record, header.status) == (
         HEADER.partner,
@@ -111,7 +116,7 @@ def test_the_header_reads_back_and_an_edit_is_told_by_the_digest() -> None:
         "ok",
     )
     assert header.not_listed == HEADER.not_listed and header.digest == entries_digest(data)
-    edited = read_header(data.replace(b"ip: 5.6.7.8", b"ip: 5.6.7.9"))
+    edited = _header(data.replace(b"ip: 5.6.7.8", b"ip: 5.6.7.9"))
     assert edited is not None and edited.edited
 
 
@@ -126,7 +131,7 @@ def test_kept_status_writes_why_and_since_and_an_empty_file_reads_as_no_entries(
     assert data.endswith(b"\nentries: []\n") and entries_digest(data) is not None
     source = read_yaml_source("wl/spf/partner.example.yaml", data, zone())
     assert source.problems == [] and len(source) == 0
-    back = read_header(data)
+    back = _header(data)
     assert back is not None and back.since == "2026-11-30T07:12:03Z" and back.why == "record gone (NXDOMAIN)"
 
 

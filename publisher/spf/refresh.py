@@ -24,7 +24,7 @@ from publisher.addresses import Network, format_v4
 from publisher.errors import SpfError
 from publisher.model import SourceData, ZoneConfig
 from publisher.partners import Generated, GeneratedStatus, Partner, SpfFilter, SpfSettings, chain_text
-from publisher.spf.render import Listed, iso, read_header, render
+from publisher.spf.render import Listed, iso, render
 from publisher.spf.result import Expansion, Found, Outcome
 from publisher.spf.spans import Counts, Interval, cidrs, clip, count, merge, subtract
 from publisher.spf.special import special_overlap
@@ -328,14 +328,12 @@ def refresh_partner(
 ) -> PartnerRefresh:
     """Apply the refresh rules to one partner. `old` is its generated file as the lists read it
     (None: never refreshed), `old_text` its bytes: an unchanged result keeps its `refreshed` and
-    reports `changed=False`. Its header is `old.generated`, else read from `old_text`."""
+    reports `changed=False`. Its header is `old.generated`."""
     spf = zone.spf
     if spf is None:
         raise SpfError(f"{zone.name} has no `spf:` settings in zones.yaml; {partner.domain} cannot be refreshed")
     path = spf.generated_path(partner.domain)
     old_header = old.generated if old is not None and old.generated is not None else None
-    if old_header is None and old_text is not None:
-        old_header = read_header(old_text)
     olds = _old_entries(old)
     live = [o for o in olds if o.expires is None or o.expires > now]
     # entries kept for a grace that has ended leave the file now (they no longer answer)

@@ -6,8 +6,7 @@
 same header and entries give the same bytes, so an unchanged refresh writes nothing. Texts
 that may hold YAML syntax (`via`, `not_listed`, `record`, `why`) are always double-quoted the
 JSON way (a valid YAML double-quoted scalar); other values are quoted when they would not read
-back as the same string. `read_header` reads a header back (until the lists' reader fills
-`SourceData.generated` itself). Pure.
+back as the same string. Pure.
 """
 
 from __future__ import annotations
@@ -17,9 +16,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
-
-import yaml
 
 from publisher.addresses import Network, format_v4
 from publisher.partners import GENERATED_BY, Generated, Partner, entries_digest
@@ -138,37 +134,3 @@ def render(partner: Partner, header: Generated, entries: Sequence[Listed]) -> by
 def iso(when: dt.datetime) -> str:
     """ISO 8601 UTC to the second, as headers write it: 2026-11-30T07:12:03Z."""
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _text(raw: Any) -> str:
-    if isinstance(raw, dt.datetime):  # YAML 1.1 (PyYAML) reads timestamps; the lists read 1.2 text
-        return iso(raw if raw.tzinfo else raw.replace(tzinfo=dt.UTC))
-    return "" if raw is None else str(raw)
-
-
-def read_header(data: bytes) -> Generated | None:
-    """The `generated:` header of a file refresh-spf wrote, None when it has none or cannot be
-    read (then the refresh treats the partner as never refreshed: nothing kept from it)."""
-    try:
-        doc = yaml.safe_load(data.decode("utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError):
-        return None
-    raw = doc.get("generated") if isinstance(doc, dict) else None
-    if not isinstance(raw, dict):
-        return None
-    status = str(raw.get("status", "ok"))
-    if status not in ("ok", "kept", "failing"):
-        return None
-    not_listed = raw.get("not_listed") or []
-    return Generated(
-        partner=_text(raw.get("partner")),
-        declared=_text(raw.get("declared")),
-        refreshed=_text(raw.get("refreshed")),
-        record=_text(raw.get("record")),
-        status=cast("Any", status),
-        why=_text(raw.get("why")),
-        since=_text(raw.get("since")) or None,
-        not_listed=tuple(str(t) for t in not_listed) if isinstance(not_listed, list) else (),
-        digest=_text(raw.get("digest")),
-        edited=entries_digest(data) != _text(raw.get("digest")),
-    )
