@@ -10,12 +10,11 @@ validated like any commit when it is published).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from publisher.errors import VcsError
 from publisher.publish.vcs.repo import ListsRepo
-from publisher.publish.vcs.requests import _git, _run, current_branch
+from publisher.publish.vcs.requests import _git, _run, current_branch, tree_with
 from publisher.publish.vcs.trees import dirty_files
 
 #: Who commits when git has no identity configured (user.name / user.email, or GIT_AUTHOR_*).
@@ -75,17 +74,7 @@ def commit_files(
         )
     head = _run(root, "rev-parse", "--verify", "HEAD^{commit}")
     env = commit_identity(where, fallback)
-    with tempfile.TemporaryDirectory(prefix="publisher-index-") as tmp:
-        private = {**env, "GIT_INDEX_FILE": str(Path(tmp) / "index")}
-        _run(root, "read-tree", head, env=private)
-        for path, data in sorted(changes.items()):
-            name = where.in_repo(path)
-            if data is None:
-                _run(root, "update-index", "--force-remove", "--", name, env=private)
-                continue
-            blob = _run(root, "hash-object", "-w", "--stdin", data=data)
-            _run(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}", env=private)
-        tree = _run(root, "write-tree", env=private)
+    tree = tree_with(where, head, changes)
     if tree == _run(root, "rev-parse", f"{head}^{{tree}}"):
         return None
     commit = _run(root, "commit-tree", tree, "-p", head, "-F", "-", env=env, data=message.encode())

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -69,6 +71,24 @@ def _parse_trailers(block: str) -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
+def tree_with(where: ListsRepo, base: str, changes: Mapping[str, bytes | None]) -> str:
+    """The tree of commit `base` with `changes` (lists-relative path -> new bytes, or None to
+    delete), written through a private index file: the repository's index and work tree are
+    not touched."""
+    root = where.root
+    with tempfile.TemporaryDirectory(prefix="publisher-index-") as tmp:
+        private = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+        _run(root, "read-tree", base, env=private)
+        for path, data in sorted(changes.items()):
+            name = where.in_repo(path)
+            if data is None:
+                _run(root, "update-index", "--force-remove", "--", name, env=private)
+                continue
+            blob = _run(root, "hash-object", "-w", "--stdin", data=data)
+            _run(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}", env=private)
+        return _run(root, "write-tree", env=private)
+
+
 def commit_beside(
     where: ListsRepo,
     base: str,
@@ -84,8 +104,6 @@ def commit_beside(
     create `ref` pointing at it; the work tree, the index, HEAD and every other ref are left alone
     (a private index file). Creating a ref that exists fails: no request is overwritten. With
     `replacing`, the ref must point at that commit and is moved (a request rebuilt on a new base)."""
-    import tempfile
-
     root = where.root
     stamp = f"{int(when.timestamp())} +0000"
     env = {
@@ -96,19 +114,9 @@ def commit_beside(
         "GIT_COMMITTER_EMAIL": author[1],
         "GIT_COMMITTER_DATE": stamp,
     }
-    with tempfile.TemporaryDirectory(prefix="publisher-index-") as tmp:
-        base_sha = _run(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
-        env["GIT_INDEX_FILE"] = str(Path(tmp) / "index")
-        _run(root, "read-tree", base_sha, env=env)
-        for path, data in sorted(changes.items()):
-            name = where.in_repo(path)
-            if data is None:
-                _run(root, "update-index", "--force-remove", "--", name, env=env)
-                continue
-            blob = _run(root, "hash-object", "-w", "--stdin", data=data)
-            _run(root, "update-index", "--add", "--cacheinfo", f"100644,{blob},{name}", env=env)
-        tree = _run(root, "write-tree", env=env)
-        commit = _run(root, "commit-tree", tree, "-p", base_sha, "-F", "-", env=env, data=message.encode())
+    base_sha = _run(root, "rev-parse", "--verify", "--quiet", f"{base}^{{commit}}")
+    tree = tree_with(where, base_sha, changes)
+    commit = _run(root, "commit-tree", tree, "-p", base_sha, "-F", "-", env=env, data=message.encode())
     _run(root, "update-ref", "-m", "publisher: request filed", ref, commit, replacing)
     return commit
 
