@@ -8,22 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
+from tests.spf_repo import ZONES_YAML
 from tests.test_publish import run_cli
 from tests.test_spf_generated import generated
 from tests.test_vcs import BOB, commit_all, git, init_repo, write
-
-ZONES_YAML = """\
-zones:
-  - name: wl.example.test
-    kind: ip
-    role: allow
-    sources: ["wl/*.yaml", "wl/spf/*.yaml"]
-    code: "127.0.10.1"
-    txt: "{reason}"
-    soa: {mname: ns1.example.test, rname: hostmaster.example.test}
-    ns: [{name: ns1.example.test}]
-    spf: {dir: wl/spf}
-"""
 
 PARTNERS = """\
 defaults: {owner: Example Partner Ltd, contact: postmaster@partner.example}
