@@ -204,6 +204,12 @@ def range_to_cidrs(start: int, end: int, bits: int) -> list[tuple[int, int]]:
     return out
 
 
+def range_networks(family: int, start: int, end: int) -> list[Network]:
+    """`range_to_cidrs` as Networks: the fewest CIDR blocks that exactly cover [start, end]."""
+    bits = V4_BITS if family == 4 else V6_BITS
+    return [Network(family, base, base + (1 << (bits - plen)) - 1) for base, plen in range_to_cidrs(start, end, bits)]
+
+
 # --- DNS names of addresses (RFC 5782 section 2.1 and 2.4) -----------------
 
 

@@ -42,10 +42,9 @@ from publisher.addresses import (
     V4_MAPPED_START,
     V6_MAX,
     AddressError,
-    Network,
     parse_v4,
     parse_v6,
-    range_to_cidrs,
+    range_networks,
 )
 from publisher.errors import SpfError
 from publisher.partners import chain_text
@@ -406,7 +405,5 @@ def _found(pieces: list[tuple[int, int, int, Chain]]) -> tuple[Found, ...]:
             merged.append(piece)
     found: list[Found] = []
     for family, start, end, chain in merged:
-        bits = V4_BITS if family == 4 else 128
-        for base, plen in range_to_cidrs(start, end, bits):
-            found.append(Found(Network(family, base, base + (1 << (bits - plen)) - 1), chain))
+        found.extend(Found(net, chain) for net in range_networks(family, start, end))
     return tuple(found)

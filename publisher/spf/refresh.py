@@ -24,6 +24,7 @@ from publisher.addresses import Network, format_v4
 from publisher.errors import SpfError
 from publisher.model import SourceData, ZoneConfig
 from publisher.partners import Generated, GeneratedStatus, Partner, SpfFilter, SpfSettings, chain_text
+from publisher.spf.ranges import Ranges
 from publisher.spf.render import Listed, iso, render
 from publisher.spf.result import Expansion, Found, Outcome
 from publisher.spf.spans import Counts, Interval, cidrs, clip, count, merge, subtract
@@ -307,7 +308,7 @@ def _shrink(old_live: Sequence[_Old], new: Sequence[Listed], share: float) -> st
 
 def _kept_parts(old: Sequence[_Old], new: Sequence[Listed]) -> list[Network]:
     """The parts of the old entries the new ones still cover."""
-    covered: dict[int, list[Interval]] = {
+    covered: dict[int, Ranges] = {
         fam: merge((n.network.start, n.network.end) for n in new if n.network.family == fam) for fam in (4, 6)
     }
     out: list[Network] = []

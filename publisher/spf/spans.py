@@ -1,12 +1,13 @@
-"""Address spans for the refresh: clip, subtract, the fewest CIDR blocks, and counts as the
+"""Address spans for the refresh (on `ranges.Ranges`): clip, subtract, the fewest CIDR blocks, and counts as the
 zone's share and shared-pool limits count them (IPv4 addresses, IPv6 /64s). Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from publisher.addresses import Network, range_to_cidrs
+from publisher.addresses import Network, range_networks
+from publisher.spf.ranges import Ranges
 
 Interval = tuple[int, int]
 
@@ -31,46 +32,23 @@ class Counts:
         return f"{self.v4} -> {after.v4} IPv4 addresses, {self.v6_64s} -> {after.v6_64s} IPv6 /64s"
 
 
-def merge(intervals: Iterable[Interval]) -> list[Interval]:
-    out: list[Interval] = []
-    for start, end in sorted(intervals):
-        if out and start <= out[-1][1] + 1:
-            if end > out[-1][1]:
-                out[-1] = (out[-1][0], end)
-        else:
-            out.append((start, end))
-    return out
+def merge(intervals: Iterable[Interval]) -> Ranges:
+    """The union of any intervals, as the sorted disjoint set the other operations take."""
+    return Ranges.build(intervals)
 
 
-def subtract(span: Interval, cuts: Sequence[Interval]) -> list[Interval]:
-    """`span` minus the merged, sorted `cuts`."""
-    out: list[Interval] = []
-    start, end = span
-    for c_start, c_end in cuts:
-        if c_end < start or c_start > end:
-            continue
-        if c_start > start:
-            out.append((start, c_start - 1))
-        start = max(start, c_end + 1)
-        if start > end:
-            return out
-    if start <= end:
-        out.append((start, end))
-    return out
+def subtract(span: Interval, cuts: Ranges) -> list[Interval]:
+    """`span` minus `cuts`."""
+    return list(Ranges.of(*span).subtract(cuts))
 
 
-def clip(span: Interval, keep: Sequence[Interval]) -> list[Interval]:
-    """`span` intersected with the merged, sorted `keep`."""
-    return [(max(span[0], s), min(span[1], e)) for s, e in keep if s <= span[1] and e >= span[0]]
+def clip(span: Interval, keep: Ranges) -> list[Interval]:
+    """`span` intersected with `keep`."""
+    return list(Ranges.of(*span).intersect(keep))
 
 
 def cidrs(family: int, spans: Iterable[Interval]) -> list[Network]:
-    bits = 32 if family == 4 else 128
-    out = []
-    for start, end in spans:
-        for base, plen in range_to_cidrs(start, end, bits):
-            out.append(Network(family, base, base + (1 << (bits - plen)) - 1))
-    return out
+    return [net for start, end in spans for net in range_networks(family, start, end)]
 
 
 def count(networks: Iterable[Network]) -> Counts:
