@@ -6,11 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.spf_builders import DOMAIN, partner
 from tests.test_vcs import init_repo
 
-from publisher.errors import Location
-from publisher.partners import Partner
 from publisher.spf.result import Answer, Expansion, Resolver
 
 ZONES_YAML = """\
@@ -43,23 +40,6 @@ entries:
 
 FILES = {"zones.yaml": ZONES_YAML, "wl/partners.yaml": PARTNERS}
 ZONE = "wl.example.test"
-
-
-def declarations(*domains: str) -> dict[str, list[Partner]]:
-    """The declarations of PARTNERS (the lists' reader stores them in SourceData.partners)."""
-    lines = {DOMAIN: 5, "other.example": 8}
-    owners = {DOMAIN: "Example Partner Ltd", "other.example": "Other Ltd"}
-    return {
-        ZONE: [
-            partner(
-                d,
-                ticket=None,
-                owner=owners.get(d, "Someone"),
-                location=Location("wl/partners.yaml", lines.get(d, 1), 5),
-            )
-            for d in domains or (DOMAIN, "other.example")
-        ]
-    }
 
 
 class FakeExpand:

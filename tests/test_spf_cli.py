@@ -6,13 +6,12 @@ from pathlib import Path
 
 import pytest
 from tests.spf_builders import found, ok
-from tests.spf_repo import FakeExpand, NoResolver, declarations, spf_lists
+from tests.spf_repo import FakeExpand, NoResolver, spf_lists
 from tests.test_publish import run_cli
 from tests.test_vcs import git
 
 from publisher.cli import spf as cli_spf
 from publisher.errors import UsageError
-from publisher.publish import spf_refresh
 from publisher.spf.result import Expansion
 
 __all__ = ["spf_lists"]  # the fixture
@@ -38,7 +37,6 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> FakeExpand:
 
     monkeypatch.setattr(cli_spf, "load_expand", lambda: expand)
     monkeypatch.setattr(cli_spf, "make_resolver", make_resolver)
-    monkeypatch.setattr(spf_refresh, "declared_partners", lambda loaded: declarations())
     expand.asked = asked  # type: ignore[attr-defined]
     return expand
 

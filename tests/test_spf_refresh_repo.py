@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from tests.spf_builders import NOW, found, ok
-from tests.spf_repo import FakeExpand, NoResolver, declarations, spf_lists
+from tests.spf_repo import PARTNERS, FakeExpand, NoResolver, spf_lists
 from tests.test_vcs import git, write
 
 from publisher.addresses import parse_network
@@ -35,7 +35,7 @@ TIMEOUT = Expansion(
 
 
 def run(lists: Path, table: dict[str, Expansion], **kwargs: object) -> RefreshReport:
-    options: dict[str, object] = {"now": NOW, "declarations": declarations()}
+    options: dict[str, object] = {"now": NOW}
     options.update(kwargs)
     return refresh_spf(lists, resolver=NoResolver(), expand=FakeExpand(table), **options)  # type: ignore[arg-type]
 
@@ -109,7 +109,7 @@ def test_uncommitted_changes_to_a_generated_file_are_refused_before_any_lookup(s
     first = head(spf_lists)
     fake = FakeExpand({"partner.example": PARTNER, "other.example": OTHER})
     with pytest.raises(SpfError) as caught:
-        refresh_spf(spf_lists, resolver=NoResolver(), expand=fake, now=NOW, declarations=declarations())
+        refresh_spf(spf_lists, resolver=NoResolver(), expand=fake, now=NOW)
     assert str(caught.value).startswith(
         "refused: generated files have uncommitted changes: wl/spf/partner.example.yaml (modified); "
         "nothing was refreshed"
@@ -136,7 +136,12 @@ def test_a_timeout_leaves_that_partner_alone_and_commits_the_others(spf_lists: P
 
 def test_the_file_of_a_partner_no_longer_declared_is_removed(spf_lists: Path) -> None:
     run(spf_lists, {"partner.example": PARTNER, "other.example": OTHER})
-    report = run(spf_lists, {"partner.example": PARTNER}, declarations=declarations("partner.example"))
+    undeclared = PARTNERS.replace(
+        "  - spf: other.example\n    owner: Other Ltd\n    contact: postmaster@other.example\n", ""
+    )
+    write(spf_lists, {"wl/partners.yaml": undeclared})
+    git(spf_lists, "commit", "-qam", "wl: other.example is no partner any more")
+    report = run(spf_lists, {"partner.example": PARTNER})
     assert [u.path for u in report.undeclared] == ["wl/spf/other.example.yaml"]
     assert not (spf_lists / "wl/spf/other.example.yaml").exists()
     message = git(spf_lists, "log", "-1", "--format=%B").stdout
@@ -158,7 +163,7 @@ def test_the_budget_leaves_the_rest_for_next_time_and_they_go_first(spf_lists: P
     costly = Expansion("partner.example", "ok", found=PARTNER.found, queries=12)
     table = {"partner.example": costly, "other.example": OTHER}
     fake = FakeExpand(table)
-    report = refresh_spf(spf_lists, resolver=NoResolver(), expand=fake, now=NOW, budget=10, declarations=declarations())
+    report = refresh_spf(spf_lists, resolver=NoResolver(), expand=fake, now=NOW, budget=10)
     assert fake.calls == [("partner.example", 10)] and report.unreached == ("other.example",)
     assert report.failed[0].summary.startswith("other.example: the run's DNS query budget was spent")
     fake = FakeExpand(table)
@@ -169,7 +174,6 @@ def test_the_budget_leaves_the_rest_for_next_time_and_they_go_first(spf_lists: P
         now=NOW,
         budget=10,
         first=report.unreached,
-        declarations=declarations(),
     )
     assert fake.calls == [("other.example", 10), ("partner.example", 9)]
 

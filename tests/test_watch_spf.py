@@ -4,12 +4,11 @@ publishes the refresh's commit through the usual path."""
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import random
 from pathlib import Path
 
 from tests.spf_builders import NOW, found, ok
-from tests.spf_repo import ZONE, FakeExpand, NoResolver, declarations, spf_lists
+from tests.spf_repo import ZONE, FakeExpand, NoResolver, spf_lists
 from tests.test_publish import answer
 from tests.test_vcs import git
 
@@ -38,7 +37,7 @@ def runner(lists: Path, fake: FakeExpand, draws: list[tuple[float, float]], fact
         draws.append((low, high))
         return factor
 
-    refresh = functools.partial(refresh_spf, declarations=declarations())
+    refresh = refresh_spf
     return SpfRunner(lists, resolver=NoResolver, expand=lambda: fake, uniform=uniform, refresh=refresh)
 
 
@@ -103,7 +102,7 @@ def test_each_wait_is_within_the_jitter_of_every(spf_lists: Path) -> None:
 
 def test_a_failing_refresh_is_logged_and_the_publish_goes_on(spf_lists: Path, tmp_path: Path) -> None:
     fake = FakeExpand({"partner.example": PARTNER, "other.example": OTHER})
-    refresh_spf(spf_lists, resolver=NoResolver(), expand=fake, now=NOW, declarations=declarations())
+    refresh_spf(spf_lists, resolver=NoResolver(), expand=fake, now=NOW)
     git(spf_lists, "checkout", "-q", "--detach")
     fake.table["partner.example"] = ok(found("5.6.7.0/24", "ip4:5.6.7.0/24"))
     zones = tmp_path / "zones"

@@ -161,13 +161,11 @@ def refresh_spf(
     budget: int | None = None,
     zone: str | None = None,
     first: Sequence[str] = (),
-    declarations: Declarations | None = None,
 ) -> RefreshReport:
     """Refresh the declared partners of HEAD (all, or `domains`; only `zone`'s when given).
 
     `budget`: the DNS queries this run may send (None: no limit); partners past it are
-    reported `budget` and left as they are. `declarations` replaces what the lists declare
-    (tests, until the lists' reader stores `SourceData.partners`)."""
+    reported `budget` and left as they are."""
     where = find_repo(lists_root)
     tree = GitTree(where, "HEAD")
     loaded = load_lists(tree, as_of=now)
@@ -175,7 +173,7 @@ def refresh_spf(
         first_problem = loaded.problems[0].format() if loaded.problems else "zones.yaml cannot be read"
         raise SpfError(f"cannot read the zones of commit {tree.commit.short}: {first_problem}")
     zones = {z.name: z for z in loaded.config.zones if z.spf is not None and (zone is None or z.name == zone)}
-    every = declarations if declarations is not None else declared_partners(loaded)
+    every = declared_partners(loaded)
     every = {name: partners for name, partners in every.items() if name in zones}
     selected = _select(every, domains)
     undeclared: list[Undeclared] = []
