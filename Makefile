@@ -8,7 +8,7 @@ ACCESS_KEYS ?=
 SMTP ?=
 TSIG_KEYS ?=
 
-.PHONY: help venv test typecheck lint format docs validate compile serve web publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import bench-web clean fuzz soak
+.PHONY: help venv test typecheck lint format docs validate compile serve web publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import bench-web bench-spf clean fuzz soak
 
 help:
 	@echo "make serve          serve zones/ on 127.0.0.1:5353 and [::1]:5353: what is published, else lists/ compiled"
@@ -32,6 +32,7 @@ help:
 	@echo "make bench-ixfr     an NSD secondary of the 1M-entry zone after a change, AXFR vs IXFR -> bench/results/ixfr.md"
 	@echo "make bench-import   import-rbldnsd of 1M-line ip4set and dnset files -> bench/results/import.md"
 	@echo "make bench-web      publisher web on the 1M-entry zone: start-up, memory, lookups -> bench/results/web.md"
+	@echo "make bench-spf      refresh-spf of 200 partners through unbound and NSD -> bench/results/spf.md"
 	@echo "make fuzz           1M hostile UDP packets + TCP abuse at the server (<= 5 min) -> bench/results/fuzz.md"
 	@echo "make soak           dnsperf 60 s at full rate while republishing 20+ times -> bench/results/soak.md"
 
@@ -105,6 +106,9 @@ bench-publish: $(STAMP)
 
 bench-ixfr: $(STAMP)
 	$(PY) bench/bench_ixfr.py --out bench/results/ixfr.md
+
+bench-spf: $(STAMP)
+	$(PY) bench/bench_spf.py --out bench/results/spf.md
 
 bench-import: $(STAMP)
 	$(PY) bench/bench_import.py --kinds ip4set,dnset --out bench/results/import.md
