@@ -107,8 +107,8 @@ def test_families_are_walked_apart() -> None:
     _, exp = run(zone)
     assert networks(exp) == ["192.0.2.0/24", "198.51.100.1", "198.51.100.2", "198.51.100.3"]
     assert whys(exp) == [
-        "p.example > a:h3.p.example: a void lookup past the 2 allowed (a name without records):"
-        " receivers return permerror for what reaches it"
+        "p.example > a:h3.p.example: a void lookup past the 2 allowed for IPv6 (a name without AAAA records, "
+        "or a name that does not exist): receivers return permerror for what reaches it"
     ]
 
 

@@ -198,7 +198,8 @@ class _Walk:
                 self.max_voids = max(self.max_voids, key[1])
         if over:
             why = (
-                f"a void lookup past the {MAX_VOIDS} allowed (a name without records)"
+                f"a void lookup past the {MAX_VOIDS} allowed for IPv{self.family} (a name without "
+                f"{self.rdtype} records, or a name that does not exist)"
                 if void
                 else f"the {MAX_LOOKUPS}-lookup limit is passed here"
             )
