@@ -141,13 +141,28 @@ def look_up(chrome: Chrome, stack: Stack, query: str) -> str:
 
 def press(chrome: Chrome, selector: str, by: str = "css selector") -> None:
     """Click a button or link and wait (10 s at most) for the page it leads to."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = chrome.find_element(By.TAG_NAME, "html")
+
+    def left(_: Chrome) -> bool:
+        """The old page is gone. While it is torn down chromedriver may say so in other words than
+        a stale reference ("Node with given id does not belong to the document"), which Selenium's
+        own staleness_of raises instead of waiting on."""
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc):
+                return True
+            raise
+        return False
+
     chrome.find_element(by, selector).click()
-    WebDriverWait(chrome, 10).until(staleness_of(old), f"{selector} led nowhere")
+    WebDriverWait(chrome, 10).until(left, f"{selector} led nowhere")
 
 
 def arrive(chrome: Chrome, url: str) -> None:
