@@ -130,7 +130,7 @@ def test_a_generated_file_edited_by_hand_is_refused_at_its_header(tmp_path: Path
     assert code == 1
     assert (
         "wl/spf/partner.example.yaml:4:1: wl/spf/partner.example.yaml was changed by hand since refresh-spf "
-        "wrote it (its entries no longer match its digest); the next refresh would undo the change "
+        "wrote it (its entries no longer match its digest): publish and refresh-spf refuse it "
         "[generated-edited]\n"
         "  fix: undo the edit (git checkout -- wl/spf/partner.example.yaml), and change the declaration in "
         "wl/partners.yaml instead (code, include, exclude), or move the entry to a curated file"

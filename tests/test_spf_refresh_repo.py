@@ -134,6 +134,22 @@ def test_a_timeout_leaves_that_partner_alone_and_commits_the_others(spf_lists: P
     assert git(spf_lists, "show", "--name-only", "--format=", "HEAD").stdout == "lists/wl/spf/partner.example.yaml\n"
 
 
+def test_a_declaration_with_an_error_is_refused_not_read_as_undeclared(spf_lists: Path) -> None:
+    """Committed past the hook, a declaration the reader refuses must not delete its partner's file."""
+    run(spf_lists, {"partner.example": PARTNER, "other.example": OTHER})
+    broken = PARTNERS.replace("  - spf: other.example\n", "  - spf: other.example\n    max_prefix: 24\n")
+    assert broken != PARTNERS
+    write(spf_lists, {"wl/partners.yaml": broken})
+    git(spf_lists, "commit", "-qam", "wl: a stricter prefix for other.example (mistyped)")
+    before = head(spf_lists)
+    with pytest.raises(SpfError) as refused:
+        run(spf_lists, {"partner.example": PARTNER, "other.example": OTHER})
+    message = str(refused.value)
+    assert message.startswith(f"refused: the lists of HEAD ({before[:10]}) have 1 error(s); nothing was refreshed\n")
+    assert "wl/partners.yaml:9:17: `max_prefix`" in message and "publisher validate" in message
+    assert head(spf_lists) == before and (spf_lists / "wl/spf/other.example.yaml").exists()
+
+
 def test_the_file_of_a_partner_no_longer_declared_is_removed(spf_lists: Path) -> None:
     run(spf_lists, {"partner.example": PARTNER, "other.example": OTHER})
     undeclared = PARTNERS.replace(

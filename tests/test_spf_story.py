@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -401,27 +402,31 @@ def test_a_generated_file_edited_by_hand_is_refused_and_nothing_is_published(
     path.write_text(path.read_text().replace("  - ip: 81.2.69.0/28\n", "  - ip: 81.2.69.0/24\n"))
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text == "generated:")
     problem = (
-        f"lists/{GENERATED}:{line}:1: {GENERATED} was changed by hand since refresh-spf wrote it (its entries no "
-        "longer match its digest); the next refresh would undo the change [generated-edited]\n"
+        f"{GENERATED}:{line}:1: {GENERATED} was changed by hand since refresh-spf wrote it (its entries no "
+        "longer match its digest): publish and refresh-spf refuse it [generated-edited]\n"
         f"  fix: undo the edit (git checkout -- {GENERATED}), and change the declaration in wl/partners.yaml "
         "instead (code, include, exclude), or move the entry to a curated file\n"
     )
     out = operator.run("validate", expect=1)
-    assert problem in out and "error: 1 error(s) in the lists; nothing was published" in out
-    # committed all the same: publish refuses it, and what is served stays
-    operator.commit("wl: widen a partner's network by hand")
-    before = operator.current()
-    out = operator.run("publish", expect=1)
-    assert problem in out
-    assert operator.current() == before
-    assert answers(served, v4q("81.2.69.200", WL)).status == "NXDOMAIN"
-    assert rdata(answers(served, v4q("81.2.69.5", WL))) == ["127.0.10.2"]
+    assert f"lists/{problem}" in out and "error: 1 error(s) in the lists; nothing was published" in out
     # refresh-spf refuses to write over a file with uncommitted changes
-    path.write_text(path.read_text() + "# a note\n")
     out = operator.refresh(expect=1)
     assert out.startswith(
         f"error: refused: generated files have uncommitted changes: {GENERATED} (modified); nothing was refreshed\n"
     ), out
+    # committed all the same (past the hook): publish refuses it, and what is served stays
+    operator.commit("wl: widen a partner's network by hand")
+    before = operator.current()
+    out = operator.run("publish", expect=1)
+    assert f"lists/{problem}" in out
+    assert operator.current() == before
+    assert answers(served, v4q("81.2.69.200", WL)).status == "NXDOMAIN"
+    assert rdata(answers(served, v4q("81.2.69.5", WL))) == ["127.0.10.2"]
+    # and refresh-spf refuses it too: a kept refresh would carry the /24 on under a new digest
+    head = operator.head()
+    out = operator.refresh(expect=1)
+    assert out.startswith("error: refused: the lists of HEAD") and textwrap.indent(problem, "    ") in out, out
+    assert operator.head() == head
 
 
 #: A partner small enough for the growth guard: the watch publishes without --force.

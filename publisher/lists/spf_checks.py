@@ -113,7 +113,7 @@ def _generated(zone: ZoneConfig, source: SourceData, declared: dict[str, Partner
                 where,
                 codes.GENERATED_EDITED,
                 f"{path} was changed by hand since refresh-spf wrote it (its entries no longer match its "
-                "digest); the next refresh would undo the change",
+                "digest): publish and refresh-spf refuse it",
                 f"undo the edit (git checkout -- {path}), and change the declaration in {home} instead "
                 "(code, include, exclude), or move the entry to a curated file",
             )

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import NoReturn, Protocol
 
-from publisher.errors import SpfError, VcsError
+from publisher.errors import Problem, SpfError, VcsError
 from publisher.lists.load import Loaded, load_lists
 from publisher.model import SourceData, ZoneConfig
 from publisher.partners import Partner
+from publisher.publish.guards import OVERRIDABLE_PROBLEMS
 from publisher.publish.vcs import GitTree, ListsRepo, commit_files, find_repo, uncommitted
 from publisher.spf.refresh import PartnerRefresh, refresh_partner
 from publisher.spf.result import Expansion, Resolver
@@ -166,12 +168,18 @@ def refresh_spf(
 
     `budget`: the DNS queries this run may send (None: no limit); partners past it are
     reported `budget` and left as they are."""
-    where = find_repo(lists_root)
-    tree = GitTree(where, "HEAD")
+    try:
+        where = find_repo(lists_root)
+        tree = GitTree(where, "HEAD")
+    except VcsError as exc:
+        raise SpfError(
+            f"refresh-spf reads the declarations from the lists repository's HEAD: {exc}\n"
+            "  fix: run it inside the lists repository (or give --lists), with at least one commit"
+        ) from exc
     loaded = load_lists(tree, as_of=now)
-    if loaded.config is None:
-        first_problem = loaded.problems[0].format() if loaded.problems else "zones.yaml cannot be read"
-        raise SpfError(f"cannot read the zones of commit {tree.commit.short}: {first_problem}")
+    blocking = [p for p in loaded.errors if p.code not in OVERRIDABLE_PROBLEMS]
+    if loaded.config is None or blocking:
+        _refuse_errors(tree, blocking or loaded.problems)
     zones = {z.name: z for z in loaded.config.zones if z.spf is not None and (zone is None or z.name == zone)}
     every = declared_partners(loaded)
     every = {name: partners for name, partners in every.items() if name in zones}
@@ -218,6 +226,19 @@ def refresh_spf(
     )
 
 
+def _refuse_errors(tree: GitTree, errors: Sequence[Problem]) -> NoReturn:
+    """HEAD's lists have errors: a declaration the reader refused would read as undeclared, and
+    its partner's file would be deleted. Refuse before any DNS query, as publish would (the
+    guard-rail problems `--force` passes are not in the way)."""
+    shown = "\n".join(textwrap.indent(p.format(), "    ") for p in errors[:5])
+    more = f"\n    ... and {len(errors) - 5} more" if len(errors) > 5 else ""
+    raise SpfError(
+        f"refused: the lists of HEAD ({tree.commit.short}) have {len(errors)} error(s); nothing was refreshed\n"
+        f"{shown}{more}\n"
+        "  fix: correct them (`publisher validate` shows them all), commit, and run refresh-spf again"
+    )
+
+
 def _refuse_dirty(
     where: ListsRepo, zones: dict[str, ZoneConfig], selected: Declarations, undeclared: list[Undeclared]
 ) -> None:
@@ -231,6 +252,6 @@ def _refuse_dirty(
     if dirty:
         raise SpfError(
             f"refused: generated files have uncommitted changes: {', '.join(dirty)}; nothing was refreshed\n"
-            "  fix: discard the edits (git checkout -- FILE; a generated file is rewritten by every refresh: "
-            "change the declaration instead), or commit them, then run refresh-spf again"
+            "  fix: discard the edits (git checkout -- FILE): a generated file is written by refresh-spf only; "
+            "change what is listed through the declaration, then run refresh-spf again"
         )
