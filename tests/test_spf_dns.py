@@ -193,3 +193,10 @@ def test_a_timeout_is_a_temperror(black_hole: BlackHole) -> None:
         f"DNS lookup of partner.example.test TXT failed: timeout after 0.5 s from {black_hole.host}"
         f":{black_hole.port} (at partner.example.test)"
     )
+
+
+def test_a_resolver_that_does_not_answer_leaves_time_for_the_next(server: AuthDns, black_hole: BlackHole) -> None:
+    """`--resolver DOWN --resolver UP` (or a resolv.conf whose first server is down) still refreshes."""
+    resolver = DnsResolver([(black_hole.host, black_hole.port), (server.host, server.port)], timeout=0.5)
+    exp = expand("partner.example.test", resolver)
+    assert exp.outcome == "ok" and exp.found

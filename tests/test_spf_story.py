@@ -287,7 +287,8 @@ def test_a_vanished_record_keeps_the_entries_for_the_grace_and_a_timeout_changes
 
     # the partner's TXT record vanishes: the entries are kept for the grace, each with its expiry
     operator.dns.set_zones({"partner.example": PARTNER.split(")\n", 1)[1], "mailpool.example": POOL})
-    out = operator.refresh()
+    out = operator.refresh(expect=1)  # cron mails: the partner's record needs a person
+    assert out.endswith("needs attention: partner.example (kept): see above and the plan's notes; exit 1\n")
     kept = re.match(
         r"partner\.example \(wl\.example\.test, wl/spf/partner\.example\.yaml\): kept: partner\.example has no TXT "
         r"records since (\d{4}-\d\d-\d\d)T[\d:]+Z; 5 entries kept until (\d{4}-\d\d-\d\d)\n",
@@ -354,7 +355,8 @@ def test_plus_all_a_loop_and_the_lookup_limit_are_reported_with_their_chain_and_
         "".join(f"\n  - spf: {d}\n    owner: {d}\n" for d in ("open.example", "loopy.example", "busy.example")),
         "wl: three more partners",
     )
-    out = operator.refresh("open.example", "loopy.example", "busy.example")
+    out = operator.refresh("open.example", "loopy.example", "busy.example", expect=1)
+    assert "\nneeds attention: open.example (failing): see above and the plan's notes; exit 1\n" in out
     blocks = out.split("\n")
     assert re.fullmatch(
         r"open\.example \(wl\.example\.test, wl/spf/open\.example\.yaml\): failing: the record of open\.example "

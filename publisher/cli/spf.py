@@ -30,7 +30,7 @@ SHOWN = 20
 
 
 def resolver_address(text: str) -> tuple[str, int]:
-    """`--resolver HOST[:PORT]` (an IP address; IPv6 in brackets with a port) -> (host, port)."""
+    """`--resolver ADDRESS[:PORT]` (an IP address; IPv6 in brackets with a port) -> (host, port)."""
     try:
         return split_listen(text, default_port=53)
     except AddressError as exc:
@@ -109,6 +109,10 @@ def report_lines(report: RefreshReport) -> list[str]:
         lines.append(f"nothing changed: no commit (HEAD {report.base[:10]})")
     if report.failed:
         lines.append(f"not refreshed: {', '.join(r.domain for r in report.failed)} (kept as they are; run again later)")
+    troubled = [r.partner for r in report.refreshed if r.partner.status in ("kept", "failing")]
+    if troubled:
+        names = ", ".join(f"{r.domain} ({r.status})" for r in troubled)
+        lines.append(f"needs attention: {names}: see above and the plan's notes; exit 1")
     return lines
 
 
@@ -128,7 +132,8 @@ def cmd_refresh_spf(args: argparse.Namespace, display: Display) -> int:
         budget=args.budget,
     )
     display.lines(report_lines(report))
-    return 1 if report.failed else 0
+    troubled = any(r.partner.status in ("kept", "failing") for r in report.refreshed)
+    return 1 if report.failed or troubled else 0  # cron mails: a record that fails needs a person
 
 
 def add_resolver_options(p: argparse._ActionsContainer) -> None:
@@ -136,11 +141,15 @@ def add_resolver_options(p: argparse._ActionsContainer) -> None:
     p.add_argument(
         "--resolver",
         action="append",
-        metavar="HOST[:PORT]",
-        help="a DNS resolver to ask (repeatable; default: /etc/resolv.conf's)",
+        metavar="ADDRESS[:PORT]",
+        help="a DNS resolver to ask, by IP address (repeatable, tried in turn; default: /etc/resolv.conf's)",
     )
     p.add_argument(
-        "--timeout", type=float, default=5.0, metavar="SECONDS", help="seconds per SPF DNS query (default 5)"
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds each resolver is given per SPF query (default 5)",
     )
 
 

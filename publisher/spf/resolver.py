@@ -27,14 +27,16 @@ EDNS_PAYLOAD = 1232
 
 
 class DnsResolver:
-    """A `Resolver` over dnspython: `nameservers` as (host, port) pairs, else /etc/resolv.conf."""
+    """A `Resolver` over dnspython: `nameservers` as (host, port) pairs, else /etc/resolv.conf;
+    each is given `timeout` seconds a query, in turn."""
 
     def __init__(self, nameservers: list[tuple[str, int]] | None = None, timeout: float = 5.0) -> None:
         self._resolver = dns.resolver.Resolver(configure=nameservers is None)
         if nameservers is not None:
             self._resolver.nameservers = [dns.nameserver.Do53Nameserver(host, port) for host, port in nameservers]
-        self._resolver.lifetime = timeout
+        # `timeout` for each server, in turn: a first resolver that is down leaves time for the next
         self._resolver.timeout = timeout
+        self._resolver.lifetime = timeout * max(1, len(self._resolver.nameservers))
         self._resolver.cache = None
         self._resolver.use_edns(0, 0, EDNS_PAYLOAD)
         self.timeout = timeout
@@ -61,7 +63,7 @@ class DnsResolver:
         except dns.resolver.NXDOMAIN:
             return Answer("nxdomain")
         except dns.resolver.LifetimeTimeout:
-            return Answer("error", detail=f"timeout after {self.timeout:g} s from {self.servers}")
+            return Answer("error", detail=f"timeout after {self._resolver.lifetime:g} s from {self.servers}")
         except dns.resolver.NoNameservers as exc:
             return Answer("error", detail=f"no good answer from {self.servers} ({_short(exc)})")
         except dns.exception.DNSException as exc:
