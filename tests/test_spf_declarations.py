@@ -178,6 +178,12 @@ def test_a_declared_partner_without_a_generated_file_is_a_warning(tmp_path: Path
             "write the partner's domain (partner.example), or list the address itself with `- ip:`",
         ),
         (
+            {"wl/p.yaml": "entries:\n  - spf: https://partner.example/\n    owner: X\n"},
+            "wl/p.yaml:2:10",
+            "'https://partner.example/' is a URL or a mail address; `spf:` takes the domain whose SPF record",
+            "write the domain alone: `spf: partner.example`",
+        ),
+        (
             {"wl/p.yaml": 'entries:\n  - spf: "*.partner.example"\n    owner: X\n'},
             "wl/p.yaml:2:10",
             "'*.partner.example' is a wildcard; an SPF record belongs to one name",
@@ -256,6 +262,17 @@ def test_a_declaration_needs_an_owner_like_any_allowlist_entry(tmp_path: Path) -
         tmp_path, {"wl/p.yaml": "defaults: {owner: Example Partner Ltd}\nentries:\n  - spf: partner.example\n"}
     )
     assert code == 0, out
+
+
+def test_a_max_prefix_broader_than_the_zones_is_a_warning_naming_the_one_that_applies(tmp_path: Path) -> None:
+    decl = "entries:\n  - spf: partner.example\n    owner: X\n    max_prefix: {ipv4: 8, ipv6: 48}\n"
+    code, out = validate(tmp_path, {"wl/p.yaml": decl})
+    assert code == 0, out
+    assert (
+        "wl/p.yaml:4:24: warning: max_prefix /8 is broader than wl.example.test's /16 for IPv4: the zone's "
+        "applies, nothing broader than /16 is listed from the record [bad-partner]"
+    ) in out
+    assert "/48" not in out  # stricter than the zone's /32: it applies, nothing to say
 
 
 def test_the_same_partner_declared_twice_in_a_zone_names_both_places(tmp_path: Path) -> None:

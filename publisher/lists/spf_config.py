@@ -57,6 +57,7 @@ def read_spf(
             f"`spf:` is for allow zones of kind ip (this is a {role} zone of kind {kind})",
             "move `spf:` and the partners' `- spf:` entries to an allowlist of addresses",
         )
+        return None  # its dir and the rest would only add fixes for a zone that cannot have them
     folder = str(raw["dir"]).strip("/")
     probe = f"{folder}/partner.example.yaml"
     if ".." in folder.split("/"):

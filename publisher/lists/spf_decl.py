@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from publisher import codes
 from publisher.addresses import AddressError, normalize_domain, parse_network
-from publisher.errors import Location, Problem
+from publisher.errors import Location, Problem, Severity
 from publisher.lists.bulk_syntax import looks_like_ip
 from publisher.lists.yamlmarks import Marks, Path
 from publisher.model import ZoneConfig
@@ -111,7 +111,16 @@ def read_partner(reader: EntryReader, index: int, entry: dict[str, Any], before:
         reader.problem(at_spf, codes.BAD_PARTNER, *refused)
         return None
     domain = ""
-    if looks_like_ip(text):
+    if "://" in text or "@" in text:
+        name = text.split("://", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1]
+        reader.problem(
+            at_spf,
+            codes.BAD_PARTNER,
+            f"'{text}' is a URL or a mail address; `spf:` takes the domain whose SPF record lists the partner's "
+            "gateways",
+            f"write the domain alone: `spf: {name}`",
+        )
+    elif looks_like_ip(text):
         reader.problem(
             at_spf,
             codes.BAD_PARTNER,
@@ -163,6 +172,18 @@ def read_partner(reader: EntryReader, index: int, entry: dict[str, Any], before:
     if any(p.is_error for p in before[start:]):
         return None
     prefix = entry.get("max_prefix") or {}
+    for family, key, limit in ((4, "ipv4", zone.max_prefix_v4), (6, "ipv6", zone.max_prefix_v6)):
+        if key in prefix and prefix[key] < limit:
+            before.append(
+                Problem(
+                    reader.marks.location(("entries", index, "max_prefix", key)),
+                    codes.BAD_PARTNER,
+                    f"max_prefix /{prefix[key]} is broader than {zone.name}'s /{limit} for IPv{family}: "
+                    f"the zone's applies, nothing broader than /{limit} is listed from the record",
+                    f"write {key}: {limit} or more (stricter), or change the zone's max_prefix in zones.yaml",
+                    severity=Severity.WARNING,
+                )
+            )
     ticket = merged.get("ticket")
     return Partner(
         domain=domain,
