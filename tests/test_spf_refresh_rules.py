@@ -172,6 +172,18 @@ def test_a_vanished_record_keeps_the_last_good_entries_for_the_grace_then_drops_
     assert over.text is not None and over.text.endswith(b"\nentries: []\n")
 
 
+def test_a_record_good_again_says_so_and_its_kept_entries_no_longer_expire() -> None:
+    record = ok(found("1.2.3.0/24", INC, "ip4:1.2.3.0/24"), found("5.6.7.8", "a:mail.partner.example"))
+    gone = refresh(failed("vanished", "record gone (NXDOMAIN)"), refresh(record), now=NOW + DAY)
+    back = refresh(record, gone, now=NOW + 2 * DAY)
+    assert back.status == "ok" and back.changed and [e.expires for e in back.entries] == [None, None]
+    assert back.recovered == "record gone (NXDOMAIN)"
+    assert back.summary == (
+        "partner.example: +0 -0 (257 -> 257 addresses); the record is good again (was: record gone (NXDOMAIN))"
+    )
+    assert refresh(record, back, now=NOW + 3 * DAY).recovered == ""  # said once
+
+
 def test_a_permerror_keeps_the_last_good_entries_too() -> None:
     good = refresh(ok(found("1.2.3.0/24", "ip4:1.2.3.0/24")))
     broken = refresh(failed("permerror", "the record of partner.example has a syntax error: 'ip4:1.2.3'"), good)

@@ -68,6 +68,8 @@ def _block(item: ZoneRefresh) -> list[str]:
     lead = f", {moved}" if r.added or r.removed else ""
     if r.status == "ok":
         state = f"ok, {moved} ({r.before.moved(r.after)})" if r.changed else f"ok, unchanged ({r.after.text()})"
+        if r.recovered:
+            state += f"; the record is good again (was: {r.recovered}), kept entries no longer expire"
     elif r.status == "kept":
         state = f"kept{lead}: {r.why} since {r.since}; {counted(len(r.kept), 'entries')} kept until {r.until}"
     else:

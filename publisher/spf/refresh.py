@@ -67,6 +67,8 @@ class PartnerRefresh:
     #: shared pools listed at the zone's lower-trust code: `<chain>: <why>; listed at <code>`
     #: (those not listed at all are `not_listed` lines)
     shared: tuple[str, ...] = ()
+    #: ok again after kept / failing: what the trouble was (its kept entries no longer expire)
+    recovered: str = ""
 
     @property
     def until(self) -> str | None:
@@ -83,7 +85,8 @@ class PartnerRefresh:
         if self.status == "ok":
             if not self.changed:
                 return f"{d}: unchanged ({self.after.text()})"
-            return f"{d}: {moved} ({self.before.moved(self.after)})"
+            again = f"; the record is good again (was: {self.recovered})" if self.recovered else ""
+            return f"{d}: {moved} ({self.before.moved(self.after)}){again}"
         lead = f"{moved}; " if self.added or self.removed else ""
         if self.status == "kept":
             n = len(self.kept)
@@ -442,4 +445,5 @@ def refresh_partner(
         changed,
         header,
         tuple(shared),
+        old_header.why if status == "ok" and old_header is not None and old_header.status != "ok" else "",
     )
