@@ -83,3 +83,17 @@ def test_resolver_addresses() -> None:
         UsageError, match=r"--resolver dns\.example: resolver 'dns\.example': 'dns\.example' is not an IP"
     ):
         cli_spf.resolver_address("dns.example")
+
+
+def test_outside_a_repository_or_before_the_first_commit_says_where_it_reads_from(
+    tmp_path: Path, fake: FakeExpand
+) -> None:
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    code, out, err = run_cli("--lists", str(lists), "refresh-spf")
+    assert code == 1 and out == ""
+    assert err.startswith("error: refresh-spf reads the declarations from the lists repository's HEAD: "), err
+    assert "  fix: run it inside the lists repository (or give --lists), with at least one commit" in err
+    git(tmp_path, "init", "-q")
+    code, out, err = run_cli("--lists", str(lists), "refresh-spf")
+    assert code == 1 and "refresh-spf reads the declarations from the lists repository's HEAD" in err, err
