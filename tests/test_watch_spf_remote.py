@@ -151,7 +151,8 @@ def test_a_hand_commit_in_the_service_clone_keeps_the_refusal_and_is_named(
     served, editor, bare = clones
     root = served.parent
     write(served, {"wl/hand.yaml": "entries:\n  - ip: 203.0.113.9\n    reason: by hand\n    owner: Someone\n"})
-    hand = commit_all(root, "a hand edit in the service clone")
+    # its subject borrows the refresh's, but it adds a curated file: a person's commit all the same
+    hand = commit_all(root, "refresh-spf: a hand edit in the service clone")
     pushed = editor_pushes(editor)
     where = find_repo(served)
     with pytest.raises(VcsError) as refused:
@@ -165,7 +166,7 @@ def test_a_hand_commit_in_the_service_clone_keeps_the_refusal_and_is_named(
     refresh = rev(root)
     assert rev(root, "HEAD^") == hand and rev(bare, "main") == pushed
     not_pushed = "not pushed to origin/main: main holds commits that are not the watch's refresh-spf commits"
-    assert f"{not_pushed} ({hand[:10]} 'a hand edit in the service clone')" in caplog.text
+    assert f"{not_pushed} ({hand[:10]} 'refresh-spf: a hand edit in the service clone')" in caplog.text
     # mixed: the refusal stands and says which local commit is not a refresh
     with pytest.raises(VcsError) as mixed:
         sync(where)
@@ -174,8 +175,9 @@ def test_a_hand_commit_in_the_service_clone_keeps_the_refusal_and_is_named(
         "cannot fast-forward main to origin/main: they have diverged (1 of the local ones are the watch's own "
         f"refresh-spf commits, 1 not): local main {refresh[:10]} has 2 commit(s) that origin/main lacks"
     )
-    assert f"not refresh-spf commits (made in this clone by hand?): {hand[:10]} 'a hand edit in the service clone'" in (
-        message
+    assert (
+        f"not refresh-spf commits (made in this clone by hand?): {hand[:10]} 'refresh-spf: a hand edit in the service clone'"
+        in (message)
     )
     assert "force-push" not in message.splitlines()[0]
     assert rev(root) == refresh and (served / "wl" / "hand.yaml").is_file()
