@@ -175,10 +175,8 @@ def test_a_hand_commit_in_the_service_clone_keeps_the_refusal_and_is_named(
         "cannot fast-forward main to origin/main: they have diverged (1 of the local ones are the watch's own "
         f"refresh-spf commits, 1 not): local main {refresh[:10]} has 2 commit(s) that origin/main lacks"
     )
-    assert (
-        f"not refresh-spf commits (made in this clone by hand?): {hand[:10]} 'refresh-spf: a hand edit in the service clone'"
-        in (message)
-    )
+    named = f"{hand[:10]} 'refresh-spf: a hand edit in the service clone'"
+    assert f"not refresh-spf commits (made in this clone by hand?): {named}" in message
     assert "force-push" not in message.splitlines()[0]
     assert rev(root) == refresh and (served / "wl" / "hand.yaml").is_file()
 
