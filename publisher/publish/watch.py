@@ -10,7 +10,10 @@ commit when one of its entries has expired since (the manifest's
 the last good publish serving; the same refusal is not retried until the
 commit or the expiry changes. A job that raises is logged and the loop goes
 on: `schedule` itself would stop at the first exception. With an `SpfRunner` (publish/spf_watch.py),
-each check first refreshes the SPF partners of the zones that are due, then publishes the commit.
+each check first refreshes the SPF partners of the zones that are due, pushes the refresh's commit
+to the branch's upstream (when it has one; a refused push is logged and changes nothing), then
+publishes the commit. A pull that had to drop refresh commits upstream lacks (`sync`) makes every
+SPF zone due at once, so that the same check makes them again on top of upstream.
 Every failure is logged once
 per distinct message (a diverged upstream is one message until it changes), not at every
 interval; the counters (`pull_failures`, `last_pull_ok`) feed `serve --metrics`.
@@ -34,7 +37,7 @@ import schedule
 from publisher.errors import GuardRailError, PublisherError, ValidationFailed
 from publisher.publish.manifest import Manifest, read_manifest
 from publisher.publish.release import publish
-from publisher.publish.vcs import commit_info, find_repo, holds_running_code, sync
+from publisher.publish.vcs import commit_info, find_repo, holds_running_code, push_head, sync
 
 if TYPE_CHECKING:
     from publisher.publish.spf_watch import SpfRunner
@@ -90,6 +93,7 @@ class Watcher:
         self.pull_failures = 0  # pulls that failed since start (the metrics' counter)
         self.last_pull_ok: float | None = None  # epoch seconds of the last successful fetch
         self.check_error: str | None = None  # the last failed check logged: logged once, not every interval
+        self.push_error: str | None = None  # the last failed push of a refresh commit logged: logged once
         self.last = "no check yet"  # what the last check did, one line (`watch --once` prints it)
         # (commit, why, expiry) attempts that ended for good: published, nothing to do, or refused
         self.settled: set[tuple[str, str, str | None]] = set()
@@ -112,6 +116,8 @@ class Watcher:
                 self.last_pull_ok = time.time()
                 if result.moved:
                     log.info("pulled: %s", result.message)
+                if result.dropped_refreshes and self.spf is not None:
+                    self.spf.due.clear()  # make them again, on top of what was pulled, in this check
             except PublisherError as exc:  # publish what we have; say why it is not newer
                 self.pull_failures += 1
                 if str(exc) != self.pull_error:
@@ -133,11 +139,30 @@ class Watcher:
             out.append((str(source.commit), "entries expired", expiry))
         return out
 
+    def push(self) -> None:
+        """Push the refresh's commit upstream; a failure is logged (once per message), never raised."""
+        try:
+            result = push_head(find_repo(self.lists))
+        except PublisherError as exc:
+            if str(exc) != self.push_error:  # a warning: a service with read-only access is normal
+                log.warning("spf: %s", exc)
+            else:
+                log.debug("spf: push failed again: %s", exc)
+            self.push_error = str(exc)
+            return
+        self.push_error = None
+        if result.pushed:
+            log.info("spf: pushed %s", result.message)
+        else:
+            log.info("spf: not pushed: %s", result.message)
+
     def check(self) -> str:
         """One pass. Returns what happened (`last` says it in a sentence); raises only for
         unexpected failures."""
         todo = self.candidates()
         if self.spf is not None and self.spf.run_due(self.clock()):
+            if self.pull:
+                self.push()
             todo = self.candidates(pull=False)  # the refresh's commit, on top of what was pulled
         if not todo:
             manifest = read_manifest(self.zones_dir)

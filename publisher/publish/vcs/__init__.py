@@ -5,7 +5,8 @@ the lists folder from a commit (what `publish` publishes), `StagedTree` from the
 the pre-commit hook validates), both `publisher.lists.tree.Tree`s; the files that would *not*
 be published (dirty or untracked) and blame of single lines for `plan` and `explain`. `sync`:
 fetch + fast-forward-only pull for `watch` (which refuses to move the publisher's own checkout
-past anything but the lists). `requests`: the branches `publisher web` files requests on,
+past anything but the lists, and drops the watch's own refresh commits upstream lacks: `refreshes`
+tells them apart), and the push of those commits. `requests`: the branches `publisher web` files requests on,
 committed beside the work tree with git's plumbing commands, and their review. `commits`: an
 ordinary commit of given files on the current branch (`refresh-spf`), nothing else touched.
 
@@ -43,7 +44,16 @@ from publisher.publish.vcs.requests import (
     request_refs,
     request_text,
 )
-from publisher.publish.vcs.sync import SyncResult, has_remote, holds_running_code, hooks_dir, staged_changes, sync
+from publisher.publish.vcs.sync import (
+    PushResult,
+    SyncResult,
+    has_remote,
+    holds_running_code,
+    hooks_dir,
+    push_head,
+    staged_changes,
+    sync,
+)
 from publisher.publish.vcs.trees import BlameLine, DirtyFile, GitTree, StagedTree, _BlobTree, blame_lines, dirty_files
 
 __all__ = [
@@ -58,6 +68,7 @@ __all__ = [
     "GitTree",
     "ListsRepo",
     "MergeConflict",
+    "PushResult",
     "RequestRef",
     "StagedTree",
     "SyncResult",
@@ -83,6 +94,7 @@ __all__ = [
     "holds_running_code",
     "hooks_dir",
     "merge_commit",
+    "push_head",
     "request_refs",
     "request_text",
     "staged_changes",

@@ -1,5 +1,6 @@
 """Fetch and fast-forward for `watch` (refusing to move the publisher's own checkout past
-anything but the lists), hooks and staged changes."""
+anything but the lists; dropping the watch's own refresh commits that upstream lacks), the
+push of those commits, hooks and staged changes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from git.exc import GitCommandError
 
 import publisher
 from publisher.errors import VcsError
+from publisher.publish.vcs.refreshes import MAX_LOCAL, LocalCommit, local_commits
 from publisher.publish.vcs.repo import ListsRepo, _open
 
 
@@ -20,10 +22,17 @@ class SyncResult:
     after: str | None
     remote: str | None  # the remote fetched from, None when the repository has none
     message: str
+    dropped_refreshes: int = 0  # the watch's own refresh-spf commits dropped to follow upstream
 
     @property
     def moved(self) -> bool:
         return self.before != self.after
+
+
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    pushed: bool  # False: nothing to push (HEAD is upstream's, or the branch follows nothing)
+    message: str
 
 
 def hooks_dir(where: ListsRepo) -> Path:
@@ -62,8 +71,21 @@ def _refuse_outside(where: ListsRepo, branch: str, tracking: str, outside: list[
     )
 
 
-def _not_forward(repo: Repo, where: ListsRepo, branch: str, tracking: str, before: str | None, target: str) -> VcsError:
-    """Why `merge --ff-only` failed: a history rewritten upstream (say how far apart), or local changes."""
+def _not_forward(
+    repo: Repo,
+    where: ListsRepo,
+    branch: str,
+    tracking: str,
+    before: str | None,
+    target: str,
+    local: list[LocalCommit] | None = None,
+    blocked: str | None = None,
+) -> VcsError:
+    """Why `merge --ff-only` failed: a history rewritten upstream (say how far apart), or local changes.
+
+    `local`: the local commits upstream lacks, when known; `blocked`: why they could not be
+    dropped although they are all the watch's own refresh commits (`git reset --keep`'s error).
+    """
     ahead, behind = 0, 0
     if before is not None:
         counts = repo.git.rev_list("--left-right", "--count", f"{before}...{target}").split()
@@ -74,14 +96,63 @@ def _not_forward(repo: Repo, where: ListsRepo, branch: str, tracking: str, befor
             "way; nothing was pulled\n"
             f"  fix: look at `git -C {where.root} status`; the service's clone takes no local edits"
         )
-    return VcsError(
-        f"cannot fast-forward {branch} to {tracking}: they have diverged (a force-push upstream?): "
+    refreshes = [c for c in local or [] if c.refresh]
+    others = [c for c in local or [] if not c.refresh]
+    why = "(a force-push upstream?)"
+    if refreshes and not others:
+        why = "(the local ones are the watch's own refresh-spf commits)"
+    elif refreshes:
+        why = f"({len(refreshes)} of the local ones are the watch's own refresh-spf commits, {len(others)} not)"
+    head = (
+        f"cannot fast-forward {branch} to {tracking}: they have diverged {why}: "
         f"local {branch} {str(before)[:10]} has {ahead} commit(s) that {tracking} lacks, "
         f"{tracking} {target[:10]} has {behind} that {branch} lacks; nothing was pulled\n"
-        f"  fix: review `git -C {where.root} log --oneline --left-right {branch}...{tracking}`, then follow "
+    )
+    if refreshes and not others:
+        return VcsError(
+            head + f"  uncommitted changes in {where.root} are in the way of dropping them (the refresh makes "
+            f"them again) and following {tracking}: git reset --keep refused: {blocked}\n"
+            f"  fix: look at `git -C {where.root} status` and discard the local edits (the service's clone takes "
+            "none; make them where lists are edited and push them): the next check drops the refresh commits "
+            f"and follows {tracking}"
+        )
+    if refreshes:
+        shown = "; ".join(c.line() for c in others[:10]) + (f" (+{len(others) - 10} more)" if len(others) > 10 else "")
+        return VcsError(
+            head + f"  not refresh-spf commits (made in this clone by hand?): {shown}\n"
+            f"  fix: review `git -C {where.root} log --oneline --left-right {branch}...{tracking}`; make those "
+            f"changes where lists are edited and push them, then follow upstream with `git -C {where.root} "
+            f"reset --keep {tracking}` (the watch makes its refresh commits again on top)"
+        )
+    return VcsError(
+        head + f"  fix: review `git -C {where.root} log --oneline --left-right {branch}...{tracking}`, then follow "
         f"upstream with `git -C {where.root} reset --hard {tracking}` (the next check publishes it); "
         "upstream, push a revert rather than force-pushing the lists branch"
     )
+
+
+def _git_said(exc: GitCommandError) -> str:
+    """What git wrote to stderr, on one line (GitPython wraps it in `stderr: '...'`)."""
+    text = str(exc.stderr).strip()
+    text = text.removeprefix("stderr:").strip()
+    if len(text) > 1 and text[0] == text[-1] == "'":
+        text = text[1:-1]
+    lines = [ln.strip() for ln in text.splitlines()]
+    return "; ".join(ln for ln in lines if ln and not ln.startswith("To ")) or str(exc)
+
+
+def _drop_refreshes(repo: Repo, where: ListsRepo, branch: str, tracking: str, before: str | None, target: str) -> int:
+    """After a failed fast-forward: when every local commit upstream lacks is a refresh commit,
+    follow upstream with `git reset --keep` and return how many were dropped; else raise."""
+    local = local_commits(repo, where, before, target) if before is not None else None
+    if not local or not all(c.refresh for c in local):
+        raise _not_forward(repo, where, branch, tracking, before, target, local)
+    try:
+        repo.git.reset("--keep", "--quiet", target)
+    except GitCommandError as exc:
+        blocked = _git_said(exc)
+        raise _not_forward(repo, where, branch, tracking, before, target, local, blocked) from exc
+    return len(local)
 
 
 def sync(where: ListsRepo, *, lists_only: bool = False) -> SyncResult:
@@ -109,13 +180,67 @@ def sync(where: ListsRepo, *, lists_only: bool = False) -> SyncResult:
             outside = _outside_lists(repo, where, before, target)
             if outside:
                 raise _refuse_outside(where, branch.name, f"{tracking.name} {target[:10]}", outside)
+        dropped = 0
         try:
             repo.git.merge("--ff-only", "--quiet", target)
-        except GitCommandError as exc:
-            raise _not_forward(repo, where, branch.name, tracking.name, before, target) from exc
+        except GitCommandError:
+            dropped = _drop_refreshes(repo, where, branch.name, tracking.name, before, target)
         after = repo.head.commit.hexsha
     message = "up to date" if after == before else f"fast-forwarded {str(before)[:10]}..{after[:10]}"
-    return SyncResult(before, after, remote, message)
+    if dropped:
+        message = (
+            f"dropped {dropped} refresh-spf commit(s) that {tracking.name} lacks (the SPF refresh makes them "
+            f"again); fast-forwarded to {tracking.name} {after[:10]}"
+        )
+    return SyncResult(before, after, remote, message, dropped)
+
+
+def push_head(where: ListsRepo) -> PushResult:
+    """Push the watch's refresh commits: HEAD to the current branch's upstream branch, plain
+    (`git push REMOTE HEAD:refs/heads/BRANCH`, never forced).
+
+    Nothing is pushed (pushed False) when the branch has no upstream or upstream has HEAD. A
+    push that fails (rejected because upstream moved, no permission, remote down) or a local
+    commit upstream lacks that is not a refresh commit (a person's: not the watch's to push)
+    raises VcsError; nothing changes locally either way.
+    """
+    with _open(where.root) as repo:
+        if repo.head.is_detached:
+            return PushResult(False, f"{where.root}: HEAD is detached; nothing to push")
+        branch = repo.active_branch.name
+        reader = repo.config_reader()
+        remote = str(reader.get_value(f'branch "{branch}"', "remote", ""))
+        merge = str(reader.get_value(f'branch "{branch}"', "merge", ""))
+        if not remote or remote == "." or not merge:
+            return PushResult(False, f"{branch} has no upstream; the commit stays in {where.root}")
+        ref = merge if merge.startswith("refs/heads/") else f"refs/heads/{merge}"
+        upstream = f"{remote}/{ref.removeprefix('refs/heads/')}"
+        head = repo.head.commit.hexsha
+        local = local_commits(repo, where, head, upstream)
+        if local == []:
+            return PushResult(False, f"{upstream} has {head[:10]} already")
+        others = [c for c in local or [] if not c.refresh]
+        if local is None or others:
+            shown = (
+                "; ".join(c.line() for c in others[:5]) or f"more than {MAX_LOCAL}, or no {upstream} to compare with"
+            )
+            raise VcsError(
+                f"not pushed to {upstream}: {branch} holds commits that are not the watch's refresh-spf "
+                f"commits ({shown}); the refresh commit stays in {where.root}\n"
+                f"  fix: review `git -C {where.root} log --oneline {upstream}..{branch}`; the service's clone "
+                "takes no hand commits: make them where lists are edited and push them"
+            )
+        try:
+            repo.git.push("--quiet", remote, f"HEAD:{ref}")
+        except GitCommandError as exc:
+            said = _git_said(exc)
+            raise VcsError(
+                f"cannot push the refresh-spf commit(s) to {remote} {ref}: {said}; they stay in {where.root} "
+                f"only, and when {upstream} moves, the next pull drops them and the refresh makes them again on top\n"
+                f"  fix: nothing is needed; to have them upstream, give the service push access to {remote}, or run "
+                "refresh-spf where lists are edited and push its commits"
+            ) from exc
+    return PushResult(True, f"{len(local)} refresh-spf commit(s) to {remote} {ref} ({head[:10]})")
 
 
 def staged_changes(where: ListsRepo) -> list[str]:
