@@ -231,7 +231,8 @@ def push_head(where: ListsRepo) -> PushResult:
                 "takes no hand commits: make them where lists are edited and push them"
             )
         try:
-            repo.git.push("--quiet", remote, f"HEAD:{ref}")
+            # never wait on a password prompt: an unattended watch has no one to answer it
+            repo.git.push("--quiet", remote, f"HEAD:{ref}", env={"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true"})
         except GitCommandError as exc:
             said = _git_said(exc)
             raise VcsError(
