@@ -97,3 +97,17 @@ def test_outside_a_repository_or_before_the_first_commit_says_where_it_reads_fro
     git(tmp_path, "init", "-q")
     code, out, err = run_cli("--lists", str(lists), "refresh-spf")
     assert code == 1 and "refresh-spf reads the declarations from the lists repository's HEAD" in err, err
+
+
+def test_watch_once_from_cron_keeps_to_the_schedule_and_names_what_needs_a_person(
+    spf_lists: Path, fake: FakeExpand, tmp_path: Path
+) -> None:
+    zones = tmp_path / "zones"
+    argv = ("--lists", str(spf_lists), "--zones", str(zones), "watch", "--once", "--resolver", "127.0.0.1:5353")
+    code, out, err = run_cli(*argv)
+    assert code == 0, err
+    assert out.endswith("spf: needs attention: other.example (unchanged) (see the log)\n"), out
+    assert [d for d, _ in fake.calls] == ["partner.example", "other.example"]
+    assert (zones / "spf-schedule.json").exists()
+    code, out, err = run_cli(*argv)  # a minute later from cron: not due (every 1h), nobody's DNS asked
+    assert code == 0 and "needs attention" not in out and len(fake.calls) == 2, (out, err)

@@ -4,17 +4,20 @@ publishes the refresh's commit through the usual path."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import random
 from pathlib import Path
 
+import pytest
 from tests.spf_builders import NOW, found, ok
 from tests.spf_repo import ZONE, FakeExpand, NoResolver, spf_lists
 from tests.test_publish import answer
 from tests.test_vcs import git
 
 from publisher.publish import history
+from publisher.publish import spf_refresh as refresh
 from publisher.publish.spf_refresh import refresh_spf
-from publisher.publish.spf_watch import SpfRunner
+from publisher.publish.spf_watch import STATE_FILE, SpfRunner
 from publisher.publish.watch import Watcher
 from publisher.spf.result import Expansion
 
@@ -111,3 +114,32 @@ def test_a_failing_refresh_is_logged_and_the_publish_goes_on(spf_lists: Path, tm
     assert watcher.check() == "published"  # what HEAD holds, without the failed refresh
     assert spf.error is not None and "HEAD is detached" in spf.error
     assert answer(zones, ZONE, "1.2.3.4") and not answer(zones, ZONE, "5.6.7.8")
+
+
+def test_the_schedule_outlives_the_process_so_watch_once_from_cron_keeps_to_it(
+    spf_lists: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A restarted watch, or `watch --once` every minute from cron, refreshes when due, not at
+    each start; the budget's carry-over survives too; a partner needing a person is a warning."""
+    state = tmp_path / "zones" / STATE_FILE
+    costly = Expansion("partner.example", "ok", found=PARTNER.found, queries=12)  # the zone's budget is 10
+    fake = FakeExpand({"partner.example": costly, "other.example": OTHER})
+
+    def started() -> SpfRunner:
+        return SpfRunner(spf_lists, resolver=NoResolver, expand=lambda: fake, uniform=lambda lo, hi: 1.0, state=state)
+
+    with caplog.at_level(logging.INFO, logger="publisher.watch"):
+        first = started()
+        assert first.run_due(NOW) and len(fake.calls) == 1
+    assert first.attention == ["other.example (unchanged)"]
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [f"spf {ZONE}: other.example: {refresh.UNREACHED}; nothing changed"]
+    again = started()  # a new process: the due time and the carry-over come from zones/
+    assert again.due == {ZONE: NOW + dt.timedelta(hours=1)} and again.first == {ZONE: ("other.example",)}
+    assert not again.run_due(NOW + dt.timedelta(minutes=59)) and len(fake.calls) == 1
+    started().run_due(NOW + dt.timedelta(hours=1))  # due: the left-out partner goes first
+    assert fake.calls[1:] == [("other.example", 10), ("partner.example", 9)]
+    state.write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="publisher.watch"):
+        assert started().due == {}  # refreshed at once, and said why
+    assert f"spf: {state} is unreadable" in caplog.text

@@ -119,15 +119,22 @@ def cmd_history(args: argparse.Namespace, display: Display) -> int:
 
 def cmd_watch(args: argparse.Namespace, display: Display) -> int:
     from publisher.cli.spf import load_expand, make_resolver
-    from publisher.publish.spf_watch import SpfRunner
+    from publisher.publish.spf_watch import STATE_FILE, SpfRunner
     from publisher.publish.watch import Watcher, watch
 
     iterations = 1 if args.once else args.iterations
-    runner = SpfRunner(args.lists, resolver=make_resolver(args.resolver, args.timeout), expand=load_expand)
+    runner = SpfRunner(
+        args.lists,
+        resolver=make_resolver(args.resolver, args.timeout),
+        expand=load_expand,
+        state=args.zones / STATE_FILE,
+    )
     watcher = Watcher(args.lists, args.zones, pull=not args.no_pull, spf=runner)
     watch(args.lists, args.zones, interval=args.interval, iterations=iterations, watcher=watcher)
     if args.once:
         display.line(watcher.last)  # what the check did, on stdout: the log lines are on stderr
+        if runner.attention:
+            display.line(f"spf: needs attention: {', '.join(runner.attention)} (see the log)")
     return 1 if iterations is not None and watcher.failures == watcher.runs and watcher.runs else 0
 
 

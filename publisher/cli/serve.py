@@ -51,10 +51,15 @@ def cmd_serve(args: argparse.Namespace, display: Display) -> int:
     stop = threading.Event()
     if args.watch:
         from publisher.cli.spf import load_expand, make_resolver
-        from publisher.publish.spf_watch import SpfRunner
+        from publisher.publish.spf_watch import STATE_FILE, SpfRunner
         from publisher.publish.watch import Watcher, watch
 
-        runner = SpfRunner(args.lists, resolver=make_resolver(args.resolver, args.timeout), expand=load_expand)
+        runner = SpfRunner(
+            args.lists,
+            resolver=make_resolver(args.resolver, args.timeout),
+            expand=load_expand,
+            state=args.zones / STATE_FILE,
+        )
         watcher = Watcher(args.lists, args.zones, spf=runner)
         if args.metrics:
             try:

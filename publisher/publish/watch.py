@@ -117,7 +117,7 @@ class Watcher:
                 if result.moved:
                     log.info("pulled: %s", result.message)
                 if result.dropped_refreshes and self.spf is not None:
-                    self.spf.due.clear()  # make them again, on top of what was pulled, in this check
+                    self.spf.refresh_now()  # make them again, on top of what was pulled, in this check
             except PublisherError as exc:  # publish what we have; say why it is not newer
                 self.pull_failures += 1
                 if str(exc) != self.pull_error:
