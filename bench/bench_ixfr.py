@@ -35,29 +35,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_serve import ZONES, ensure_data
-from bench.common import ROOT, ZONE, free_port, machine, table
+from bench.common import NSD_SERVER, ROOT, ZONE, free_port, machine, table
 
-NSD_CONF = """server:
-    ip-address: 127.0.0.1@{port}
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{dir}"
-    database: ""
-    zonelistfile: "{dir}/zone.list"
-    pidfile: "{dir}/nsd.pid"
-    xfrdfile: "{dir}/xfrd.state"
-    xfrdir: "{dir}"
-    logfile: "{dir}/nsd.log"
-    server-count: 1
-remote-control:
-    control-enable: no
-zone:
+NSD_CONF = (
+    NSD_SERVER
+    + """zone:
     name: {zone}
     zonefile: "{zone}.zone"
     request-xfr: {mode}127.0.0.1@{primary} NOKEY
     allow-notify: 127.0.0.1 NOKEY
 """
+)
 
 
 def add_addresses(zone, n: int, seed: int):  # type: ignore[no-untyped-def]

@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import free_port, machine, report, table
+from common import NSD_SERVER, free_port, machine, report, table
 
 BASE = "bench.example"
 PROVIDERS = 8
@@ -46,25 +46,13 @@ zones:
       shared: {providers: [mailer0.bench.example], code: 127.0.15.0}
 """
 
-NSD_CONF = """server:
-    ip-address: 127.0.0.1@{port}
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{dir}"
-    database: ""
-    zonelistfile: "{dir}/zone.list"
-    pidfile: "{dir}/nsd.pid"
-    xfrdfile: "{dir}/xfrd.state"
-    xfrdir: "{dir}"
-    logfile: "{dir}/nsd.log"
-    server-count: 1
-remote-control:
-    control-enable: no
-zone:
+NSD_CONF = (
+    NSD_SERVER
+    + """zone:
     name: {base}
     zonefile: "{base}.zone"
 """
+)
 
 UNBOUND_CONF = """server:
     interface: 127.0.0.1@{port}

@@ -16,6 +16,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "bench" / "data"
 ZONE = "bench.example.test"
+#: NSD's `server:` on 127.0.0.1:{port}, everything under {dir}; zone stanzas follow it.
+NSD_SERVER = """server:
+    ip-address: 127.0.0.1@{port}
+    do-ip6: no
+    username: ""
+    chroot: ""
+    zonesdir: "{dir}"
+    database: ""
+    zonelistfile: "{dir}/zone.list"
+    pidfile: "{dir}/nsd.pid"
+    xfrdfile: "{dir}/xfrd.state"
+    xfrdir: "{dir}"
+    logfile: "{dir}/nsd.log"
+    server-count: 1
+remote-control:
+    control-enable: no
+"""
 
 ZONES_YAML = f"""\
 zones:

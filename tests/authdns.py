@@ -24,7 +24,9 @@ import pytest
 
 from conftest import free_port, require_tool, stop_process
 
-_CONF = """server:
+#: NSD's `server:` on 127.0.0.1:{port}, everything under {dir}; zone stanzas follow it (the
+#: secondary, IXFR, TSIG and deploy tests share it).
+NSD_CONF = """server:
     ip-address: 127.0.0.1@{port}
     do-ip6: no
     username: ""
@@ -36,9 +38,8 @@ _CONF = """server:
     xfrdfile: "{dir}/xfrd.state"
     xfrdir: "{dir}"
     logfile: "{dir}/nsd.log"
-    verbosity: 1
+    verbosity: 2
     server-count: 1
-    tcp-count: 16
 remote-control:
     control-enable: no
 """
@@ -71,7 +72,7 @@ class AuthDns:
         """Serve exactly `zones` from now on (NSD restarted on the same port, and waited for)."""
         self.stop()
         self.serial += 1
-        conf = _CONF.format(port=self.port, dir=self.dir)
+        conf = NSD_CONF.format(port=self.port, dir=self.dir)
         for i, (zone, records) in enumerate(zones.items()):
             name = zone.rstrip(".").lower()
             file = f"z{i}.zone"
@@ -120,12 +121,20 @@ class BlackHole:
 
     def __init__(self) -> None:
         self.host = "127.0.0.1"
-        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.udp.bind((self.host, 0))
-        self.port = int(self.udp.getsockname()[1])
-        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.tcp.bind((self.host, self.port))
-        self.tcp.listen(8)
+        for _ in range(50):  # an ephemeral UDP port whose TCP twin is free too
+            self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.udp.bind((self.host, 0))
+            self.port = int(self.udp.getsockname()[1])
+            self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                self.tcp.bind((self.host, self.port))
+            except OSError:
+                self.udp.close()
+                self.tcp.close()
+                continue
+            self.tcp.listen(8)
+            return
+        raise RuntimeError("no free UDP and TCP port pair on loopback")
 
     def close(self) -> None:
         self.udp.close()

@@ -12,29 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from authdns import NSD_CONF
 from conftest import free_port, require_tool, stop_process
 from server_fixtures import publish, sample_zones
 from test_server import BL, DBL, SERIAL, WL, Served, dig, start_server, v4q, v6q
 
 ZONES = (BL, WL, DBL)
 
-NSD_CONF = """server:
-    ip-address: 127.0.0.1@{port}
-    do-ip6: no
-    username: ""
-    chroot: ""
-    zonesdir: "{dir}"
-    database: ""
-    zonelistfile: "{dir}/zone.list"
-    pidfile: "{dir}/nsd.pid"
-    xfrdfile: "{dir}/xfrd.state"
-    xfrdir: "{dir}"
-    logfile: "{dir}/nsd.log"
-    verbosity: 2
-    server-count: 1
-remote-control:
-    control-enable: no
-"""
 NSD_ZONE = """zone:
     name: {zone}
     zonefile: "{zone}.zone"
