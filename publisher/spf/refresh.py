@@ -23,11 +23,12 @@ from typing import Literal
 from publisher.addresses import Network, format_v4
 from publisher.errors import SpfError
 from publisher.model import SourceData, ZoneConfig
-from publisher.partners import Generated, GeneratedStatus, Partner, SpfFilter, SpfSettings, chain_text
+from publisher.partners import Generated, GeneratedStatus, Partner, SpfSettings, chain_text
+from publisher.spf.chains import filtered, pool_of, shared_pools
 from publisher.spf.ranges import Ranges
 from publisher.spf.render import Listed, iso, render
-from publisher.spf.result import Expansion, Found, Outcome
-from publisher.spf.spans import Counts, Interval, cidrs, clip, count, merge, subtract
+from publisher.spf.result import Expansion, Outcome
+from publisher.spf.spans import Counts, cidrs, clip, count, merge, subtract
 from publisher.spf.special import special_overlap
 
 #: ok / kept / failing: the file's status after the refresh; unchanged: nothing concluded, nothing written.
@@ -40,8 +41,6 @@ _TROUBLE: dict[str, str] = {
     "temperror": "a DNS lookup failed",
     "budget": "the run's DNS query budget ran out before this partner",
 }
-_DOMAIN_TERMS = ("include:", "redirect=", "a:", "mx:", "exists:", "ptr:")
-_POOL_TERMS = ("include:", "redirect=")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,106 +91,6 @@ class PartnerRefresh:
             n = len(self.kept)
             return f"{d}: {lead}{self.why}; {n} entr{'y' if n == 1 else 'ies'} kept until {self.until}"
         return f"{d}: {lead}{self.why}; nothing listed"
-
-
-# --- chains ------------------------------------------------------------------------------------
-
-
-def _term_name(term: str) -> tuple[str, str] | None:
-    """(mechanism, domain) of a chain term naming a domain: `include:_spf.x` -> ("include:", "_spf.x")."""
-    bare = term.lstrip("+-~?")
-    low = bare.lower()
-    for prefix in _DOMAIN_TERMS:
-        if low.startswith(prefix):
-            spec = bare[len(prefix) :]
-            if prefix in ("a:", "mx:"):
-                spec = spec.split("/", 1)[0]
-            return prefix, spec.lower().rstrip(".")
-    return None
-
-
-def chain_names(chain: Sequence[str]) -> list[str]:
-    """The names an SPF chain passes through: the partner's domain, then every domain-spec."""
-    names = [chain[0].lower()] if chain else []
-    for term in chain[1:]:
-        named = _term_name(term)
-        if named is not None:
-            names.append(named[1])
-    return names
-
-
-def _under(name: str, domain: str) -> bool:
-    return name == domain or name.endswith("." + domain)
-
-
-def _by_chain(filters: Sequence[SpfFilter], chain: Sequence[str]) -> SpfFilter | None:
-    names = chain_names(chain)
-    return next((f for f in filters if f.domain and any(_under(n, f.domain) for n in names)), None)
-
-
-def _filtered(partner: Partner, found: Found) -> list[Network]:
-    """What of `found` the declaration's include / exclude let through (exactly)."""
-    net = found.network
-    spans: list[Interval] = [(net.start, net.end)]
-    if partner.include and _by_chain(partner.include, found.chain) is None:
-        keep = merge((n.start, n.end) for n in _networks(partner.include, net.family))
-        spans = clip(spans[0], keep)
-    if partner.exclude:
-        if _by_chain(partner.exclude, found.chain) is not None:
-            return []
-        cuts = merge((n.start, n.end) for n in _networks(partner.exclude, net.family))
-        spans = [piece for span in spans for piece in subtract(span, cuts)]
-    return [net] if spans == [(net.start, net.end)] else cidrs(net.family, spans)
-
-
-def _networks(filters: Sequence[SpfFilter], family: int) -> list[Network]:
-    return [f.network for f in filters if f.network is not None and f.network.family == family]
-
-
-# --- shared pools ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _Pool:
-    chain: tuple[str, ...]  # down to the include (or redirect) term
-    why: str
-
-
-def _pools(expansion: Expansion, spf: SpfSettings, refused: set[Network]) -> dict[tuple[str, ...], _Pool]:
-    """Every include / redirect of the expansion that is a shared pool, by its chain. Its size
-    is what it passes that the zone may list (special-purpose and too broad networks refused
-    on their own do not make an include a pool)."""
-    passed: dict[tuple[str, ...], list[Network]] = {}
-    for found in expansion.found:
-        if found.network in refused:
-            continue
-        for k in range(1, len(found.chain) - 1):
-            named = _term_name(found.chain[k])
-            if named is not None and named[0] in _POOL_TERMS:
-                passed.setdefault(found.chain[: k + 1], []).append(found.network)
-    shared = spf.shared
-    out: dict[tuple[str, ...], _Pool] = {}
-    for chain, nets in passed.items():
-        named = _term_name(chain[-1])
-        assert named is not None
-        target = named[1]
-        provider = next((p for p in shared.providers if _under(target, p)), None)
-        size = count(nets)
-        if provider is not None:
-            why = f"{target} is a shared provider" + ("" if provider == target else f" (under {provider})")
-        elif size.v4 > shared.max_ipv4:
-            why = f"{chain[-1]} passes {size.v4} IPv4 addresses, more than the zone's {shared.max_ipv4}"
-        elif size.v6_64s > shared.max_ipv6_64s:
-            why = f"{chain[-1]} passes {size.v6_64s} IPv6 /64s, more than the zone's {shared.max_ipv6_64s}"
-        else:
-            continue
-        out[chain] = _Pool(chain, why)
-    return out
-
-
-def _pool_of(chain: tuple[str, ...], pools: dict[tuple[str, ...], _Pool]) -> _Pool | None:
-    """The outermost shared pool `chain` passes through."""
-    return next((pools[chain[: k + 1]] for k in range(1, len(chain)) if chain[: k + 1] in pools), None)
 
 
 # --- the refresh -------------------------------------------------------------------------------
@@ -264,19 +163,19 @@ def _listable(
             )
         return None
 
-    pools = _pools(expansion, spf, {f.network for f in expansion.found if refusal(f.network) is not None})
+    pools = shared_pools(expansion, spf, {f.network for f in expansion.found if refusal(f.network) is not None})
     not_listed = [f"{u.via}: {u.why}" for u in expansion.unlisted]
     said: set[tuple[str, ...]] = set()
     shared: list[str] = []
     out: list[Listed] = []
     for found in expansion.found:
-        for net in _filtered(partner, found):
+        for net in filtered(partner, found):
             why = refusal(net)
             if why is not None:
                 not_listed.append(f"{found.via}: {why}")
                 continue
             code = None
-            pool = _pool_of(found.chain, pools)
+            pool = pool_of(found.chain, pools)
             if pool is not None:
                 if pool.chain not in said:
                     said.add(pool.chain)
