@@ -15,6 +15,8 @@ from collections.abc import Collection, Mapping, Sequence
 from publisher.model import SourceData, ZoneConfig
 from publisher.partners import Generated
 from publisher.publish.plan import ZonePlan
+from publisher.spf.refresh import expiry_day
+from publisher.spf.render import parse_iso
 
 __all__ = ["refresh_removals", "spf_notes"]
 
@@ -67,17 +69,12 @@ def _trouble(header: Generated, source: SourceData, grace: int) -> str:
     since = f" since {header.since[:10]}" if header.since else ""
     if header.status == "failing" or not len(source):
         return f"{why}{since}; nothing of it is listed"
-    until = max((v.expires for v in source.values if v.expires is not None), default=None)
-    if until is None and header.since:
-        try:
-            start = dt.datetime.fromisoformat(header.since.replace("Z", "+00:00"))
-        except ValueError:
-            start = None
-        if start is not None:
-            until = (start if start.tzinfo else start.replace(tzinfo=dt.UTC)) + dt.timedelta(seconds=grace)
+    latest = max((v.expires for v in source.values if v.expires is not None), default=None)
+    start = parse_iso(header.since)
+    until = _through(latest) if latest is not None else expiry_day(start, grace) if start is not None else None
     if until is None:
         return f"{why}{since}; its last good entries are kept"
-    return f"{why}{since}; its last good entries are kept until {_through(until)}"
+    return f"{why}{since}; its last good entries are kept until {until}"
 
 
 def _through(when: dt.datetime) -> str:

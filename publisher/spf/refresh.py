@@ -26,7 +26,7 @@ from publisher.model import SourceData, ZoneConfig
 from publisher.partners import Generated, GeneratedStatus, Partner, SpfSettings, chain_text
 from publisher.spf.chains import filtered, pool_of, shared_pools
 from publisher.spf.ranges import Ranges
-from publisher.spf.render import Listed, iso, render
+from publisher.spf.render import Listed, iso, parse_iso, render
 from publisher.spf.result import Expansion, Outcome
 from publisher.spf.spans import Counts, cidrs, clip, count, merge, subtract
 from publisher.spf.special import special_overlap
@@ -129,16 +129,6 @@ def expiry_day(since: dt.datetime, grace: int) -> str:
 
 def _day_end(day: str) -> dt.datetime:
     return dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(), dt.UTC)
-
-
-def _parse_iso(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def _listable(
@@ -274,7 +264,7 @@ def refresh_partner(
     troubled = bool(why)
     since_dt = now
     if troubled and old_header is not None and old_header.status in ("kept", "failing"):
-        since_dt = _parse_iso(old_header.since) or now
+        since_dt = parse_iso(old_header.since) or now
     since = iso(since_dt) if troubled else None
     old_by_net = {o.network: o for o in live}
     entries: list[Listed] = []

@@ -134,3 +134,14 @@ def render(partner: Partner, header: Generated, entries: Sequence[Listed]) -> by
 def iso(when: dt.datetime) -> str:
     """ISO 8601 UTC to the second, as headers write it: 2026-11-30T07:12:03Z."""
     return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str | None) -> dt.datetime | None:
+    """A header's time (`iso`'s form, or any ISO 8601) as an aware UTC datetime; None when absent or bad."""
+    if not text:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
