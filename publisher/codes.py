@@ -77,6 +77,9 @@ BAD_REQUESTS_FILE = "bad-requests-file"
 #: A zone's `spf:` that cannot work: on a block or domain zone, a `dir` outside lists/ or
 #: not read by the zone's sources, a bad duration, provider name or code.
 BAD_SPF_SETTINGS = "bad-spf-settings"
+#: A zone's `email:` that cannot work (on a zone not of kind email, a bad suffix, alias or
+#: domain list), or a setting an email zone cannot have (`protect`, `spf:`, request files).
+BAD_EMAIL_SETTINGS = "bad-email-settings"
 #: A `- spf: DOMAIN` entry where partners cannot be declared (a block or domain zone, an allow
 #: zone without `spf:` settings, an excludes file), or with a bad domain or filter.
 BAD_PARTNER = "bad-partner"
@@ -106,6 +109,11 @@ BAD_ADDRESS = "bad-address"
 HOST_BITS = "host-bits"
 #: A malformed domain name.
 BAD_DOMAIN = "bad-domain"
+#: An email address an email zone cannot list: not RFC 5321 (a quoted or non-ASCII local part,
+#: an address literal, no domain, too long).
+BAD_EMAIL = "bad-email"
+#: A ready hash of another algorithm or length than the email zone's (40 hex digits in an md5 zone).
+BAD_HASH = "bad-hash"
 #: A return code that is malformed or not allowed (outside 127.0.0.0/8, 127.0.0.1, 127.255.255.x).
 BAD_CODE = "bad-code"
 #: An `expires` or `added` that is not a date.

@@ -19,10 +19,11 @@ from itertools import repeat
 from typing import Literal, NamedTuple
 
 from publisher.addresses import Network, format_v4
+from publisher.emails import EmailSettings
 from publisher.errors import Location, Problem
 from publisher.partners import Generated, Partner, SpfSettings
 
-Kind = Literal["ip", "domain"]
+Kind = Literal["ip", "domain", "email"]
 Role = Literal["block", "allow"]
 Export = Literal["bind", "rbldnsd"]  # a zone file written beside the snapshot (zones.yaml `exports`)
 EXPORTS: tuple[Export, ...] = ("bind", "rbldnsd")
@@ -43,7 +44,10 @@ def longest_subject(kind: str, zone_name: str) -> int:
 
     Domain zones put the queried name relative to the zone there: a query name has at
     most 253 characters, so `name.ZONE` leaves 252 - len(ZONE) for it (any bytes count once).
+    Email zones have no such placeholder: their TXT never names what was queried.
     """
+    if kind == "email":
+        return 0
     return IP_SUBJECT_BYTES if kind == "ip" else max(0, 252 - len(zone_name.rstrip(".")))
 
 
@@ -215,6 +219,7 @@ class ZoneConfig:
     keyed: bool = False  # `keys: required`: queries are d.c.b.a.<key>.<zone> (serve --access-keys)
     web: ZonePage = ZonePage()  # `web:`: the lookup page's public fields, policy, code meanings, requests file
     spf: SpfSettings | None = None  # `spf:`: partners declared by SPF (publisher refresh-spf); allow ip zones
+    email: EmailSettings | None = None  # `email:` of a zone of kind email (set for every such zone)
     #: Set on the copy an excludes file is parsed with: every entry is checked as an exclusion.
     read_as_excludes: bool = False
 
@@ -306,7 +311,10 @@ class SourceData:
     """One parsed list file. Row i of each family's arrays is one entry.
 
     `*_value` indexes `values`; `*_line` is the 1-based line the entry came from.
-    IPv6 bounds are Python ints (128 bits do not fit an array).
+    IPv6 bounds are Python ints (128 bits do not fit an array). An email zone's entries are
+    domain rows (never wild) whose `dom_name` is the name relative to the zone,
+    `<hash label>[.<suffix>]` (`emails.address_name`, `emails.feed_label`); a curated entry's
+    `EntryMeta.text` keeps the address as written.
     """
 
     path: str  # relative to the lists root, e.g. "bl/abuse.yaml"

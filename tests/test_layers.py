@@ -22,6 +22,7 @@ TOP = {
     "publisher.codes",
     "publisher.errorcodes",
     "publisher.partners",
+    "publisher.emails",
 }
 
 #: What each stage may import besides the shared top modules and itself.

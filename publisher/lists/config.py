@@ -19,6 +19,7 @@ from publisher import codes
 from publisher.addresses import AddressError, normalize_domain, parse_addr, parse_code, parse_network, split_listen
 from publisher.errors import Location, Problem
 from publisher.lists.acl import AclReader
+from publisher.lists.email_config import read_email
 from publisher.lists.schema import check, did_you_mean
 from publisher.lists.spf_config import read_spf
 from publisher.lists.tree import Tree, TreeError
@@ -104,8 +105,9 @@ def _missing(tree: Tree) -> Problem:
 
 def template_problem(txt: str, kind: str) -> str | None:
     """Why a TXT template cannot be used, or None. Mirrors model.render_txt's reading."""
-    allowed = ("ip" if kind == "ip" else "domain", "code", "reason", "zone")
-    return placeholder_problem(txt, allowed, f"{'an' if kind == 'ip' else 'a'} {kind} zone")
+    subject = {"ip": ("ip",), "domain": ("domain",)}.get(kind, ())  # an email zone's TXT names no query
+    allowed = (*subject, "code", "reason", "zone")
+    return placeholder_problem(txt, allowed, f"{'an' if kind in ('ip', 'email') else 'a'} {kind} zone")
 
 
 class _Builder:
@@ -227,6 +229,16 @@ class _Builder:
                 excludes=merged.get("excludes") or [],
                 error=self.error,
             )
+        email = None
+        if kind == "email":
+            email = read_email(("zones", index, "email"), raw.get("email"), zone=name, merged=merged, error=self.error)
+        elif "email" in raw:
+            self.error(
+                ("zones", index, "email"),
+                codes.BAD_EMAIL_SETTINGS,
+                f"`email:` is for zones of kind email (this one is of kind {kind})",
+                "write `kind: email`, or remove `email:`",
+            )
         prefix = merged.get("max_prefix") or {}
         guards = merged.get("guards") or {}
         if any(p.is_error for p in self.problems[before:]):
@@ -261,6 +273,7 @@ class _Builder:
             keyed=merged.get("keys") == "required",
             web=page,
             spf=spf,
+            email=email,
         )
 
     def page(self, where: Path, raw: dict[str, Any], role: str, sources: list[str], excludes: list[str]) -> ZonePage:
