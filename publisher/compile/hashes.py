@@ -18,7 +18,7 @@ from __future__ import annotations
 import sys
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from typing import TypeVar, overload
 
 from publisher.emails import ALGORITHMS, LABEL_LENGTH, digest_label, label_digest
@@ -162,6 +162,12 @@ class HashTable(Mapping[str, int]):
         for digest in self.digests():
             yield digest_label(digest, algorithm) + tail
 
+    def items(self) -> ItemsView[str, int]:
+        return _Items(self)
+
+    def values(self) -> ValuesView[int]:
+        return _Values(self)
+
     def pairs(self) -> Iterator[tuple[str, int]]:
         """(name, answer index) in table order, without a lookup per name."""
         yield from self.extra.items()
@@ -206,3 +212,26 @@ class HashTable(Mapping[str, int]):
     def nbytes(self) -> int:
         """Bytes of the table's arrays (what a million entries cost the server)."""
         return len(self.heads) * 8 + len(self.tails) + len(self.indexes) * 4
+
+
+class _Items(ItemsView[str, int]):
+    """items() in table order without a lookup per name."""
+
+    def __init__(self, table: HashTable) -> None:
+        super().__init__(table)
+        self._table = table
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return self._table.pairs()
+
+
+class _Values(ValuesView[int]):
+    """values() in table order, straight from the arrays."""
+
+    def __init__(self, table: HashTable) -> None:
+        super().__init__(table)
+        self._table = table
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._table.extra.values()
+        yield from self._table.indexes
