@@ -42,7 +42,19 @@ def split_digests(blob: bytes, size: int) -> tuple[array[int], bytes]:
 class HashTable(Mapping[str, int]):
     """Hash names of one email zone -> answer indexes (module docstring)."""
 
-    __slots__ = ("algorithm", "suffix", "heads", "tails", "indexes", "extra", "_tail", "_tail_len", "_label_len")
+    __slots__ = (
+        "algorithm",
+        "suffix",
+        "heads",
+        "tails",
+        "indexes",
+        "extra",
+        "_tail",
+        "_tail_len",
+        "_label_len",
+        "_hex",
+        "_size",
+    )
 
     def __init__(
         self,
@@ -66,6 +78,8 @@ class HashTable(Mapping[str, int]):
         self.indexes = indexes
         self.extra: dict[str, int] = dict(sorted((extra or {}).items()))
         self._tail = size - HEAD
+        self._size = size
+        self._hex = ALGORITHMS[algorithm][1] == "hex"
         self._label_len = LABEL_LENGTH[algorithm]
         #: What follows the label in a name: "._email", or "".
         self._tail_len = len(suffix) + 1 if suffix else 0
@@ -92,6 +106,17 @@ class HashTable(Mapping[str, int]):
         if digest is None:
             return -1
         return self.digest_index(digest)
+
+    def wire_index(self, label: bytes) -> int:
+        """label_index for a label as a query carries it (any case, letters and digits only:
+        the server's matcher checked that): hex decoded in one C call, case and all."""
+        if self._hex:
+            try:
+                digest = bytes.fromhex(label.decode("ascii"))
+            except ValueError:
+                return -1
+            return self.digest_index(digest) if len(digest) == self._size else -1
+        return self.label_index(label.decode("ascii").lower())
 
     def digest_index(self, digest: bytes) -> int:
         heads = self.heads

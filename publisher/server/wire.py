@@ -168,14 +168,21 @@ def _hashed(zs: ZoneSet, m: re.Match[bytes], data: bytes, tcp: bool, counts: Cou
     sz = zs.hot_email_table[rest.lower()]
     qend = 18 + ln[0] + len(rest)
     zoff = qend - 5 - len(sz.key)
-    idx = sz.hashes.label_index(label.decode("ascii").lower())  # type: ignore[union-attr]
+    idx = sz.hashes.wire_index(label)  # type: ignore[union-attr]
+    f1 = 0x84 | (data[2] & 0x01)  # QR, AA, RD copied; never RA
+    f2 = data[3] & 0x10  # CD copied
     if idx < 0:
         counts[sz.name][NOT_LISTED] += 1
-        f1 = 0x84 | (data[2] & 0x01)
-        head = _HDR.pack(data[:2], f1, (data[3] & 0x10) | NXDOMAIN, 1, 0, 1, edns)
-        return head + data[12:qend] + sz.neg_auth[zoff] + opt
-    qtype = 1 if qt == b"\x01" else 16 if qt == b"\x10" else 255
-    return respond(sz, S_LISTED, sz.prebuilt(idx), b"", qtype, data, qend, zoff, edns, opt, limit, counts[sz.name])
+        return _HDR.pack(data[:2], f1, f2 | NXDOMAIN, 1, 0, 1, edns) + data[12:qend] + sz.neg_auth[zoff] + opt
+    pb = sz.prebuilt(idx)
+    if qt == b"\x01":
+        counts[sz.name][LISTED] += 1
+        resp = _HDR.pack(data[:2], f1, f2, 1, pb.a_count, 0, edns) + data[12:qend] + pb.a_rrs + opt
+        if len(resp) <= limit:
+            return resp
+        return _HDR.pack(data[:2], f1 | 0x02, f2, 1, 0, 0, edns) + data[12:qend] + opt
+    qtype = 16 if qt == b"\x10" else 255
+    return respond(sz, S_LISTED, pb, b"", qtype, data, qend, zoff, edns, opt, limit, counts[sz.name])
 
 
 def _general(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters) -> bytes | None:
