@@ -27,19 +27,23 @@ if TYPE_CHECKING:
 
 __all__ = ["parse_emails", "split_email_token"]
 
-#: An entry's token ends at whitespace, at ';' or at ':' (where a value starts): no address
-#: or hash holds them unquoted. '#' does (RFC 5322 atext), so it ends the token only after the '@'.
-_TOKEN_END = re.compile(r"[\s;:]")
+#: An entry's token ends at whitespace or ';' (no address or hash holds them unquoted), and at a
+#: ':' (a value) or '#' (a comment) after its '@' ('#' is RFC 5322 atext; `mailto:` is refused).
+_TOKEN_END = re.compile(r"[\s;]")
 _HEX_LINE = re.compile(r"[0-9a-f]+")
+#: First characters of a line that are syntax, not an address, though RFC 5322 atext holds them
+#: (`!` an exclusion, `#` a comment, `$` a special line); "" (an empty line) is among them too.
+_MARKS = "!#$"
 
 
 def split_email_token(text: str) -> tuple[str, str]:
     """'drop@fraud.example :3:spam' -> ('drop@fraud.example', ':3:spam'); also 'drop@fraud.example:3:spam'."""
     m = _TOKEN_END.search(text)
     token, rest = (text[: m.start()], text[m.start() :]) if m else (text, "")
-    hash_at = token.find("#", token.find("@") + 1)
-    if hash_at >= 0:
-        token, rest = token[:hash_at], token[hash_at:] + rest
+    at = token.find("@") + 1  # a `mailto:` before the address stays in the token, to be refused
+    end = min((i for i in (token.find(":", at), token.find("#", at)) if i >= 0), default=-1)
+    if end >= 0:
+        token, rest = token[:end], token[end:] + rest
     return token, rest.strip()
 
 
@@ -57,7 +61,7 @@ def parse_emails(lines: list[str], state: _State, first: int) -> None:
     add_v, add_l = source.dom_value.append, source.dom_line.append
     for lineno, line in enumerate(lines, first):
         # Fast paths: a plain lower-case address, or a hash of the zone's own form, alone on the line.
-        name = quick(line)
+        name = None if line[:1] in _MARKS else quick(line)
         if name is None and len(line) == hex_size and hex_line(line):
             name = name_of(line)
         if name is not None:
