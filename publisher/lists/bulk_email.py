@@ -15,17 +15,28 @@ the zone's length alone on its line is stored without the line parser.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from publisher.addresses import AddressError
 from publisher.emails import ALGORITHMS, LABEL_LENGTH
 from publisher.errors import Location
 from publisher.lists.email_entries import EmailNamer, looks_like_address
+from publisher.model import SourceData, ZoneConfig
 
-if TYPE_CHECKING:
-    from publisher.lists.bulk import _State
 
-__all__ = ["parse_emails", "split_email_token"]
+class LineState(Protocol):
+    """What parse_emails needs of bulk.py's reader state (`bulk._State`)."""
+
+    source: SourceData
+    zone: ZoneConfig
+    current: int
+
+    def entry(self, line: str, lineno: int) -> tuple[str, int, bool, int, str] | None: ...
+
+    def problem(self, where: Location, code: str, message: str, fix: str | None, warning: bool = False) -> None: ...
+
+
+__all__ = ["LineState", "parse_emails", "split_email_token"]
 
 #: An entry's token ends at whitespace or ';' (no address or hash holds them unquoted), and at a
 #: ':' (a value) or '#' (a comment) after its '@' ('#' is RFC 5322 atext; `mailto:` is refused).
@@ -47,7 +58,7 @@ def split_email_token(text: str) -> tuple[str, str]:
     return token, rest.strip()
 
 
-def parse_emails(lines: list[str], state: _State, first: int) -> None:
+def parse_emails(lines: list[str], state: LineState, first: int) -> None:
     """bulk.py's loop for an email zone: `lines` from line `first` on."""
     source = state.source
     settings = state.zone.email
