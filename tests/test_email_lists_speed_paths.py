@@ -165,3 +165,14 @@ def test_search_by_plain_address_finds_curated_and_feed_entries() -> None:
     assert found.total == 2
     # a word is in many hashes: a feed's lines match whole addresses or hashes only
     assert search((ZONE,), sources, "ab", limit=10).total == 0
+
+
+def test_expiring_lists_an_email_zone_entry_as_written() -> None:
+    import datetime as dt
+
+    from publisher.lists.curated import read_source
+    from publisher.lists.query import expiring
+
+    src = read_source("ebl/a.yaml", b"entries:\n  - email: Prize@Lottery.example\n    expires: 2027-02-28\n", ZONE)
+    found = expiring((ZONE,), {ZONE.name: [src]}, as_of=dt.datetime(2027, 2, 1, tzinfo=dt.UTC), within=dt.timedelta(30))
+    assert [(e.path, e.line, e.text) for e in found] == [("ebl/a.yaml", 2, "Prize@Lottery.example")]

@@ -10,6 +10,7 @@ An rbldnsd data file imports as it is:
 - after an entry `:A:TXT`, `:A` (default TXT) or a plain TXT; in a TXT, `$` is
   the queried address or name (stored as model.SUBST), `$$` a dollar sign, `$N`
   a `$N text` substitution and `$=` the base template (bulk_syntax.py);
+- in an email zone, an address or a ready hash a line (bulk_email.py), no `$` in a TXT;
 - `$SOA`, `$NS`, `$TTL` and other specials are accepted and noted as warnings:
   zones.yaml decides the zone's SOA, NS and TTL.
 
