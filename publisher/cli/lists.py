@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from publisher.addresses import AddressError, format_v4
 from publisher.cli.display import Display
 from publisher.cli.words import counted
-from publisher.errors import PublisherError, UsageError, ValidationFailed
+from publisher.errors import UsageError, ValidationFailed
 
 if TYPE_CHECKING:
     from publisher.cli.display import Subparsers
@@ -128,6 +128,7 @@ def lookup_lines(
     covering it; an email zone also says the address as it normalises it and the DNS name it
     is asked (an operator digs that). `tree`: where to read a bulk file's line as written."""
     from publisher.compile.lookup import EMAIL, covering_entries, email_asked, zone_answer
+    from publisher.publish.explain import line_as_written
 
     out: list[str] = []
     listed_anywhere = False
@@ -159,22 +160,11 @@ def lookup_lines(
             for hit in covering_entries(source, query, cfg.email):
                 text = hit.text
                 if cfg.kind == "email" and tree is not None and hit.line not in source.entries:
-                    text = _line_of(tree, source.path, hit.line, lines) or text
+                    text = line_as_written(tree, source.path, hit.line, lines) or text
                 out.append(f"  {hit.path}:{hit.line}: {text} -> {_entry_value(cfg, hit)}")
     if query.family == EMAIL and not asked_email:
         out.append("no zone here lists email addresses")
     return out, listed_anywhere
-
-
-def _line_of(tree: Tree, path: str, line: int, cache: dict[str, list[str]]) -> str:
-    """A bulk file's line as written (its comment cut off): an email zone's rows hold the hash."""
-    if path not in cache:
-        try:
-            cache[path] = tree.read(path).decode("utf-8", "replace").splitlines()
-        except PublisherError:
-            cache[path] = []
-    found = cache[path]
-    return found[line - 1].split("#", 1)[0].strip() if 0 < line <= len(found) else ""
 
 
 def _entry_value(cfg: ZoneConfig, hit: Hit | RangeHit) -> str:
