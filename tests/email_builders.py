@@ -54,4 +54,6 @@ def email_zone(cfg: ZoneConfig, sources: list[SourceData], serial: int = 1) -> C
         for row in src.rows(0):
             exact.setdefault(row.name, answer(src.values[row.value].reason))
     info = ZoneInfo(cfg.name, "email", cfg.role, 2100, Soa("ns1.example.test", "hostmaster.example.test"), (), serial)
-    return CompiledZone(info, tuple(answers), dom_exact=exact)
+    labels = cfg.email.suffix.split(".") if cfg.email.suffix else []
+    ents = frozenset(".".join(labels[i:]) for i in range(len(labels)))  # `a.b`: a.b and b
+    return CompiledZone(info, tuple(answers), dom_exact=exact, dom_ents=ents)
