@@ -30,6 +30,7 @@ def test_sample_config() -> None:
         ("bl.example.test", "ip", "block"),
         ("wl.example.test", "ip", "allow"),
         ("dbl.example.test", "domain", "block"),
+        ("ebl.example.test", "email", "block"),
     ]
     bl = config.zone("bl.example.test")
     assert bl is not None

@@ -61,7 +61,7 @@ def run(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_sample_zones_were_found() -> None:
-    assert SAMPLE_ZONES == ["bl.example.test", "wl.example.test", "dbl.example.test"]
+    assert SAMPLE_ZONES == ["bl.example.test", "wl.example.test", "dbl.example.test", "ebl.example.test"]
 
 
 def test_the_zones_yaml_of_the_scaling_guide_is_valid(tmp_path: Path) -> None:
@@ -370,7 +370,7 @@ def test_the_unit_s_command_serves_a_fresh_two_clone_layout(tmp_path: Path) -> N
     try:
         published = served.wait_for(r"published commit (\w+) \(first publish\)")
         port = int(served.wait_for(r"listening udp 127\.0\.0\.1:(\d+)")[1])
-        served.wait_for(r"serving 3 zones on")
+        served.wait_for(r"serving 4 zones on")
         first = dig(port, "bl.example.test", "SOA").answer[0][3].split()[2]
         assert dig(port, "2.0.0.127.bl.example.test", "TXT").status == "NOERROR"
         assert dig(port, "99.2.0.192.bl.example.test", "A").status == "NXDOMAIN"

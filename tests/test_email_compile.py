@@ -34,7 +34,7 @@ from publisher import codes
 from publisher.addresses import format_v4, parse_code
 from publisher.compile.compiler import compile_zone
 from publisher.compile.hashes import HashTable
-from publisher.compile.lookup import Query, zone_answer
+from publisher.compile.lookup import parse_query, zone_answer
 from publisher.compile.render import iter_records, render_bind, render_rbldnsd
 from publisher.compile.snapshot import dump_snapshot, load_snapshot
 from publisher.compile.zone import CompiledZone
@@ -47,8 +47,12 @@ C2, C3, C4 = parse_code("127.0.2.2"), parse_code("127.0.2.3"), parse_code("127.0
 
 def answer(zone: CompiledZone, address_or_name: str) -> list[tuple[str, str]]:
     """What `publisher lookup` says for an address (hashed here, as the CLI will) or a name."""
-    rel = name(address_or_name, zone_settings(zone)) if "@" in address_or_name else address_or_name
-    return [(format_v4(c), t) for c, t in zone_answer(zone, Query(0, domain=rel))]
+    if "@" in address_or_name:
+        answers = zone_answer(zone, parse_query(address_or_name), zone_settings(zone))
+        return [(format_v4(c), t) for c, t in answers]
+    idx = zone.dom_exact.get(address_or_name, -1)
+    found = zone.answers[idx] if idx >= 0 else None
+    return [(format_v4(c), t) for c, t in zip(found.codes, found.txts)] if found else []
 
 
 def zone_settings(zone: CompiledZone) -> EmailSettings:

@@ -110,9 +110,13 @@ def email_asked(settings: EmailSettings, query: Query) -> Asked:
 
 def zone_answer(zone: CompiledZone, query: Query, email: EmailSettings | None = None) -> list[tuple[int, str]]:
     """(code, TXT) pairs the zone answers for the query; empty when not listed. An email zone
-    answers only with its settings given (`email`): it hashes the query with them."""
+    hashes an address or takes a hash with its settings given (`email`); without them it is
+    asked by name, as the server is (`<label>[.<suffix>]`, the query's domain)."""
     if zone.info.kind == "email":
-        name = email_asked(email, query).name if email is not None else ""
+        if email is not None:
+            name = email_asked(email, query).name
+        else:
+            name = query.domain if query.family == 0 else ""
         idx = zone.dom_exact.get(name, -1) if name else -1
         if idx < 0:
             return []
