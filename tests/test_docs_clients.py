@@ -96,7 +96,19 @@ def test_the_unbound_snippet_points_every_sample_zone_at_the_server(build: Build
 
 
 def test_snippet_markers_are_well_formed() -> None:
-    assert set(snippets()) == {"postfix-smtpd", "postfix-postscreen", "unbound-stub", "exim", "spamassassin", "rspamd"}
+    assert set(snippets()) == {
+        "postfix-smtpd",
+        "postfix-postscreen",
+        "unbound-stub",
+        "exim",
+        "spamassassin",
+        "rspamd",
+        # email zones: run by test_email_clients.py
+        "spamassassin-email",
+        "rspamd-email",
+        "spamassassin-email-dns",
+        "rspamd-email-dns",
+    }
     assert doc_text().count("<!-- snippet:") == len(snippets())
 
 
