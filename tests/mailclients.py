@@ -46,6 +46,8 @@ SA_PRE = """\
 loadplugin Mail::SpamAssassin::Plugin::Check
 loadplugin Mail::SpamAssassin::Plugin::URIDNSBL
 loadplugin Mail::SpamAssassin::Plugin::HashBL
+loadplugin Mail::SpamAssassin::Plugin::DNSEval
+loadplugin Mail::SpamAssassin::Plugin::AskDNS
 """
 SA_HARNESS = """\
 dns_server 127.0.0.1:{port}

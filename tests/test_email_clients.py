@@ -108,6 +108,16 @@ def for_zone(text: str, zone: Zone) -> str:
     return text.replace("sha1", zone.hash).replace(HBL.queried, zone.queried)
 
 
+def one_rbls_block(*texts: str) -> str:
+    """local.d/rbl.conf holding the rules of several `rbls { ... }` snippets, as the page says."""
+    inner = []
+    for text in texts:
+        lines = text.rstrip("\n").splitlines()
+        assert lines[0] == "rbls {" and lines[-1] == "}", text
+        inner += lines[1:-1]
+    return "rbls {\n" + "\n".join(inner) + "\n}\n"
+
+
 def with_port(text: str, port: int) -> str:
     assert "127.0.0.1:5353" in text
     return text.replace("127.0.0.1:5353", f"127.0.0.1:{port}")
@@ -133,7 +143,8 @@ def rspamd(dns_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     def get(zone: Zone) -> Rspamd:
         if zone not in started:
             folder = tmp_path_factory.mktemp(f"rspamd-{zone.hash}")
-            client = Rspamd(folder, dns_port, for_zone(snippet("rspamd-email"), zone))
+            rules = one_rbls_block(snippet("rspamd"), for_zone(snippet("rspamd-email"), zone))
+            client = Rspamd(folder, dns_port, rules)
             (folder / "local.d" / "options.inc").write_text(with_port(snippet("rspamd-email-dns"), dns_port))
             started[zone] = client
             client.start()
@@ -198,3 +209,18 @@ def test_rspamd_misses_a_gmail_reply_to_whose_domain_has_capitals(rspamd: Callab
     client = rspamd(HBL)
     assert ebl_symbols(client.symbols(mail("reply-to", "J.O.H.N.Doe@GMail.com"))) == set()
     assert ebl_symbols(client.symbols(mail("body", "J.O.H.N.Doe@GMail.com"))) == {"EBL_EXAMPLE_PHISH"}
+
+
+def test_rspamd_takes_every_rule_of_the_page_beside_the_email_rule(rspamd: Callable[[Zone], Rspamd]) -> None:
+    """The IP and domain rules of the rspamd section share local.d/rbl.conf with the email rule."""
+    log = rspamd(HBL).log.read_text()
+    for symbol in ("RBL_EXAMPLE_BL", "RWL_EXAMPLE_WL", "DBL_EXAMPLE", "EBL_EXAMPLE"):
+        assert f"added rbl rule {symbol}:" in log, symbol
+    assert "RBL is DISABLED" not in log and "invalid" not in log.lower()
+
+
+def test_the_spamassassin_ip_and_domain_rules_pass_lint(dns_port: int, tmp_path: Path) -> None:
+    """The SpamAssassin section's rules for the IP and domain zones (check_rbl, askdns,
+    urirhssub) load without a complaint beside the email rules."""
+    rules = snippet("spamassassin") + snippet("spamassassin-email")
+    assert SpamAssassin(tmp_path, dns_port, rules).lint() == ""
