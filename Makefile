@@ -8,7 +8,7 @@ ACCESS_KEYS ?=
 SMTP ?=
 TSIG_KEYS ?=
 
-.PHONY: help venv test typecheck lint format docs validate compile serve web publish plan hooks bench-compile bench-serve bench-publish bench-ixfr bench-import bench-web bench-spf clean fuzz soak
+.PHONY: help venv test typecheck lint format docs validate compile serve web publish plan hooks bench-compile bench-serve bench-email bench-publish bench-ixfr bench-import bench-web bench-spf clean fuzz soak
 
 help:
 	@echo "make serve          serve zones/ on 127.0.0.1:5353 and [::1]:5353: what is published, else lists/ compiled"
@@ -28,6 +28,7 @@ help:
 	@echo "make hooks          install the git pre-commit hook that validates staged lists"
 	@echo "make bench-compile  1M-entry compile benchmark -> bench/results/compile.md"
 	@echo "make bench-serve    dnsperf against our server and rbldnsd -> bench/results/serve.md"
+	@echo "make bench-email    a 1M-address email zone: compile, memory, hashed queries vs IP and rbldnsd -> bench/results/email.md"
 	@echo "make bench-publish  a one-line change to a 1M feed until the server answers it -> bench/results/publish.md"
 	@echo "make bench-ixfr     an NSD secondary of the 1M-entry zone after a change, AXFR vs IXFR -> bench/results/ixfr.md"
 	@echo "make bench-import   import-rbldnsd of 1M-line ip4set and dnset files -> bench/results/import.md"
@@ -100,6 +101,9 @@ bench-web: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(PY) bench/bench_serve.py --out bench/results/serve.md
+
+bench-email: $(STAMP)
+	$(PY) bench/bench_email.py --out bench/results/email.md
 
 bench-publish: $(STAMP)
 	$(PY) bench/bench_publish.py --out bench/results/publish.md

@@ -32,7 +32,11 @@ CASES = [
     ("duplicate-key.yaml", BL, [("duplicate-key", "duplicate-key.yaml:5:5", "'reason' appears twice")]),
     ("unknown-key.yaml", BL, [("unknown-key", "unknown-key.yaml:4:5", "`expire`")]),
     ("wrong-type.yaml", BL, [("wrong-type", "wrong-type.yaml:4:14", "true or false")]),
-    ("missing-subject.yaml", BL, [("missing-key", "missing-subject.yaml:3:5", "`ip`, `domain` or `spf`")]),
+    (
+        "missing-subject.yaml",
+        BL,
+        [("missing-key", "missing-subject.yaml:3:5", "`ip`, `domain`, `email`, `hash` or `spf`")],
+    ),
     ("bad-address.yaml", BL, [("bad-address", "bad-address.yaml:4:9", "octet 300 is out of range")]),
     ("bad-ipv6.yaml", BL, [("bad-address", "bad-ipv6.yaml:3:9", "not a valid IPv6 address")]),
     ("host-bits.yaml", BL, [("host-bits", "host-bits.yaml:4:9", "host bits set below /24")]),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,10 @@ from publisher.errors import UsageError, ValidationFailed
 
 if TYPE_CHECKING:
     from publisher.cli.display import Subparsers
-    from publisher.compile.lookup import Hit, RangeHit
-    from publisher.model import ZoneConfig
+    from publisher.compile.lookup import Hit, Query, RangeHit
+    from publisher.compile.zone import CompiledZone
+    from publisher.lists.tree import Tree
+    from publisher.model import SourceData, ZoneConfig
 
 
 #: `lookup CIDR` prints at most this many overlapping entries per file, then how many more.
@@ -95,7 +98,7 @@ def cmd_compile(args: argparse.Namespace, display: Display) -> int:
 
 
 def cmd_lookup(args: argparse.Namespace, display: Display) -> int:
-    from publisher.compile.lookup import covering_entries, parse_query, zone_answer
+    from publisher.compile.lookup import parse_query
     from publisher.lists.tree import DirTree
     from publisher.publish.build import compile_tree
 
@@ -104,25 +107,64 @@ def cmd_lookup(args: argparse.Namespace, display: Display) -> int:
     try:
         query = parse_query(args.query)
     except AddressError as exc:
-        raise UsageError(f"{args.query!r}: {exc.message}") from exc
-    build = compile_tree(DirTree(args.lists), as_of=_now())
-    listed_anywhere = False
-    for cfg in build.config.zones:
-        zone = build.zones[cfg.name]
-        answers = zone_answer(zone, query)
-        if (query.family == 0) != (cfg.kind == "domain"):
-            continue
-        if answers:
-            listed_anywhere = True
-            display.line(f"{cfg.name}: listed")
-            for code, txt in answers:
-                display.line(f"  A {format_v4(code)}  " + (f'TXT "{txt}"' if txt else "no TXT"))
-        else:
-            display.line(f"{cfg.name}: not listed")
-        for source in build.loaded.sources.get(cfg.name, []):
-            for hit in covering_entries(source, query):
-                display.line(f"  {hit.path}:{hit.line}: {hit.text} -> {_entry_value(cfg, hit)}")
+        said = exc.message if args.query.strip() in exc.message else f"{args.query!r}: {exc.message}"
+        raise UsageError(said + (f"; {exc.fix}" if exc.fix else "")) from exc
+    tree = DirTree(args.lists)
+    build = compile_tree(tree, as_of=_now())
+    lines, listed_anywhere = lookup_lines(query, build.config.zones, build.zones, build.loaded.sources, tree)
+    display.lines(lines)
     return 0 if listed_anywhere or not args.exit_status else 4
+
+
+def lookup_lines(
+    query: Query,
+    zones: Sequence[ZoneConfig],
+    compiled: Mapping[str, CompiledZone],
+    sources: Mapping[str, Sequence[SourceData]],
+    tree: Tree | None = None,
+) -> tuple[list[str], bool]:
+    """`lookup`'s lines for one address, domain, email address or hash, and whether any zone
+    lists it. Each zone of the query's kind says listed or not, its answers and the entries
+    covering it; an email zone also says the address as it normalises it and the DNS name it
+    is asked (an operator digs that). `tree`: where to read a bulk file's line as written."""
+    from publisher.compile.lookup import EMAIL, covering_entries, email_asked, zone_answer
+    from publisher.publish.explain import line_as_written
+
+    out: list[str] = []
+    listed_anywhere = False
+    asked_email = False
+    for cfg in zones:
+        zone = compiled[cfg.name]
+        asked = None
+        if cfg.kind == "email" and cfg.email is not None:
+            asked = email_asked(cfg.email, query)
+            if not asked.name and query.family != EMAIL:
+                continue  # a domain or an address: not this zone's question (its test names aside)
+            asked_email = True
+            if not asked.name:
+                out.append(f"{cfg.name}: not asked: {asked.why}")
+                continue
+        elif (query.family == 0) != (cfg.kind == "domain") or query.family == EMAIL:
+            continue
+        answers = zone_answer(zone, query, cfg.email)
+        listed_anywhere = listed_anywhere or bool(answers)
+        out.append(f"{cfg.name}: {'listed' if answers else 'not listed'}")
+        if asked is not None and cfg.email is not None:
+            if asked.normalised:
+                out.append(f"  normalised: {asked.normalised}, hashed with {cfg.email.hash}")
+            out.append(f"  DNS name: {asked.name}.{cfg.name}")
+        for code, txt in answers:
+            out.append(f"  A {format_v4(code)}  " + (f'TXT "{txt}"' if txt else "no TXT"))
+        lines: dict[str, list[str]] = {}
+        for source in sources.get(cfg.name, []):
+            for hit in covering_entries(source, query, cfg.email):
+                text = hit.text
+                if cfg.kind == "email" and tree is not None and hit.line not in source.entries:
+                    text = line_as_written(tree, source.path, hit.line, lines) or text
+                out.append(f"  {hit.path}:{hit.line}: {text} -> {_entry_value(cfg, hit)}")
+    if query.family == EMAIL and not asked_email:
+        out.append("no zone here lists email addresses")
+    return out, listed_anywhere
 
 
 def _entry_value(cfg: ZoneConfig, hit: Hit | RangeHit) -> str:
@@ -198,8 +240,14 @@ def add_compile(sub: Subparsers) -> argparse.ArgumentParser:
 
 
 def add_lookup(sub: Subparsers) -> argparse.ArgumentParser:
-    p = sub.add_parser("lookup", help="which zones list an address, a CIDR block or a domain, and why")
-    p.add_argument("query", help="IPv4/IPv6 address, CIDR block (every entry overlapping it), or domain")
+    p = sub.add_parser(
+        "lookup", help="which zones list an address, a CIDR block, a domain or an email address, and why"
+    )
+    p.add_argument(
+        "query",
+        help="IPv4/IPv6 address, CIDR block (every entry overlapping it), domain, email address "
+        "(each email zone hashes it), or a hash as a feed shares it (32, 40 or 64 hex digits, or a sha256 label)",
+    )
     p.add_argument("--exit-status", action="store_true", help="exit 4 when listed nowhere")
     p.set_defaults(func=cmd_lookup)
     return p

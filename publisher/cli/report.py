@@ -363,14 +363,18 @@ def explain_lines(e: Explanation) -> list[str]:
     if not e.zones:
         out.append("  no published zone of that kind")
     for z in e.zones:
+        asked = [f"  normalised: {z.normalised}, hashed with {z.hashed_with}"] if z.normalised else []
+        asked += [f"  DNS name: {z.asked}"] if z.asked else []
         if z.answers:
             out.append(f"{z.zone} (serial {z.serial}): listed")
+            out.extend(asked)
             out.extend(f"  A {format_v4(code)}  " + (f"TXT {txt!r}" if txt else "no TXT") for code, txt in z.answers)
             if z.test_point and not z.entries:
                 out.append("  RFC 5782 test point: always listed")
             out.extend(_because(b, "  by ") for b in z.entries)
         else:
             out.append(f"{z.zone} (serial {z.serial}): not listed")
+            out.extend(asked)
             if z.exclusion is not None:
                 out.append(_because(z.exclusion, "  nearest covering exclusion: "))
     out.extend(f"note: {n}" for n in e.notes)

@@ -29,8 +29,10 @@ from publisher.addresses import (
     V6_BITS,
     range_to_cidrs,
 )
+from publisher.compile.email_zone import email_table, suffix_names
 from publisher.compile.excludes import HOLE, Segments, exclude_ranges, punch, punch_domains, punch_names, split_excludes
 from publisher.compile.zone import M64, Answer, CompiledZone, ZoneInfo
+from publisher.emails import EmailSettings
 from publisher.errors import Problem, ValidationFailed
 from publisher.model import (
     MAX_TXT_BYTES,
@@ -408,6 +410,13 @@ def compile_zone(zone: ZoneConfig, sources: list[SourceData], *, as_of: dt.datet
         exact = {n: remap[v] if v != HOLE else HOLE for n, v in exact.items()}
         wild = {n: remap[v] if v != HOLE else HOLE for n, v in wild.items()}
         return CompiledZone(info, answers, dom_exact=exact, dom_wild=wild, dom_ents=ents)
+    if zone.kind == "email":
+        settings = zone.email or EmailSettings()
+        table = email_table(settings, sources, vmaps, pairs.answer, punch_domains(excludes, as_of)[0])
+        test = pairs.answer((test_pair,))
+        answers, remap = canonical_answers(pairs.answers, [*set(table.indexes), test])
+        table = table.remap(remap, {settings.name_of(TEST_LISTED_DOMAIN): remap[test]})
+        return CompiledZone(info, answers, dom_exact=table, dom_ents=suffix_names(settings))
 
     override: Segments = (
         [TEST_UNLISTED_V4, TEST_LISTED_V4],

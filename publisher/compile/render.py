@@ -16,9 +16,11 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from typing import TextIO
 
 from publisher.addresses import TEST_LISTED_V4, V4_MAPPED_START, format_v4, parse_addr
+from publisher.compile.hashes import HashTable
 from publisher.compile.render_names import (
     OCTETS,
     Group,
@@ -375,6 +377,11 @@ def rbldnsd_v4(zone: CompiledZone, suffixes: list[list[str]], lo: int, hi: int) 
 
 
 def _write_domains(zone: CompiledZone, suffixes: list[list[str]], out: TextIO) -> None:
+    if isinstance(zone.dom_exact, HashTable):  # an email zone: hash names, no holes, no wildcards
+        pairs = zone.dom_exact.pairs()
+        while part := list(islice(pairs, _CHUNK)):
+            out.write("".join([name + suf for name, v in part for suf in suffixes[v]]))
+        return
     rows: list[tuple[list[str], str, int]] = [(n.split(".")[::-1], n, v) for n, v in zone.dom_exact.items()] + [
         (n.split(".")[::-1] + ["*"], "*." + n, v) for n, v in zone.dom_wild.items()
     ]

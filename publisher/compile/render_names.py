@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from publisher.addresses import V4_MAPPED_END, V4_MAPPED_START, format_v6
+from publisher.compile.hashes import HashTable
 from publisher.compile.zone import CompiledZone
 
 Group = tuple[str, int, str]  # (relative owner, answer index, SUBST text)
@@ -206,6 +207,8 @@ def domain_groups(zone: CompiledZone) -> list[Group]:
     """
     if not zone.dom_exact and not zone.dom_wild:
         return []
+    if isinstance(zone.dom_exact, HashTable):  # an email zone: exact names only, in table order
+        return [(name, idx, name) for name, idx in zone.dom_exact.pairs()]
     wild = zone.dom_wild
     groups: list[tuple[list[str], Group]] = []
     for name in _existing(zone):
@@ -226,6 +229,8 @@ def excluded_but_matched(zone: CompiledZone) -> list[tuple[str, str]]:
     An excluded name cannot exist without records, so a listed wildcard above it
     answers for it. An excluded wildcard is exact unless its own name is excluded too.
     """
+    if isinstance(zone.dom_exact, HashTable):
+        return []  # holes never enter an email zone's table
     exact_holes = [n for n, v in zone.dom_exact.items() if v < 0]
     wild_holes = [n for n, v in zone.dom_wild.items() if v < 0]
     if not exact_holes and not wild_holes:

@@ -17,6 +17,13 @@ tens of milliseconds. Layout (all integers of the fixed part little-endian):
 Array sections are `array.tobytes()` in the writer's byte order (byteswapped on
 load when the reader's differs). Domain names are newline-joined UTF-8 blobs,
 sorted, so that the same zone always gives the same bytes (artifacts hash them).
+
+An email zone (kind `email`) adds three sections, its HashTable as it is in memory:
+`email_heads` (Q, the digests' first 8 bytes as big-endian integers, sorted),
+`email_tails` (blob, the other digest bytes), `email_values` (I, answer indexes), and
+`email: {hash, suffix}` in the header; its `dom_exact` sections hold
+the test point only. Version 1 still: an ip or domain zone's bytes are unchanged, and a
+reader that predates email zones refuses one by its kind ("unknown zone kind").
 Anything short, long or inconsistent raises `SnapshotError`, never a bare error.
 """
 
@@ -30,7 +37,9 @@ from array import array
 from pathlib import Path
 from typing import Any
 
+from publisher.compile.hashes import HashTable
 from publisher.compile.zone import Answer, CompiledZone, ZoneInfo
+from publisher.emails import ALGORITHMS
 from publisher.errors import SnapshotError
 from publisher.model import NameServer, Soa
 
@@ -92,7 +101,8 @@ def dump_snapshot(zone: CompiledZone) -> bytes:
         if arr.typecode != typecode:  # the zone was built with other types: normalise
             arr = array(typecode, arr)
         add(name, typecode, arr.itemsize, len(arr), arr.tobytes())
-    for name, mapping in (("dom_exact", zone.dom_exact), ("dom_wild", zone.dom_wild)):
+    exact = zone.dom_exact.extra if isinstance(zone.dom_exact, HashTable) else zone.dom_exact
+    for name, mapping in (("dom_exact", exact), ("dom_wild", zone.dom_wild)):
         keys = sorted(mapping)
         blob = "\n".join(keys).encode("utf-8")
         add(f"{name}_names", _BLOB, 1, len(blob), blob)
@@ -100,16 +110,26 @@ def dump_snapshot(zone: CompiledZone) -> bytes:
         add(f"{name}_values", "i", values.itemsize, len(values), values.tobytes())
     ents = "\n".join(sorted(zone.dom_ents)).encode("utf-8")
     add("dom_ents_names", _BLOB, 1, len(ents), ents)
+    table = zone.dom_exact
+    extra: dict[str, Any] = {}
+    if isinstance(table, HashTable):
+        heads = table.heads if table.heads.typecode == "Q" else array("Q", table.heads)
+        add("email_heads", "Q", heads.itemsize, len(heads), heads.tobytes())
+        add("email_tails", _BLOB, 1, len(table.tails), table.tails)
+        values = table.indexes if table.indexes.typecode == "I" else array("I", table.indexes)
+        add("email_values", "I", values.itemsize, len(values), values.tobytes())
+        extra["email"] = {"hash": table.algorithm, "suffix": table.suffix}
 
     body = b"".join(chunks)
     header = json.dumps(
         {
+            **extra,
             "byteorder": sys.byteorder,
             "info": _info_json(zone.info),
             "answers": [[list(a.codes), list(a.txts)] for a in zone.answers],
             "sections": sections,
             "counts": {
-                "dom_exact": len(zone.dom_exact),
+                "dom_exact": len(exact),
                 "dom_wild": len(zone.dom_wild),
                 "dom_ents": len(zone.dom_ents),
             },
@@ -152,7 +172,7 @@ def _info_from(raw: Any) -> ZoneInfo:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _bad(f"the zone information in the header is incomplete ({exc!r})") from None
-    if info.kind not in ("ip", "domain") or info.role not in ("block", "allow"):
+    if info.kind not in ("ip", "domain", "email") or info.role not in ("block", "allow"):
         raise _bad(f"unknown zone kind/role {info.kind!r}/{info.role!r}")
     return info
 
@@ -216,6 +236,7 @@ def _load(view: memoryview) -> CompiledZone:
         byteorder = header["byteorder"]
         counts = {k: int(v) for k, v in header["counts"].items()}
         raw_info, raw_answers = header["info"], header["answers"]
+        email = header.get("email")
     except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError and UnicodeDecodeError too
         raise _bad(f"the header is not valid ({exc!r})") from None
     if byteorder not in ("little", "big"):
@@ -258,7 +279,10 @@ def _load(view: memoryview) -> CompiledZone:
             parts[name] = arr
     if offset != len(body):
         raise _bad("the sections do not add up to the body length")
-    return _assemble(info, answers, parts, counts)
+    zone = _assemble(info, answers, parts, counts)
+    if info.kind == "email":
+        return _email(zone, email, parts)
+    return zone
 
 
 def _array(parts: dict[str, memoryview | array[int]], name: str, typecode: str) -> array[int]:
@@ -307,6 +331,24 @@ def _assemble(
         dom_ents=ents,
         **arrays,
     )
+
+
+def _email(zone: CompiledZone, email: Any, parts: dict[str, memoryview | array[int]]) -> CompiledZone:
+    """An email zone's HashTable from its sections (the test point is in `dom_exact`)."""
+    if not isinstance(email, dict) or email.get("hash") not in ALGORITHMS or not isinstance(email.get("suffix"), str):
+        raise _bad(f"an email zone without its hash and suffix in the header ({email!r})")
+    heads = _array(parts, "email_heads", "Q")
+    values = _array(parts, "email_values", "I")
+    tails = parts.get("email_tails")
+    if not isinstance(tails, memoryview):
+        raise _bad("section email_tails is missing")
+    if len(values) and max(values) >= len(zone.answers):
+        raise _bad(f"a hash points at answer {max(values)}, there are {len(zone.answers)}")
+    try:
+        table = HashTable(email["hash"], email["suffix"], heads, bytes(tails), values, zone.dom_exact)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    return CompiledZone(zone.info, zone.answers, dom_exact=table, dom_ents=zone.dom_ents)
 
 
 def read_snapshot(path: str | Path) -> CompiledZone:

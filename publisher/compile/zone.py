@@ -4,7 +4,9 @@ Each family is a list of sorted, non-overlapping inclusive intervals held in
 parallel arrays (no per-address Python objects), each pointing at an `Answer`
 in a small table. IPv6 bounds are split into high and low 64-bit halves so they
 fit arrays and the C `bisect` still does the search. Domains are dict lookups of
-exact names and wildcard suffixes. A value of -1 marks an explicit hole.
+exact names and wildcard suffixes; an email zone's hash names are a sorted table of
+digests (hashes.py), looked up through the same `lookup_domain`. A value of -1 marks an
+explicit hole.
 
 The server holds one `CompiledZone` per zone and swaps it by reference on reload;
 nothing here changes after construction.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from publisher.addresses import V4_MAPPED_END, V4_MAPPED_START
@@ -70,7 +73,8 @@ class CompiledZone:
     v6_end_hi: array[int] = field(default_factory=_u64)
     v6_end_lo: array[int] = field(default_factory=_u64)
     v6_value: array[int] = field(default_factory=_u32)
-    dom_exact: dict[str, int] = field(default_factory=dict)
+    #: Domain zones: a dict; email zones: a compile.hashes.HashTable (holes never in it).
+    dom_exact: Mapping[str, int] = field(default_factory=dict)
     dom_wild: dict[str, int] = field(default_factory=dict)
     dom_ents: frozenset[str] = frozenset()
 

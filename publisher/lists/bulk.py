@@ -10,6 +10,7 @@ An rbldnsd data file imports as it is:
 - after an entry `:A:TXT`, `:A` (default TXT) or a plain TXT; in a TXT, `$` is
   the queried address or name (stored as model.SUBST), `$$` a dollar sign, `$N`
   a `$N text` substitution and `$=` the base template (bulk_syntax.py);
+- in an email zone, an address or a ready hash a line (bulk_email.py), no `$` in a TXT;
 - `$SOA`, `$NS`, `$TTL` and other specials are accepted and noted as warnings:
   zones.yaml decides the zone's SOA, NS and TTL.
 
@@ -26,12 +27,14 @@ from __future__ import annotations
 
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from publisher import codes
 from publisher.addresses import TEST_UNLISTED_V4, AddressError, normalize_domain
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.breadth import BROAD_DOMAIN_FIX_BULK, first_per_code
+from publisher.lists.bulk_email import parse_emails, split_email_token
 from publisher.lists.bulk_repeats import Example, Seen, allows_repeats, count_repeats, repeats_problem
 from publisher.lists.bulk_shapes import COLUMNS, ShapeCounter, describe, line_shape
 from publisher.lists.bulk_syntax import (
@@ -47,7 +50,7 @@ from publisher.lists.checks import BROAD_FIX_BULK, check_domain, check_network
 from publisher.lists.txt_limit import FIX as TXT_FIX
 from publisher.lists.txt_limit import reason_excess
 from publisher.lists.yamlmarks import decode_text
-from publisher.model import SourceData, Value, ZoneConfig, longest_subject
+from publisher.model import SUBST, SourceData, Value, ZoneConfig, longest_subject
 
 __all__ = ["BulkMarks", "read_bulk", "read_bulk_source", "MAX_LINE_PROBLEMS"]
 
@@ -61,6 +64,11 @@ _PLAIN_NAME = re.compile(r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+[a-z0-9
 MAX_LINE_PROBLEMS = 1000
 #: Longer lines are refused: no entry and TXT needs them, and messages quote the line.
 MAX_LINE_CHARS = 4096
+#: (message, fix) for a `$` (the queried name) in a text of an email zone.
+EMAIL_SUBST = (
+    "`$` in a text of an email zone would put the queried hash into the TXT; an email zone's TXT never names the query",
+    "write `$$` for a dollar sign, or leave the `$` out",
+)
 #: Control characters (tab and the line ends aside): the sign of a binary or UTF-16 file.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -111,7 +119,7 @@ def read_bulk(path: str, data: bytes, zone: ZoneConfig) -> tuple[SourceData, Bul
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     state = _State(source, zone)
-    parse = _parse_ip if zone.kind == "ip" else _parse_domains
+    parse = _parser(zone)
     # In chunks of whole lines: a list of every line of a big feed would cost more than the feed.
     pos, lineno, size = 0, 1, len(text)
     while pos < size:
@@ -140,9 +148,13 @@ def read_bulk_lines(path: str, lines: list[str], first: int, zone: ZoneConfig, c
     source = SourceData(path)
     state = _State(source, zone)
     state.current = current
-    (_parse_ip if zone.kind == "ip" else _parse_domains)(lines, state, first)
+    _parser(zone)(lines, state, first)
     stateful = len(state.raw) > 1 or bool(state.defaults or state.variables or state.shapes.counts)
     return source, stateful or state.base is not None or state.suppressed > 0
+
+
+def _parser(zone: ZoneConfig) -> Callable[[list[str], _State, int], None]:
+    return {"ip": _parse_ip, "email": parse_emails}.get(zone.kind, _parse_domains)
 
 
 class _State:
@@ -164,6 +176,7 @@ class _State:
         self.seen = Seen()  # live listings, for the repeats summary
         self.shapes = ShapeCounter(source.path)  # lines of a column or hosts file
         self.defaults: list[tuple[int, int]] = []  # (line, value id) of each `:A:TXT` line
+        self.split = split_email_token if zone.kind == "email" else split_token
 
     def value(self, code: int, txt: str, exclude: bool = False, where: Location | None = None) -> int:
         key = (code, txt, exclude)
@@ -240,7 +253,7 @@ class _State:
             rest = text[1:].lstrip()
             col += len(text) - len(rest)
             text = rest
-        token, rest = split_token(text)
+        token, rest = self.split(text)
         if not token:
             self.problem(
                 Location(self.source.path, lineno, col),
@@ -334,6 +347,9 @@ class _State:
         for (code, txt, excl), where in zip(self.raw, self.where):
             reason = "" if excl else expand_txt(txt, self.variables, self.base)
             self.source.values.append(Value(code, reason, None, excl))
+            if SUBST in reason and self.zone.kind == "email":  # the entries stay, as for a long text
+                self.problem(where or Location(self.source.path), codes.BAD_TEMPLATE, *EMAIL_SUBST)
+                continue
             too_long = None if excl else reason_excess(self.zone, code, reason)
             if too_long:  # the entries stay: the error alone keeps the file from being published
                 self.problem(where or Location(self.source.path), codes.TXT_TOO_LONG, f"this text {too_long}", TXT_FIX)

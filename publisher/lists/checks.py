@@ -32,8 +32,10 @@ from publisher.addresses import (
     Network,
     format_addr,
 )
+from publisher.emails import EmailSettings
 from publisher.errors import Location, Problem, Severity
 from publisher.lists.breadth import BROAD_DOMAIN_FIX_YAML, broad_domain
+from publisher.lists.email_entries import same_address
 from publisher.model import Config, Row, SourceData, ZoneConfig, longest_subject
 
 #: (code, message, fix): what a per-entry check found; the caller adds the location.
@@ -181,7 +183,7 @@ def validate(config: Config, sources: dict[str, list[SourceData]], *, as_of: dt.
     for zone in config.zones:
         srcs = sources.get(zone.name, [])
         problems.extend(_empty_zone(zone, srcs))
-        problems.extend(_duplicates(srcs))
+        problems.extend(_duplicates(srcs, zone))
         for source in srcs:
             problems.extend(_expired(source, as_of))
             if source.entries and not zone.is_excludes(source.path):  # an excludes file's holes are zone-wide
@@ -207,8 +209,9 @@ def _empty_zone(zone: ZoneConfig, srcs: list[SourceData]) -> list[Problem]:
     ]
 
 
-def _duplicates(srcs: list[SourceData]) -> list[Problem]:
-    """Exact repeats across the curated files of a zone; listed-and-excluded in one file."""
+def _duplicates(srcs: list[SourceData], zone: ZoneConfig) -> list[Problem]:
+    """Exact repeats across the curated files of a zone; listed-and-excluded in one file.
+    In an email zone, entries are the same when their names are (after normalisation)."""
     seen: dict[tuple[tuple[int, int, int, str, bool], bool], Location] = {}
     problems: list[Problem] = []
     for source in srcs:
@@ -223,11 +226,14 @@ def _duplicates(srcs: list[SourceData]) -> list[Problem]:
             text = row_text(source, row)
             if first is not None and first != loc:
                 what = "excluded" if excl else "listed"
+                message = f"{text} is {what} twice"
+                if zone.email is not None:
+                    message = _same_address(text, first, loc, srcs, zone.email)
                 problems.append(
                     Problem(
                         loc,
                         codes.DUPLICATE,
-                        f"{text} is {what} twice",
+                        message,
                         "remove one of the two entries (keep the one with the better metadata)",
                         related=(("first at", first),),
                     )
@@ -247,6 +253,13 @@ def _duplicates(srcs: list[SourceData]) -> list[Problem]:
                 )
             in_file.setdefault(key, (excl, loc))
     return problems
+
+
+def _same_address(text: str, first: Location, loc: Location, srcs: list[SourceData], settings: EmailSettings) -> str:
+    """An email zone's duplicate message: both entries as written, and the normalised address."""
+    earlier = next(s for s in srcs if s.path == first.path).entries[first.line or 0].text
+    where = f"line {first.line}" if first.path == loc.path else f"{first.path}:{first.line}"
+    return same_address(text, earlier, where, settings)
 
 
 def _expired(source: SourceData, as_of: dt.datetime) -> list[Problem]:

@@ -20,6 +20,7 @@ from publisher.lists.breadth import first_per_code
 from publisher.lists.bulk import read_bulk_source
 from publisher.lists.bulk_syntax import looks_like_ip
 from publisher.lists.checks import check_domain, check_network
+from publisher.lists.email_entries import EmailNamer, looks_like_address
 from publisher.lists.schema import check_paths
 from publisher.lists.spf_decl import misused_keys, read_generated, read_partner, retag
 from publisher.lists.txt_limit import FIX as TXT_FIX
@@ -31,6 +32,10 @@ __all__ = ["CURATED_SUFFIXES", "BULK_SUFFIXES", "read_source", "read_yaml_source
 
 CURATED_SUFFIXES = (".yaml", ".yml", ".json")
 BULK_SUFFIXES = (".txt",)
+
+#: The keys that name what an entry lists; an email zone's are EMAIL_SUBJECTS.
+SUBJECTS = ("ip", "domain", "email", "hash")
+EMAIL_SUBJECTS = ("email", "hash")
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 DATE_FIX = "write YYYY-MM-DD (through that day, UTC) or an ISO 8601 time like 2027-01-31T12:00:00Z"
@@ -82,6 +87,7 @@ class _EntryReader:
         self.marks = marks
         self.defaults = defaults
         self.value_ids: dict[Value, int] = {}
+        self.namer: EmailNamer | None = None  # an email zone's, made at its first entry
 
     def problem(self, where: Location, code: str, message: str, fix: str | None) -> None:
         self.source.problems.append(Problem(where, code, message, fix))
@@ -162,9 +168,12 @@ class _EntryReader:
                 f"allowlist entries need an `owner` ({self.zone.name} is an allowlist)",
                 "add `owner: <who operates these addresses>` to the entry, or to the file's `defaults`",
             )
-        subject = "ip" if "ip" in entry else "domain"
+        subject = next((key for key in SUBJECTS if key in entry), "domain")
         text = str(entry[subject])
-        rows = self._subject(index, entry, subject, text, exclude, allow_broad)
+        if subject in EMAIL_SUBJECTS or self.zone.kind == "email":
+            rows = self._email(index, subject, text)
+        else:
+            rows = self._subject(index, entry, subject, text, exclude, allow_broad)
         if rows is None or any(p.is_error for p in self.source.problems[before:]):
             return  # an entry with an error is never stored
         reason = str(merged.get("reason", ""))
@@ -195,6 +204,25 @@ class _EntryReader:
             via=str(entry["via"]) if "via" in entry else None,
         )
 
+    def _email(self, index: int, subject: str, text: str) -> list[Network | tuple[str, bool]] | None:
+        """An `email:` or `hash:` entry (an email zone's only kinds), or a wrong-kind one."""
+        where = self.marks.location(("entries", index, subject))
+        zone = self.zone
+        if (subject in EMAIL_SUBJECTS) != (zone.kind == "email"):
+            self.problem(where, codes.WRONG_FAMILY, *wrong_kind(subject, text, zone))
+            return None
+        assert zone.email is not None  # every email zone has its settings (config.py)
+        namer = self.namer = self.namer or EmailNamer(zone.email)
+        try:
+            name = namer.address(text)[1] if subject == "email" else namer.ready_hash(text)
+        except AddressError as exc:
+            fix = exc.fix
+            if subject == "email" and not looks_like_address(text):
+                fix = f"{fix}; a ready hash is written `- hash: {text.strip()}`"
+            self.problem(where, exc.code, exc.message, fix)  # BAD_EMAIL or BAD_HASH
+            return None
+        return [(name, False)]
+
     def _subject(
         self, index: int, entry: dict[str, Any], subject: str, text: str, exclude: bool, allow_broad: bool
     ) -> list[Network | tuple[str, bool]] | None:
@@ -202,12 +230,7 @@ class _EntryReader:
         zone = self.zone
         if subject == "ip":
             if zone.kind != "ip":
-                self.problem(
-                    where,
-                    codes.WRONG_FAMILY,
-                    f"'{text}' is an IP entry, but {zone.name} is a domain zone",
-                    "move it to a list file of an ip zone, or write it as `domain:`",
-                )
+                self.problem(where, codes.WRONG_FAMILY, *wrong_kind(subject, text, zone))
                 return None
             try:
                 net = parse_network(text)
@@ -218,12 +241,7 @@ class _EntryReader:
                 self.problem(where, code, message, fix)
             return [net]
         if zone.kind != "domain":
-            self.problem(
-                where,
-                codes.WRONG_FAMILY,
-                f"'{text}' is a domain entry, but {zone.name} is an ip zone",
-                "move it to a list file of a domain zone, or write an address as `ip:`",
-            )
+            self.problem(where, codes.WRONG_FAMILY, *wrong_kind(subject, text, zone))
             return None
         if looks_like_ip(text):
             self.problem(
@@ -255,6 +273,21 @@ class _EntryReader:
         for code, message, fix in first_per_code(findings):
             self.problem(where, code, message, fix)
         return list(rows)
+
+
+def wrong_kind(subject: str, text: str, zone: ZoneConfig) -> tuple[str, str]:
+    """(message, fix) for an entry whose key (`ip`, `domain`, `email`, `hash`) does not fit the zone's kind."""
+    what = {"ip": "an IP entry", "domain": "a domain entry", "email": "an email entry", "hash": "a hash entry"}[subject]
+    article = "an" if zone.kind in ("ip", "email") else "a"
+    message = f"'{text}' is {what}, but {zone.name} is {article} {zone.kind} zone"
+    if subject in EMAIL_SUBJECTS:
+        return message, "move it to a list file of an email zone (zones.yaml `kind: email`)"
+    if zone.kind == "email":
+        home = "an ip" if subject == "ip" else "a domain"
+        return message, f"move it to a list file of {home} zone; an email zone lists `email:` addresses or `hash:`es"
+    if subject == "ip":
+        return message, "move it to a list file of an ip zone, or write it as `domain:`"
+    return message, "move it to a list file of a domain zone, or write an address as `ip:`"
 
 
 def read_yaml_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:

@@ -11,11 +11,12 @@ which commit, and when. An entry of a file `publisher refresh-spf` generated als
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4, AddressError
-from publisher.compile.lookup import Hit, Query, covering_entries, parse_query, zone_answer
+from publisher.compile.lookup import EMAIL, Hit, Query, covering_entries, email_asked, parse_query, zone_answer
+from publisher.emails import EmailSettings
 from publisher.errors import PublisherError, UsageError
 from publisher.lists.load import load_lists
 from publisher.lists.tree import DirTree, Tree
@@ -43,6 +44,9 @@ class ZoneExplanation:
     entries: list[Because]  # for each source that lists the query, its deciding entry
     exclusion: Because | None  # not listed: the nearest exclusion covering the query
     test_point: bool
+    asked: str = ""  # an email zone: the DNS name it is asked (`<label>[.<suffix>].ZONE`)
+    normalised: str = ""  # an email zone asked for an address: the address as it hashes it
+    hashed_with: str = ""  # an email zone: its hash (sha1, md5, sha256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,18 @@ class Explanation:
     published_at: str
     zones: list[ZoneExplanation]
     notes: list[str]
+
+
+def line_as_written(tree: Tree, path: str, line: int, cache: dict[str, list[str]]) -> str:
+    """A bulk file's line as written, its comment cut off ("" when it cannot be read): the rows
+    of an email zone hold the hash, the file the address an operator recognises."""
+    if path not in cache:
+        try:
+            cache[path] = tree.read(path).decode("utf-8", "replace").splitlines()
+        except PublisherError:
+            cache[path] = []
+    found = cache[path]
+    return found[line - 1].split("#", 1)[0].strip() if 0 < line <= len(found) else ""
 
 
 def _tree_for(source: Source | None, lists: Path) -> tuple[Tree, ListsRepo | None, str | None, list[str]]:
@@ -77,9 +93,11 @@ def _tree_for(source: Source | None, lists: Path) -> tuple[Tree, ListsRepo | Non
     return DirTree(lists), None, None, ["the published zones were compiled from the work tree; no blame"]
 
 
-def _deciding(source: SourceData, query: Query, as_of: dt.datetime) -> tuple[Hit | None, list[Hit]]:
+def _deciding(
+    source: SourceData, query: Query, as_of: dt.datetime, email: EmailSettings | None = None
+) -> tuple[Hit | None, list[Hit]]:
     """The entry that decides the source's answer (most specific live one), and the expired hits."""
-    hits = covering_entries(source, query)
+    hits = covering_entries(source, query, email)
     live = [h for h in hits if h.value.expires is None or h.value.expires > as_of]
     return (live[0] if live else None), [h for h in hits if h not in live]
 
@@ -88,7 +106,8 @@ def explain(text: str, lists: Path, zones_dir: Path, *, now: dt.datetime) -> Exp
     try:
         query = parse_query(text)
     except AddressError as exc:
-        raise UsageError(f"{text!r}: {exc.message}") from exc
+        said = exc.message if text.strip() in exc.message else f"{text!r}: {exc.message}"
+        raise UsageError(said + (f"; {exc.fix}" if exc.fix else "")) from exc
     published = load_published(zones_dir)
     manifest = published.manifest
     source = manifest.source
@@ -102,15 +121,28 @@ def explain(text: str, lists: Path, zones_dir: Path, *, now: dt.datetime) -> Exp
     wanted: dict[str, set[int]] = {}
     vias: dict[tuple[str, int], str] = {}  # entries of generated files: their SPF chain
     found: list[tuple[str, list[tuple[Hit, bool]], Hit | None]] = []
+    settings: dict[str, EmailSettings] = {}
     for name, zone in sorted(published.zones.items()):
-        if (query.family == 0) != (zone.info.kind == "domain"):
+        cfg = loaded.config.zone(name) if loaded.config is not None else None
+        email = cfg.email if cfg is not None and zone.info.kind == "email" else None
+        if zone.info.kind == "email":
+            asked = email_asked(email, query) if email is not None else None
+            if email is None or asked is None or not asked.name:
+                if query.family == EMAIL:
+                    notes.append(f"{name}: not asked: {asked.why if asked else 'its email settings are unknown'}")
+                continue
+            settings[name] = email
+        elif (query.family == 0) != (zone.info.kind == "domain") or query.family == EMAIL:
             continue
         listing: list[tuple[Hit, bool]] = []
         exclusions: list[Hit] = []
+        bulk_lines: dict[str, list[str]] = {}
         for src in loaded.sources.get(name, []):
-            hit, _ = _deciding(src, query, as_of)
+            hit, _ = _deciding(src, query, as_of, email)
             if hit is None:
                 continue
+            if email is not None and hit.line not in src.entries:  # a bulk line: as written, not its hash
+                hit = replace(hit, text=line_as_written(tree, src.path, hit.line, bulk_lines) or hit.text)
             meta = src.entries.get(hit.line)
             if meta is not None and meta.via:
                 vias[(hit.path, hit.line)] = meta.via
@@ -133,11 +165,18 @@ def explain(text: str, lists: Path, zones_dir: Path, *, now: dt.datetime) -> Exp
     zones: list[ZoneExplanation] = []
     for name, listing, nearest in found:
         zone = published.zones[name]
-        answers = zone_answer(zone, query)
+        email = settings.get(name)
+        answers = zone_answer(zone, query, email)
         test_point = (query.family == 4 and query.addr == TEST_LISTED_V4) or (
             query.family == 0 and query.domain == TEST_LISTED_DOMAIN
         )
         entries = [Because(h, blame.get((h.path, h.line)), exp, vias.get((h.path, h.line))) for h, exp in listing]
         excl = Because(nearest, blame.get((nearest.path, nearest.line)), False) if nearest and not answers else None
-        zones.append(ZoneExplanation(name, zone.info.serial, zone.info.role, answers, entries, excl, test_point))
+        explained = ZoneExplanation(name, zone.info.serial, zone.info.role, answers, entries, excl, test_point)
+        if email is not None:
+            asked = email_asked(email, query)
+            explained = replace(
+                explained, asked=f"{asked.name}.{name}", normalised=asked.normalised, hashed_with=email.hash
+            )
+        zones.append(explained)
     return Explanation(query, source, published_at, zones, notes)

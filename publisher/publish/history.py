@@ -20,11 +20,24 @@ from typing import Any, TypeVar
 
 from publisher.errors import ArtifactError, UsageError
 from publisher.publish.manifest import Manifest, Source
-from publisher.publish.plan import ADDED, CHANGED, EXPIRED, IPV4, IPV6, NAMES, REMOVED, Measure, Plan, ZonePlan
+from publisher.publish.plan import (
+    ADDED,
+    CHANGED,
+    EMAILS,
+    EXPIRED,
+    IPV4,
+    IPV6,
+    NAMES,
+    REMOVED,
+    Measure,
+    Plan,
+    ZonePlan,
+)
 
 HISTORY = "history.jsonl"
 #: The keys of a zone's measures in a record and in `plan --json`.
-UNIT_KEYS = {IPV4: "ipv4", IPV6: "ipv6", NAMES: "names"}
+#: An email zone counts its addresses under "names", as a domain zone its names: one key per kind of count.
+UNIT_KEYS = {IPV4: "ipv4", IPV6: "ipv6", NAMES: "names", EMAILS: "names"}
 
 _T = TypeVar("_T")
 

@@ -221,7 +221,7 @@ class ZoneMeta:
         )
 
 
-_KINDS: tuple[Kind, ...] = ("ip", "domain")
+_KINDS: tuple[Kind, ...] = ("ip", "domain", "email")
 _ROLES: tuple[Role, ...] = ("block", "allow")
 
 

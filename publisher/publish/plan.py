@@ -76,6 +76,8 @@ class Measure:
 
 
 IPV4, IPV6, NAMES = "addresses", "IPv6 addresses", "names"
+#: An email zone's measure: its hashed names, each one address (history.jsonl's key "names").
+EMAILS = "email addresses"
 
 
 def amount(count: int, unit: str = IPV4) -> str:
@@ -84,7 +86,7 @@ def amount(count: int, unit: str = IPV4) -> str:
 
 
 #: Each measure's unit for a count of one.
-_ONE = {IPV4: "address", IPV6: "IPv6 address", NAMES: "name"}
+_ONE = {IPV4: "address", IPV6: "IPv6 address", NAMES: "name", EMAILS: "email address"}
 
 
 def measured(count: int, unit: str, sign: str = "") -> str:
@@ -138,6 +140,11 @@ class Plan:
 
 def zone_sizes(zone: CompiledZone) -> dict[str, int]:
     """What the zone lists per measure, not counting the RFC 5782 test points."""
+    if zone.info.kind == "email":
+        suffix = max(zone.dom_ents, key=len, default="")  # the test point sits where a hash does
+        test = f"{TEST_LISTED_DOMAIN}.{suffix}" if suffix else TEST_LISTED_DOMAIN
+        listed = sum(1 for v in zone.dom_exact.values() if v >= 0)
+        return {EMAILS: listed - (1 if zone.dom_exact.get(test, -1) >= 0 else 0)}
     if zone.info.kind == "domain":
         names = sum(1 for v in zone.dom_exact.values() if v >= 0) + sum(1 for v in zone.dom_wild.values() if v >= 0)
         return {NAMES: names - (1 if zone.dom_exact.get(TEST_LISTED_DOMAIN, -1) >= 0 else 0)}
@@ -251,6 +258,8 @@ def measures(
         return tuple(Measure(u, size_before.get(u, 0), n) for u, n in size_after.items())
     if after.info.kind == "domain":
         counts = {NAMES: _domain_delta(before, after)}
+    elif after.info.kind == "email":
+        counts = {EMAILS: _domain_delta(before, after)}
     else:
         window_list = list(windows) if windows is not None else None
         counts = {

@@ -14,6 +14,7 @@ listed / empty non-terminal / NXDOMAIN, shared with the slow path.
 
 from __future__ import annotations
 
+import re
 import struct
 from bisect import bisect_right
 
@@ -102,6 +103,10 @@ def fast(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters) -> bytes | None:
     rx = zs.hot_v4
     m = rx.fullmatch(data) if rx is not None else None
     if m is None:
+        rx = zs.hot_email
+        m = rx.fullmatch(data) if rx is not None else None
+        if m is not None:
+            return _hashed(zs, m, data, tcp, counts)
         return _general(zs, data, tcp, counts)
     # d.c.b.a.ZONE A/TXT/ANY for an ip zone, the packet already validated by the regex.
     ar, ld, lc, lb, la, apex, qt, size, dflags, rdlen, options = m.groups()
@@ -142,6 +147,42 @@ def fast(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters) -> bytes | None:
     qtype = {b"\x01": 1, b"\x10": 16}.get(qt, 255)
     found = sz.prebuilt(idx) if status == S_LISTED else None
     return respond(sz, status, found, subst, qtype, data, qend, zoff, edns, opt, limit, counts[sz.name])
+
+
+def _hashed(zs: ZoneSet, m: re.Match[bytes], data: bytes, tcp: bool, counts: Counters) -> bytes | None:
+    """`<label>[.<suffix>].ZONE` A/TXT/ANY of an email zone, matched by `ZoneSet.hot_email`: the
+    label decoded and bisected (HashTable.label_index); not listed is NXDOMAIN (nothing lies below)."""
+    ar, ln, label, rest, qt, size, dflags, rdlen, options = m.groups()
+    if ln[0] != len(label):
+        return _general(zs, data, tcp, counts)
+    if size is None:
+        if ar != b"\x00":
+            return _general(zs, data, tcp, counts)
+        edns, opt, limit = 0, b"", TCP_MAX if tcp else 512
+    else:
+        if ar != b"\x01" or len(options) != (rdlen[0] << 8) | rdlen[1]:
+            return _general(zs, data, tcp, counts)
+        edns = 1
+        opt = _OPT_DO if dflags[0] & 0x80 else _OPT_PLAIN
+        limit = TCP_MAX if tcp else min(max((size[0] << 8) | size[1], 512), UDP_MAX)
+    sz = zs.hot_email_table[rest.lower()]
+    qend = 18 + ln[0] + len(rest)
+    zoff = qend - 5 - len(sz.key)
+    idx = sz.hashes.wire_index(label)  # type: ignore[union-attr]
+    f1 = 0x84 | (data[2] & 0x01)  # QR, AA, RD copied; never RA
+    f2 = data[3] & 0x10  # CD copied
+    if idx < 0:
+        counts[sz.name][NOT_LISTED] += 1
+        return _HDR.pack(data[:2], f1, f2 | NXDOMAIN, 1, 0, 1, edns) + data[12:qend] + sz.neg_auth[zoff] + opt
+    pb = sz.prebuilt(idx)
+    if qt == b"\x01":
+        counts[sz.name][LISTED] += 1
+        resp = _HDR.pack(data[:2], f1, f2, 1, pb.a_count, 0, edns) + data[12:qend] + pb.a_rrs + opt
+        if len(resp) <= limit:
+            return resp
+        return _HDR.pack(data[:2], f1 | 0x02, f2, 1, 0, 0, edns) + data[12:qend] + opt
+    qtype = 16 if qt == b"\x10" else 255
+    return respond(sz, S_LISTED, pb, b"", qtype, data, qend, zoff, edns, opt, limit, counts[sz.name])
 
 
 def _general(zs: ZoneSet, data: bytes, tcp: bool, counts: Counters) -> bytes | None:

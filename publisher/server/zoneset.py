@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from publisher.addresses import AddressError, Network, parse_addr, parse_network, parse_v4, parse_v6
+from publisher.compile.hashes import HashTable
 from publisher.compile.zone import Answer, CompiledZone
 from publisher.errors import ArtifactError
 from publisher.model import SUBST, AclRule, Secondary
@@ -147,7 +148,7 @@ class ServedZone:
         "name", "zone", "kind_ip", "key", "nlabels", "serial", "settings", "ttl", "neg_ttl",
         "soa_answer", "soa_neg_tail", "ns_answer", "ns_count", "glue", "glue_count",
         "extra", "extra_ents", "_cache", "_ttl4", "v4_block", "v4_start", "v4_end", "v4_value",
-        "neg_auth", "keyed",
+        "neg_auth", "keyed", "hashes", "hash_key",
     )  # fmt: skip
 
     def __init__(self, zone: CompiledZone, settings: ZoneSettings | None = None) -> None:
@@ -156,7 +157,12 @@ class ServedZone:
         self.name = info.name.lower().strip(".")
         self.zone = zone
         self.kind_ip = info.kind == "ip"
+        #: An email zone's table (wire.fast's hashed-name path); None for other kinds.
+        self.hashes = zone.dom_exact if isinstance(zone.dom_exact, HashTable) else None
+        #: Its hash names' common tail in wire form, suffix and apex, without the root: b"\x06_email\x03hbl...".
+        self.hash_key = name_wire(self.hashes.suffix)[:-1] if self.hashes is not None else b""
         self.key = name_wire(self.name)[:-1]
+        self.hash_key += self.key
         self.nlabels = self.name.count(".") + 1
         self.serial = settings.serial if settings.serial is not None else info.serial
         self.settings = settings
@@ -294,6 +300,23 @@ def _hot_matcher(served: Mapping[str, ServedZone]) -> tuple[re.Pattern[bytes] | 
     return re.compile(pattern, re.IGNORECASE | re.DOTALL), table
 
 
+def _hot_email_matcher(
+    served: Mapping[str, ServedZone],
+) -> tuple[re.Pattern[bytes] | None, dict[bytes, ServedZone]]:
+    """The hashed-name query of an email zone, `<label>[.<suffix>].ZONE` A/TXT/ANY, matched whole
+    like the hot IPv4 query: the label's length byte (2: 32, 40 or 52) and the label (3: 32 to 52
+    letters and digits), then the suffix and apex (4), then the rest as in the IPv4 pattern."""
+    names = list(served)
+    if any(a != b and a.endswith("." + b) for a in names for b in names):
+        return None, {}
+    table = {sz.hash_key: sz for sz in served.values() if sz.hashes is not None and not sz.keyed and not sz.extra}
+    if not table:
+        return None, {}
+    tails = b"|".join(re.escape(key) for key in sorted(table, key=len, reverse=True))
+    pattern = _HOT_HEAD + rb"([\x20\x28\x34])([0-9A-Za-z]{32,52})(" + tails + _HOT_TAIL
+    return re.compile(pattern, re.IGNORECASE | re.DOTALL), {k.lower(): sz for k, sz in table.items()}
+
+
 #: d.c.b.a.KEY.ZONE of a keyed ip zone: the hot query with the key's length byte (6) and the key
 #: (7: 16 to 63 of a-z0-9, either case) between the address and the apex (8).
 _KEY = rb"([\x10-\x3f])((?-i:[A-Za-z0-9]{16,63}))("  # case-blind by hand: half the cost of (?i)
@@ -350,6 +373,10 @@ class ZoneSet:
     #: root, checked in C by one regex (see wire.fast). None when zones nest.
     hot_v4: re.Pattern[bytes] | None = None
     hot_table: dict[bytes, ServedZone] = field(default_factory=dict)
+    #: The hashed-name query of an email zone (`<label>[.<suffix>].ZONE`), and its zones by the
+    #: wire form of suffix and apex (lower case); None without unkeyed email zones, or when zones nest.
+    hot_email: re.Pattern[bytes] | None = None
+    hot_email_table: dict[bytes, ServedZone] = field(default_factory=dict)
     #: The generation's manifest.json (counts, source commit) for the metrics; None when built directly.
     manifest: Manifest | None = None
     #: TSIG keys (tsig.Keyring) from `serve --tsig-keys`, set by the server after loading; None: no keys.
@@ -387,6 +414,7 @@ class ZoneSet:
                 counts.setdefault(sz.nlabels, {})[sz.key] = sz
         by_count = tuple(sorted(counts.items(), reverse=True))
         hot_v4, hot_table = _hot_matcher(served)
+        hot_email, hot_email_table = _hot_email_matcher(served)
         acl = tuple(acl)
 
         return cls(
@@ -396,6 +424,8 @@ class ZoneSet:
             by_count=by_count,
             hot_v4=hot_v4,
             hot_table=hot_table,
+            hot_email=hot_email,
+            hot_email_table=hot_email_table,
             manifest=manifest,
             acl=acl,
             gate=Gate.build(served, acl),

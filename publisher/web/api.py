@@ -41,7 +41,8 @@ class Problem(BaseModel):
 
 #: What each refusal means, for the OpenAPI description.
 _MEANING = {
-    400: "bad input (a query that is not an address or a domain, a body that is not JSON, a bad link)",
+    400: "bad input (a query that is not an address, a domain or an email address, a body that is not JSON, "
+    "a bad link)",
     404: "no such zone",
     409: "the request cannot be taken (not listed in a zone taking requests, no longer listed)",
     410: "the confirmation link has expired",
@@ -94,11 +95,18 @@ class ZoneResultOut(BaseModel):
     requests: bool = Field(
         description="the zone takes delisting or allowlisting requests here (false when this site takes none)"
     )
+    name: str | None = Field(
+        default=None,
+        description="email zones: the DNS name a client asks, <hash>[.<suffix>].<zone> (the address hashed "
+        "as this zone normalises it); absent for other zones",
+    )
 
 
 class LookupOut(BaseModel):
-    query: str = Field(description="the query, normalised (IPv4-mapped IPv6 read as IPv4, IDN as A-label)")
-    kind: Literal["ip", "domain"]
+    query: str = Field(
+        description="the query, normalised (IPv4-mapped IPv6 read as IPv4, IDN as A-label); an email address as given"
+    )
+    kind: Literal["ip", "domain", "email"]
     generation: str
     published_at: str
     zones: list[ZoneResultOut]
@@ -111,7 +119,7 @@ class CodeOut(BaseModel):
 
 class ZoneSummaryOut(BaseModel):
     zone: str
-    kind: Literal["ip", "domain"]
+    kind: Literal["ip", "domain", "email"]
     role: Literal["block", "allow"]
     serial: int
     listings: int | None
@@ -188,6 +196,7 @@ def lookup_out(found: Lookup, taking: bool = True) -> dict[str, Any]:
                 "answers": [{"code": a.code, "meaning": a.meaning, "txt": a.txt} for a in z.answers],
                 "entries": [{"entry": e.entry, **dict(e.fields)} for e in z.entries],
                 "requests": z.requests and taking,
+                "name": z.name,
             }
             for z in found.zones
         ],
@@ -225,11 +234,12 @@ def zone_out(view: PublicView, zone: ZoneView, taking: bool = True) -> dict[str,
     response_model=LookupOut,
     response_model_exclude_none=True,
     responses=problems(400, 429, 503),
-    summary="Look up an address or a domain",
+    summary="Look up an address, a domain or an email address",
     operation_id="lookup",
 )
 def api_lookup(query: str, request: Request) -> dict[str, Any]:
-    """Is this address or domain listed, in which zones, with which answers, and why."""
+    """Is this address, domain or email address listed, in which zones, with which answers, and why.
+    An email address is hashed by each email zone as its clients hash it; it is not logged."""
     web = web_of(request)
     web.lookups.take(web.client(request))
     try:

@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from publisher import __version__
 from publisher.errors import WebError
 from publisher.web import api, pages, problems
-from publisher.web.security import BodyLimit, HeadAsGet, LookupLimit, SecurityHeaders
+from publisher.web.security import BodyLimit, HeadAsGet, LookupLimit, SecurityHeaders, quiet_access_log
 from publisher.web.service import RequestService
 from publisher.web.settings import WebSettings
 from publisher.web.state import Web
@@ -79,6 +79,7 @@ def create_app(settings: WebSettings, views: Views | None = None, requests: Requ
         settings.secret or secrets.token_bytes(32),  # no secret given (tests): one for this process
     )
     app.state.web = web
+    quiet_access_log()  # no looked-up email address in uvicorn's access log
     problems.install(app, web.error_page)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api.router)

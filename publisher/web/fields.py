@@ -25,7 +25,7 @@ from publisher.addresses import (
     parse_network,
     unmapped_network,
 )
-from publisher.compile.lookup import parse_query
+from publisher.compile.lookup import EMAIL, parse_query
 from publisher.errors import WebError
 from publisher.web.service import REQUEST_KINDS, Ask, Published, RequestForm, ZoneFacts
 
@@ -138,6 +138,11 @@ def delist_target(value: object) -> str:
         query = parse_query(raw)
     except AddressError as exc:
         raise refuse("address", f"{exc.message}; write an IP address or a domain name") from None
+    if query.family == EMAIL:  # refused before it is an Ask: a refusal's log line names its target
+        raise refuse(
+            "address",
+            "email addresses are listed by their hash and take no requests here; ask the list's operators by mail",
+        )
     if query.family == 4 and query.addr in (TEST_LISTED_V4, TEST_UNLISTED_V4):
         raise _test_point(raw, query.addr == TEST_LISTED_V4)
     if query.family == 0 and query.domain in (TEST_LISTED_DOMAIN, TEST_UNLISTED_DOMAIN):

@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import os
 import secrets
 import stat
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from publisher.errors import ConfigError, WebError
 from publisher.publish.vcs import find_repo
@@ -247,3 +249,36 @@ def load_secret(lists: Path) -> bytes:
     if len(data) != SECRET_BYTES:
         raise ConfigError(f"{path}: holds {len(data)} bytes, not {SECRET_BYTES}\n  fix: remove it; a new one is made")
     return data
+
+
+#: What an access log line says instead of a path that holds an email address.
+REDACTED = "<email address>"
+
+
+def redacted_path(path: str) -> str:
+    """A request path (with its query string) as the access log may show it: one that holds an
+    email address (a lookup of one, `@` or `%40`) keeps its route and loses the rest."""
+    if "@" not in unquote(path):
+        return path
+    for route in ("/api/v1/lookup/", "/lookup/", "/lookup?"):
+        if path.startswith(route):
+            return route + REDACTED
+    return path.split("?", 1)[0] + "?" + REDACTED if "@" not in unquote(path.split("?", 1)[0]) else REDACTED
+
+
+class QuietAddresses(logging.Filter):
+    """uvicorn's access log (`client - "METHOD PATH HTTP/x" status`) without the email addresses
+    looked up: a visitor's address is hashed for the lookup and written nowhere (README, Security)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], redacted_path(args[2]), *args[3:])
+        return True
+
+
+def quiet_access_log() -> None:
+    """Put QuietAddresses on uvicorn's access logger (once)."""
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, QuietAddresses) for f in access.filters):
+        access.addFilter(QuietAddresses())

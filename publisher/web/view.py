@@ -23,8 +23,9 @@ from pathlib import Path
 
 from publisher.addresses import TEST_LISTED_DOMAIN, TEST_LISTED_V4, AddressError, address_count, format_v4
 from publisher.compile.cover import CoverIndex
-from publisher.compile.lookup import Hit, Query, parse_query, zone_answer
+from publisher.compile.lookup import EMAIL, Hit, Query, email_asked, parse_query, zone_answer
 from publisher.compile.zone import CompiledZone
+from publisher.emails import EmailSettings
 from publisher.errors import PublisherError, WebError
 from publisher.lists.load import load_lists
 from publisher.lists.tree import DirTree, Tree
@@ -102,6 +103,7 @@ class ZoneLookup:
     test_point: bool  # an RFC 5782 test point: always listed, by no entry
     entries: tuple[PublicEntry, ...]
     requests: bool  # the zone takes requests (web.requests)
+    name: str | None = None  # an email zone: the DNS name it is asked (`<hash>[.<suffix>].ZONE`)
 
     @property
     def status(self) -> str:
@@ -112,7 +114,7 @@ class ZoneLookup:
 
 @dataclass(frozen=True, slots=True)
 class Lookup:
-    query: str  # normalised: an address (IPv4-mapped read as IPv4) or a domain A-label
+    query: str  # normalised: an address (IPv4-mapped read as IPv4) or a domain A-label; an email address as given
     kind: Kind
     generation: str
     published_at: str
@@ -123,7 +125,7 @@ def _parse(text: str) -> Query:
     if len(text) > MAX_QUERY:
         raise WebError(400, "Bad query", f"the query is longer than {MAX_QUERY} characters", field="q")
     if not text.strip():
-        raise WebError(400, "Bad query", "give an IPv4 or IPv6 address or a domain name", field="q")
+        raise WebError(400, "Bad query", "give an IPv4 or IPv6 address, a domain name or an email address", field="q")
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
         raise WebError(400, "Bad query", "the query holds control characters", field="q")
     if "/" in text:
@@ -152,11 +154,13 @@ class PublicView:
         sources: Mapping[str, list[SourceData]],
         *,
         as_of: dt.datetime,
+        emails: Mapping[str, EmailSettings] | None = None,
     ) -> None:
         manifest = published.manifest
         self.generation = published.generation
         self.published_at = manifest.published_at or ""
         self.as_of = as_of
+        self._emails: dict[str, EmailSettings] = dict(emails or {})  # each email zone hashes a query its way
         self._compiled: dict[str, CompiledZone] = dict(published.zones)
         # Each source with its index: the entries covering a query by bisection, not a scan of a
         # million-line feed per lookup (built once per generation, in the loading thread).
@@ -183,7 +187,9 @@ class PublicView:
             query = parse_query(target)
         except (AddressError, ValueError, UnicodeError):
             return ()
-        return tuple(name for name in sorted(self._compiled) if zone_answer(self._compiled[name], query))
+        return tuple(
+            name for name in sorted(self._compiled) if zone_answer(self._compiled[name], query, self._emails.get(name))
+        )
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -195,9 +201,11 @@ class PublicView:
 
     def lookup(self, text: str) -> Lookup:
         """Every zone of the query's kind: listed or not, its answers, the public fields of the
-        entries behind them. WebError 400 (field "q") for anything but an address or a domain."""
+        entries behind them. WebError 400 (field "q") for anything but an address, a domain or an
+        email address. An email address is hashed by each email zone with its settings; it is
+        never logged, and an entry shows as the hash the zone lists, not the address as written."""
         query = _parse(text)
-        kind: Kind = "domain" if query.family == 0 else "ip"
+        kind: Kind = "email" if query.family == EMAIL else "domain" if query.family == 0 else "ip"
         test_point = (query.family == 4 and query.addr == TEST_LISTED_V4) or (
             query.family == 0 and query.domain == TEST_LISTED_DOMAIN
         )
@@ -205,7 +213,11 @@ class PublicView:
         for name, zone in self.zones.items():
             if zone.kind != kind:
                 continue
-            pairs = zone_answer(self._compiled[name], query)
+            email = self._emails.get(name)
+            asked = email_asked(email, query).name if email is not None else ""
+            if kind == "email" and not asked:
+                continue  # a hash of another algorithm, or a zone whose settings are unknown
+            pairs = zone_answer(self._compiled[name], query, email)
             said = TEST_MEANING if test_point else ""  # the test point's answer, where no meaning is set
             answers = tuple(Answer(format_v4(code), zone.page.meaning(code) or said, txt) for code, txt in pairs)
             entries = self._entries(zone, query) if pairs and not test_point else ()
@@ -218,7 +230,8 @@ class PublicView:
                     answers,
                     test_point and bool(pairs),
                     entries,
-                    zone.page.requests is not None,
+                    zone.page.requests is not None and kind != "email",
+                    f"{asked}.{name}" if asked else None,
                 )
             )
         return Lookup(query.text, kind, self.generation, self.published_at, tuple(found))
@@ -228,6 +241,9 @@ class PublicView:
         publish), when it lists rather than excludes: its public fields only."""
         out: list[PublicEntry] = []
         seen: set[tuple[str, int]] = set()
+        email = self._emails.get(zone.name)
+        if email is not None:  # the hashed name is what the zone's rows hold (and what is shown)
+            query = Query(0, domain=email_asked(email, query).name)
         for source, index in self._sources.get(zone.name, []):
             live = [h for h in index.covering(query) if h.value.live(self.as_of)]
             if not live or live[0].value.exclude or (source.path, live[0].line) in seen:
@@ -282,7 +298,9 @@ def load_view(zones_dir: Path, lists: Path) -> PublicView:
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=dt.UTC)
     loaded = load_lists(_tree(lists, published), as_of=as_of)
-    return PublicView(published, loaded.sources, as_of=as_of)
+    zones = loaded.config.zones if loaded.config is not None else ()
+    emails = {z.name: z.email for z in zones if z.email is not None}
+    return PublicView(published, loaded.sources, as_of=as_of, emails=emails)
 
 
 class Views:
