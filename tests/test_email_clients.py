@@ -15,16 +15,17 @@ no address under `.example` or `.test`.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.conftest import LISTS
+from tests.test_who_may_query_e2e import cli, serve
 
-from authdns import AuthDns
 from doc_snippets import snippet
 from mailclients import Rspamd, SpamAssassin, message
-from publisher.emails import EmailSettings, address_name
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,6 @@ class Zone:
     name: str
     hash: str
     suffix: str
-
-    @property
-    def settings(self) -> EmailSettings:
-        return EmailSettings(hash=self.hash, suffix=self.suffix)  # type: ignore[arg-type]
 
     @property
     def queried(self) -> str:
@@ -82,22 +79,58 @@ CASES = [(p, f) for p in POSITIONS for f in FORMS]
 
 # --- the DNS side -------------------------------------------------------------------------
 
+#: Added to a copy of lists/: the listed addresses in the sample zone's folder (its sources
+#: are ebl/*.yaml), and the same entries in an md5 and a sha256 zone without suffix.
+CLIENT_ENTRIES = """\
+entries:
+  - email: drop.box@example.com
+    reason: drop box seen in advance-fee fraud
+    added: 2026-11-01
+  - email: john.doe@gmail.com
+    code: 127.0.2.3
+    reason: phishing sender
+    added: 2026-11-01
+"""
+MORE_ZONES = """\
+  - name: {name}
+    kind: email
+    role: block
+    sources: [{folder}/*.yaml]
+    code: 127.0.2.2
+    txt: "Address listed by {{zone}}: {{reason}}"
+    email:
+      hash: {hash}
+"""
 
-def zone_records(zone: Zone) -> str:
-    """NSD's records for `zone`: each listed address under its hash, and the test point."""
-    lines = [f"{zone.settings.name_of('test')} A 127.0.0.2"]
-    for address, code in LISTED.items():
-        lines.append(f"{address_name(address, zone.settings)[1]} A {code}")
-    return "\n".join(lines)
+
+def lists_for_clients(root: Path) -> Path:
+    """A copy of lists/ with the clients' addresses in ebl.example.test and two more zones."""
+    lists = root / "lists"
+    shutil.copytree(LISTS, lists)
+    (lists / "ebl" / "clients.yaml").write_text(CLIENT_ENTRIES)
+    zones_yaml = lists / "zones.yaml"
+    text = zones_yaml.read_text()
+    for zone in (MD5, SHA256):
+        folder = zone.name.split(".")[0]
+        (lists / folder).mkdir()
+        (lists / folder / "clients.yaml").write_text(CLIENT_ENTRIES)
+        text += MORE_ZONES.format(name=zone.name, folder=folder, hash=zone.hash)
+    zones_yaml.write_text(text)
+    return lists
 
 
 @pytest.fixture(scope="module")
 def dns_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    server = AuthDns(tmp_path_factory.mktemp("nsd"), {z.name: zone_records(z) for z in ZONES})
+    """`publisher compile` of the lists above, answered by `publisher serve` on loopback."""
+    root = tmp_path_factory.mktemp("published")
+    lists, zones = lists_for_clients(root), root / "zones"
+    done = cli("--lists", str(lists), "--zones", str(zones), "compile")
+    assert done.returncode == 0, done.stdout + done.stderr
+    served = serve(zones)
     try:
-        yield server.port
+        yield served.port
     finally:
-        server.stop()
+        served.stop()
 
 
 # --- the clients ----------------------------------------------------------------------------
