@@ -46,16 +46,29 @@ def build() -> Build:
     return compile_tree(DirTree(LISTS), as_of=AS_OF)
 
 
-def answered_codes(build: Build) -> dict[str, set[str]]:
-    """Every code each sample zone can answer, the test points' included."""
-    return {name: {format_v4(c) for a in zone.answers for c in a.codes} for name, zone in build.zones.items()}
+def mta_zones(build: Build) -> set[str]:
+    """The sample zones the MTA, SpamAssassin IP and rspamd IP snippets ask: not the email
+    zones, whose snippets test_email_clients.py runs in the real clients."""
+    return {name for name, zone in build.zones.items() if zone.info.kind != "email"}
 
 
-def entry_codes(build: Build) -> dict[str, set[str]]:
+def answered_codes(build: Build, email: bool = False) -> dict[str, set[str]]:
+    """Every code each sample zone (email zones too with `email`) can answer, the test points' included."""
+    keep = set(build.zones) if email else mta_zones(build)
+    return {
+        name: {format_v4(c) for a in zone.answers for c in a.codes}
+        for name, zone in build.zones.items()
+        if name in keep
+    }
+
+
+def entry_codes(build: Build, email: bool = False) -> dict[str, set[str]]:
     """The codes of the sample entries (what a rule per code has to cover)."""
+    keep = set(build.zones) if email else mta_zones(build)
     return {
         zone: {format_v4(v.code) for source in sources for v in source.values if not v.exclude}
         for zone, sources in build.loaded.sources.items()
+        if zone in keep
     }
 
 
@@ -90,13 +103,25 @@ def test_every_copy_of_the_postfix_line_in_the_docs_is_the_tested_one() -> None:
 
 def test_the_unbound_snippet_points_every_sample_zone_at_the_server(build: Build) -> None:
     stubs = snippet("unbound-stub")
-    for zone in build.zones:
+    for zone in build.zones:  # email zones too: their clients ask the resolver as well
         assert f'name: "{zone}"' in stubs and f'local-zone: "{zone}." transparent' in stubs
     assert "do-not-query-localhost: no" in stubs
 
 
 def test_snippet_markers_are_well_formed() -> None:
-    assert set(snippets()) == {"postfix-smtpd", "postfix-postscreen", "unbound-stub", "exim", "spamassassin", "rspamd"}
+    assert set(snippets()) == {
+        "postfix-smtpd",
+        "postfix-postscreen",
+        "unbound-stub",
+        "exim",
+        "spamassassin",
+        "rspamd",
+        # email zones: run by test_email_clients.py
+        "spamassassin-email",
+        "rspamd-email",
+        "spamassassin-email-dns",
+        "rspamd-email-dns",
+    }
     assert doc_text().count("<!-- snippet:") == len(snippets())
 
 
@@ -107,13 +132,13 @@ def test_the_table_lists_exactly_the_codes_each_sample_zone_answers(build: Build
     table = doc_text().split("<!-- table: return-codes -->", 1)[1].split("<!-- /table -->", 1)[0]
     rows = [(m["zone"], m["code"]) for m in TABLE_ROW.finditer(table)]
     assert len(rows) == len(set(rows)), "a code is listed twice"
-    expected = {(zone, code) for zone, codes in answered_codes(build).items() for code in codes}
+    expected = {(zone, code) for zone, codes in answered_codes(build, email=True).items() for code in codes}
     assert set(rows) == expected
 
 
 def test_every_code_the_page_mentions_is_one_a_sample_zone_answers_or_an_error_code(build: Build) -> None:
     mentioned = codes_in(doc_text())
-    possible = set().union(*answered_codes(build).values())
+    possible = set().union(*answered_codes(build, email=True).values())
     assert mentioned, "no code found: the pattern is broken"
     odd = {c for c in mentioned - possible if not errorcodes.is_error_code(parse_v4(c))}
     assert not odd, f"codes no sample zone answers: {sorted(odd)}"
@@ -129,7 +154,7 @@ def test_the_scoring_snippets_have_a_rule_for_every_entry_code(build: Build, nam
 def test_each_rspamd_rule_uses_only_codes_of_its_own_zone(build: Build) -> None:
     answered = answered_codes(build)
     blocks = re.findall(r'rbl = "(?P<zone>[a-z.]+)";(?P<body>.*?)\n  \}', snippet("rspamd"), re.S)
-    assert {zone for zone, _ in blocks} == set(build.zones)
+    assert {zone for zone, _ in blocks} == mta_zones(build)
     for zone, body in blocks:
         assert codes_in(body) and codes_in(body) <= answered[zone], zone
 
@@ -182,7 +207,7 @@ def assert_takes_listings_not_errors(what: str, takes: set[int], zone: str, must
 def test_the_postfix_restrictions_take_every_code_of_their_zone_and_no_error_code(build: Build) -> None:
     answered = answered_codes(build)
     restrictions = re.findall(r"(\w+_client|\w+_sender) ([a-z.]+)(?:=([\d.\[\];]+))?", snippet("postfix-smtpd"))
-    assert {zone for _, zone, _ in restrictions} == set(build.zones)
+    assert {zone for _, zone, _ in restrictions} == mta_zones(build)
     for name, zone, pattern in restrictions:
         assert pattern, f"{name} {zone} has no filter: every error answer would count as a listing"
         takes = {c for c in (*map(parse_v4, answered[zone]), *ERROR_RANGE) if postfix_takes(pattern, c)}
@@ -205,7 +230,7 @@ def test_the_postscreen_sites_weigh_every_code_of_their_zone_and_no_error_code(b
 def test_the_exim_dnslists_take_every_code_of_their_zone_and_no_error_code(build: Build) -> None:
     answered = answered_codes(build)
     lookups = re.findall(r"dnslists\s*=\s*([a-z.]+)(\S*)", snippet("exim"))
-    assert {zone for zone, _ in lookups} == set(build.zones)
+    assert {zone for zone, _ in lookups} == mta_zones(build)
     for zone, rest in lookups:
         m = re.fullmatch(r"=([\d.,]+)(/\S+)?", rest)
         assert m, f"dnslists = {zone}{rest}: want an explicit =code,code list"
@@ -288,4 +313,9 @@ def test_the_keyed_snippets_put_the_key_in_every_lookup_and_nowhere_else(build: 
     assert lookups >= 20
     # the keyed Postfix lines are the tested ones with the key: the same filters
     assert docs.keyed(SMTPD_LINE) in parts["keyed-postfix"]
-    assert set(docs.SAMPLE_ZONES) == set(build.zones)
+    assert set(docs.SAMPLE_ZONES) == mta_zones(build)
+
+
+def test_the_rspamd_email_rule_names_the_codes_of_the_sample_email_zone(build: Build) -> None:
+    """The email snippets themselves run in test_email_clients.py; here their codes follow the sample."""
+    assert codes_in(snippet("rspamd-email")) == entry_codes(build, email=True)["ebl.example.test"]
