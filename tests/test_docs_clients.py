@@ -101,6 +101,14 @@ def test_every_copy_of_the_postfix_line_in_the_docs_is_the_tested_one() -> None:
                 )
 
 
+def test_the_readme_shows_the_tested_email_snippets() -> None:
+    """The README's email section shows the SpamAssassin and rspamd rules: the very ones of
+    docs/clients.md, which test_email_clients.py runs."""
+    readme = snippets(ROOT / "README.md")
+    for name in ("spamassassin-email", "rspamd-email"):
+        assert readme[name] == snippet(name), f"README.md's {name} differs from docs/clients.md's"
+
+
 def test_the_unbound_snippet_points_every_sample_zone_at_the_server(build: Build) -> None:
     stubs = snippet("unbound-stub")
     for zone in build.zones:  # email zones too: their clients ask the resolver as well

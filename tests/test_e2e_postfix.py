@@ -93,7 +93,8 @@ MASTER = Path("/usr/lib/postfix/sbin/master")  # Postfix's master, run in the fo
 RECIPIENT = "postmaster@mail.example.test"
 
 SPAMMER, PARTNER, STRANGER, NEWCOMER = "127.0.0.77", "127.0.0.88", "127.0.0.98", "127.0.0.99"
-SAMPLE_ZONES = ("bl.example.test", "wl.example.test", "dbl.example.test")
+SAMPLE_ZONES = ("bl.example.test", "wl.example.test", "dbl.example.test")  # what Postfix queries
+EMAIL_ZONE = "ebl.example.test"  # the sample's email zone: for content filters, not for Postfix
 
 LAB_BL = f"""\
 entries:
@@ -657,11 +658,11 @@ def new_access_key(name: str) -> tuple[str, str]:
 
 @contextmanager
 def keyed_zones(lab: Lab) -> Iterator[str]:
-    """The three zones with `keys: required`, published; the server restarted with a key file
+    """The sample's zones with `keys: required`, published; the server restarted with a key file
     of one key (from `publisher keys new`); Postfix configured with that key. Yields the key;
-    afterwards all three as they were."""
+    afterwards all of them as they were."""
     original = (lab.lists / "zones.yaml").read_text()
-    assert original.count("\n    kind: ") == len(SAMPLE_ZONES)
+    assert original.count("\n    kind: ") == len((*SAMPLE_ZONES, EMAIL_ZONE))
     entry, key = new_access_key("lab-mail")
     keys = lab.tmp / "access-keys.yaml"
     keys.write_text("keys:\n" + entry)

@@ -232,7 +232,7 @@ def test_acls_from_zones_yaml_each_action_then_an_acl_only_publish_then_a_bad_ac
         assert "note: acl of bl.example.test: 1 network added (refuse)" in out, out
         assert f"bl.example.test: serial {before[BL]}, unchanged" in out, out
         served.wait_for(
-            r"reloaded generation \S+: 3 zones, 0 changed; who may query or transfer changed: bl.example.test$",
+            r"reloaded generation \S+: 4 zones, 0 changed; who may query or transfer changed: bl.example.test$",
             start=mark,
         )
         reply = ask(port, name, client="127.0.0.90")
