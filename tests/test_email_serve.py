@@ -23,6 +23,7 @@ from dnslib import QTYPE, RCODE, DNSRecord
 from conftest import require_tool
 from email_fixtures import EBL_SETTINGS, HBL_SETTINGS, LISTED, OTHER, UNLISTED, ebl_zone, hbl_zone, name
 from publisher.addresses import parse_v4
+from publisher.compile.hashes import HashTable
 from publisher.compile.zone import CompiledZone
 from publisher.model import AclRule
 from publisher.server import Server, ZoneSet, wire
@@ -256,3 +257,18 @@ def test_publisher_serves_a_published_email_zone_to_dig(tmp_path: Path) -> None:
         assert "fraud.example" not in served.log_text().lower()
     finally:
         served.stop()
+
+
+def test_a_label_read_as_a_number_prefix_is_still_no_hash() -> None:
+    """The fast path reads a hex label's first 16 digits as one number, and Python's int() also
+    takes a `0x` prefix: `0x` + the next 14 digits of a listed hash whose first byte is 0 would
+    find its head. Only the whole label, decoded, is a hash: that name is NXDOMAIN."""
+    digest = bytes(1) + bytes(range(1, 20))
+    table = HashTable.build("sha1", "", [(digest, 0)])
+    label = digest.hex().encode()
+    assert table.wire_index(label) == 0
+    assert table.wire_index(label.upper()) == 0
+    assert table.wire_index(b"0x" + label[2:]) == -1
+    assert table.wire_index(b"0X" + label[2:]) == -1
+    assert table.wire_index(label[:39] + b"g") == -1  # the head found, the tail no hex
+    assert table.wire_index(label[:-1] + (b"1" if label[-1:] != b"1" else b"2")) == -1

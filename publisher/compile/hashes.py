@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import sys
 from array import array
+from binascii import Error as BinasciiError
+from binascii import unhexlify
 from bisect import bisect_left
 from collections.abc import ItemsView, Iterable, Iterator, Mapping, Sequence, ValuesView
 from typing import TypeVar, overload
@@ -110,18 +112,37 @@ class HashTable(Mapping[str, int]):
     def wire_index(self, label: bytes) -> int:
         """label_index for a label as a query carries it (any case, letters and digits only:
         the server's matcher checked that): hex decoded in one C call, case and all."""
-        if self._hex:
-            try:
-                digest = bytes.fromhex(label.decode("ascii"))
-            except ValueError:
-                return -1
-            return self.digest_index(digest) if len(digest) == self._size else -1
-        return self.label_index(label.decode("ascii").lower())
+        if not self._hex:
+            return self.label_index(label.decode("ascii").lower())
+        # The head straight from the label's first 16 hex digits: most queries are decided by the
+        # bisect alone. int() also reads a `0x` prefix: only a head that matches gets the whole
+        # label decoded (unhexlify refuses any non-hex character) and its tail compared.
+        try:
+            head = int(label[: 2 * HEAD], 16)
+        except ValueError:
+            return -1
+        heads = self.heads
+        i = bisect_left(heads, head)
+        if i == len(heads) or heads[i] != head:
+            return -1
+        try:
+            digest = unhexlify(label)
+        except BinasciiError:
+            return -1
+        t = self._tail
+        if len(digest) != self._size:
+            return -1
+        if self.tails[i * t : i * t + t] == digest[HEAD:]:  # the common case: one digest per head
+            return self.indexes[i]
+        return self._tail_index(i + 1, head, digest)
 
     def digest_index(self, digest: bytes) -> int:
-        heads = self.heads
         head = int.from_bytes(digest[:HEAD], "big")
-        i = bisect_left(heads, head)
+        return self._tail_index(bisect_left(self.heads, head), head, digest)
+
+    def _tail_index(self, i: int, head: int, digest: bytes) -> int:
+        """The answer index of `digest` from position `i` of the heads on (its head's first), or -1."""
+        heads = self.heads
         n, t = len(heads), self._tail
         rest = digest[HEAD:]
         tails = self.tails

@@ -313,7 +313,7 @@ def _hot_email_matcher(
     if not table:
         return None, {}
     tails = b"|".join(re.escape(key) for key in sorted(table, key=len, reverse=True))
-    pattern = _HOT_HEAD + rb"([\x20\x28\x34])([0-9A-Za-z]{32,52})(" + tails + _HOT_TAIL
+    pattern = _HOT_HEAD + rb"([\x20\x28\x34])((?-i:[0-9A-Za-z]{32,52}))(" + tails + _HOT_TAIL
     return re.compile(pattern, re.IGNORECASE | re.DOTALL), {k.lower(): sz for k, sz in table.items()}
 
 
