@@ -27,7 +27,7 @@ help:
 	@echo "make publish        publish the committed lists (COMMIT=rev, FORCE=1 past guard rails)"
 	@echo "make hooks          install the git pre-commit hook that validates staged lists"
 	@echo "make bench-compile  1M-entry compile benchmark -> bench/results/compile.md"
-	@echo "make bench-serve    dnsperf against our server and rbldnsd -> bench/results/serve.md"
+	@echo "make bench-serve    dnsperf against our server and rbldnsd -> bench/results/serve.md, then bench-email"
 	@echo "make bench-email    a 1M-address email zone: compile, memory, hashed queries vs IP and rbldnsd -> bench/results/email.md"
 	@echo "make bench-publish  a one-line change to a 1M feed until the server answers it -> bench/results/publish.md"
 	@echo "make bench-ixfr     an NSD secondary of the 1M-entry zone after a change, AXFR vs IXFR -> bench/results/ixfr.md"
@@ -101,6 +101,7 @@ bench-web: $(STAMP)
 
 bench-serve: $(STAMP)
 	$(PY) bench/bench_serve.py --out bench/results/serve.md
+	$(PY) bench/bench_email.py --out bench/results/email.md
 
 bench-email: $(STAMP)
 	$(PY) bench/bench_email.py --out bench/results/email.md
