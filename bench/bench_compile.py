@@ -19,7 +19,18 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import DATA, ZONE, free_port, generate, machine, rss_kib, run_child, table, wait_udp_answer
+from bench.common import (
+    DATA,
+    ZONE,
+    compile_steps,
+    free_port,
+    generate,
+    machine,
+    rss_kib,
+    run_child,
+    table,
+    wait_udp_answer,
+)
 from bench.common import report as write_report
 
 LISTS = DATA / "lists"
@@ -27,30 +38,8 @@ ZONES = DATA / "zones"
 
 
 def child_compile() -> None:
-    from publisher.compile.compiler import compile_zone
-    from publisher.lists.load import load_lists, require_clean
-    from publisher.lists.tree import DirTree
-    from publisher.publish.build import write_build
-    from publisher.publish.manifest import Source
-
-    now = dt.datetime.now(dt.UTC)
-    t0 = time.perf_counter()
-    loaded = load_lists(DirTree(LISTS), as_of=now)
-    require_clean(loaded)
-    t1 = time.perf_counter()
-    assert loaded.config is not None
-    cfg = loaded.config.zones[0]
-    zone = compile_zone(cfg, loaded.sources[cfg.name], as_of=now)
-    t2 = time.perf_counter()
-    from publisher.publish.build import Build
-
-    build = Build(loaded.config, loaded, {cfg.name: zone}, now)
-    shutil.rmtree(ZONES, ignore_errors=True)
-    write_build(ZONES, build, source=Source(kind="bench"), now=now)
-    t3 = time.perf_counter()
-    print(
-        json.dumps({"load_validate": t1 - t0, "compile": t2 - t1, "write": t3 - t2, "intervals": zone.interval_count})
-    )
+    times, zone = compile_steps(LISTS, ZONES)
+    print(json.dumps({**times, "intervals": zone.interval_count}))
 
 
 def child_load() -> None:

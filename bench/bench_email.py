@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_serve import SERVER_CORE, Target, measure
-from bench.common import DATA, free_port, machine, rss_kib, run_child, table, wait_udp_answer
+from bench.common import DATA, compile_steps, free_port, machine, rss_kib, run_child, table, wait_udp_answer
 from bench.common import report as write_report
 
 EMAIL_ZONE = "hbl.bench.example.test"
@@ -79,26 +79,8 @@ def child_compile() -> None:
     """`publisher compile`'s steps, timed: read + validate the 1M-line feed, compile, write."""
     import json
 
-    from publisher.compile.compiler import compile_zone
-    from publisher.lists.load import load_lists, require_clean
-    from publisher.lists.tree import DirTree
-    from publisher.publish.build import Build, write_build
-    from publisher.publish.manifest import Source
-
-    now = dt.datetime.now(dt.UTC)
-    t0 = time.perf_counter()
-    loaded = load_lists(DirTree(LISTS), as_of=now)
-    require_clean(loaded)
-    t1 = time.perf_counter()
-    assert loaded.config is not None
-    cfg = loaded.config.zones[0]
-    zone = compile_zone(cfg, loaded.sources[cfg.name], as_of=now)
-    t2 = time.perf_counter()
-    shutil.rmtree(ZONES, ignore_errors=True)
-    write_build(ZONES, Build(loaded.config, loaded, {cfg.name: zone}, now), source=Source(kind="bench"), now=now)
-    t3 = time.perf_counter()
-    names = len(zone.dom_exact) - 1  # the test point
-    print(json.dumps({"load_validate": t1 - t0, "compile": t2 - t1, "write": t3 - t2, "names": names}))
+    times, zone = compile_steps(LISTS, ZONES)
+    print(json.dumps({**times, "names": len(zone.dom_exact) - 1}))  # the test point not counted
 
 
 def child_load() -> None:

@@ -88,6 +88,33 @@ def run_child(args: list[str], env: dict[str, str] | None = None) -> tuple[dict[
     return json.loads(out.decode().strip().splitlines()[-1]), usage.ru_maxrss
 
 
+def compile_steps(lists: Path, zones: Path) -> tuple[dict[str, float], Any]:
+    """`publisher compile`'s steps on `lists` (one zone), each timed: read + validate, compile,
+    write a generation into `zones` (emptied first). Returns the timings and the compiled zone."""
+    import datetime as dt
+    import shutil
+
+    from publisher.compile.compiler import compile_zone
+    from publisher.lists.load import load_lists, require_clean
+    from publisher.lists.tree import DirTree
+    from publisher.publish.build import Build, write_build
+    from publisher.publish.manifest import Source
+
+    now = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    loaded = load_lists(DirTree(lists), as_of=now)
+    require_clean(loaded)
+    t1 = time.perf_counter()
+    assert loaded.config is not None
+    cfg = loaded.config.zones[0]
+    zone = compile_zone(cfg, loaded.sources[cfg.name], as_of=now)
+    t2 = time.perf_counter()
+    shutil.rmtree(zones, ignore_errors=True)
+    write_build(zones, Build(loaded.config, loaded, {cfg.name: zone}, now), source=Source(kind="bench"), now=now)
+    t3 = time.perf_counter()
+    return {"load_validate": t1 - t0, "compile": t2 - t1, "write": t3 - t2}, zone
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
