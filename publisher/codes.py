@@ -112,6 +112,8 @@ BAD_DOMAIN = "bad-domain"
 #: An email address an email zone cannot list: not RFC 5321 (a quoted or non-ASCII local part,
 #: an address literal, no domain, too long).
 BAD_EMAIL = "bad-email"
+#: An email address in a reason or bulk text of an email zone: it would go into TXT answers in plain text (a warning).
+ADDRESS_IN_TEXT = "address-in-text"
 #: A ready hash of another algorithm or length than the email zone's (40 hex digits in an md5 zone).
 BAD_HASH = "bad-hash"
 #: A return code that is malformed or not allowed (outside 127.0.0.0/8, 127.0.0.1, 127.255.255.x).

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from publisher import codes
-from publisher.addresses import AddressError, normalize_domain
+from publisher.addresses import AddressError, normalize_domain, parse_network
 
 Algorithm = Literal["md5", "sha1", "sha256"]
 #: Every hash a zone may use: digest bytes and the label's encoding.
@@ -91,6 +91,10 @@ def split_address(text: str) -> tuple[str, str]:
     if at < 0:
         raise AddressError(f"'{text}' is not an email address (no '@')", "write it as local@domain", codes.BAD_EMAIL)
     local, host = raw[:at], raw[at + 1 :]
+    if not host:
+        raise AddressError(
+            f"'{text}' has nothing after '@'", f"write the domain after '@', like {raw}fraud.example", codes.BAD_EMAIL
+        )
     if local.startswith('"'):
         raise AddressError(
             f"'{text}' has a quoted local part",
@@ -120,7 +124,11 @@ def split_address(text: str) -> tuple[str, str]:
             if bad
             else "a local part that starts or ends with '.' or has '..'"
         )
-        raise AddressError(f"'{text}' has {why}", "write the address as the mail shows it", codes.BAD_EMAIL)
+        fix = (
+            "an unquoted local part is letters, digits and !#$%&'*+/=?^_`{|}~- between single dots; "
+            "check the address for a typing error or a stray character"
+        )
+        raise AddressError(f"'{text}' has {why}", fix, codes.BAD_EMAIL)
     if host.startswith("["):
         raise AddressError(
             f"'{text}' has an address literal for its domain",
@@ -218,9 +226,24 @@ def feed_label(text: str, algorithm: str) -> str:
         else "52 base32 characters or 64 hex digits"
     )
     looks = _looks_like(raw)
-    what = f"looks like {looks}" if looks else f"is {len(raw)} characters long"
+    if looks is None:
+        try:
+            parse_network(raw)
+        except AddressError:
+            pass
+        else:
+            raise AddressError(
+                f"'{text.strip()}' is an IP address, not an email address or a hash",
+                "list addresses and networks in an ip zone's files",
+                codes.BAD_HASH,
+            )
+        raise AddressError(
+            f"'{text.strip()}' is neither an email address (it has no '@') nor a {algorithm} hash ({want})",
+            "write the whole address, like drop@fraud.example, or the hash a feed gives",
+            codes.BAD_HASH,
+        )
     raise AddressError(
-        f"'{text.strip()}' {what}, but this zone hashes with {algorithm} ({want})",
+        f"'{text.strip()}' looks like {looks}, but this zone hashes with {algorithm} ({want})",
         f"list {algorithm} hashes here, or the addresses themselves (the zone hashes them)",
         codes.BAD_HASH,
     )

@@ -313,3 +313,53 @@ def test_domain_fast_path_agrees_with_the_rules(line: str, expected: tuple[str, 
         assert [p.code for p in source.problems] == [expected]
     else:
         assert source.problems == [] and list(zip(source.dom_name, source.dom_wild)) == [expected]
+
+
+LATE = """\
+zones:
+  - name: bl.example.test
+    kind: ip
+    role: block
+    sources: [bl/*.txt]
+  - name: ebl.example.test
+    kind: email
+    role: block
+    sources: [ebl/*.txt]
+"""
+
+
+def test_an_exclusion_below_its_own_listing_is_a_warning(tmp_path: Path) -> None:
+    """The first entry of a file wins, so `!entry` appended below the entry (the natural way to
+    delist it) changes nothing, where an rbldnsd ip4set delists: a warning, located, with the
+    fix. Above the listing, or of a wider listing, an exclusion works and says nothing."""
+    import datetime as dt
+
+    from publisher.lists.load import load_lists
+    from publisher.lists.tree import DirTree
+
+    (tmp_path / "zones.yaml").write_text(LATE)
+    (tmp_path / "bl").mkdir()
+    (tmp_path / "ebl").mkdir()
+    (tmp_path / "bl" / "feed.txt").write_text(
+        "!192.0.2.9\n192.0.2.9\n192.0.2.33\n192.0.2.0/24\n!192.0.2.7\n!192.0.2.33\n"
+    )
+    (tmp_path / "ebl" / "feed.txt").write_text("drop@fraud.example\n!Drop+x@Fraud.example\n")
+    loaded = load_lists(DirTree(tmp_path), as_of=dt.datetime(2026, 11, 30, tzinfo=dt.UTC))
+    assert loaded.errors == []
+    shown = [(str(p.location), p.code, p.message, p.fix) for p in loaded.warnings if p.code == "conflict"]
+    assert shown == [
+        (
+            "bl/feed.txt:6",
+            "conflict",
+            "the exclusion of 192.0.2.33 comes after line 3, which lists it: the first entry of a file wins, "
+            "so it changes nothing",
+            "to delist it, remove line 3 (or move the exclusion above it); else remove the exclusion",
+        ),
+        (
+            "ebl/feed.txt:2",
+            "conflict",
+            "the exclusion of this address (or hash) comes after line 1, which lists it: the first entry of a "
+            "file wins, so it changes nothing",
+            "to delist it, remove line 1 (or move the exclusion above it); else remove the exclusion",
+        ),
+    ]

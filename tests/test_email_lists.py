@@ -236,6 +236,11 @@ def test_a_bulk_feed_of_addresses_hashes_values_and_exclusions(tmp_path: Path) -
             "bulk-repeats",
             "1 repeated and 0 overlapping entries (e.g. line 7 repeats line 6); they are merged when compiled",
         ),
+        (
+            "conflict",
+            "the exclusion of this address (or hash) comes after line 3, which lists it: the first entry of a file "
+            "wins, so it changes nothing",
+        ),
         ("bulk-special", "unrecognised special line `$ttl@listed.example`, ignored"),
     ]
 
@@ -255,7 +260,7 @@ def test_a_bulk_feed_of_addresses_hashes_values_and_exclusions(tmp_path: Path) -
             "not-a-hash\n",
             "2:1",
             "bad-hash",
-            "'not-a-hash' is 10 characters long, but this zone hashes with sha1 (40 hex digits)",
+            "'not-a-hash' is neither an email address (it has no '@') nor a sha1 hash (40 hex digits)",
         ),
         (
             "x@y.example :2:mail from $ is spam\n",
@@ -396,3 +401,60 @@ def test_publisher_validate_shows_the_operator_what_is_wrong(tmp_path: Path) -> 
     ) in out + err
     assert f"{root}/ebl/feed.txt:2:1: 'mailto:x@y.example' is a mailto: link [bad-email]\n" in out + err
     assert "  fix: write the address alone: x@y.example\n" in out + err
+
+
+# --- what a new operator got wrong first ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "says", "fix"),
+    [
+        ("192.0.2.1", "'192.0.2.1' is an IP address, not an email address or a hash", "in an ip zone's files"),
+        ("notanaddress", "'notanaddress' is neither an email address (it has no '@') nor a sha1 hash", "drop@"),
+        ("nodomain@", "'nodomain@' has nothing after '@'", "like nodomain@fraud.example"),
+        (
+            "x,y@fraud.example",
+            "'x,y@fraud.example' has characters not allowed in an unquoted local part: ','",
+            "letters, digits and",
+        ),
+    ],
+)
+def test_a_feed_line_that_is_no_address_says_what_it_is(tmp_path: Path, line: str, says: str, fix: str) -> None:
+    loaded = _load(tmp_path, {"ebl/feed.txt": f"{line}\n"})
+    (problem,) = loaded.errors
+    assert str(problem.location) == "ebl/feed.txt:1:1"
+    assert problem.message.startswith(says), problem.message
+    assert problem.fix is not None and fix in problem.fix
+
+
+def test_an_email_address_in_an_ip_feed_belongs_in_an_email_zone(tmp_path: Path) -> None:
+    zones = "zones:\n  - {name: bl.example.test, kind: ip, role: block, sources: [bl/*]}\n"
+    loaded = _load(tmp_path, {"bl/feed.txt": "c@b.example\n", "dbl/d.yaml": DBL}, zones)
+    assert [(p.message, p.fix) for p in loaded.errors] == [
+        (
+            "'c@b.example' is an email address, but bl.example.test is an ip zone",
+            "list it in an email zone's (kind: email) files",
+        )
+    ]
+
+
+def test_a_curated_email_without_at_is_offered_hash_only_when_it_looks_like_one(tmp_path: Path) -> None:
+    ready = hashlib.sha1(b"x").hexdigest()
+    text = f"entries:\n  - email: nodomain\n  - email: '{ready}'\n"
+    loaded = _load(tmp_path, {"ebl/a.yaml": text})
+    fixes = [p.fix or "" for p in loaded.errors]
+    assert len(fixes) == 2
+    assert "- hash:" not in fixes[0]
+    assert f"a ready hash is written `- hash: {ready}`" in fixes[1]
+
+
+def test_an_address_in_a_reason_is_a_warning(tmp_path: Path) -> None:
+    text = "entries:\n  - email: drop@fraud.example\n    reason: drop box of Jane.Roe@gmail.com\n"
+    feed = "x@fraud.example :2:write to abuse@list.example\n"
+    loaded = _load(tmp_path, {"ebl/a.yaml": text, "ebl/feed.txt": feed})
+    assert loaded.errors == []
+    assert [(str(p.location), p.code) for p in loaded.warnings] == [
+        ("ebl/a.yaml:2:5", "address-in-text"),
+        ("ebl/feed.txt:1", "address-in-text"),
+    ]
+    assert "(Jane.Roe@gmail.com)" in loaded.warnings[0].message

@@ -115,7 +115,7 @@ def test_feed_hashes() -> None:
         feed_label(sha1, "md5")
     assert "looks like a sha1, but this zone hashes with md5 (32 hex digits)" in caught.value.message
     assert caught.value.code == codes.BAD_HASH
-    with pytest.raises(AddressError, match="is 5 characters long"):
+    with pytest.raises(AddressError, match="is neither an email address"):
         feed_label("abcde", "sha1")
 
 
@@ -161,6 +161,16 @@ def test_email_settings_refused(tmp_path: Path, extra: str, says: str) -> None:
     settings, problems = _load(tmp_path, ZONE + extra)
     assert settings is None
     assert any(says in p for p in problems), problems
+
+
+def test_one_message_each_for_a_scope_and_a_requests_file(tmp_path: Path) -> None:
+    _, problems = _load(tmp_path, ZONE + "    email: {strip_tags: gmail.com}\n")
+    assert problems == ["6:25: `strip_tags` is not `all`, `none` or a list of domains [bad-value]"]
+    _, problems = _load(tmp_path, ZONE + "    excludes: [ebl/x.yaml]\n    web: {requests: ebl/req.yaml}\n")
+    assert problems == [
+        "7:21: an email zone takes no requests from the web page (a request names an address or a domain)"
+        " [bad-email-settings]"
+    ]
 
 
 def test_email_settings_on_another_kind(tmp_path: Path) -> None:

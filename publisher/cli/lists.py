@@ -63,6 +63,10 @@ def cmd_validate(args: argparse.Namespace, display: Display) -> int:
     return 0
 
 
+#: What `compile` counts of a zone beside its listings (an email zone's names include the test point).
+_COUNTED = {"ip": "ranges", "domain": "names", "email": "hash names"}
+
+
 def cmd_compile(args: argparse.Namespace, display: Display) -> int:
     from publisher.lists.tree import DirTree
     from publisher.publish.build import compile_tree, git_publish, refuse_over_publish, write_build
@@ -91,7 +95,7 @@ def cmd_compile(args: argparse.Namespace, display: Display) -> int:
         state = "new serial" if name in changed else "unchanged"
         display.line(
             f"{name} serial {entry.serial} ({state}): {counted(counts.listings, 'listings')}, "
-            f"{counted(counts.intervals or counts.domains, 'names' if entry.kind == 'domain' else 'ranges')}"
+            f"{counted(counts.intervals or counts.domains, _COUNTED[entry.kind])}"
         )
     display.line(f"wrote {out}/{manifest.generation} (current)")
     return 0

@@ -305,11 +305,19 @@ class _State:
         if txt and self.shape(token, txt, where):
             return self.current
         if not looks_like_ip(token) and any(c.isalpha() for c in token):
+            what, where_to = (
+                ("an email address", "an email zone's (kind: email)")
+                if "@" in token
+                else (
+                    "a domain name",
+                    "a domain zone's",
+                )
+            )
             self.problem(
                 where,
                 codes.WRONG_FAMILY,
-                f"'{token}' is a domain name, but {self.zone.name} is an ip zone",
-                "list domains in a domain zone's files",
+                f"'{token}' is {what}, but {self.zone.name} is an ip zone",
+                f"list it in {where_to} files",
             )
             return self.current
         try:

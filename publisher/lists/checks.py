@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+import re
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -186,6 +187,8 @@ def validate(config: Config, sources: dict[str, list[SourceData]], *, as_of: dt.
         problems.extend(_duplicates(srcs, zone))
         for source in srcs:
             problems.extend(_expired(source, as_of))
+            if zone.kind == "email":
+                problems.extend(_addresses_in_texts(source))
             if source.entries and not zone.is_excludes(source.path):  # an excludes file's holes are zone-wide
                 problems.extend(_useless_exclusions(source))
     for zone in config.zones:
@@ -216,6 +219,7 @@ def _duplicates(srcs: list[SourceData], zone: ZoneConfig) -> list[Problem]:
     problems: list[Problem] = []
     for source in srcs:
         if not source.entries:
+            problems.extend(_late_exclusions(source, zone.email is not None))
             continue  # bulk feeds: repeats are normal there, bulk.py summarises them
         in_file: dict[tuple[int, int, int, str, bool], tuple[bool, Location]] = {}
         for row in source.rows():
@@ -260,6 +264,74 @@ def _same_address(text: str, first: Location, loc: Location, srcs: list[SourceDa
     earlier = next(s for s in srcs if s.path == first.path).entries[first.line or 0].text
     where = f"line {first.line}" if first.path == loc.path else f"{first.path}:{first.line}"
     return same_address(text, earlier, where, settings)
+
+
+#: Late exclusions of one bulk file located one by one; the rest are counted in the last.
+LATE_EXCLUSIONS_SHOWN = 10
+
+
+def _late_exclusions(source: SourceData, hashed: bool) -> list[Problem]:
+    """A bulk file's `!entry` below the same entry listed in that file: the first entry of a file
+    wins (section 4, as in rbldnsd's trie datasets), so the exclusion changes nothing, where an
+    rbldnsd ip4set or dnset would delist the entry. Appending `!entry` is the natural way to
+    delist: a warning says it did not (not an error: an imported trie file may hold such lines)."""
+    if not any(v.exclude for v in source.values):
+        return []
+    holes = [r for r in source.rows() if source.values[r.value].exclude]
+    wanted = {r.subject for r in holes}
+    listed: dict[tuple[int, int, int, str, bool], int] = {}
+    for row in source.rows():
+        if row.subject in wanted and not source.values[row.value].exclude:
+            listed.setdefault(row.subject, row.line)
+    late = [(r, listed[r.subject]) for r in holes if listed.get(r.subject, r.line) < r.line]
+    problems = []
+    for k, (row, first) in enumerate(late[:LATE_EXCLUSIONS_SHOWN]):
+        more = len(late) - LATE_EXCLUSIONS_SHOWN
+        tail = f" ({more:,} more such exclusions in this file)" if k == LATE_EXCLUSIONS_SHOWN - 1 and more > 0 else ""
+        what = "this address (or hash)" if hashed else row_text(source, row)  # an email row's text is a hash name
+        problems.append(
+            Problem(
+                row_location(source, row.line),
+                codes.CONFLICT,
+                f"the exclusion of {what} comes after line {first}, which lists it: the first "
+                f"entry of a file wins, so it changes nothing{tail}",
+                f"to delist it, remove line {first} (or move the exclusion above it); else remove the exclusion",
+                related=(("listed at", row_location(source, first)),),
+                severity=Severity.WARNING,
+            )
+        )
+    return problems
+
+
+#: An email address in a text: something@host.tld, as a reader would see one.
+_ADDRESS_IN_TEXT = re.compile(r"[^\s@<>(),;:\"']+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def _addresses_in_texts(source: SourceData) -> list[Problem]:
+    """An email zone publishes hashes so that the addresses stay out of DNS; a reason (or a bulk
+    text) that names an address puts it into every TXT answer of its entries. One warning per
+    text, at its first entry: an address there may be meant (the list's own contact)."""
+    out: list[Problem] = []
+    for index, value in enumerate(source.values):
+        found = _ADDRESS_IN_TEXT.search(value.reason) if "@" in value.reason else None
+        if found is None or value.exclude:
+            continue
+        try:
+            line = source.dom_line[source.dom_value.index(index)]
+        except ValueError:
+            continue  # no entry uses this text
+        out.append(
+            Problem(
+                row_location(source, line),
+                codes.ADDRESS_IN_TEXT,
+                f"the text {value.reason!r} names an email address ({found.group()}): every TXT answer of its "
+                "entries carries it, in plain text, though the zone lists only hashes",
+                "leave the address out of reasons and bulk texts (git keeps the entry's address); keep it only "
+                "if it is meant to be public, like the list's own contact",
+                severity=Severity.WARNING,
+            )
+        )
+    return out
 
 
 def _expired(source: SourceData, as_of: dt.datetime) -> list[Problem]:

@@ -217,7 +217,9 @@ class _Builder:
         )
         transfer, transfer_keys = self.allow_transfer(at("allow_transfer"), merged.get("allow_transfer") or [])
         acl = self.acls.rules(at("acl"), merged.get("acl"))
-        page = self.page(at("web"), merged.get("web") or {}, role, merged["sources"], merged.get("excludes") or [])
+        page = self.page(
+            at("web"), merged.get("web") or {}, kind, role, merged["sources"], merged.get("excludes") or []
+        )
         spf = None
         if "spf" in raw:
             spf = read_spf(
@@ -276,7 +278,9 @@ class _Builder:
             email=email,
         )
 
-    def page(self, where: Path, raw: dict[str, Any], role: str, sources: list[str], excludes: list[str]) -> ZonePage:
+    def page(
+        self, where: Path, raw: dict[str, Any], kind: str, role: str, sources: list[str], excludes: list[str]
+    ) -> ZonePage:
         """The zone's `web:` (what `publisher web` shows, which file requests edit). Delisting
         requests go to one of a block zone's `excludes` files (a hole in the zone, whichever
         file lists the address); allowlisting requests to one of an allow zone's sources."""
@@ -287,7 +291,7 @@ class _Builder:
             except AddressError as exc:
                 self.error((*where, "codes", text), codes.BAD_CODE, exc.message, exc.fix)
         requests = raw.get("requests")
-        if requests is not None:
+        if requests is not None and kind != "email":  # an email zone takes none: email_config says so
             requests = str(requests)
             excluding = any(glob_matches(pattern, requests) for pattern in excludes)
             why, fix = None, "name a curated .yaml file that the zone's sources glob matches, like wl/requests.yaml"

@@ -41,6 +41,12 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 DATE_FIX = "write YYYY-MM-DD (through that day, UTC) or an ISO 8601 time like 2027-01-31T12:00:00Z"
 
 
+def _hash_shaped(text: str) -> bool:
+    """Could `text` be a ready hash (hex or base32 of at least an md5's length)?"""
+    raw = text.strip().lower()
+    return len(raw) >= 32 and all(c in "0123456789abcdefghijklmnopqrstuvwxyz" for c in raw)
+
+
 def read_source(path: str, data: bytes, zone: ZoneConfig) -> SourceData:
     """Read one list file by its kind: curated (.yaml/.yml/.json) or bulk (.txt)."""
     if path.endswith(CURATED_SUFFIXES):
@@ -217,7 +223,7 @@ class _EntryReader:
             name = namer.address(text)[1] if subject == "email" else namer.ready_hash(text)
         except AddressError as exc:
             fix = exc.fix
-            if subject == "email" and not looks_like_address(text):
+            if subject == "email" and not looks_like_address(text) and _hash_shaped(text):
                 fix = f"{fix}; a ready hash is written `- hash: {text.strip()}`"
             self.problem(where, exc.code, exc.message, fix)  # BAD_EMAIL or BAD_HASH
             return None

@@ -254,7 +254,7 @@ def _rewrite(error: ValidationError, marks: Marks, unknown: dict[Path, list[str]
         size = f"{len(value)} characters" if kind == "maxLength" else f"{len(value)} items"
         return [Problem(loc, codes.TOO_LONG, f"`{name}` is {size} long; the limit is {limit}", fix or "shorten it")]
 
-    if kind == "pattern" and "x-message" in schema:
+    if kind in ("pattern", "oneOf", "anyOf") and "x-message" in schema:
         return [Problem(loc, codes.BAD_VALUE, f"`{name}` {schema['x-message']}", fix or "remove it; write plain text")]
 
     # jsonschema's message quotes the value in full: never echo a huge one
