@@ -319,7 +319,9 @@ def history_lines(records: Sequence[HistoryRecord], *, from_start: bool = True) 
     out = []
     for i, rec in enumerate(records):
         moved = [f"{n} {z.serial} ({_moves(z)})" for n, z in sorted(rec.zones.items()) if z.changed]
-        forced = f" forced: {', '.join(rec.forced)}" if rec.forced else ""
+        # as publish says it: a rule broken on two measures (listings and addresses) is named once
+        rules = ", ".join(sorted(set(rec.forced)))
+        forced = f" forced past {counted(len(rec.forced), 'guard rails')}: {rules}" if rec.forced else ""
         out.append(f"{rec.published_at}  {rec.action:8}  {str(rec.commit)[:10]}  {rec.author}  {rec.summary!r}{forced}")
         if moved:
             what = "; ".join(moved)

@@ -4,7 +4,8 @@
 For each file it takes, in order: the cached parse of the same blob (cache.py);
 for a bulk file whose blob changed since the published commit, the published parse
 patched with the line diff (lists/bulk_patch.py), remembering which rows went and
-came; else a full parse. Every parse it makes is stored for the next publish.
+came; else a full parse. Every parse it makes is stored for the next publish, but for
+an email zone's that holds plain addresses (`_holds_addresses`): zones/ sees only hashes.
 
 `touched` turns those row differences into a `model.Touched` per zone, for the
 incremental compile: what a change can alter, or None when that is not known cheaply.
@@ -94,13 +95,17 @@ class CachedReader:
             patched = self._patch(path, zone, blob, data)
             if patched is not None:
                 self.deltas[(zone.name, path)] = RowDelta(patched.removed, patched.added)
-                self.cache.put(key, patched.source, _marks_out(patched.marks))
+                self._store(zone, key, patched.source, patched.marks)
                 return self._keep(zone, path, key, patched.source, patched.marks, "patched")
             source, marks = read_bulk(path, data, zone)
         else:
             source = read_source(path, data, zone)
-        self.cache.put(key, source, _marks_out(marks))
+        self._store(zone, key, source, marks)
         return self._keep(zone, path, key, source, marks, "parsed")
+
+    def _store(self, zone: ZoneConfig, key: str, source: SourceData, marks: BulkMarks | None) -> None:
+        if not _holds_addresses(source, zone):
+            self.cache.put(key, source, _marks_out(marks))
 
     def _keep(
         self, zone: ZoneConfig, path: str, key: str, source: SourceData, marks: BulkMarks | None, how: str
@@ -122,6 +127,16 @@ class CachedReader:
         except TreeError:
             return None
         return patch_bulk(old[1], old[2], old_data, data, zone)
+
+
+def _holds_addresses(source: SourceData, zone: ZoneConfig) -> bool:
+    """An email zone's parse naming a plain address, which zones/ never holds (README, "Email-address
+    lists"): a curated file (its entries keep each address as written) or a problem quoting a line.
+    Not cached (parsed again at the next publish): curated files are small, and a bad line is
+    refused anyway. An email feed's parse holds only hash labels, and is cached like any feed."""
+    if zone.kind != "email":
+        return False
+    return bool(source.entries) or any("@" in f"{p.message} {p.fix}" for p in source.problems)
 
 
 def _add_rows(rows: Iterable[Row], v4: list[tuple[int, int]], v6: list[tuple[int, int]], names: set[Any]) -> None:
