@@ -362,6 +362,16 @@ class SourceData:
         self.dom_value.append(value)
         self.dom_line.append(line)
 
+    def location(self, line: int) -> Location:
+        """Where the entry of `line` stands: a curated entry's column too."""
+        meta = self.entries.get(line)
+        return Location(self.path, line, meta.col if meta else None)
+
+    def row_text(self, row: Row) -> str:
+        """A row as the file writes it: a curated entry's text, else the row normalised."""
+        meta = self.entries.get(row.line)
+        return meta.text if meta else row.text
+
     def row(self, k: int) -> Row:
         """Row number `k` of `rows()` (all families)."""
         n4 = len(self.v4_start)

@@ -433,7 +433,7 @@ def test_an_email_address_in_an_ip_feed_belongs_in_an_email_zone(tmp_path: Path)
     assert [(p.message, p.fix) for p in loaded.errors] == [
         (
             "'c@b.example' is an email address, but bl.example.test is an ip zone",
-            "list it in an email zone's (kind: email) files",
+            "list email addresses in an email zone's files (kind: email)",
         )
     ]
 

@@ -305,20 +305,12 @@ class _State:
         if txt and self.shape(token, txt, where):
             return self.current
         if not looks_like_ip(token) and any(c.isalpha() for c in token):
-            what, where_to = (
-                ("an email address", "an email zone's (kind: email)")
+            what, hint = (
+                ("an email address", "list email addresses in an email zone's files (kind: email)")
                 if "@" in token
-                else (
-                    "a domain name",
-                    "a domain zone's",
-                )
+                else ("a domain name", "list domains in a domain zone's files")
             )
-            self.problem(
-                where,
-                codes.WRONG_FAMILY,
-                f"'{token}' is {what}, but {self.zone.name} is an ip zone",
-                f"list it in {where_to} files",
-            )
+            self.problem(where, codes.WRONG_FAMILY, f"'{token}' is {what}, but {self.zone.name} is an ip zone", hint)
             return self.current
         try:
             net = parse_ip_token(token)
