@@ -12,8 +12,6 @@ import datetime as dt
 import gc
 import json
 import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,13 +21,12 @@ from bench.common import (
     DATA,
     ZONE,
     compile_steps,
-    free_port,
     generate,
     machine,
+    rbldnsd_load,
     rss_kib,
     run_child,
     table,
-    wait_udp_answer,
 )
 from bench.common import report as write_report
 
@@ -64,29 +61,6 @@ def _self() -> int:
     return os.getpid()
 
 
-def rbldnsd_load() -> dict[str, float]:
-    exe = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
-    if not Path(exe).exists():
-        return {}
-    from publisher.compile.render import rbldnsd_zone_arg
-
-    port = free_port()
-    rbl = (ZONES / "current" / f"{ZONE}.rbldnsd").resolve()
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [exe, "-n", "-f", "-q", "-b", f"127.0.0.1/{port}", "-w", str(rbl.parent), rbldnsd_zone_arg(ZONE, rbl.name)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_udp_answer(port, f"2.0.0.127.{ZONE}", timeout=60)
-        ready = time.monotonic() - t0
-        return {"start": ready, "rss_kib": rss_kib(proc.pid)}
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path)
@@ -105,7 +79,7 @@ def main() -> None:
     )
     load, load_rss = run_child(["bench/bench_compile.py", "--child", "load"])
     snap = (ZONES / "current" / f"{ZONE}.snap").resolve()
-    rbl = rbldnsd_load()
+    rbl = rbldnsd_load(ZONES, ZONE, f"2.0.0.127.{ZONE}")
     total = comp["load_validate"] + comp["compile"]
     rows = [
         (

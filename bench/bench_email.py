@@ -23,7 +23,6 @@ import gc
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.bench_serve import SERVER_CORE, Target, measure
-from bench.common import DATA, compile_steps, free_port, machine, rss_kib, run_child, table, wait_udp_answer
+from bench.common import (
+    DATA,
+    compile_steps,
+    free_port,
+    machine,
+    rbldnsd_load,
+    rss_kib,
+    run_child,
+    table,
+)
 from bench.common import report as write_report
 
 EMAIL_ZONE = "hbl.bench.example.test"
@@ -123,7 +131,7 @@ def compile_figures(n: int) -> list[tuple[str, str, str, str]]:
     tracemalloc.stop()
     del as_dict
     total = comp["load_validate"] + comp["compile"]
-    rbl = rbldnsd_load()
+    rbl = rbldnsd_load(ZONES, EMAIL_ZONE, f"test._email.{EMAIL_ZONE}")
     rows = [
         ("input", f"{n:,} addresses, {MIXED}0% of them with capitals, a +tag or gmail dots", "", ""),
         ("read + validate (normalise and hash each address)", f"{comp['load_validate']:.2f} s", "", ""),
@@ -142,29 +150,6 @@ def compile_figures(n: int) -> list[tuple[str, str, str, str]]:
             ("rbldnsd: RSS", f"{rbl['rss_kib'] / 1024:.1f} MiB", "", ""),
         ]
     return rows
-
-
-def rbldnsd_load() -> dict[str, float]:
-    exe = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
-    if not Path(exe).exists():
-        return {}
-    from publisher.compile.render import rbldnsd_zone_arg
-
-    port = free_port()
-    rbl = (ZONES / "current" / f"{EMAIL_ZONE}.rbldnsd").resolve()
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [exe, "-n", "-f", "-q", "-b", f"127.0.0.1/{port}", "-w", str(rbl.parent)]
-        + [rbldnsd_zone_arg(EMAIL_ZONE, rbl.name)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_udp_answer(port, f"test._email.{EMAIL_ZONE}", timeout=120)
-        return {"start": time.monotonic() - t0, "rss_kib": rss_kib(proc.pid)}
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def ip_zone(n: int):  # type: ignore[no-untyped-def]

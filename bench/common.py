@@ -115,6 +115,32 @@ def compile_steps(lists: Path, zones: Path) -> tuple[dict[str, float], Any]:
     return {"load_validate": t1 - t0, "compile": t2 - t1, "write": t3 - t2}, zone
 
 
+def rbldnsd_load(zones: Path, zone: str, probe: str) -> dict[str, float]:
+    """rbldnsd serving the zone's `.rbldnsd` export of the current generation in `zones`: seconds
+    until it answers `probe` (a listed name) and its RSS then; {} without rbldnsd."""
+    import shutil
+
+    exe = shutil.which("rbldnsd") or "/usr/sbin/rbldnsd"
+    if not Path(exe).exists():
+        return {}
+    from publisher.compile.render import rbldnsd_zone_arg
+
+    port = free_port()
+    rbl = (zones / "current" / f"{zone}.rbldnsd").resolve()
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [exe, "-n", "-f", "-q", "-b", f"127.0.0.1/{port}", "-w", str(rbl.parent), rbldnsd_zone_arg(zone, rbl.name)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_udp_answer(port, probe, timeout=120)
+        return {"start": time.monotonic() - t0, "rss_kib": rss_kib(proc.pid)}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
