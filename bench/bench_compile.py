@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import json
 import os
 import sys
@@ -24,8 +23,8 @@ from bench.common import (
     generate,
     machine,
     rbldnsd_load,
-    rss_kib,
     run_child,
+    snapshot_load,
     table,
 )
 from bench.common import report as write_report
@@ -40,25 +39,9 @@ def child_compile() -> None:
 
 
 def child_load() -> None:
-    from publisher.compile import snapshot  # noqa: F401  (imports before the baseline)
-    from publisher.publish.manifest import load_published
-
-    gc.collect()
-    base = rss_kib(_self())
-    t0 = time.perf_counter()
-    published = load_published(ZONES)
-    t1 = time.perf_counter()
-    gc.collect()
-    after = rss_kib(_self())
-    zone = published.zones[ZONE]
-    assert zone.lookup_v4(0x7F000002) >= 0
-    print(json.dumps({"load": t1 - t0, "zone_kib": after - base}))
-
-
-def _self() -> int:
-    import os
-
-    return os.getpid()
+    figures, published = snapshot_load(ZONES)
+    assert published.zones[ZONE].lookup_v4(0x7F000002) >= 0
+    print(json.dumps(figures))
 
 
 def main() -> None:

@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import gc
 import os
 import random
 import shutil
 import sys
 import tempfile
-import time
 import tracemalloc
 from array import array
 from pathlib import Path
@@ -38,8 +36,8 @@ from bench.common import (
     free_port,
     machine,
     rbldnsd_load,
-    rss_kib,
     run_child,
+    snapshot_load,
     table,
 )
 from bench.common import report as write_report
@@ -95,21 +93,9 @@ def child_load() -> None:
     """The published snapshot loaded: time, and the zone's memory above the interpreter."""
     import json
 
-    from publisher.compile import snapshot  # noqa: F401  (imports before the baseline)
-    from publisher.publish.manifest import load_published
-
-    gc.collect()
-    base = rss_kib(os.getpid())
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    published = load_published(ZONES)
-    t1 = time.perf_counter()
-    traced = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    gc.collect()
-    zone = published.zones[EMAIL_ZONE]
-    assert zone.lookup_domain("test._email") >= 0
-    print(json.dumps({"load": t1 - t0, "zone_kib": rss_kib(os.getpid()) - base, "traced": traced}))
+    figures, published = snapshot_load(ZONES)
+    assert published.zones[EMAIL_ZONE].lookup_domain("test._email") >= 0
+    print(json.dumps(figures))
 
 
 def compile_figures(n: int) -> list[tuple[str, str, str, str]]:

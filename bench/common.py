@@ -115,6 +115,23 @@ def compile_steps(lists: Path, zones: Path) -> tuple[dict[str, float], Any]:
     return {"load_validate": t1 - t0, "compile": t2 - t1, "write": t3 - t2}, zone
 
 
+def snapshot_load(zones: Path) -> tuple[dict[str, float], Any]:
+    """The current generation of `zones` loaded as the server loads it: seconds, and the RSS it
+    adds above the interpreter (KiB). Returns them and the `Published`."""
+    import gc
+
+    from publisher.compile import snapshot  # noqa: F401  (imports before the baseline)
+    from publisher.publish.manifest import load_published
+
+    gc.collect()
+    base = rss_kib(os.getpid())
+    t0 = time.perf_counter()
+    published = load_published(zones)
+    t1 = time.perf_counter()
+    gc.collect()
+    return {"load": t1 - t0, "zone_kib": rss_kib(os.getpid()) - base}, published
+
+
 def rbldnsd_load(zones: Path, zone: str, probe: str) -> dict[str, float]:
     """rbldnsd serving the zone's `.rbldnsd` export of the current generation in `zones`: seconds
     until it answers `probe` (a listed name) and its RSS then; {} without rbldnsd."""

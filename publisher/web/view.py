@@ -217,10 +217,12 @@ class PublicView:
             asked = email_asked(email, query).name if email is not None else ""
             if kind == "email" and not asked:
                 continue  # a hash of another algorithm, or a zone whose settings are unknown
-            pairs = zone_answer(self._compiled[name], query, email)
+            # an email zone is asked by the name hashed once here (its rows hold that name too)
+            asking = Query(0, domain=asked) if asked else query
+            pairs = zone_answer(self._compiled[name], asking)
             said = TEST_MEANING if test_point else ""  # the test point's answer, where no meaning is set
             answers = tuple(Answer(format_v4(code), zone.page.meaning(code) or said, txt) for code, txt in pairs)
-            entries = self._entries(zone, query) if pairs and not test_point else ()
+            entries = self._entries(zone, asking) if pairs and not test_point else ()
             found.append(
                 ZoneLookup(
                     name,
@@ -241,9 +243,6 @@ class PublicView:
         publish), when it lists rather than excludes: its public fields only."""
         out: list[PublicEntry] = []
         seen: set[tuple[str, int]] = set()
-        email = self._emails.get(zone.name)
-        if email is not None:  # the hashed name is what the zone's rows hold (and what is shown)
-            query = Query(0, domain=email_asked(email, query).name)
         for source, index in self._sources.get(zone.name, []):
             live = [h for h in index.covering(query) if h.value.live(self.as_of)]
             if not live or live[0].value.exclude or (source.path, live[0].line) in seen:
